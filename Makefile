@@ -1,0 +1,64 @@
+# Kappa: every target bootstraps the toolchain first (idempotent; a no-op when done).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VYPER_VERSION := 0.4.3
+# ape-vyper looks for compilers under $VVM_BINARY_PATH/vyper-<version>; we link the pinned one there
+# so that nothing ever tries to download a compiler.
+export VVM_BINARY_PATH ?= $(HOME)/.vvm
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export HYPOTHESIS_PROFILE ?= ci
+
+VYPER_LINK := $(VVM_BINARY_PATH)/vyper-$(VYPER_VERSION)
+
+.PHONY: help setup test demo bench fuzz lint clean prereqs
+
+help:
+	@echo "make setup   bootstrap .venv, the anvil binary and the compiler link (idempotent)"
+	@echo "make demo    the main job (see README)"
+	@echo "make test    the full test suite (what CI runs)"
+	@echo "make bench   every benchmark; results in bench/results/*.json"
+	@echo "make fuzz    long property-based fuzzing (HYPOTHESIS_PROFILE=deep)"
+	@echo "make lint    ruff over the Python code"
+	@echo "make clean   remove .venv, node_modules and build caches"
+
+setup: $(VENV)/.installed node_modules/.installed $(VYPER_LINK)
+
+prereqs:
+	@bash scripts/check_prereqs.sh "$(PYTHON)"
+
+$(VENV)/.installed: pyproject.toml constraints.txt | prereqs
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json | prereqs
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(VYPER_LINK): $(VENV)/.installed
+	@mkdir -p $(VVM_BINARY_PATH)
+	@ln -sfn $(CURDIR)/$(BIN)/vyper $@
+	@$@ --version | grep -q '^$(VYPER_VERSION)' || { echo "kappa: $@ is not vyper $(VYPER_VERSION)"; exit 1; }
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/python -m scripts.demo
+
+bench: setup
+	$(BIN)/python -m bench
+
+fuzz: setup
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -q tests/fuzz
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) node_modules .build .hypothesis .pytest_cache .ruff_cache
