@@ -36,6 +36,9 @@ MAX_SIGMA: constant(uint256) = 10 * 10**18
 # ln(1e18) in wad, rounded to nearest: ln(F/K) = ln_wad(F * 1e36 / K) - ln(1e18).
 LN_1E18_WAD: constant(int256) = 41446531673892822312
 INV_SQRT_2PI_WAD: constant(int256) = 398942280401432678
+HALF_Q96: constant(int256) = 2**95
+# 1e18 * 2**56: with the 40-bit shift of F e1 combo, the 2**96 of Q96 and the 1e18 of e1.
+TAIL_SCALE: constant(int256) = 10**18 * 2**56
 # Past |d| = 9 the CDF saturates and the Gaussian factor is below 3e-18.
 D_SATURATION: constant(int256) = 9 * 10**18
 
@@ -131,29 +134,53 @@ def _evaluate(forward: uint256, strike: uint256, tau: uint256, sigma: uint256, i
     # |ln_fk| <= 83e18 and v^2/2 <= 5.2e20: the numerator is below 6.1e38 * 1e18 < 2**255.
     d1: int256 = unsafe_div(unsafe_mul(unsafe_add(ln_fk, unsafe_div(unsafe_mul(v, v), 2 * WAD)), WAD), v)
     d2: int256 = unsafe_sub(d1, v)
-    # Gaussian factors: e1 = e^(-d1^2/2) with one exponential, e2 = e1 * F / K exactly in
-    # real arithmetic (d1^2 - d2^2 = 2 ln(F/K)); 0 where the CDF saturates anyway.
+
+    # Phi(d) = 1[d >= 0] -+ e^(-d^2/2) M(|d|) (normal.mills), and K e^(-d2^2/2) = F e^(-d1^2/2)
+    # exactly, so with e1 = e^(-d1^2/2), M1 = M(|d1|), M2 = M(|d2|):
+    #   d1 < 0:        call = F e1 (M1 - M2)
+    #   d2 >= 0:       call = (F - K) + F e1 (M2 - M1)
+    #   d2 < 0 <= d1:  call = F - F e1 (M1 + M2)
+    # Every tail term is scaled by F, never by K, so the error stays within ~1e-18 F for any
+    # moneyness (pricing Phi(d2) as a wad and multiplying by K would lose K/F times that).
+    # Past |d1| = 9, F e1 (M1 + M2) < 3e-18 F: e1 is taken as 0.
     e1: int256 = 0
+    base: int256 = 0
+    combo: int256 = 0
+    m1: int256 = 0
     if d1 < D_SATURATION and d1 > -D_SATURATION:
         # |d1| < 9e18: the square is below 8.1e37.
         e1 = wad.exp_wad(unsafe_div(unsafe_mul(d1, d1), -2 * WAD))
-    e2: int256 = 0
-    if d2 < D_SATURATION and d2 > -D_SATURATION:
-        # e1 <= 1e18 and F <= 1e36: the product is below 1e54. A rounding excess is clamped.
-        e2 = min(unsafe_div(unsafe_mul(e1, f), k), WAD)
-    n1: int256 = normal.cdf_given_exp(d1, e1)
-    n2: int256 = normal.cdf_given_exp(d2, e2)
-
-    # Call F n1 - K n2, put K (1 - n2) - F (1 - n1): products below 1e54. Rounded to nearest
-    # (the sign only matters below the intrinsic clamp), then clamped to [intrinsic, cap].
-    value: int256 = 0
-    delta: int256 = n1
-    if is_call:
-        value = unsafe_sub(unsafe_mul(f, n1), unsafe_mul(k, n2))
-    else:
-        value = unsafe_sub(unsafe_mul(k, unsafe_sub(WAD, n2)), unsafe_mul(f, unsafe_sub(WAD, n1)))
-        delta = unsafe_sub(n1, WAD)
-    value = min(max(unsafe_div(unsafe_add(value, WAD // 2), WAD), intrinsic), cap)
+        # |d2| = |d1 - v| < 9e18 + 3.2e19 < 41e18: inside the domain of normal.mills.
+        m1 = normal.mills(max(d1, -d1))
+        m2: int256 = normal.mills(max(d2, -d2))
+        if d1 < 0:
+            combo = unsafe_sub(m1, m2)
+        elif d2 >= 0:
+            base = unsafe_sub(f, k)
+            combo = unsafe_sub(m2, m1)
+        else:
+            base = f
+            combo = unsafe_sub(0, unsafe_add(m1, m2))
+    elif d1 > 0:
+        # Phi(d1) = 1 and K Phi(d2) is K - F e1 M2 (d2 >= 0) or F e1 M2 (d2 < 0), with
+        # F e1 M2 < 3e-18 F: the call is F - K or F.
+        base = unsafe_sub(f, k)
+        if d2 < 0:
+            base = f
+    # e1 < 2**60 and |combo| <= 2**96: the product is below 2**156; after the shift below
+    # 2**116, and times F (< 2**120) below 2**236. Scale back by 1e18 * 2**96 (40 + 56 bits).
+    value: int256 = unsafe_add(base, unsafe_div(unsafe_mul(f, unsafe_mul(e1, combo) >> 40), TAIL_SCALE))
+    # The put by parity (exact in integers): put = call - F + K.
+    if not is_call:
+        value = unsafe_add(unsafe_sub(value, f), k)
+    value = min(max(value, intrinsic), cap)
+    # Phi(d1) as a wad: 1[d1 >= 0] -+ e1 M1 (0 or 1 past saturation, where e1 = 0).
+    tail1: int256 = unsafe_add(unsafe_mul(e1, m1), HALF_Q96) >> 96
+    delta: int256 = tail1
+    if d1 >= 0:
+        delta = unsafe_sub(WAD, tail1)
+    if not is_call:
+        delta = unsafe_sub(delta, WAD)
     if not with_greeks:
         return Greeks(price=convert(value, uint256), delta=delta, gamma=0, vega=0, theta=0)
 

@@ -7,10 +7,11 @@
         Inputs and outputs are wads (1e18 = 1.0).
 
         The CDF uses the Mills ratio R(x) = (1 - Phi(x)) / phi(x): for a = |x|, the tail
-        probability is Q(a) = e^(-a^2/2) * P(a) / D(a), where P/D is a [9/10] rational fit
-        of R(a) / sqrt(2 pi) on [0, 9] (relative error 1e-19, from tools/fit_math.py). So a
-        CDF costs one exponential, one rational function and one division, and it has no
-        cancellation in either tail: the small side is computed directly.
+        probability is Q(a) = e^(-a^2/2) * M(a) with M(a) = R(a) / sqrt(2 pi), a [9/10]
+        rational fit on [0, 9] (relative error 1e-19, from tools/fit_math.py). So a CDF costs
+        one exponential, one rational function and one division, and it has no cancellation
+        in either tail: the small side is computed directly. `mills` is exposed because
+        Black-76 prices from it directly (see black76.vy).
 """
 
 from contracts.math import wad
@@ -46,6 +47,7 @@ MILLS_Q8: constant(int256) = 56649925392577453042210691
 MILLS_Q9: constant(int256) = 3859837567719311930099947
 MILLS_Q10: constant(int256) = 126472517532293766800317
 FIVE_POW_18: constant(int256) = 5**18
+HALF_Q96: constant(int256) = 2**95
 
 
 @internal
@@ -75,51 +77,52 @@ def cdf(x: int256) -> int256:
     """
     @notice Phi(x), the standard normal distribution function, as a wad.
     @dev Domain: every int256. Saturation: x <= -9e18 returns 0 and x >= 9e18 returns
-         1e18 (the exact tail there is below 0.11 wei).
+         1e18 (the exact tail there is below 0.12 wei).
          Symmetry: cdf(x) + cdf(-x) == 1e18 exactly, by construction (both sides come
          from the same tail value).
-         Precision: within 3 wei of Phi(x) * 1e18 (the tail's exponential contributes
-         0.5 wei * 0.5, the rational fit 1e-19 relative, the final rounding 0.5 wei).
+         Precision: within 2 wei of Phi(x) * 1e18 (the tail's exponential contributes at
+         most 0.5 wei * 0.5, the rational fit 1e-19 relative, the final rounding 0.5 wei;
+         bench/math.py measures about 1.1 wei).
          Monotone: non-decreasing in x (tested, not proven).
-         Gas: ~1,300 (see bench/results/math.json).
+         Gas: ~1,450 (see bench/results/math.json).
     @param x The point, a wad.
-    @return Phi(x), a wad in [0, 1e18].
-    """
-    e: int256 = 0
-    if x < CDF_SATURATION and x > -CDF_SATURATION:
-        # |x| < 9e18: x * x < 8.1e37, the exponent is >= -40.5e18.
-        e = wad.exp_wad(unsafe_div(unsafe_mul(x, x), -2 * WAD))
-    return self.cdf_given_exp(x, e)
-
-
-@internal
-@pure
-def cdf_given_exp(x: int256, e: int256) -> int256:
-    """
-    @notice Phi(x) given e = e^(-x^2/2) as a wad (the Gaussian factor of the tail).
-    @dev Building block for callers that already hold the Gaussian factor: Black-76 derives
-         e^(-d2^2/2) = e^(-d1^2/2) * F / K and so needs one exponential for two CDFs.
-         Saturates like `cdf` for |x| >= 9e18 (e is ignored there). The caller guarantees
-         0 <= e <= 1e18; an error of w wei in e moves the result by at most w / 2 wei.
-         cdf_given_exp(x, e) + cdf_given_exp(-x, e) == 1e18 exactly.
-    @param x The point, a wad.
-    @param e e^(-x^2/2), a wad.
     @return Phi(x), a wad in [0, 1e18].
     """
     if x >= CDF_SATURATION:
         return WAD
     if x <= -CDF_SATURATION:
         return 0
-    # |x| < 9e18 here, so the negation cannot overflow.
+    # |x| < 9e18 here, so the negation cannot overflow; x * x < 8.1e37.
     a: int256 = x
     if x < 0:
         a = unsafe_sub(0, x)
-    # The upper tail 1 - Phi(a) = e * P(a) / D(a), P/D the Mills-ratio fit over sqrt(2 pi).
-    # a in Q96: a < 9e18, so a << 78 < 2.8e42.
+    e: int256 = wad.exp_wad(unsafe_div(unsafe_mul(x, x), -2 * WAD))
+    # Upper tail e * M(a): e <= 1e18 < 2**60 and M < 2**95, so the product is below 2**155.
+    tail: int256 = unsafe_add(unsafe_mul(e, self.mills(a)), HALF_Q96) >> 96
+    if x < 0:
+        return tail
+    return unsafe_sub(WAD, tail)
+
+
+@internal
+@pure
+def mills(a: int256) -> int256:
+    """
+    @notice M(a) = R(a) / sqrt(2 pi) in Q96, where R(a) = (1 - Phi(a)) / phi(a) is the Mills
+            ratio; so 1 - Phi(a) = e^(-a^2/2) * M(a) / 2**96 in real terms.
+    @dev Domain (not checked; the callers guarantee it): 0 <= a <= 41e18, a wad.
+         Precision: relative error below 1e-19 on [0, 9e18] (the fit's range) and below
+         1e-10 on [9e18, 41e18] (extrapolation; Black-76 needs it only where the term it
+         scales is below 1e-14 of the forward, see black76.vy).
+         M is decreasing from 0.5 (at 0) to 0.024 (at 41): the result is below 2**95.
+    @param a The point, a non-negative wad.
+    @return M(a) * 2**96.
+    """
+    # a in Q96: a <= 41e18, so a << 78 < 1.3e43; t < 41 * 2**96 < 2**102.
     t: int256 = unsafe_div(a << 78, FIVE_POW_18)
-    # Horner, written as one expression per polynomial so that partial sums stay on the stack.
-    # All terms are positive; t < 9 * 2**96 < 2**100, P(t) < 700 * 2**96 < 2**106 and
-    # D(t) < 1e4 * 2**96 < 2**110 (every partial sum too), so every product is below 2**210.
+    # Horner, one expression per polynomial so that partial sums stay on the stack. All terms
+    # are positive; for t < 41 * 2**96 every partial sum of P is below 2**125 and of D below
+    # 2**131, so every product is below 2**233.
     p: int256 = unsafe_add(unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(
         unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(
         unsafe_mul(unsafe_add(unsafe_mul(
@@ -132,9 +135,5 @@ def cdf_given_exp(x: int256, e: int256) -> int256:
         MILLS_Q10, t) >> 96, MILLS_Q9), t) >> 96, MILLS_Q8), t) >> 96, MILLS_Q7), t) >> 96,
         MILLS_Q6), t) >> 96, MILLS_Q5), t) >> 96, MILLS_Q4), t) >> 96, MILLS_Q3), t) >> 96,
         MILLS_Q2), t) >> 96, MILLS_Q1), t) >> 96, MILLS_Q0)
-    # 0 <= e <= 1e18 < 2**60 and p < 2**106: e * p < 2**166. Rounded to nearest (all positive).
-    tail: int256 = unsafe_div(unsafe_add(unsafe_mul(e, p), d >> 1), d)
-    if x < 0:
-        return tail
-    return unsafe_sub(WAD, tail)
-
+    # p < 2**125: p << 96 < 2**221; d >= 2**96.
+    return unsafe_div(p << 96, d)

@@ -1,0 +1,54 @@
+"""Shared test configuration: Hypothesis profiles and in-process EVM fixtures.
+
+Profiles (select with HYPOTHESIS_PROFILE; `make test` uses `ci`, `make fuzz` uses `deep`):
+- quick: a smoke run while editing;
+- ci: the default, what CI runs, a few minutes in all;
+- deep: long runs for audits (multiply example counts by KAPPA_FUZZ_SCALE, default 20).
+Tests that want "thousands of examples" call `scaled(n)`: n under ci, n/10 under quick and
+n * KAPPA_FUZZ_SCALE under deep.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import boa
+import pytest
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parent.parent
+# Resolve `from contracts.math import wad` from the repository root, wherever pytest runs.
+boa.interpret.set_search_paths([str(ROOT)])
+
+_common = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    "print_blob": True,
+}
+settings.register_profile("quick", max_examples=20, **_common)
+settings.register_profile("ci", max_examples=100, derandomize=True, **_common)
+settings.register_profile("deep", max_examples=2000, **_common)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+DEEP_SCALE = int(os.environ.get("KAPPA_FUZZ_SCALE", "20"))
+
+
+def scaled(n: int) -> int:
+    """Example count for a test that wants about n examples under the ci profile."""
+    if PROFILE == "quick":
+        return max(10, n // 10)
+    if PROFILE == "deep":
+        return n * DEEP_SCALE
+    return n
+
+
+def load(path: str, *args):
+    """Compile and deploy a Vyper source (path relative to the repository root) with titanoboa."""
+    return boa.load(str(ROOT / path), *args)
+
+
+@pytest.fixture(scope="session")
+def lens():
+    """PricingLens: the math modules exposed as external views."""
+    return load("contracts/PricingLens.vy")
