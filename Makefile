@@ -48,7 +48,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 demo: setup
-	$(BIN)/python -m scripts.demo
+	$(BIN)/ape run demo --network base:local:foundry
 
 bench: setup
 	$(BIN)/python -m bench

@@ -64,7 +64,9 @@ def black76(forward: int, strike: int, tau: int, sigma: int, is_call: bool) -> d
     }
 
 
-def greeks_tolerance(forward: int, tau: int, sigma: int, exact: dict[str, mp.mpf]) -> dict[str, mp.mpf]:
+def greeks_tolerance(
+    forward: int, tau: int, sigma: int, exact: dict[str, mp.mpf]
+) -> dict[str, mp.mpf]:
     """Error bounds (in wei) of black76.greeks, from the input roundings it cannot avoid.
 
     sqrt(tau) and v = sigma sqrt(tau) are floored to wads (each off by < 1e-18 absolute), and

@@ -1,16 +1,19 @@
 """Derive the constants and rational-approximation coefficients of contracts/math/*.vy.
 
-Run with `python -m tools.fit_math` (needs mpmath; takes a few minutes). It prints Vyper constant
-declarations in Q96 (value * 2**96, rounded to nearest) and the maximum relative error of each fit on a
-dense grid. The coefficients in the contracts were produced by this script; rerunning it reproduces them.
+Run with `python -m tools.fit_math` (needs mpmath; about 20 s). It prints Vyper constant
+declarations in Q96 (value * 2**96, rounded to nearest) and the maximum relative error of each
+fit on a dense grid. The coefficients in the contracts were produced by this script; rerunning
+it reproduces them.
 
-Fits (near-minimax, by Loeb's linearised least squares with Lawson reweighting, 80-digit arithmetic):
-- Mills ratio R(x) = (1 - Phi(x)) / phi(x) on [0, 9] as P9(x) / Q10(x), relative error ~1e-19. Used by
-  normal.cdf: the upper tail is phi(x) * R(x), so the CDF needs one exponential and one division.
-- atanh(s) / s as P3(z) / Q3(z) in z = s*s for |s| <= (sqrt2 - 1) / (sqrt2 + 1), relative error ~2e-19.
-  Used by wad.ln_wad on the mantissa m in [1/sqrt2, sqrt2): ln m = 2 atanh((m - 1) / (m + 1)).
-The exponential uses the [6/6] Pade approximant of e^r (exact rational coefficients, no fit): on
-|r| <= ln2/2 its relative error is below 2e-19.
+Fits (near-minimax, by Loeb's linearised least squares with Lawson reweighting, 80 digits):
+- Mills ratio R(x) = (1 - Phi(x)) / phi(x) on [0, 9] as P9(x) / Q10(x), relative error ~1e-19,
+  with 1/sqrt(2 pi) folded into P. Used by normal.cdf and black76: the upper tail is
+  e^(-x^2/2) * P(x) / Q(x), so a CDF needs one exponential and one division.
+- atanh(s) / s as P3(z) / Q3(z) in z = s*s for |s| <= (sqrt2 - 1) / (sqrt2 + 1), relative
+  error ~2e-19. Used by wad.ln_wad on the mantissa m in [1/sqrt2, sqrt2):
+  ln m = 2 atanh((m - 1) / (m + 1)).
+The exponential uses the [6/6] Pade approximant of e^r (exact rational coefficients, no fit):
+on |r| <= ln2/2 its relative error is below 2e-19.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ Q96 = mp.mpf(2) ** 96
 
 def rational_fit(f, a, b, m: int, n: int, iters: int = 40, nodes: int = 240):
     """Near-minimax relative-error fit f ~ P_m / Q_n on [a, b] with Q(0) = 1."""
-    xs = [(a + b) / 2 + (b - a) / 2 * mp.cos(mp.pi * (k + mp.mpf(1) / 2) / nodes) for k in range(nodes)]
+    xs = [
+        (a + b) / 2 + (b - a) / 2 * mp.cos(mp.pi * (k + mp.mpf(1) / 2) / nodes)
+        for k in range(nodes)
+    ]
     fs = [f(x) for x in xs]
     weights = [mp.mpf(1)] * nodes
     q_prev = None
@@ -33,13 +39,18 @@ def rational_fit(f, a, b, m: int, n: int, iters: int = 40, nodes: int = 240):
         for w, x, fx in zip(weights, xs, fs, strict=True):
             qx = 1 if q_prev is None else mp.polyval(q_prev[::-1], x)
             s = w / (fx * qx)
-            rows.append([s * x**j for j in range(m + 1)] + [-s * fx * x**j for j in range(1, n + 1)])
+            rows.append(
+                [s * x**j for j in range(m + 1)] + [-s * fx * x**j for j in range(1, n + 1)]
+            )
             rhs.append(s * fx)
         sol = mp.qr_solve(mp.matrix(rows), mp.matrix(rhs))[0]
         p = [sol[j] for j in range(m + 1)]
         q = [mp.mpf(1)] + [sol[m + j] for j in range(1, n + 1)]
         q_prev = q
-        errs = [(mp.polyval(p[::-1], x) / mp.polyval(q[::-1], x) - fx) / fx for x, fx in zip(xs, fs, strict=True)]
+        errs = [
+            (mp.polyval(p[::-1], x) / mp.polyval(q[::-1], x) - fx) / fx
+            for x, fx in zip(xs, fs, strict=True)
+        ]
         weights = [w * abs(e) ** 0.5 for w, e in zip(weights, errs, strict=True)]
         total = sum(weights)
         weights = [w / total * nodes for w in weights]

@@ -26,7 +26,7 @@ MANY = scaled(2000)
 def log_uniform(lo_exp: int, hi_exp: int) -> st.SearchStrategy[int]:
     """Integers spread evenly over orders of magnitude 10**lo_exp .. 10**hi_exp."""
     return st.tuples(st.integers(lo_exp, hi_exp - 1), st.integers(10**15, 10**16 - 1)).map(
-        lambda t: t[1] * 10**t[0] // 10**15
+        lambda t: t[1] * 10 ** t[0] // 10**15
     )
 
 
@@ -86,7 +86,9 @@ def test_exp_wad_is_monotone(lens, x, step):
 
 
 @settings(max_examples=MANY)
-@given(x=st.integers(-10 * WAD, 10 * WAD), step=st.one_of(st.integers(1, 10**6), st.integers(1, WAD)))
+@given(
+    x=st.integers(-10 * WAD, 10 * WAD), step=st.one_of(st.integers(1, 10**6), st.integers(1, WAD))
+)
 def test_cdf_is_monotone(lens, x, step):
     assert lens.cdf(x) <= lens.cdf(x + step)
 
@@ -157,8 +159,14 @@ def test_greeks_agree_with_finite_differences(lens, forward, moneyness, tau, sig
     h = int(forward * v / 1000)
     delta_fd = (p(f=forward + h) - p(f=forward - h)) * WAD / (2 * h)
     assert abs(delta_fd - g.delta) <= 1e-6 * WAD
-    gamma_fd = (lens.greeks(forward + h, strike, tau, sigma, is_call).delta
-                - lens.greeks(forward - h, strike, tau, sigma, is_call).delta) * WAD / (2 * h)
+    gamma_fd = (
+        (
+            lens.greeks(forward + h, strike, tau, sigma, is_call).delta
+            - lens.greeks(forward - h, strike, tau, sigma, is_call).delta
+        )
+        * WAD
+        / (2 * h)
+    )
     assert abs(gamma_fd - g.gamma) <= 1e-5 * g.gamma + 1e-9 * WAD * WAD / forward
     hs = sigma // 10**4
     vega_fd = (p(s=sigma + hs) - p(s=sigma - hs)) * WAD / (2 * hs)

@@ -61,7 +61,9 @@ def test_ln_extremes_within_half_wei(lens, x):
 
 def test_ln_inverts_exp(lens):
     for x in (-40 * WAD, -WAD, 12345678901234567, 100 * WAD):
-        assert abs(lens.ln_wad(lens.exp_wad(x)) - x) <= 2 + abs(x) * 1e-17 + 10**18 // lens.exp_wad(x)
+        assert abs(lens.ln_wad(lens.exp_wad(x)) - x) <= 2 + abs(x) * 1e-17 + 10**18 // lens.exp_wad(
+            x
+        )
 
 
 @pytest.mark.parametrize("x", [0, 1, 2, 3, 4, WAD, 2 * WAD, 10**20, SQRT_MAX, SQRT_MAX - 1])

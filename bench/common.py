@@ -1,0 +1,80 @@
+"""Shared plumbing of the benchmarks: loading contracts, execution gas, writing results, tables."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boa
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def load(path: str, *args: object):
+    """Compile and deploy a Vyper source (path relative to the repository root) with titanoboa."""
+    boa.interpret.set_search_paths([str(ROOT)])
+    return boa.load(str(ROOT / path), *args)
+
+
+def execution_gas(contract, fn: str, *args: object) -> int:
+    """Execution gas of `contract.fn(*args)` (the call frame, without the 21,000 intrinsic gas or
+    calldata), with cold EIP-2929 access sets as in the first call of a transaction."""
+    boa.env._reset_access_counters()
+    getattr(contract, fn)(*args)
+    return int(contract._computation.get_gas_used())
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def write_result(name: str, data: dict[str, Any], command: str) -> Path:
+    """Write bench/results/<name>.json with the data and how it was made."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "command": command,
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": _commit(),
+        "machine": f"{platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}",
+        **data,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table, columns padded to fit."""
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)

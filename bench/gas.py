@@ -1,0 +1,85 @@
+"""The one place where protocol gas figures are measured: writes bench/results/gas.json.
+
+Each entry is the execution gas of one call (bench.common.execution_gas: the call frame with
+cold access sets, without the 21,000 intrinsic gas and calldata), next to its goal from the
+issues where one is set. The measurements of each layer live beside this file
+(bench/gas_oracle.py, bench/gas_venues.py); this module runs them all and is what `make bench`
+calls. Run alone with `python -m bench.gas`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import boa
+
+from bench.common import execution_gas, load, table, write_result
+
+WAD = 10**18
+COMMAND = "make bench  (python -m bench.gas)"
+
+# Goals from the issues (gas <= goal). Keys without a goal are measured for the record.
+GOALS: dict[str, int | None] = {
+    "lens_price": None,
+    "lens_greeks": None,
+    "oracle_price_3": 40_000,
+    "vol_sigma": None,
+    "pool_swap": None,
+    "swap_split_3": 250_000,
+}
+
+# Layers that contribute measurements: module name -> function returning {key: gas}.
+LAYERS = ("bench.gas_oracle", "bench.gas_venues")
+
+
+def measure_lens() -> dict[str, int]:
+    """PricingLens.price and .greeks on an at-the-money-ish ETH option (external view calls)."""
+    with boa.swap_env(boa.Env()):
+        lens = load("contracts/PricingLens.vy")
+        args = (3000 * WAD, 3200 * WAD, WAD // 4, 6 * WAD // 10, True)
+        return {
+            "lens_price": execution_gas(lens, "price", *args),
+            "lens_greeks": execution_gas(lens, "greeks", *args),
+        }
+
+
+def _sources() -> list[Callable[[], dict[str, int]]]:
+    sources: list[Callable[[], dict[str, int]]] = [measure_lens]
+    for name in LAYERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        sources.append(module.measure)
+    return sources
+
+
+def main() -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for source in _sources():
+        for key, gas in source().items():
+            goal = GOALS.get(key)
+            figures[key] = {
+                "gas": gas,
+                "goal": goal,
+                "meets_goal": None if goal is None else gas <= goal,
+            }
+    rows = [
+        (
+            k,
+            v["gas"],
+            v["goal"],
+            "yes" if v["meets_goal"] else ("-" if v["meets_goal"] is None else "NO"),
+        )
+        for k, v in figures.items()
+    ]
+    print(table(("action", "gas", "goal", "meets goal"), rows))
+    path = write_result("gas", {"gas": figures}, COMMAND)
+    print(f"wrote {path.relative_to(path.parents[2])}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
