@@ -110,19 +110,19 @@ def mills(a: int256) -> int256:
     """
     @notice M(a) = R(a) / sqrt(2 pi) in Q96, where R(a) = (1 - Phi(a)) / phi(a) is the Mills
             ratio; so 1 - Phi(a) = e^(-a^2/2) * M(a) / 2**96 in real terms.
-    @dev Domain (not checked; the callers guarantee it): 0 <= a <= 41e18, a wad.
-         Precision: relative error below 1e-19 on [0, 9e18] (the fit's range) and below
-         1e-10 on [9e18, 41e18] (extrapolation; Black-76 needs it only where the term it
-         scales is below 1e-14 of the forward, see black76.vy).
-         M is decreasing from 0.5 (at 0) to 0.024 (at 41): the result is below 2**95.
+    @dev Domain (not checked; the callers guarantee it): 0 <= a <= 100e18, a wad.
+         Precision: relative error below 1e-19 on [0, 9e18] (the fit's range), below 1e-10
+         on [9e18, 41e18] and below 7e-10 on [41e18, 100e18] (extrapolation; Black-76 needs
+         it only where the term it scales is below 1e-14 of the forward, see black76.vy).
+         M is decreasing from 0.4 (at 0) to 0.004 (at 100): the result is below 2**95.
     @param a The point, a non-negative wad.
     @return M(a) * 2**96.
     """
-    # a in Q96: a <= 41e18, so a << 78 < 1.3e43; t < 41 * 2**96 < 2**102.
+    # a in Q96: a <= 1e20, so a << 78 < 3.1e43; t < 100 * 2**96 < 2**103.
     t: int256 = unsafe_div(a << 78, FIVE_POW_18)
     # Horner, one expression per polynomial so that partial sums stay on the stack. All terms
-    # are positive; for t < 41 * 2**96 every partial sum of P is below 2**125 and of D below
-    # 2**131, so every product is below 2**233.
+    # are positive; for t <= 100 * 2**96 every product is below 2**248 (checked in
+    # tools/fit_math.py terms: P9 * 100**9 and Q10 * 100**10 scaled by 2**96 and t).
     p: int256 = unsafe_add(unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(
         unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(unsafe_mul(unsafe_add(
         unsafe_mul(unsafe_add(unsafe_mul(
@@ -135,5 +135,5 @@ def mills(a: int256) -> int256:
         MILLS_Q10, t) >> 96, MILLS_Q9), t) >> 96, MILLS_Q8), t) >> 96, MILLS_Q7), t) >> 96,
         MILLS_Q6), t) >> 96, MILLS_Q5), t) >> 96, MILLS_Q4), t) >> 96, MILLS_Q3), t) >> 96,
         MILLS_Q2), t) >> 96, MILLS_Q1), t) >> 96, MILLS_Q0)
-    # p < 2**125: p << 96 < 2**221; d >= 2**96.
+    # p < 2**136: p << 96 < 2**232; d >= 2**96.
     return unsafe_div(p << 96, d)

@@ -1,0 +1,363 @@
+# pragma version ~=0.4.3
+# pragma optimize gas
+"""
+@title risk: Kappa's portfolio margin model, a pure module
+@license MIT
+@notice The margin model of DESIGN.md exactly as docs/margin_model.md pins it, on plain data the
+        engine reads from storage and its oracles: mark-to-market, the scenario grid of spot
+        points and vol states, the contingencies, health and the witness scenario.
+        keeper/margin.py implements the same rules in float64; tests/differential checks that
+        they agree.
+
+        Scenario index (the witness): w = s * (2n + 1) + (j + n), with vol state s = 0 down,
+        1 flat, 2 up and spot point j = -n .. n; so w < 3 (2n + 1) <= 63.
+
+        Rounding favours the protocol: in every value a long option or collateral term rounds
+        down and a short option term rounds up in magnitude; contingencies round up. Each option
+        price itself is Black-76 rounded to nearest (within 2 wei + 3e-18 of the forward).
+"""
+
+from contracts.math import wad
+from contracts.math import black76
+
+WAD: constant(int256) = 10**18
+YEAR: constant(int256) = 31_536_000
+MAX_POSITIONS: constant(uint256) = 32
+MAX_POINTS: constant(uint256) = 21
+MAX_SCENARIOS: constant(uint256) = 63
+
+
+struct Position:
+    # Strike, a wad in (0, 1e36].
+    strike: int256
+    # Expiry, unix seconds.
+    expiry: uint256
+    is_call: bool
+    # Signed size in units of the underlying (wad); long > 0.
+    size: int256
+    # VolOracle.sigma(expiry, strike, spot): the vol at the current spot, a wad in (0, 10e18].
+    sigma: int256
+    # Settlement price of the expiry once recorded, else 0.
+    settlement: int256
+
+
+struct Portfolio:
+    # Cash balance in USD (wad), signed.
+    cash: int256
+    # Underlying collateral in units (wad), >= 0.
+    underlying: int256
+    positions: DynArray[Position, MAX_POSITIONS]
+
+
+struct Market:
+    # Oracle spot (wad, > 0) and confidence in [0, 1e18].
+    spot: int256
+    confidence: int256
+    now: uint256
+    # ATM vol of the nearest live expiry, or the configured reference vol when none is live.
+    sigma_ref: int256
+
+
+struct Mode:
+    # Spot-shock multiplier k, vol-shock size v, short-option contingency a, confidence
+    # contingency conf, underlying haircut h. All wads.
+    k: int256
+    v: int256
+    a: int256
+    conf: int256
+    haircut: int256
+
+
+struct Grid:
+    # Spot points per side n (1..10), margin horizon in seconds, shock clamp [u_min, u_max]
+    # (u_max < 1), the vol-shock term structure tau_ref and tau_floor (years, wad) and cap v_max.
+    n: uint256
+    horizon: uint256
+    u_min: int256
+    u_max: int256
+    tau_ref: int256
+    tau_floor: int256
+    v_max: int256
+
+
+@internal
+@pure
+def spot_shock(mode: Mode, grid: Grid, sigma_ref: int256) -> int256:
+    """
+    @notice u_M = clamp(k_M * sigma_ref * sqrt(horizon in years), u_min, u_max), a wad.
+    @param mode The IM or MM parameters.
+    @param grid The shared grid parameters.
+    @param sigma_ref The reference ATM vol, a wad.
+    @return The largest relative spot move of the grid, a wad.
+    """
+    # horizon <= 30 days (engine bound): the year fraction is below 1e17 and its root below 3e17;
+    # k <= 20e18 and sigma_ref <= 10e18: every product below 2**255.
+    h_years: uint256 = unsafe_div(unsafe_mul(grid.horizon, 10**18), convert(YEAR, uint256))
+    root: int256 = convert(wad.sqrt_wad(h_years), int256)
+    u: int256 = unsafe_div(unsafe_mul(unsafe_div(unsafe_mul(mode.k, sigma_ref), WAD), root), WAD)
+    return min(max(u, grid.u_min), grid.u_max)
+
+
+@internal
+@pure
+def vol_shock(v_mode: int256, grid: Grid, tau: int256) -> int256:
+    """
+    @notice v_M(tau) = min(v_M * sqrt(tau_ref / max(tau, tau_floor)), v_max), a wad.
+    @param v_mode The mode's vol-shock size v_M, a wad.
+    @param grid The shared grid parameters (tau_floor > 0).
+    @param tau Time to expiry in years, a wad.
+    @return The relative vol shock for this expiry, a wad.
+    """
+    t: int256 = max(tau, grid.tau_floor)
+    # tau_ref <= 10e18 and t >= tau_floor >= 1e15: the ratio is below 1e22 (wad), its root
+    # below 1e20; v_mode <= 1e18: the product is below 1e38.
+    ratio: uint256 = convert(unsafe_div(unsafe_mul(grid.tau_ref, WAD), t), uint256)
+    scaled: int256 = unsafe_div(unsafe_mul(v_mode, convert(wad.sqrt_wad(ratio), int256)), WAD)
+    return min(scaled, grid.v_max)
+
+
+@internal
+@pure
+def contingency(portfolio: Portfolio, market: Market, mode: Mode) -> int256:
+    """
+    @notice A_M = a_M * sum_{q<0} |q| * S + (1 - c) * conf_M * sum |q| * S, rounded up.
+    @param portfolio The account's portfolio.
+    @param market Spot and confidence.
+    @param mode The IM or MM parameters.
+    @return The contingency, a wad (>= 0).
+    """
+    short: int256 = 0
+    gross: int256 = 0
+    for p: Position in portfolio.positions:
+        # |size| <= 2**96 by the engine's bounds: the sums stay below 2**101.
+        if p.size < 0:
+            short = unsafe_sub(short, p.size)
+            gross = unsafe_sub(gross, p.size)
+        else:
+            gross = unsafe_add(gross, p.size)
+    # Notionals: sums (< 2**101) times S (<= 1e36 < 2**120), rounded up, below 2**162; times a
+    # parameter or (1 - c) (<= 1e18 < 2**60) below 2**222. Every step rounds up.
+    short_notional: int256 = self._ceil_div(unsafe_mul(short, market.spot), WAD)
+    gross_notional: int256 = self._ceil_div(unsafe_mul(gross, market.spot), WAD)
+    short_term: int256 = self._ceil_div(unsafe_mul(short_notional, mode.a), WAD)
+    conf_term: int256 = self._ceil_div(
+        unsafe_mul(self._ceil_div(unsafe_mul(gross_notional, mode.conf), WAD), unsafe_sub(WAD, market.confidence)),
+        WAD,
+    )
+    return unsafe_add(short_term, conf_term)
+
+
+@internal
+@pure
+def mtm(portfolio: Portfolio, market: Market) -> int256:
+    """
+    @notice MtM = C + b * S + sum_p q_p * BS(S, K_p, tau_p, sigma_p), rounded for the protocol.
+    @param portfolio The account's portfolio.
+    @param market Spot, confidence, time.
+    @return The mark-to-market value in USD, a wad (signed).
+    """
+    # b <= 2**100 and S <= 1e36: the product is below 2**220.
+    total: int256 = unsafe_add(portfolio.cash, unsafe_div(unsafe_mul(portfolio.underlying, market.spot), WAD))
+    for p: Position in portfolio.positions:
+        tau: int256 = self._tau(p.expiry, market.now)
+        sqrt_tau: int256 = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
+        v: int256 = black76.total_vol(p.sigma, sqrt_tau)
+        value: int256 = self._unit_value(p, tau, market.spot, black76.log_moneyness(market.spot, p.strike), v)
+        total = unsafe_add(total, self._term(p.size, value))
+    return total
+
+
+@internal
+@pure
+def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int256, uint256):
+    """
+    @notice H_M = min over the scenario grid of V_{j,s}, minus A_M; and the witness index.
+    @dev Cost: one ln per spot point, one ln and one sqrt per position, one Black-76 price per
+         position and scenario (3 (2n + 1) of them). The witness is the lowest index attaining
+         the minimum.
+    @param portfolio The account's portfolio.
+    @param market Spot, confidence, time and the reference vol.
+    @param mode The IM or MM parameters.
+    @param grid The shared grid parameters.
+    @return (health, witness): health a wad (signed), witness a scenario index.
+    """
+    points: uint256 = unsafe_add(unsafe_mul(grid.n, 2), 1)
+    u: int256 = self.spot_shock(mode, grid, market.sigma_ref)
+    spots: DynArray[int256, MAX_POINTS] = []
+    logs: DynArray[int256, MAX_POINTS] = []
+    values: int256[MAX_SCENARIOS] = empty(int256[MAX_SCENARIOS])
+    for j: uint256 in range(MAX_POINTS):
+        if j == points:
+            break
+        spot_j: int256 = self._shocked_spot(market.spot, u, j, grid.n)
+        spots.append(spot_j)
+        logs.append(black76.log_moneyness(spot_j, market.spot))
+    # Collateral part of every scenario: C + b * S_j * (1 - h), rounded down.
+    for j: uint256 in range(MAX_POINTS):
+        if j == points:
+            break
+        base: int256 = self._collateral_value(portfolio, spots[j], mode.haircut)
+        values[j] = base
+        values[unsafe_add(j, points)] = base
+        values[unsafe_add(j, unsafe_mul(2, points))] = base
+    for p: Position in portfolio.positions:
+        tau: int256 = self._tau(p.expiry, market.now)
+        if tau == 0:
+            # Expired: intrinsic value, the same in every vol state.
+            for j: uint256 in range(MAX_POINTS):
+                if j == points:
+                    break
+                term: int256 = self._term(p.size, self._expired_value(p, spots[j]))
+                for s: uint256 in range(3):
+                    w: uint256 = unsafe_add(unsafe_mul(s, points), j)
+                    values[w] = unsafe_add(values[w], term)
+            continue
+        ln_sk: int256 = black76.log_moneyness(market.spot, p.strike)
+        vs: int256[3] = self._state_vols(p.sigma, self.vol_shock(mode.v, grid, tau), convert(wad.sqrt_wad(convert(tau, uint256)), int256))
+        # The hot loop: one Black-76 price per spot point and vol state, terms inlined.
+        for j: uint256 in range(MAX_POINTS):
+            if j == points:
+                break
+            ln_jk: int256 = unsafe_add(ln_sk, logs[j])
+            spot_j: int256 = spots[j]
+            for s: uint256 in range(3):
+                w: uint256 = unsafe_add(unsafe_mul(s, points), j)
+                # |size| <= 2**96 and the price <= 2**121: the product is below 2**217.
+                product: int256 = unsafe_mul(p.size, black76.price_from_log(spot_j, p.strike, ln_jk, vs[s], p.is_call))
+                if product < 0:
+                    # A short's liability rounds up in magnitude.
+                    product = unsafe_sub(product, unsafe_sub(WAD, 1))
+                values[w] = unsafe_add(values[w], unsafe_div(product, WAD))
+    worst: int256 = max_value(int256)
+    witness: uint256 = 0
+    for w: uint256 in range(MAX_SCENARIOS):
+        if w == unsafe_mul(3, points):
+            break
+        if values[w] < worst:
+            worst = values[w]
+            witness = w
+    return unsafe_sub(worst, self.contingency(portfolio, market, mode)), witness
+
+
+@internal
+@pure
+def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid, w: uint256) -> int256:
+    """
+    @notice V_{j,s} of one scenario (no contingency): what a witness check evaluates.
+    @dev Reverts "risk: bad scenario" unless w < 3 (2n + 1). V_w - A_M < 0 proves H_M < 0.
+    @param portfolio The account's portfolio.
+    @param market Spot, confidence, time and the reference vol.
+    @param mode The IM or MM parameters.
+    @param grid The shared grid parameters.
+    @param w The scenario index.
+    @return The scenario value, a wad (signed).
+    """
+    points: uint256 = unsafe_add(unsafe_mul(grid.n, 2), 1)
+    assert w < unsafe_mul(3, points), "risk: bad scenario"
+    s: uint256 = w // points
+    j: uint256 = w % points
+    spot_j: int256 = self._shocked_spot(market.spot, self.spot_shock(mode, grid, market.sigma_ref), j, grid.n)
+    log_j: int256 = black76.log_moneyness(spot_j, market.spot)
+    total: int256 = self._collateral_value(portfolio, spot_j, mode.haircut)
+    for p: Position in portfolio.positions:
+        tau: int256 = self._tau(p.expiry, market.now)
+        sqrt_tau: int256 = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
+        vs: int256[3] = self._state_vols(p.sigma, self.vol_shock(mode.v, grid, tau), sqrt_tau)
+        ln_jk: int256 = unsafe_add(black76.log_moneyness(market.spot, p.strike), log_j)
+        total = unsafe_add(total, self._term(p.size, self._unit_value(p, tau, spot_j, ln_jk, vs[s])))
+    return total
+
+
+@internal
+@pure
+def _shocked_spot(spot: int256, u: int256, j: uint256, n: uint256) -> int256:
+    """
+    @dev S_j = S (1 + m_j), m_j = (j - n) u / n, rounded down; u < 1 keeps it positive.
+    """
+    # |j - n| <= 10, u < 1e18, S <= 1e36: products below 2**125.
+    m: int256 = unsafe_div(unsafe_mul(unsafe_sub(convert(j, int256), convert(n, int256)), u), convert(n, int256))
+    return unsafe_div(unsafe_mul(spot, unsafe_add(WAD, m)), WAD)
+
+
+@internal
+@pure
+def _collateral_value(portfolio: Portfolio, spot_j: int256, haircut: int256) -> int256:
+    """
+    @dev C + b * S_j * (1 - h), the collateral term rounded down.
+    """
+    # b <= 2**100, S_j <= 2**121, (1 - h) <= 1e18: below 2**255 after the first division.
+    return unsafe_add(
+        portfolio.cash,
+        unsafe_div(unsafe_mul(unsafe_div(unsafe_mul(portfolio.underlying, spot_j), WAD), unsafe_sub(WAD, haircut)), WAD),
+    )
+
+
+@internal
+@pure
+def _state_vols(sigma: int256, shock: int256, sqrt_tau: int256) -> int256[3]:
+    """
+    @dev Total vols v = sigma' sqrt(tau) of the down, flat and up vol states.
+    """
+    # sigma <= 1e19 and 1 + shock <= 2e18: the products are below 2e37.
+    up: int256 = unsafe_div(unsafe_mul(sigma, unsafe_add(WAD, shock)), WAD)
+    down: int256 = unsafe_div(unsafe_mul(sigma, WAD), unsafe_add(WAD, shock))
+    return [black76.total_vol(down, sqrt_tau), black76.total_vol(sigma, sqrt_tau), black76.total_vol(up, sqrt_tau)]
+
+
+@internal
+@pure
+def _unit_value(p: Position, tau: int256, spot_j: int256, ln_jk: int256, v: int256) -> int256:
+    """
+    @dev Value of one unit of the option at spot S_j: Black-76, or at expiry its intrinsic value.
+    """
+    if tau == 0:
+        return self._expired_value(p, spot_j)
+    return black76.price_from_log(spot_j, p.strike, ln_jk, v, p.is_call)
+
+
+@internal
+@pure
+def _expired_value(p: Position, spot_j: int256) -> int256:
+    """
+    @dev Intrinsic value at the settlement price once recorded, else at the (shocked) spot.
+    """
+    price: int256 = spot_j
+    if p.settlement != 0:
+        price = p.settlement
+    if p.is_call:
+        return max(unsafe_sub(price, p.strike), 0)
+    return max(unsafe_sub(p.strike, price), 0)
+
+
+@internal
+@pure
+def _term(size: int256, unit_value: int256) -> int256:
+    """
+    @dev size * value / 1e18, rounded down (a short's liability rounds up in magnitude).
+    """
+    # |size| <= 2**96 and value <= 2**120: the product is below 2**216.
+    product: int256 = unsafe_mul(size, unit_value)
+    if product >= 0:
+        return unsafe_div(product, WAD)
+    return unsafe_sub(unsafe_div(unsafe_add(product, 1), WAD), 1)
+
+
+@internal
+@pure
+def _tau(expiry: uint256, now: uint256) -> int256:
+    """
+    @dev Years to expiry as a wad, 0 at or after expiry.
+    """
+    if expiry <= now:
+        return 0
+    # expiry - now < 2**64 seconds: the product is below 2**124.
+    return convert(unsafe_div(unsafe_mul(unsafe_sub(expiry, now), 10**18), 31_536_000), int256)
+
+
+@internal
+@pure
+def _ceil_div(x: int256, d: int256) -> int256:
+    """
+    @dev ceil(x / d) for x >= 0, d > 0.
+    """
+    return unsafe_div(unsafe_add(x, unsafe_sub(d, 1)), d)
