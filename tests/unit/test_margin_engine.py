@@ -1,0 +1,447 @@
+"""MarginEngine: every action and revert reason, and the margin views on worked examples."""
+
+from __future__ import annotations
+
+import math
+
+import boa
+import pytest
+
+from tests import protocol as P
+
+WAD = 10**18
+E7 = P.expiry_in(8)  # a weekly expiry one week after the deployment time
+
+
+@pytest.fixture(scope="module")
+def proto():
+    with boa.env.anchor():
+        p = P.deploy()
+        p.vol.update(E7, 6 * WAD // 10, 0)
+        yield p
+
+
+@pytest.fixture(autouse=True)
+def isolate(proto):
+    with boa.env.anchor():
+        yield
+
+
+@pytest.fixture
+def call_3200(proto):
+    return proto.engine.list_series(E7, 3200 * WAD, True)
+
+
+@pytest.fixture
+def put_2800(proto):
+    return proto.engine.list_series(E7, 2800 * WAD, False)
+
+
+def addr(name: str) -> str:
+    return boa.env.generate_address(name)
+
+
+def fill(proto, maker, taker, series_id, is_buy, size, price, amount=None, caller=None, order=None):
+    order = order or maker.order(series_id, is_buy, size, price)
+    sig = maker.sign(proto.engine, order)
+    with boa.env.prank(caller or taker):
+        proto.engine.fill(P.as_tuple(order), sig, amount or size, taker)
+    return order
+
+
+# --- deposits and withdrawals -----------------------------------------------------------------
+
+
+def test_deposit_converts_token_decimals_to_wad(proto):
+    alice = addr("alice")
+    proto.fund(alice, usd=1234.567891, weth=1.5)
+    assert proto.engine.cash(alice) == 1234_567891 * 10**12
+    assert proto.engine.underlying_balance(alice) == 15 * WAD // 10
+    assert proto.usd.balanceOf(proto.engine.address) == 1234_567891
+
+
+def test_deposit_for_credits_another_account(proto):
+    payer, alice = addr("payer"), addr("alice")
+    proto.usd.mint(payer, 10**6)
+    with boa.env.prank(payer):
+        proto.usd.approve(proto.engine.address, 10**6)
+        proto.engine.deposit_for(alice, proto.usd.address, 10**6)
+    assert proto.engine.cash(alice) == WAD
+    assert proto.engine.cash(payer) == 0
+
+
+@pytest.mark.parametrize(
+    ("token", "amount", "reason"),
+    [("usd", 0, "engine: zero amount"), ("other", 1, "engine: unknown token")],
+)
+def test_deposit_reverts(proto, token, amount, reason):
+    address = proto.usd.address if token == "usd" else proto.engine.address
+    with boa.reverts(reason):
+        proto.engine.deposit(address, amount)
+
+
+def test_deposit_for_zero_account_reverts(proto):
+    with boa.reverts("engine: zero account"):
+        proto.engine.deposit_for("0x" + "00" * 20, proto.usd.address, 1)
+
+
+def test_deposit_cap(proto):
+    proto.engine.set_caps(1000 * WAD, 2 * WAD)
+    alice = addr("alice")
+    proto.fund(alice, usd=1000, weth=2)
+    with boa.reverts("engine: cap exceeded"):
+        proto.fund(alice, usd=1)
+    with boa.reverts("engine: cap exceeded"):
+        proto.fund(alice, weth=0.001)
+
+
+def test_withdraw_round_trip_returns_tokens(proto):
+    alice = addr("alice")
+    proto.fund(alice, usd=500, weth=2)
+    with boa.env.prank(alice):
+        proto.engine.withdraw(proto.usd.address, 200 * 10**6, alice)
+        proto.engine.withdraw(proto.weth.address, WAD, alice)
+    assert proto.usd.balanceOf(alice) == 200 * 10**6
+    assert proto.weth.balanceOf(alice) == WAD
+    assert proto.engine.cash(alice) == 300 * WAD
+    assert proto.engine.underlying_balance(alice) == WAD
+
+
+def test_withdraw_without_positions_cannot_create_debt(proto):
+    alice = addr("alice")
+    proto.fund(alice, usd=100)
+    with boa.env.prank(alice), boa.reverts("engine: below initial margin"):
+        proto.engine.withdraw(proto.usd.address, 101 * 10**6, alice)
+
+
+def test_withdraw_against_underlying_borrows_cash_within_margin(proto):
+    alice = addr("alice")
+    proto.fund(alice, weth=1)  # 3,000 USD of collateral, IM haircut 15% and a spot shock
+    # Cash can go negative when backed by collateral: the usd must come from someone's deposit.
+    proto.fund(addr("lender"), usd=10_000)
+    with boa.env.prank(alice):
+        proto.engine.withdraw(proto.usd.address, 1_000 * 10**6, alice)
+    assert proto.engine.cash(alice) == -1000 * WAD
+    assert proto.engine.cash_debt(alice) == 1000 * WAD
+    with boa.env.prank(alice), boa.reverts("engine: below initial margin"):
+        proto.engine.withdraw(proto.usd.address, 2_000 * 10**6, alice)
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("zero", "engine: zero amount"),
+        ("receiver", "engine: zero receiver"),
+        ("token", "engine: unknown token"),
+        ("underlying", "engine: insufficient underlying"),
+    ],
+)
+def test_withdraw_reverts(proto, kind, reason):
+    alice = addr("alice")
+    proto.fund(alice, usd=100, weth=1)
+    token = {"token": proto.engine.address, "underlying": proto.weth.address}.get(
+        kind, proto.usd.address
+    )
+    amount = {"zero": 0, "underlying": 2 * WAD}.get(kind, 1)
+    receiver = "0x" + "00" * 20 if kind == "receiver" else alice
+    with boa.env.prank(alice), boa.reverts(reason):
+        proto.engine.withdraw(token, amount, receiver)
+
+
+def test_operator_cannot_withdraw_the_account(proto):
+    alice, keeper = addr("alice"), addr("keeper")
+    proto.fund(alice, usd=100)
+    with boa.env.prank(alice):
+        proto.engine.set_operator(keeper, True)
+    assert proto.engine.is_operator(alice, keeper)
+    # withdraw only ever acts on msg.sender's own account: the keeper has nothing.
+    with boa.env.prank(keeper), boa.reverts("engine: below initial margin"):
+        proto.engine.withdraw(proto.usd.address, 1, keeper)
+    assert proto.engine.cash(alice) == 100 * WAD
+
+
+def test_set_operator_rejects_zero(proto):
+    with boa.reverts("engine: zero operator"):
+        proto.engine.set_operator("0x" + "00" * 20, True)
+
+
+# --- series and settlement ---------------------------------------------------------------------
+
+
+def test_list_series_records_and_emits(proto):
+    sid = proto.engine.list_series(E7, 3200 * WAD, True)
+    assert sid == 1
+    assert proto.engine.series(sid) == (E7, 3200 * WAD, True, True)
+    assert proto.engine.live_expiries(0) == E7
+
+
+@pytest.mark.parametrize(
+    ("expiry", "strike", "reason"),
+    [
+        (E7 + 1, 3000 * WAD, "engine: bad expiry"),
+        (P.START - 3600, 3000 * WAD, "engine: bad expiry"),
+        (P.expiry_in(800), 3000 * WAD, "engine: bad expiry"),
+        (P.expiry_in(15), 3000 * WAD, "engine: no vol entry"),
+        (E7, 299 * WAD, "engine: strike out of bounds"),
+        (E7, 30_001 * WAD, "engine: strike out of bounds"),
+    ],
+)
+def test_list_series_reverts(proto, expiry, strike, reason):
+    with boa.reverts(reason):
+        proto.engine.list_series(expiry, strike, True)
+
+
+def test_list_series_only_risk_admin(proto):
+    with boa.env.prank(addr("mallory")), boa.reverts("engine: not risk admin"):
+        proto.engine.list_series(E7, 3000 * WAD, True)
+
+
+def test_settle_expiry_rules(proto, call_3200):
+    with boa.reverts("engine: unknown expiry"):
+        proto.engine.settle_expiry(E7 + 3600)
+    with boa.reverts("engine: not expired"):
+        proto.engine.settle_expiry(E7)
+    boa.env.time_travel(seconds=E7 - boa.env.timestamp - 60)
+    proto.set_spot(3400)
+    boa.env.time_travel(seconds=60)
+    with boa.reverts("engine: no price after expiry"):
+        proto.engine.settle_expiry(E7)  # fresh feeds, but updated before the expiry
+    boa.env.time_travel(seconds=60)
+    proto.set_spot(3500)
+    proto.engine.settle_expiry(E7)
+    assert proto.engine.settlement_price(E7) == 3500 * WAD
+    with boa.reverts("engine: unknown expiry"):
+        proto.engine.settle_expiry(E7)
+
+
+def test_expired_positions_settle_into_cash(proto, call_3200):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(taker, usd=100_000)
+    fill(proto, maker, taker, call_3200, True, 2 * WAD, 50 * WAD)  # maker long 2 calls at 50
+    boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
+    proto.set_spot(3500)
+    proto.engine.settle_expiry(E7)
+    proto.engine.settle_positions(maker.address)
+    proto.engine.settle_positions(taker)
+    # Payoff 2 x (3500 - 3200) = 600 each way, on top of the 100 premium.
+    assert proto.engine.cash(maker.address) == (100_000 - 100 + 600) * WAD
+    assert proto.engine.cash(taker) == (100_000 + 100 - 600) * WAD
+    assert proto.engine.position_ids(maker.address) == ([], [])
+
+
+# --- fills ---------------------------------------------------------------------------------------
+
+
+def test_fill_moves_options_and_premium(proto, call_3200):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(taker, usd=50_000)
+    order = fill(proto, maker, taker, call_3200, True, 5 * WAD, 101 * WAD, amount=2 * WAD)
+    assert proto.engine.position_ids(maker.address) == ([call_3200], [2 * WAD])
+    assert proto.engine.position_ids(taker) == ([call_3200], [-2 * WAD])
+    assert proto.engine.cash(maker.address) == (100_000 - 202) * WAD
+    assert proto.engine.cash(taker) == (50_000 + 202) * WAD
+    assert proto.engine.filled(proto.engine.order_hash(P.as_tuple(order))) == 2 * WAD
+
+
+def test_fill_by_operator(proto, call_3200):
+    maker, taker, keeper = P.Maker.new("mm"), addr("taker"), addr("keeper")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(taker, usd=50_000)
+    with boa.env.prank(taker):
+        proto.engine.set_operator(keeper, True)
+    fill(proto, maker, taker, call_3200, False, WAD, 90 * WAD, caller=keeper)
+    assert proto.engine.position_ids(taker) == ([call_3200], [WAD])
+
+
+def test_fill_rejects_unauthorised_caller(proto, call_3200):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=100_000)
+    with boa.reverts("engine: not authorised"):
+        fill(proto, maker, taker, call_3200, True, WAD, WAD, caller=addr("mallory"))
+
+
+def test_fill_rejects_when_paused_and_guardian_only(proto, call_3200):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(taker, usd=100_000)
+    with boa.env.prank(addr("mallory")), boa.reverts("engine: not guardian"):
+        proto.engine.set_paused(True)
+    proto.engine.set_paused(True)
+    with boa.reverts("engine: paused"):
+        fill(proto, maker, taker, call_3200, True, WAD, WAD)
+    # Deposits and healthy withdrawals go on while paused.
+    proto.fund(taker, usd=1)
+    with boa.env.prank(taker):
+        proto.engine.withdraw(proto.usd.address, 10**6, taker)
+
+
+def test_fill_rejects_during_sequencer_grace(proto, call_3200):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(taker, usd=100_000)
+    proto.sequencer_feed.set_status(True)
+    with boa.reverts("engine: sequencer grace"):
+        fill(proto, maker, taker, call_3200, True, WAD, WAD)
+
+
+@pytest.mark.parametrize("case", ["unknown", "expired", "self", "large"])
+def test_fill_rejects_bad_trades(proto, call_3200, case):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=100_000)
+    series_id, size = call_3200, WAD
+    if case == "unknown":
+        series_id = 99
+    if case == "self":
+        taker = maker.address
+    if case == "large":
+        size = 2**96 + 1
+    order = maker.order(series_id, True, size, WAD, deadline=E7 + 86400)
+    if case == "expired":
+        boa.env.time_travel(seconds=E7 - boa.env.timestamp)
+    reason = {
+        "unknown": "engine: unknown series",
+        "expired": "engine: series expired",
+        "self": "engine: self trade",
+        "large": "engine: size too large",
+    }[case]
+    with boa.reverts(reason):
+        fill(proto, maker, taker, series_id, True, size, WAD, order=order)
+
+
+def test_fill_rejects_trade_leaving_taker_below_initial_margin(proto, call_3200):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=1_000_000)
+    proto.fund(taker, usd=100)  # far too little to write 10 calls
+    with boa.reverts("engine: below initial margin"):
+        fill(proto, maker, taker, call_3200, True, 10 * WAD, 20 * WAD)
+
+
+def test_fill_that_reduces_risk_is_allowed_below_initial_margin(proto, call_3200):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=1_000_000)
+    proto.fund(taker, usd=3_000)
+    fill(proto, maker, taker, call_3200, True, 5 * WAD, 20 * WAD)  # taker short 5 calls
+    proto.set_spot(3380)  # the short loses: taker now below IM but above MM
+    _, h_im, h_mm = proto.engine.margin(taker)
+    assert h_im < 0 <= h_mm
+    # Buying back 2 calls lowers the risk: H_MM rises, so it is allowed although H_IM < 0.
+    buyer = P.Maker.new("mm2")
+    proto.fund(buyer.address, usd=100_000)
+    fill(proto, maker, taker, call_3200, False, 2 * WAD, 160 * WAD)
+    assert proto.engine.margin(taker)[2] >= h_mm
+
+
+def test_orders_module_reasons_surface_through_the_engine(proto, call_3200):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(taker, usd=100_000)
+    order = maker.order(call_3200, True, WAD, WAD, deadline=boa.env.timestamp - 1)
+    with boa.reverts("orders: expired"):
+        fill(proto, maker, taker, call_3200, True, WAD, WAD, order=order)
+    order = maker.order(call_3200, True, WAD, WAD, nonce=3)
+    with boa.env.prank(maker.address):
+        proto.engine.cancel_all_below(4)
+    with boa.reverts("orders: nonce cancelled"):
+        fill(proto, maker, taker, call_3200, True, WAD, WAD, order=order)
+    order = maker.order(call_3200, True, WAD, WAD, nonce=5)
+    with boa.env.prank(taker), boa.reverts("orders: not maker"):
+        proto.engine.cancel(P.as_tuple(order))
+    with boa.env.prank(maker.address):
+        proto.engine.cancel(P.as_tuple(order))
+    with boa.reverts("orders: cancelled"):
+        fill(proto, maker, taker, call_3200, True, WAD, WAD, order=order)
+
+
+def test_position_limit(proto):
+    proto.engine.set_risk_params(P.IM, P.MM, P.GRID, P.REF_VOL, 2)
+    ids = [proto.engine.list_series(E7, k * WAD, True) for k in (3000, 3100, 3200)]
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=1_000_000)
+    proto.fund(taker, usd=1_000_000)
+    fill(proto, maker, taker, ids[0], True, WAD, WAD)
+    fill(proto, maker, taker, ids[1], True, WAD, WAD)
+    with boa.reverts("engine: too many positions"):
+        fill(proto, maker, taker, ids[2], True, WAD, WAD)
+    # Closing a position frees its slot.
+    fill(proto, maker, taker, ids[0], False, WAD, WAD)
+    fill(proto, maker, taker, ids[2], True, WAD, WAD)
+    assert sorted(proto.engine.position_ids(taker)[0]) == sorted([ids[1], ids[2]])
+
+
+# --- margin views --------------------------------------------------------------------------------
+
+
+def test_cash_only_account_health_is_its_cash(proto):
+    alice = addr("alice")
+    proto.fund(alice, usd=2500)
+    assert proto.engine.margin(alice) == (2500 * WAD, 2500 * WAD, 2500 * WAD)
+
+
+def test_witness_scenario_reproduces_health(proto, call_3200, put_2800):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=1_000_000)
+    proto.fund(taker, usd=20_000, weth=1)
+    fill(proto, maker, taker, call_3200, True, 3 * WAD, 60 * WAD)
+    fill(proto, maker, taker, put_2800, True, 2 * WAD, 45 * WAD)
+    for is_im in (True, False):
+        h, w = proto.engine.health(taker, is_im)
+        assert proto.engine.scenario_value(taker, w, is_im) == h
+        for other in range(21):
+            assert proto.engine.scenario_value(taker, other, is_im) >= h
+    with boa.reverts("risk: bad scenario"):
+        proto.engine.scenario_value(taker, 21, False)
+
+
+def test_account_greeks_match_black76(proto, call_3200):
+    from keeper.greeks import black76
+
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=1_000_000)
+    proto.fund(taker, usd=20_000, weth=2)
+    fill(proto, maker, taker, call_3200, True, 3 * WAD, 60 * WAD)  # taker short 3 calls
+    delta, gamma, vega, theta = proto.engine.account_greeks(taker)
+    tau = (E7 - boa.env.timestamp) / 31_536_000
+    ref = black76(3000.0, 3200.0, tau, 0.6, True)
+    assert math.isclose(delta / WAD, 2 - 3 * float(ref.delta), rel_tol=1e-12)
+    assert math.isclose(gamma / WAD, -3 * float(ref.gamma), rel_tol=1e-9)
+    assert math.isclose(vega / WAD, -3 * float(ref.vega), rel_tol=1e-12)
+    assert math.isclose(theta / WAD, -3 * float(ref.theta), rel_tol=1e-12)
+
+
+# --- administration ------------------------------------------------------------------------------
+
+
+def test_risk_params_bounds(proto):
+    im, mm, grid = list(P.IM), list(P.MM), list(P.GRID)
+    with boa.reverts("engine: IM weaker than MM"):
+        proto.engine.set_risk_params(tuple(mm[:1] + [0] + mm[2:]), P.MM, P.GRID, P.REF_VOL, 16)
+    with boa.reverts("engine: bad params"):
+        proto.engine.set_risk_params(P.IM, tuple([WAD // 2] + mm[1:]), P.GRID, P.REF_VOL, 16)
+    with boa.reverts("engine: bad params"):
+        proto.engine.set_risk_params(P.IM, P.MM, tuple([11] + grid[1:]), P.REF_VOL, 16)
+    with boa.reverts("engine: bad params"):
+        proto.engine.set_risk_params(P.IM, P.MM, P.GRID, P.REF_VOL, 33)
+    with boa.env.prank(addr("mallory")), boa.reverts("engine: not risk admin"):
+        proto.engine.set_risk_params(tuple(im), P.MM, P.GRID, P.REF_VOL, 16)
+    with boa.env.prank(addr("mallory")), boa.reverts("engine: not risk admin"):
+        proto.engine.set_caps(1, 1)
+
+
+def test_roles_and_two_step_ownership(proto):
+    new_owner, admin = addr("new_owner"), addr("admin")
+    with boa.env.prank(admin), boa.reverts("engine: not owner"):
+        proto.engine.set_role("guardian", admin)
+    with boa.reverts("engine: unknown role"):
+        proto.engine.set_role("king", admin)
+    proto.engine.set_role("risk_admin", admin)
+    assert proto.engine.risk_admin() == admin
+    proto.engine.transfer_ownership(new_owner)
+    with boa.reverts("engine: not pending owner"):
+        proto.engine.accept_ownership()
+    with boa.env.prank(new_owner):
+        proto.engine.accept_ownership()
+    assert proto.engine.owner() == new_owner
+    with boa.reverts("engine: not owner"):
+        proto.engine.transfer_ownership(admin)
