@@ -1,42 +1,140 @@
 # pragma version ~=0.4.3
+# pragma optimize gas
 """
-@title RiskHarness: the risk module's functions as external views (tests and benchmarks only)
+@title RiskCalculator: Kappa's portfolio margin model as a stateless contract
+@license MIT
+@notice The risk module (contracts/engine/risk.vy, docs/margin_model.md) behind external views.
+        MarginEngine reads an account from storage and its oracles, then asks this contract for
+        health, scenario values, MtM and Greeks; splitting the pricing code out keeps the engine
+        under the 24,576-byte contract size limit. Keepers and auditors can call it directly
+        with any portfolio to reproduce the engine's numbers. It holds no state and no funds.
 """
 
+from contracts.math import black76
 from contracts.engine import risk
+
+WAD: constant(int256) = 10**18
 
 
 @external
 @pure
 def health(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid: risk.Grid) -> (int256, uint256):
+    """
+    @notice H = min over the scenario grid of V - contingency, and the witness scenario index.
+    @param portfolio Cash, underlying and positions.
+    @param market Spot, confidence, time, reference vol.
+    @param mode IM or MM parameters.
+    @param grid Grid parameters.
+    @return (health, witness).
+    """
     return risk.health(portfolio, market, mode, grid)
 
 
 @external
 @pure
+def scenario_health(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid: risk.Grid, w: uint256) -> int256:
+    """
+    @notice V_w - A for one scenario: negative proves H < 0 (the witness check).
+    @dev Reverts "risk: bad scenario" for an index outside the grid.
+    @param portfolio Cash, underlying and positions.
+    @param market Spot, confidence, time, reference vol.
+    @param mode IM or MM parameters.
+    @param grid Grid parameters.
+    @param w Scenario index.
+    @return V_w - A, a wad.
+    """
+    return risk.scenario_value(portfolio, market, mode, grid, w) - risk.contingency(portfolio, market, mode)
+
+
+@external
+@pure
 def scenario_value(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid: risk.Grid, w: uint256) -> int256:
+    """
+    @notice V_w for one scenario (no contingency).
+    @param portfolio Cash, underlying and positions.
+    @param market Spot, confidence, time, reference vol.
+    @param mode IM or MM parameters.
+    @param grid Grid parameters.
+    @param w Scenario index.
+    @return V_w, a wad.
+    """
     return risk.scenario_value(portfolio, market, mode, grid, w)
 
 
 @external
 @pure
 def mtm(portfolio: risk.Portfolio, market: risk.Market) -> int256:
+    """
+    @notice Mark-to-market value C + b S + sum q BS(S, K, tau, sigma).
+    @param portfolio Cash, underlying and positions.
+    @param market Spot, time.
+    @return MtM, a wad.
+    """
     return risk.mtm(portfolio, market)
 
 
 @external
 @pure
 def contingency(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode) -> int256:
+    """
+    @notice The contingency A of a mode.
+    @param portfolio Positions.
+    @param market Spot and confidence.
+    @param mode IM or MM parameters.
+    @return A, a wad.
+    """
     return risk.contingency(portfolio, market, mode)
 
 
 @external
 @pure
 def spot_shock(mode: risk.Mode, grid: risk.Grid, sigma_ref: int256) -> int256:
+    """
+    @notice The grid's largest relative spot move u.
+    @param mode IM or MM parameters.
+    @param grid Grid parameters.
+    @param sigma_ref Reference vol.
+    @return u, a wad.
+    """
     return risk.spot_shock(mode, grid, sigma_ref)
 
 
 @external
 @pure
 def vol_shock(v_mode: int256, grid: risk.Grid, tau: int256) -> int256:
+    """
+    @notice The relative vol shock of an expiry tau years away.
+    @param v_mode The mode's vol-shock size.
+    @param grid Grid parameters.
+    @param tau Years to expiry, a wad.
+    @return v(tau), a wad.
+    """
     return risk.vol_shock(v_mode, grid, tau)
+
+
+@external
+@pure
+def greeks(portfolio: risk.Portfolio, market: risk.Market) -> (int256, int256, int256, int256):
+    """
+    @notice Net delta (units), gamma, vega (per 1.0 vol) and theta (per year) of the options
+            plus the underlying held; expired positions count for nothing.
+    @param portfolio Cash, underlying and positions.
+    @param market Spot and time.
+    @return delta, gamma, vega, theta (wads).
+    """
+    delta: int256 = portfolio.underlying
+    gamma: int256 = 0
+    vega: int256 = 0
+    theta: int256 = 0
+    for p: risk.Position in portfolio.positions:
+        if p.expiry <= market.now:
+            continue
+        tau: uint256 = (p.expiry - market.now) * 10**18 // 31_536_000
+        g: black76.Greeks = black76.greeks(
+            convert(market.spot, uint256), convert(p.strike, uint256), tau, convert(p.sigma, uint256), p.is_call
+        )
+        delta += p.size * g.delta // WAD
+        gamma += p.size * convert(g.gamma, int256) // WAD
+        vega += p.size * convert(g.vega, int256) // WAD
+        theta += p.size * g.theta // WAD
+    return delta, gamma, vega, theta

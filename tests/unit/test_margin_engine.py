@@ -7,7 +7,7 @@ import math
 import boa
 import pytest
 
-from tests import protocol as P
+from tests import protocol as P  # noqa: N812
 
 WAD = 10**18
 E7 = P.expiry_in(8)  # a weekly expiry one week after the deployment time
@@ -416,11 +416,11 @@ def test_account_greeks_match_black76(proto, call_3200):
 def test_risk_params_bounds(proto):
     im, mm, grid = list(P.IM), list(P.MM), list(P.GRID)
     with boa.reverts("engine: IM weaker than MM"):
-        proto.engine.set_risk_params(tuple(mm[:1] + [0] + mm[2:]), P.MM, P.GRID, P.REF_VOL, 16)
+        proto.engine.set_risk_params(tuple([*mm[:1], 0, *mm[2:]]), P.MM, P.GRID, P.REF_VOL, 16)
     with boa.reverts("engine: bad params"):
-        proto.engine.set_risk_params(P.IM, tuple([WAD // 2] + mm[1:]), P.GRID, P.REF_VOL, 16)
+        proto.engine.set_risk_params(P.IM, tuple([WAD // 2, *mm[1:]]), P.GRID, P.REF_VOL, 16)
     with boa.reverts("engine: bad params"):
-        proto.engine.set_risk_params(P.IM, P.MM, tuple([11] + grid[1:]), P.REF_VOL, 16)
+        proto.engine.set_risk_params(P.IM, P.MM, tuple([11, *grid[1:]]), P.REF_VOL, 16)
     with boa.reverts("engine: bad params"):
         proto.engine.set_risk_params(P.IM, P.MM, P.GRID, P.REF_VOL, 33)
     with boa.env.prank(addr("mallory")), boa.reverts("engine: not risk admin"):
