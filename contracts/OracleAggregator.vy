@@ -1,0 +1,561 @@
+# pragma version ~=0.4.3
+# pragma optimize gas
+"""
+@title OracleAggregator: median spot price of several feeds, and the L2 sequencer guard
+@license MIT
+@notice Price: up to 8 sources behind the Chainlink AggregatorV3 interface (Chainlink feeds,
+        PoolTwapFeed over Kappa's pools), each with its own heartbeat and decimals. `price()`
+        reads every source and returns
+
+            median_wad       the median of the fresh answers, normalised to 18 decimals
+                             (an even count takes the mean of the middle two, rounded down);
+            confidence_wad   1 - spread / median, floored at 0, where spread = max - min of the
+                             fresh answers used (the ratio is rounded up, so the confidence is
+                             rounded down: the conservative direction for margin);
+            oldest_timestamp the oldest `updatedAt` among the fresh answers used.
+
+        A source is fresh when block.timestamp - updatedAt <= its heartbeat; stale sources are
+        skipped, never used. Fail closed: a source whose round is malformed makes the whole
+        call revert, fresh or stale, because a feed that reports a broken round is broken or
+        compromised and the owner must remove it:
+            "oracle: incomplete round"        updatedAt == 0 or answeredInRound < roundId;
+            "oracle: answer from the future"  updatedAt > block.timestamp;
+            "oracle: non-positive answer"     answer <= 0;
+            "oracle: answer too large"        the normalised answer exceeds 1e36 (the price
+                                              domain of the math library);
+        and when fewer than `min_sources` sources are fresh: "oracle: too few fresh sources".
+        A source whose `latestRoundData` itself reverts also makes `price()` revert.
+
+        Manipulation resistance: with f sources controlled by an attacker, the median stays
+        within [min, max] of the honest fresh answers as long as at least 2f + 1 answers are
+        used. Against one bad source that needs min_sources >= 3; the contract accepts smaller
+        values (local chains, testnets with few feeds) and leaves that choice to the owner.
+        A feed can be added once only (a duplicate would count twice in the median).
+
+        Decimals: read from the feed by `add_source` and cached; 0..18 are accepted and
+        normalise exactly (answer * 10**(18 - decimals)); more than 18 is rejected because it
+        could not be normalised without rounding.
+
+        Sequencer guard (DESIGN.md "Sequencer guard"; ISequencerGuard): the Chainlink L2
+        sequencer-uptime feed reports answer 0 = up, 1 = down, startedAt = time of the last
+        status change. The sequencer counts as up only if answer == 0 and startedAt != 0
+        (Arbitrum reports startedAt == 0 before the feed is initialised); any other answer
+        counts as down. `risk_increase_allowed()` is true when it is up and more than
+        `grace_period` seconds have passed since it came back; `liquidation_threshold()` is 0
+        then and -grace_liquidation_buffer otherwise (an auction may start iff H_MM < it).
+        `sequencer_feed == empty(address)` means the chain has no L2 sequencer (L1, local
+        anvil): always up, and seconds_since_up() is max_value(uint256). `price()` itself does
+        not consult the guard: liquidations of deeply under-water accounts need a price while
+        the sequencer is down or in grace.
+
+        Roles: one owner (two-step transfer) manages sources, min_sources and the guard
+        parameters, each change with an event. The guard lives in this contract (DESIGN.md
+        layout) so the engine asks one address for both the price and the uptime status.
+"""
+
+from contracts.interfaces import IAggregatorV3
+from contracts.interfaces import IOracleAggregator
+from contracts.interfaces import ISequencerGuard
+
+implements: IOracleAggregator
+implements: ISequencerGuard
+
+struct Source:
+    feed: address
+    heartbeat: uint256
+    decimals: uint8
+
+event SourceAdded:
+    feed: indexed(address)
+    heartbeat: uint256
+    decimals: uint8
+
+event SourceRemoved:
+    feed: indexed(address)
+
+event SourceHeartbeatSet:
+    feed: indexed(address)
+    old_heartbeat: uint256
+    new_heartbeat: uint256
+
+event MinSourcesSet:
+    old_min_sources: uint256
+    new_min_sources: uint256
+
+event SequencerFeedSet:
+    old_feed: indexed(address)
+    new_feed: indexed(address)
+
+event GracePeriodSet:
+    old_grace_period: uint256
+    new_grace_period: uint256
+
+event GraceLiquidationBufferSet:
+    old_buffer: uint256
+    new_buffer: uint256
+
+event OwnershipTransferStarted:
+    previous_owner: indexed(address)
+    new_owner: indexed(address)
+
+event OwnershipTransferred:
+    previous_owner: indexed(address)
+    new_owner: indexed(address)
+
+MAX_SOURCES: constant(uint256) = 8
+MAX_DECIMALS: constant(uint256) = 18
+# Staleness bound of a source: 1 second to 2 days (Chainlink heartbeats go up to 1 day; the
+# owner sets the feed's heartbeat plus a margin).
+MAX_HEARTBEAT: constant(uint256) = 2 * 86400
+# Largest normalised price: 1e18 quote units per unit, the domain of contracts/math/black76.vy.
+MAX_PRICE: constant(uint256) = 10**36
+WAD: constant(uint256) = 10**18
+# Grace period after the sequencer comes back: at most 1 day (Chainlink suggests 1 hour).
+MAX_GRACE_PERIOD: constant(uint256) = 86400
+# Grace liquidation buffer, in health units (wad of the cash asset): at most 1e12 units.
+MAX_GRACE_LIQUIDATION_BUFFER: constant(uint256) = 10**30
+
+# A source packed in one slot (one cold read per source in price()):
+# feed (bits 0..159) | heartbeat << 160 (bits 160..223) | decimals << 224 (bits 224..231).
+MASK_160: constant(uint256) = 2**160 - 1
+MASK_64: constant(uint256) = 2**64 - 1
+
+owner: public(address)
+pending_owner: public(address)
+# 1 <= min_sources <= len(_sources) at all times.
+min_sources: public(uint256)
+_sources: DynArray[uint256, MAX_SOURCES]
+
+sequencer_feed: public(address)
+grace_period: public(uint256)
+grace_liquidation_buffer: public(uint256)
+
+
+@deploy
+def __init__(
+    feeds: DynArray[address, MAX_SOURCES],
+    heartbeats: DynArray[uint256, MAX_SOURCES],
+    min_sources_: uint256,
+    sequencer_feed_: address,
+    grace_period_: uint256,
+    grace_liquidation_buffer_: uint256,
+):
+    """
+    @notice Deploy with an initial set of sources; the deployer is the owner.
+    @dev Every argument is checked as by the corresponding owner function (same revert
+         reasons); "oracle: length mismatch" when feeds and heartbeats differ in length.
+    @param feeds AggregatorV3 feeds (at least min_sources_ of them, all distinct).
+    @param heartbeats Staleness bound of each feed, seconds (1 .. 172800).
+    @param min_sources_ Fresh sources needed by price() (1 .. len(feeds)).
+    @param sequencer_feed_ Chainlink L2 sequencer-uptime feed, or empty(address) if none.
+    @param grace_period_ Seconds after the sequencer comes back before risk may increase.
+    @param grace_liquidation_buffer_ Health buffer (wad) below which liquidations may start
+           while the sequencer is down or in grace.
+    """
+    assert len(feeds) == len(heartbeats), "oracle: length mismatch"
+    self.owner = msg.sender
+    log OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
+    for i: uint256 in range(len(feeds), bound=MAX_SOURCES):
+        self._add_source(feeds[i], heartbeats[i])
+    self._set_min_sources(min_sources_)
+    self._set_sequencer_feed(sequencer_feed_)
+    self._set_grace_period(grace_period_)
+    self._set_grace_liquidation_buffer(grace_liquidation_buffer_)
+
+
+# ---------------------------------------------------------------------------------------------
+# Price
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+@view
+def price() -> (uint256, uint256, uint256):
+    """
+    @notice The median price of the fresh sources, a confidence and the oldest time used.
+    @dev Reverts (see the contract notice): "oracle: incomplete round", "oracle: answer from
+         the future", "oracle: non-positive answer", "oracle: answer too large" for any
+         malformed source, "oracle: too few fresh sources" when fewer than min_sources are
+         fresh. Gas, cold, over MockAggregatorV3 feeds (bench/gas_oracle.py): about 4,700 +
+         10,400 per source (36,000 for 3, 88,000 for 8); of each source's 10,400 the feed's
+         own latestRoundData is about 4,600 and the cold account access 2,600.
+    @return median_wad Median of the fresh normalised answers (wad, rounded down).
+    @return confidence_wad max(0, 1 - (max - min) / median) over the answers used (wad,
+            rounded down).
+    @return oldest_timestamp The smallest updatedAt among the answers used.
+    """
+    n: uint256 = len(self._sources)
+    # The fresh answers, kept sorted ascending by insertion; m of them so far.
+    values: uint256[MAX_SOURCES] = empty(uint256[MAX_SOURCES])
+    m: uint256 = 0
+    oldest: uint256 = max_value(uint256)
+    for i: uint256 in range(n, bound=MAX_SOURCES):
+        packed: uint256 = self._sources[i]
+        round_id: uint80 = 0
+        answer: int256 = 0
+        started_at: uint256 = 0
+        updated_at: uint256 = 0
+        answered_in_round: uint80 = 0
+        round_id, answer, started_at, updated_at, answered_in_round = staticcall IAggregatorV3(
+            convert(packed & MASK_160, address)
+        ).latestRoundData()
+        assert updated_at != 0 and answered_in_round >= round_id, "oracle: incomplete round"
+        assert updated_at <= block.timestamp, "oracle: answer from the future"
+        assert answer > 0, "oracle: non-positive answer"
+        # decimals <= 18 (checked when added): the scale is at most 1e18, no overflow.
+        scale: uint256 = pow_mod256(10, unsafe_sub(MAX_DECIMALS, packed >> 224))
+        assert convert(answer, uint256) <= unsafe_div(MAX_PRICE, scale), "oracle: answer too large"
+        # updated_at <= block.timestamp (checked above): no underflow.
+        if unsafe_sub(block.timestamp, updated_at) > (packed >> 160) & MASK_64:
+            continue
+        # answer <= MAX_PRICE / scale: the product is at most 1e36.
+        value: uint256 = unsafe_mul(convert(answer, uint256), scale)
+        # Insertion: shift the larger values up one place, then drop value into the gap.
+        j: uint256 = m
+        for _k: uint256 in range(MAX_SOURCES):
+            if j == 0:
+                break
+            # 1 <= j <= m < MAX_SOURCES: j - 1 does not underflow.
+            previous: uint256 = values[unsafe_sub(j, 1)]
+            if previous <= value:
+                break
+            values[j] = previous
+            j = unsafe_sub(j, 1)
+        values[j] = value
+        # m < n <= MAX_SOURCES: no overflow.
+        m = unsafe_add(m, 1)
+        oldest = min(oldest, updated_at)
+
+    assert m >= self.min_sources and m != 0, "oracle: too few fresh sources"
+    # m >= 1 from here on; every value is in [1, 1e36].
+    half: uint256 = m >> 1
+    median: uint256 = values[half]
+    if m & 1 == 0:
+        # Two values <= 1e36: the sum cannot overflow; half >= 1 for even m >= 2.
+        median = unsafe_add(values[unsafe_sub(half, 1)], median) >> 1
+    # spread <= 1e36, so spread * 1e18 <= 1e54; median >= 1. Ratio rounded up.
+    spread: uint256 = unsafe_sub(values[unsafe_sub(m, 1)], values[0])
+    ratio: uint256 = unsafe_div(unsafe_add(unsafe_mul(spread, WAD), unsafe_sub(median, 1)), median)
+    confidence: uint256 = 0
+    if ratio < WAD:
+        confidence = unsafe_sub(WAD, ratio)
+    return median, confidence, oldest
+
+
+@external
+@view
+def source_count() -> uint256:
+    """
+    @notice Number of configured sources.
+    @return The count (<= 8).
+    """
+    return len(self._sources)
+
+
+@external
+@view
+def source(index: uint256) -> Source:
+    """
+    @notice A configured source. Reverts "oracle: no such source" for index >= source_count().
+    @dev Removal moves the last source into the removed one's place, so indices can change.
+    @param index Position in the source list.
+    @return The feed, its heartbeat (seconds) and its cached decimals.
+    """
+    assert index < len(self._sources), "oracle: no such source"
+    packed: uint256 = self._sources[index]
+    return Source(
+        feed=convert(packed & MASK_160, address),
+        heartbeat=(packed >> 160) & MASK_64,
+        decimals=convert(packed >> 224, uint8),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequencer guard
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+@view
+def sequencer_up() -> bool:
+    """
+    @notice Whether the L2 sequencer is up (always true when no sequencer feed is set).
+    @dev Up iff the feed answers 0 with startedAt != 0; any other answer counts as down.
+    @return True if up.
+    """
+    up: bool = False
+    since: uint256 = 0
+    up, since = self._sequencer_status()
+    return up
+
+
+@external
+@view
+def seconds_since_up() -> uint256:
+    """
+    @notice Seconds since the sequencer last came up: 0 while it is down (or if its startedAt
+            lies in the future), max_value(uint256) when no sequencer feed is set.
+    @return Seconds.
+    """
+    up: bool = False
+    since: uint256 = 0
+    up, since = self._sequencer_status()
+    return since
+
+
+@external
+@view
+def risk_increase_allowed() -> bool:
+    """
+    @notice Whether risk-increasing actions (fills, withdrawals, swaps) may proceed: the
+            sequencer is up and more than grace_period seconds have passed since it came up.
+    @return True if allowed.
+    """
+    return self._risk_increase_allowed()
+
+
+@external
+@view
+def liquidation_threshold() -> int256:
+    """
+    @notice The MM health below which a liquidation auction may start: 0 normally,
+            -grace_liquidation_buffer while the sequencer is down or within its grace period.
+            Liquidation is allowed iff H_MM < liquidation_threshold().
+    @return The threshold, a signed wad.
+    """
+    if self._risk_increase_allowed():
+        return 0
+    # buffer <= 1e30 < 2**255: the conversion cannot fail.
+    return -convert(self.grace_liquidation_buffer, int256)
+
+
+@internal
+@view
+def _sequencer_status() -> (bool, uint256):
+    feed: address = self.sequencer_feed
+    if feed == empty(address):
+        return True, max_value(uint256)
+    round_id: uint80 = 0
+    answer: int256 = 0
+    started_at: uint256 = 0
+    updated_at: uint256 = 0
+    answered_in_round: uint80 = 0
+    round_id, answer, started_at, updated_at, answered_in_round = staticcall IAggregatorV3(feed).latestRoundData()
+    if answer != 0 or started_at == 0:
+        return False, 0
+    if started_at >= block.timestamp:
+        return True, 0
+    # started_at < block.timestamp: no underflow.
+    return True, unsafe_sub(block.timestamp, started_at)
+
+
+@internal
+@view
+def _risk_increase_allowed() -> bool:
+    up: bool = False
+    since: uint256 = 0
+    up, since = self._sequencer_status()
+    return up and since > self.grace_period
+
+
+# ---------------------------------------------------------------------------------------------
+# Owner: sources
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+def add_source(feed: address, heartbeat: uint256):
+    """
+    @notice Add a price source. Its decimals are read now and cached.
+    @dev Owner only ("oracle: not owner"). Reverts "oracle: too many sources" (8 at most),
+         "oracle: zero address", "oracle: duplicate source", "oracle: bad heartbeat" (not in
+         1 .. 172800 s), "oracle: too many decimals" (more than 18).
+    @param feed An AggregatorV3 feed.
+    @param heartbeat Seconds after its updatedAt during which an answer counts as fresh.
+    """
+    self._only_owner()
+    self._add_source(feed, heartbeat)
+
+
+@external
+def remove_source(feed: address):
+    """
+    @notice Remove a price source (the last source takes its index).
+    @dev Owner only. Reverts "oracle: unknown source", or "oracle: below min_sources" when
+         fewer than min_sources sources would remain (lower min_sources first).
+    @param feed The feed to remove.
+    """
+    self._only_owner()
+    n: uint256 = len(self._sources)
+    index: uint256 = self._index_of(feed)
+    assert index < n, "oracle: unknown source"
+    # n >= 1 since the feed was found.
+    assert unsafe_sub(n, 1) >= self.min_sources, "oracle: below min_sources"
+    last: uint256 = self._sources.pop()
+    if index < unsafe_sub(n, 1):
+        self._sources[index] = last
+    log SourceRemoved(feed=feed)
+
+
+@external
+def set_heartbeat(feed: address, heartbeat: uint256):
+    """
+    @notice Change the heartbeat of a configured source.
+    @dev Owner only. Reverts "oracle: unknown source" or "oracle: bad heartbeat".
+    @param feed The source.
+    @param heartbeat New staleness bound, seconds (1 .. 172800).
+    """
+    self._only_owner()
+    index: uint256 = self._index_of(feed)
+    assert index < len(self._sources), "oracle: unknown source"
+    assert heartbeat != 0 and heartbeat <= MAX_HEARTBEAT, "oracle: bad heartbeat"
+    packed: uint256 = self._sources[index]
+    old: uint256 = (packed >> 160) & MASK_64
+    self._sources[index] = (packed & ~(MASK_64 << 160)) | (heartbeat << 160)
+    log SourceHeartbeatSet(feed=feed, old_heartbeat=old, new_heartbeat=heartbeat)
+
+
+@external
+def set_min_sources(min_sources_: uint256):
+    """
+    @notice Set how many fresh sources price() needs.
+    @dev Owner only. Reverts "oracle: bad min_sources" unless 1 <= min_sources_ <=
+         source_count(). Use at least 3 for resistance to one manipulated source.
+    @param min_sources_ The new minimum.
+    """
+    self._only_owner()
+    self._set_min_sources(min_sources_)
+
+
+# ---------------------------------------------------------------------------------------------
+# Owner: sequencer guard
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+def set_sequencer_feed(feed: address):
+    """
+    @notice Set the L2 sequencer-uptime feed; empty(address) means no L2 sequencer.
+    @dev Owner only. Reverts "oracle: not a sequencer feed" unless the feed reports 0
+         decimals (as Chainlink's uptime feeds do).
+    @param feed The uptime feed, or empty(address).
+    """
+    self._only_owner()
+    self._set_sequencer_feed(feed)
+
+
+@external
+def set_grace_period(grace_period_: uint256):
+    """
+    @notice Set the grace period after the sequencer comes back.
+    @dev Owner only. Reverts "oracle: grace period too long" above 86400 seconds.
+    @param grace_period_ Seconds.
+    """
+    self._only_owner()
+    self._set_grace_period(grace_period_)
+
+
+@external
+def set_grace_liquidation_buffer(buffer: uint256):
+    """
+    @notice Set the health buffer used while the sequencer is down or in grace.
+    @dev Owner only. Reverts "oracle: buffer too large" above 1e30.
+    @param buffer A wad of the cash asset; liquidation then needs H_MM < -buffer.
+    """
+    self._only_owner()
+    self._set_grace_liquidation_buffer(buffer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Owner: two-step ownership
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+def transfer_ownership(new_owner: address):
+    """
+    @notice Start transferring ownership; `new_owner` must call accept_ownership().
+            Passing empty(address) cancels a pending transfer.
+    @dev Owner only.
+    @param new_owner The proposed owner.
+    """
+    self._only_owner()
+    self.pending_owner = new_owner
+    log OwnershipTransferStarted(previous_owner=msg.sender, new_owner=new_owner)
+
+
+@external
+def accept_ownership():
+    """
+    @notice Complete a transfer started by transfer_ownership().
+    @dev Reverts "oracle: not pending owner" unless called by the pending owner.
+    """
+    assert msg.sender == self.pending_owner, "oracle: not pending owner"
+    previous: address = self.owner
+    self.owner = msg.sender
+    self.pending_owner = empty(address)
+    log OwnershipTransferred(previous_owner=previous, new_owner=msg.sender)
+
+
+# ---------------------------------------------------------------------------------------------
+# Internal
+# ---------------------------------------------------------------------------------------------
+
+
+@internal
+@view
+def _only_owner():
+    assert msg.sender == self.owner, "oracle: not owner"
+
+
+@internal
+@view
+def _index_of(feed: address) -> uint256:
+    """Index of `feed` in the source list, or MAX_SOURCES if absent."""
+    for i: uint256 in range(len(self._sources), bound=MAX_SOURCES):
+        if convert(self._sources[i] & MASK_160, address) == feed:
+            return i
+    return MAX_SOURCES
+
+
+@internal
+def _add_source(feed: address, heartbeat: uint256):
+    assert len(self._sources) < MAX_SOURCES, "oracle: too many sources"
+    assert feed != empty(address), "oracle: zero address"
+    assert self._index_of(feed) == MAX_SOURCES, "oracle: duplicate source"
+    assert heartbeat != 0 and heartbeat <= MAX_HEARTBEAT, "oracle: bad heartbeat"
+    decimals: uint8 = staticcall IAggregatorV3(feed).decimals()
+    assert convert(decimals, uint256) <= MAX_DECIMALS, "oracle: too many decimals"
+    self._sources.append(
+        convert(feed, uint256) | (heartbeat << 160) | (convert(decimals, uint256) << 224)
+    )
+    log SourceAdded(feed=feed, heartbeat=heartbeat, decimals=decimals)
+
+
+@internal
+def _set_min_sources(min_sources_: uint256):
+    assert min_sources_ != 0 and min_sources_ <= len(self._sources), "oracle: bad min_sources"
+    log MinSourcesSet(old_min_sources=self.min_sources, new_min_sources=min_sources_)
+    self.min_sources = min_sources_
+
+
+@internal
+def _set_sequencer_feed(feed: address):
+    if feed != empty(address):
+        assert staticcall IAggregatorV3(feed).decimals() == 0, "oracle: not a sequencer feed"
+    log SequencerFeedSet(old_feed=self.sequencer_feed, new_feed=feed)
+    self.sequencer_feed = feed
+
+
+@internal
+def _set_grace_period(grace_period_: uint256):
+    assert grace_period_ <= MAX_GRACE_PERIOD, "oracle: grace period too long"
+    log GracePeriodSet(old_grace_period=self.grace_period, new_grace_period=grace_period_)
+    self.grace_period = grace_period_
+
+
+@internal
+def _set_grace_liquidation_buffer(buffer: uint256):
+    assert buffer <= MAX_GRACE_LIQUIDATION_BUFFER, "oracle: buffer too large"
+    log GraceLiquidationBufferSet(old_buffer=self.grace_liquidation_buffer, new_buffer=buffer)
+    self.grace_liquidation_buffer = buffer

@@ -1,0 +1,464 @@
+# pragma version ~=0.4.3
+# pragma optimize gas
+"""
+@title VolOracle: per-expiry ATM volatility and skew, pushed by authorised feeders, bounded
+@license MIT
+@notice For each expiry (a unix timestamp) the keeper pushes an at-the-money volatility `atm`
+        (wad, 1e18 = 100%) and a signed skew slope `skew` (wad of volatility per unit of
+        ln(strike / forward)). The margin engine reads
+
+            sigma(expiry, strike, forward) = clamp(atm + skew * ln(strike / forward), vol_min, vol_max)
+
+        Rounding: skew * ln(K/F) / 1e18 is truncated toward zero; at strike == forward the log
+        term is exactly 0, so sigma(e, F, F) == clamp(atm).
+
+        Bounds on every update (reverts otherwise): vol_min <= atm <= vol_max, |skew| <=
+        max_skew, and |atm - previous| <= max_change where `previous` is the expiry's previous
+        ATM clamped to the current [vol_min, vol_max] (the first update of an expiry only
+        needs the bounds; the clamp keeps a feeder from being locked out after the owner
+        narrows the bounds). max_change bounds one update, not a rate: a feeder can post
+        several updates in a row, so feeders are trusted and the bound guards against a fat
+        finger or one bad transaction.
+
+        Staleness: an entry older than `vol_heartbeat` seconds is never answered silently.
+        It answers a conservative value, and conservative for margin means HIGHER volatility
+        (short options, the positions that carry the risk, are worth more, so their margin
+        grows): a stale entry answers min(fresh * (1 + stale_markup), vol_max), rounded up,
+        where fresh is the value above. It is never below the fresh value; stale_markup = 1e18
+        doubles the volatility and a large markup amounts to answering vol_max. A higher vol also raises the value of LONG options, so
+        the engine should not let an account increase risk (withdraw) on the strength of a
+        stale vol: `is_fresh(expiry)` tells it.
+
+        Unknown expiry: `sigma` reverts "vol: no entry" rather than inventing a number; an
+        entry, once fed, is never deleted, so the engine should list a series only when
+        `has_entry(expiry)` and a listed series can always be valued (fresh or stale).
+
+        Hard bounds (constants) on the owner's parameters: 0.001 <= vol_min <= vol_max <= 10
+        (the sigma domain of contracts/math/black76.vy), 0 < max_change <= 10, max_skew <= 10,
+        1 s <= vol_heartbeat <= 1 day, stale_markup <= 10. Strike and forward must lie in
+        (0, 1e36] like black76's prices.
+
+        Roles: one owner (two-step transfer) manages feeders and parameters, each change with
+        an event; every update emits VolUpdated.
+"""
+
+from contracts.math import wad
+from contracts.interfaces import IVolOracle
+
+implements: IVolOracle
+
+struct VolEntry:
+    atm: uint256
+    skew: int256
+    updated_at: uint256
+
+event VolUpdated:
+    expiry: indexed(uint256)
+    atm: uint256
+    skew: int256
+    feeder: indexed(address)
+
+event FeederAdded:
+    feeder: indexed(address)
+
+event FeederRemoved:
+    feeder: indexed(address)
+
+event VolBoundsSet:
+    old_vol_min: uint256
+    old_vol_max: uint256
+    new_vol_min: uint256
+    new_vol_max: uint256
+
+event MaxChangeSet:
+    old_max_change: uint256
+    new_max_change: uint256
+
+event MaxSkewSet:
+    old_max_skew: uint256
+    new_max_skew: uint256
+
+event VolHeartbeatSet:
+    old_heartbeat: uint256
+    new_heartbeat: uint256
+
+event StaleMarkupSet:
+    old_markup: uint256
+    new_markup: uint256
+
+event OwnershipTransferStarted:
+    previous_owner: indexed(address)
+    new_owner: indexed(address)
+
+event OwnershipTransferred:
+    previous_owner: indexed(address)
+    new_owner: indexed(address)
+
+WAD: constant(int256) = 10**18
+HARD_VOL_FLOOR: constant(uint256) = 10**15
+HARD_VOL_CEIL: constant(uint256) = 10 * 10**18
+HARD_MAX_SKEW: constant(uint256) = 10 * 10**18
+HARD_MAX_HEARTBEAT: constant(uint256) = 86400
+HARD_MAX_STALE_MARKUP: constant(uint256) = 10 * 10**18
+MAX_PRICE: constant(uint256) = 10**36
+# ln(1e18) in wad, rounded to nearest (as in black76): ln(K/F) = ln_wad(K * 1e36 / F) - ln(1e18).
+LN_1E18_WAD: constant(int256) = 41446531673892822312
+
+# An entry packed in one slot: atm (bits 0..95) | (skew + SKEW_OFFSET) << 96 (bits 96..191) |
+# updated_at << 192 (bits 192..255). atm <= 1e19 < 2**96 and |skew| <= 1e19 < 2**95, so both
+# fields fit; updated_at >= 1 makes a stored entry non-zero.
+MASK_96: constant(uint256) = 2**96 - 1
+SKEW_OFFSET: constant(int256) = 2**95
+
+owner: public(address)
+pending_owner: public(address)
+is_feeder: public(HashMap[address, bool])
+
+vol_min: public(uint256)
+vol_max: public(uint256)
+max_change: public(uint256)
+max_skew: public(uint256)
+vol_heartbeat: public(uint256)
+stale_markup: public(uint256)
+
+_entries: HashMap[uint256, uint256]
+
+
+@deploy
+def __init__(
+    vol_min_: uint256,
+    vol_max_: uint256,
+    max_change_: uint256,
+    max_skew_: uint256,
+    vol_heartbeat_: uint256,
+    stale_markup_: uint256,
+):
+    """
+    @notice Deploy with its parameters and no feeder; the deployer is the owner.
+    @dev Each parameter is checked as by its setter (same revert reasons).
+    @param vol_min_ Lowest volatility answered and accepted (wad).
+    @param vol_max_ Highest volatility answered and accepted (wad).
+    @param max_change_ Largest ATM move of one update (absolute wad).
+    @param max_skew_ Largest |skew| accepted (wad).
+    @param vol_heartbeat_ Seconds an entry stays fresh.
+    @param stale_markup_ Relative markup (wad) applied to a stale entry's volatility.
+    """
+    self.owner = msg.sender
+    log OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
+    self._set_vol_bounds(vol_min_, vol_max_)
+    self._set_max_change(max_change_)
+    self._set_max_skew(max_skew_)
+    self._set_vol_heartbeat(vol_heartbeat_)
+    self._set_stale_markup(stale_markup_)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+@view
+def sigma(expiry: uint256, strike: uint256, forward: uint256) -> uint256:
+    """
+    @notice Volatility for an option (expiry, strike) on a forward, per the contract notice.
+    @dev Reverts "vol: no entry" for an expiry never fed, "vol: strike out of range" or
+         "vol: forward out of range" outside (0, 1e36]. A stale entry answers the marked-up
+         (higher) value. The result always lies in [vol_min, vol_max].
+         Gas, cold (bench/gas_oracle.py): about 9,300 at the money, 10,500 off the money
+         (one ln_wad), 12,700 stale.
+    @param expiry The expiry, unix seconds.
+    @param strike K, a wad.
+    @param forward F, a wad.
+    @return sigma, a wad.
+    """
+    packed: uint256 = self._entries[expiry]
+    assert packed != 0, "vol: no entry"
+    assert strike != 0 and strike <= MAX_PRICE, "vol: strike out of range"
+    assert forward != 0 and forward <= MAX_PRICE, "vol: forward out of range"
+    atm: uint256 = 0
+    skew: int256 = 0
+    updated_at: uint256 = 0
+    atm, skew, updated_at = self._unpack(packed)
+
+    # atm <= 1e19: the conversion is exact.
+    raw: int256 = convert(atm, int256)
+    if skew != 0 and strike != forward:
+        # strike * 1e36 <= 1e72 < 2**255 and the quotient is >= 1 (forward <= 1e36), so
+        # ln_wad's argument is positive and |ln(K/F)| <= 82.9e18.
+        ln_kf: int256 = unsafe_sub(
+            wad.ln_wad(convert(unsafe_div(unsafe_mul(strike, 10**36), forward), int256)),
+            LN_1E18_WAD,
+        )
+        # |skew| <= 1e19 and |ln_kf| < 8.3e19: |product| < 8.3e38, |raw| < 8.4e20.
+        raw = unsafe_add(raw, unsafe_div(unsafe_mul(skew, ln_kf), WAD))
+
+    lo: int256 = convert(self.vol_min, int256)
+    hi: uint256 = self.vol_max
+    # vol_min > 0, so the clamped value is positive and converts exactly.
+    vol: uint256 = min(convert(max(raw, lo), uint256), hi)
+    # updated_at <= block.timestamp (written from block.timestamp): no underflow.
+    if unsafe_sub(block.timestamp, updated_at) > self.vol_heartbeat:
+        # vol <= 1e19 and 1e18 + markup <= 1.1e19: the product is below 1.1e38. Rounded up.
+        markup: uint256 = unsafe_add(10**18, self.stale_markup)
+        vol = min(unsafe_div(unsafe_add(unsafe_mul(vol, markup), 10**18 - 1), 10**18), hi)
+    return vol
+
+
+@external
+@view
+def entry(expiry: uint256) -> VolEntry:
+    """
+    @notice The stored entry of an expiry (all zero if never fed).
+    @param expiry The expiry, unix seconds.
+    @return (atm, skew, updated_at) as last pushed.
+    """
+    packed: uint256 = self._entries[expiry]
+    if packed == 0:
+        return empty(VolEntry)
+    atm: uint256 = 0
+    skew: int256 = 0
+    updated_at: uint256 = 0
+    atm, skew, updated_at = self._unpack(packed)
+    return VolEntry(atm=atm, skew=skew, updated_at=updated_at)
+
+
+@external
+@view
+def has_entry(expiry: uint256) -> bool:
+    """
+    @notice Whether the expiry has ever been fed (sigma() reverts "vol: no entry" otherwise).
+    @param expiry The expiry, unix seconds.
+    @return True if an entry exists.
+    """
+    return self._entries[expiry] != 0
+
+
+@external
+@view
+def is_fresh(expiry: uint256) -> bool:
+    """
+    @notice Whether the expiry has an entry no older than vol_heartbeat seconds.
+    @param expiry The expiry, unix seconds.
+    @return True if sigma() answers the entry unmarked.
+    """
+    packed: uint256 = self._entries[expiry]
+    if packed == 0:
+        return False
+    # updated_at <= block.timestamp: no underflow.
+    return unsafe_sub(block.timestamp, packed >> 192) <= self.vol_heartbeat
+
+
+# ---------------------------------------------------------------------------------------------
+# Feeders
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+def update(expiry: uint256, atm: uint256, skew: int256):
+    """
+    @notice Push the ATM volatility and skew of an expiry.
+    @dev Feeders only ("vol: not a feeder"). Reverts "vol: expiry in the past" unless expiry >
+         block.timestamp, "vol: atm out of bounds" outside [vol_min, vol_max], "vol: skew out
+         of bounds" when |skew| > max_skew, "vol: change too large" when |atm - previous| >
+         max_change, previous being the last ATM clamped to [vol_min, vol_max].
+    @param expiry The expiry, unix seconds.
+    @param atm ATM volatility, a wad.
+    @param skew d(sigma) / d(ln(K/F)), a signed wad.
+    """
+    assert self.is_feeder[msg.sender], "vol: not a feeder"
+    assert expiry > block.timestamp, "vol: expiry in the past"
+    lo: uint256 = self.vol_min
+    hi: uint256 = self.vol_max
+    assert atm >= lo and atm <= hi, "vol: atm out of bounds"
+    # max_skew <= 1e19: the conversion is exact (and abs(min int256) cannot be reached).
+    bound: int256 = convert(self.max_skew, int256)
+    assert skew >= -bound and skew <= bound, "vol: skew out of bounds"
+    packed: uint256 = self._entries[expiry]
+    if packed != 0:
+        previous: uint256 = min(max(packed & MASK_96, lo), hi)
+        # Both values are at most vol_max <= 1e19: no underflow in either branch.
+        change: uint256 = 0
+        if atm > previous:
+            change = unsafe_sub(atm, previous)
+        else:
+            change = unsafe_sub(previous, atm)
+        assert change <= self.max_change, "vol: change too large"
+    # atm <= 1e19 < 2**96; skew + 2**95 lies in (0, 2**96); block.timestamp < 2**64.
+    self._entries[expiry] = (
+        atm | (convert(unsafe_add(skew, SKEW_OFFSET), uint256) << 96) | (block.timestamp << 192)
+    )
+    log VolUpdated(expiry=expiry, atm=atm, skew=skew, feeder=msg.sender)
+
+
+# ---------------------------------------------------------------------------------------------
+# Owner
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+def add_feeder(feeder: address):
+    """
+    @notice Authorise a feeder.
+    @dev Owner only ("vol: not owner"). Reverts "vol: zero address" or "vol: already a feeder".
+    @param feeder The address (the keeper's hot wallet).
+    """
+    self._only_owner()
+    assert feeder != empty(address), "vol: zero address"
+    assert not self.is_feeder[feeder], "vol: already a feeder"
+    self.is_feeder[feeder] = True
+    log FeederAdded(feeder=feeder)
+
+
+@external
+def remove_feeder(feeder: address):
+    """
+    @notice Revoke a feeder.
+    @dev Owner only. Reverts "vol: not a feeder" if it is not one.
+    @param feeder The address.
+    """
+    self._only_owner()
+    assert self.is_feeder[feeder], "vol: not a feeder"
+    self.is_feeder[feeder] = False
+    log FeederRemoved(feeder=feeder)
+
+
+@external
+def set_vol_bounds(vol_min_: uint256, vol_max_: uint256):
+    """
+    @notice Set the volatility bounds (together, so they never cross).
+    @dev Owner only. Reverts "vol: bad bounds" unless 1e15 <= vol_min_ <= vol_max_ <= 1e19.
+    @param vol_min_ Lowest volatility (wad).
+    @param vol_max_ Highest volatility (wad).
+    """
+    self._only_owner()
+    self._set_vol_bounds(vol_min_, vol_max_)
+
+
+@external
+def set_max_change(max_change_: uint256):
+    """
+    @notice Set the largest ATM move of one update.
+    @dev Owner only. Reverts "vol: bad max_change" unless 0 < max_change_ <= 1e19.
+    @param max_change_ Absolute wad.
+    """
+    self._only_owner()
+    self._set_max_change(max_change_)
+
+
+@external
+def set_max_skew(max_skew_: uint256):
+    """
+    @notice Set the largest |skew| accepted.
+    @dev Owner only. Reverts "vol: bad max_skew" above 1e19.
+    @param max_skew_ Wad.
+    """
+    self._only_owner()
+    self._set_max_skew(max_skew_)
+
+
+@external
+def set_vol_heartbeat(vol_heartbeat_: uint256):
+    """
+    @notice Set how long an entry stays fresh.
+    @dev Owner only. Reverts "vol: bad heartbeat" unless 1 <= vol_heartbeat_ <= 86400.
+    @param vol_heartbeat_ Seconds.
+    """
+    self._only_owner()
+    self._set_vol_heartbeat(vol_heartbeat_)
+
+
+@external
+def set_stale_markup(stale_markup_: uint256):
+    """
+    @notice Set the relative markup of a stale entry's volatility.
+    @dev Owner only. Reverts "vol: bad stale markup" above 1e19 (+1000%).
+    @param stale_markup_ Wad (0.5e18 = +50%).
+    """
+    self._only_owner()
+    self._set_stale_markup(stale_markup_)
+
+
+@external
+def transfer_ownership(new_owner: address):
+    """
+    @notice Start transferring ownership; `new_owner` must call accept_ownership().
+            Passing empty(address) cancels a pending transfer.
+    @dev Owner only.
+    @param new_owner The proposed owner.
+    """
+    self._only_owner()
+    self.pending_owner = new_owner
+    log OwnershipTransferStarted(previous_owner=msg.sender, new_owner=new_owner)
+
+
+@external
+def accept_ownership():
+    """
+    @notice Complete a transfer started by transfer_ownership().
+    @dev Reverts "vol: not pending owner" unless called by the pending owner.
+    """
+    assert msg.sender == self.pending_owner, "vol: not pending owner"
+    previous: address = self.owner
+    self.owner = msg.sender
+    self.pending_owner = empty(address)
+    log OwnershipTransferred(previous_owner=previous, new_owner=msg.sender)
+
+
+# ---------------------------------------------------------------------------------------------
+# Internal
+# ---------------------------------------------------------------------------------------------
+
+
+@internal
+@view
+def _only_owner():
+    assert msg.sender == self.owner, "vol: not owner"
+
+
+@internal
+@pure
+def _unpack(packed: uint256) -> (uint256, int256, uint256):
+    # (packed >> 96) & MASK_96 < 2**96: the conversion and the subtraction cannot overflow.
+    skew: int256 = unsafe_sub(convert((packed >> 96) & MASK_96, int256), SKEW_OFFSET)
+    return packed & MASK_96, skew, packed >> 192
+
+
+@internal
+def _set_vol_bounds(vol_min_: uint256, vol_max_: uint256):
+    assert (
+        vol_min_ >= HARD_VOL_FLOOR and vol_min_ <= vol_max_ and vol_max_ <= HARD_VOL_CEIL
+    ), "vol: bad bounds"
+    log VolBoundsSet(
+        old_vol_min=self.vol_min, old_vol_max=self.vol_max, new_vol_min=vol_min_, new_vol_max=vol_max_
+    )
+    self.vol_min = vol_min_
+    self.vol_max = vol_max_
+
+
+@internal
+def _set_max_change(max_change_: uint256):
+    assert max_change_ != 0 and max_change_ <= HARD_VOL_CEIL, "vol: bad max_change"
+    log MaxChangeSet(old_max_change=self.max_change, new_max_change=max_change_)
+    self.max_change = max_change_
+
+
+@internal
+def _set_max_skew(max_skew_: uint256):
+    assert max_skew_ <= HARD_MAX_SKEW, "vol: bad max_skew"
+    log MaxSkewSet(old_max_skew=self.max_skew, new_max_skew=max_skew_)
+    self.max_skew = max_skew_
+
+
+@internal
+def _set_vol_heartbeat(vol_heartbeat_: uint256):
+    assert vol_heartbeat_ != 0 and vol_heartbeat_ <= HARD_MAX_HEARTBEAT, "vol: bad heartbeat"
+    log VolHeartbeatSet(old_heartbeat=self.vol_heartbeat, new_heartbeat=vol_heartbeat_)
+    self.vol_heartbeat = vol_heartbeat_
+
+
+@internal
+def _set_stale_markup(stale_markup_: uint256):
+    assert stale_markup_ <= HARD_MAX_STALE_MARKUP, "vol: bad stale markup"
+    log StaleMarkupSet(old_markup=self.stale_markup, new_markup=stale_markup_)
+    self.stale_markup = stale_markup_
