@@ -22,11 +22,21 @@ def load(path: str, *args: object):
     return boa.load(str(ROOT / path), *args)
 
 
-def execution_gas(contract, fn: str, *args: object) -> int:
+def new_transaction() -> None:
+    """Make the next call priced like the first call of a new transaction.
+
+    titanoboa runs calls as messages inside one long py-evm transaction, keeping warm/cold access
+    sets and EIP-2200 "original" storage values across calls. Committing the pending changes
+    (`state.lock_changes()`) clears both, so later SSTOREs and SLOADs are priced as cold.
+    """
+    boa.env.evm.vm.state.lock_changes()
+
+
+def execution_gas(contract, fn: str, *args: object, **kwargs: object) -> int:
     """Execution gas of `contract.fn(*args)` (the call frame, without the 21,000 intrinsic gas or
-    calldata), with cold EIP-2929 access sets as in the first call of a transaction."""
-    boa.env._reset_access_counters()
-    getattr(contract, fn)(*args)
+    calldata), priced as the first call of a new transaction (cold accounts and slots)."""
+    new_transaction()
+    getattr(contract, fn)(*args, **kwargs)
     return int(contract._computation.get_gas_used())
 
 

@@ -6,6 +6,8 @@ so a test compares the contract's integer output with the exact real result.
 
 from __future__ import annotations
 
+import math
+
 import mpmath as mp
 
 mp.mp.dps = 60
@@ -26,8 +28,8 @@ def ln(x: int) -> mp.mpf:
 
 
 def sqrt(x: int) -> int:
-    """floor(sqrt(x * 1e18)), exactly."""
-    return int(mp.floor(mp.sqrt(mp.mpf(x) * WAD)))
+    """floor(sqrt(x * 1e18)), exactly (integer square root: no precision limit)."""
+    return math.isqrt(x * 10**18)
 
 
 def cdf(x: int) -> mp.mpf:

@@ -75,14 +75,27 @@ def deploy(spot: float = 3000.0) -> Protocol:
         feed.set_answer(feed.latestRoundData()[1])
     oracle = load(
         "contracts/OracleAggregator.vy",
-        [f.address for f in feeds], [3600] * 3, 2, sequencer_feed.address, 3600, WAD // 100,
+        [f.address for f in feeds],
+        [3600] * 3,
+        2,
+        sequencer_feed.address,
+        3600,
+        WAD // 100,
     )
     vol = load("contracts/VolOracle.vy", WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 6 * 3600, WAD // 2)
     vol.add_feeder(admin)
     calculator = load("contracts/RiskCalculator.vy")
     engine = load(
-        "contracts/MarginEngine.vy", calculator.address, oracle.address, vol.address,
-        usd.address, weth.address, IM, MM, GRID, REF_VOL,
+        "contracts/MarginEngine.vy",
+        calculator.address,
+        oracle.address,
+        vol.address,
+        usd.address,
+        weth.address,
+        IM,
+        MM,
+        GRID,
+        REF_VOL,
     )
     return Protocol(usd, weth, feeds, sequencer_feed, oracle, vol, calculator, engine, admin)
 
@@ -123,18 +136,35 @@ class Maker:
         acct = Account.from_key(boa.eval(f"keccak256('{seed}')"))
         return cls(bytes(acct.key), acct.address)
 
-    def order(self, series_id: int, is_buy: bool, size: int, price: int, nonce: int = 0,
-              deadline: int | None = None) -> dict[str, Any]:
-        return {"maker": self.address, "series_id": series_id, "is_buy": is_buy, "size": size,
-                "price": price, "nonce": nonce,
-                "deadline": boa.env.timestamp + DAY if deadline is None else deadline}
+    def order(
+        self,
+        series_id: int,
+        is_buy: bool,
+        size: int,
+        price: int,
+        nonce: int = 0,
+        deadline: int | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "maker": self.address,
+            "series_id": series_id,
+            "is_buy": is_buy,
+            "size": size,
+            "price": price,
+            "nonce": nonce,
+            "deadline": boa.env.timestamp + DAY if deadline is None else deadline,
+        }
 
     def sign(self, engine: Any, order: dict[str, Any]) -> bytes:
         from eth_account import Account
         from eth_account.messages import encode_typed_data
 
-        domain = {"name": "Kappa", "version": "1", "chainId": boa.env.evm.patch.chain_id,
-                  "verifyingContract": engine.address}
+        domain = {
+            "name": "Kappa",
+            "version": "1",
+            "chainId": boa.env.evm.patch.chain_id,
+            "verifyingContract": engine.address,
+        }
         message = encode_typed_data(domain, ORDER_TYPES, order)
         return bytes(Account.sign_message(message, self.key).signature)
 

@@ -1,0 +1,938 @@
+# pragma version ~=0.4.3
+# pragma optimize codesize
+"""
+@title MarginEngine: accounts, collateral, option series, signed-order fills, portfolio margin
+@license MIT
+@notice Kappa's margin engine (DESIGN.md "Margin engine"; the model in docs/margin_model.md).
+
+        Accounts are addresses. Collateral is a cash asset (a USD stablecoin worth 1, which
+        settles all premiums and PnL) and the underlying token (priced by the oracle). A
+        positive cash balance is held as shares of a cash pool whose share price starts at 1;
+        a negative balance is a plain USD debt (no interest in this version), allowed while the
+        account stays above its margin requirement. A loss socialized by the Liquidator lowers
+        the share price, so it falls on positive balances only and never reduces a debt.
+
+        Options are European, cash-settled series (expiry, strike, call/put) listed by the risk
+        admin. Trades are off-chain orders settled on chain: a maker signs an EIP-712 Order
+        (contracts/engine/orders.vy) and a taker, or its operator, fills part or all of it.
+
+        The margin rule: after a risk-increasing action (fill, withdraw) an account needs
+        H_IM >= 0, unless the action left its H_MM no lower than before. An account with
+        H_MM < 0 is liquidatable (by the Liquidator, issue #5).
+
+        Rounding favours the protocol: token amounts credited round down and debited round up
+        (cash shares: minted down, burned up); a premium is rounded up for its payer and its
+        receiver gets the same amount (internal transfers are zero-sum).
+
+        Roles: owner (two-step transfer) sets roles and addresses; the risk admin lists series
+        and sets parameters within hard bounds; the guardian pauses new risk (fills), never
+        deposits, healthy withdrawals or liquidations.
+
+        Events carry what an off-chain mirror needs to rebuild every account from logs alone:
+        Deposit / Withdraw (wad amounts), Fill (sizes, premium), PositionSettled, CashSharePrice.
+"""
+
+from ethereum.ercs import IERC20
+from ethereum.ercs import IERC20Detailed
+
+from contracts.engine import risk
+from contracts.engine import orders
+import contracts.RiskCalculator as RiskCalculator
+from contracts.interfaces import IOracleAggregator
+from contracts.interfaces import ISequencerGuard
+from contracts.interfaces import IVolOracle
+
+initializes: orders
+
+exports: (
+    orders.filled,
+    orders.cancelled,
+    orders.min_nonce,
+    orders.eip712Domain,
+)
+
+WAD: constant(uint256) = 10**18
+IWAD: constant(int256) = 10**18
+MAX_POSITIONS: constant(uint256) = 32
+MAX_EXPIRIES: constant(uint256) = 16
+# Hard bounds on the risk admin's parameters.
+MAX_SIZE: constant(uint256) = 2**96
+MAX_SPOT: constant(uint256) = 10**35
+MIN_TENOR: constant(uint256) = 3600
+MAX_TENOR: constant(uint256) = 2 * 365 * 86400
+EXPIRY_GRID: constant(uint256) = 3600
+EXPIRY_TIME_OF_DAY: constant(uint256) = 8 * 3600
+MAX_STRIKE_RATIO: constant(uint256) = 10
+
+
+struct Series:
+    expiry: uint256
+    strike: uint256
+    is_call: bool
+    listed: bool
+
+
+event Deposit:
+    account: indexed(address)
+    payer: indexed(address)
+    token: indexed(address)
+    amount: uint256
+    amount_wad: uint256
+
+event Withdraw:
+    account: indexed(address)
+    token: indexed(address)
+    receiver: address
+    amount: uint256
+    amount_wad: uint256
+
+event OperatorSet:
+    account: indexed(address)
+    operator: indexed(address)
+    allowed: bool
+
+event SeriesListed:
+    series_id: indexed(uint256)
+    expiry: uint256
+    strike: uint256
+    is_call: bool
+
+event ExpirySettled:
+    expiry: indexed(uint256)
+    price: uint256
+
+event PositionSettled:
+    account: indexed(address)
+    series_id: indexed(uint256)
+    size: int256
+    payoff: int256
+
+event Fill:
+    order_hash: indexed(bytes32)
+    maker: indexed(address)
+    taker: indexed(address)
+    series_id: uint256
+    maker_is_buy: bool
+    amount: uint256
+    price: uint256
+    premium: uint256
+
+event CashSharePrice:
+    share_price: uint256
+
+event RiskParams:
+    im: risk.Mode
+    mm: risk.Mode
+    grid: risk.Grid
+    ref_vol: uint256
+    max_positions: uint256
+
+event Caps:
+    cash_cap: uint256
+    underlying_cap: uint256
+
+event Paused:
+    paused: bool
+
+event RoleSet:
+    role: String[16]
+    account: indexed(address)
+
+event OwnershipTransferStarted:
+    previous_owner: indexed(address)
+    new_owner: indexed(address)
+
+event OwnershipTransferred:
+    previous_owner: indexed(address)
+    new_owner: indexed(address)
+
+
+# Roles and wiring.
+owner: public(address)
+pending_owner: public(address)
+risk_admin: public(address)
+guardian: public(address)
+liquidator: public(address)
+paused: public(bool)
+
+calculator: public(RiskCalculator.__interface__)
+oracle: public(IOracleAggregator)
+sequencer: public(ISequencerGuard)
+vol_oracle: public(IVolOracle)
+cash_token: public(IERC20)
+underlying_token: public(IERC20)
+cash_scale: public(uint256)
+underlying_scale: public(uint256)
+
+# Risk parameters.
+im: public(risk.Mode)
+mm: public(risk.Mode)
+grid: public(risk.Grid)
+ref_vol: public(uint256)
+max_positions: public(uint256)
+cash_cap: public(uint256)
+underlying_cap: public(uint256)
+
+# Cash pool: positive balances are shares, negative balances are USD debt (wad).
+cash_share_price: public(uint256)
+total_cash_shares: public(uint256)
+total_cash_debt: public(uint256)
+cash_shares: public(HashMap[address, uint256])
+cash_debt: public(HashMap[address, uint256])
+underlying_balance: public(HashMap[address, uint256])
+total_underlying: public(uint256)
+
+# Series and positions. A position packs (series_id << 128) | (size as int128 two's complement).
+series: public(HashMap[uint256, Series])
+series_count: public(uint256)
+live_expiries: public(DynArray[uint256, MAX_EXPIRIES])
+settlement_price: public(HashMap[uint256, uint256])
+_positions: HashMap[address, DynArray[uint256, MAX_POSITIONS]]
+is_operator: public(HashMap[address, HashMap[address, bool]])
+
+
+@deploy
+def __init__(
+    calculator_: RiskCalculator.__interface__,
+    oracle_: IOracleAggregator,
+    vol_oracle_: IVolOracle,
+    cash_token_: IERC20,
+    underlying_token_: IERC20,
+    im_: risk.Mode,
+    mm_: risk.Mode,
+    grid_: risk.Grid,
+    ref_vol_: uint256,
+):
+    """
+    @notice Deploy the engine. The deployer is owner, risk admin and guardian until changed.
+    @dev The oracle aggregator is also the sequencer guard (it implements ISequencerGuard).
+         Token decimals must be at most 18. Reverts on parameters outside the hard bounds.
+    @param calculator_ The RiskCalculator (the margin model's pricing code).
+    @param oracle_ The OracleAggregator (spot price and sequencer guard).
+    @param vol_oracle_ The VolOracle.
+    @param cash_token_ The cash asset (USD stablecoin).
+    @param underlying_token_ The underlying token.
+    @param im_ Initial-margin parameters.
+    @param mm_ Maintenance-margin parameters.
+    @param grid_ Scenario grid parameters.
+    @param ref_vol_ Reference vol when no expiry is live, a wad.
+    """
+    orders.__init__()
+    self.owner = msg.sender
+    self.risk_admin = msg.sender
+    self.guardian = msg.sender
+    self.calculator = calculator_
+    self.oracle = oracle_
+    self.sequencer = ISequencerGuard(oracle_.address)
+    self.vol_oracle = vol_oracle_
+    self.cash_token = cash_token_
+    self.underlying_token = underlying_token_
+    self.cash_scale = self._scale(cash_token_)
+    self.underlying_scale = self._scale(underlying_token_)
+    self.cash_share_price = WAD
+    self.cash_cap = max_value(uint256)
+    self.underlying_cap = max_value(uint256)
+    self._set_risk_params(im_, mm_, grid_, ref_vol_, 16)
+    log OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
+
+
+# ---------------------------------------------------------------------------------------------
+# Collateral
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def deposit(token: address, amount: uint256):
+    """
+    @notice Deposit cash or underlying tokens into the caller's account.
+    @dev Always allowed (also while paused). Reverts "engine: unknown token", "engine: zero
+         amount", "engine: cap exceeded", or if the transfer fails.
+    @param token The cash token or the underlying token.
+    @param amount Token units (the token's decimals).
+    """
+    self._deposit(msg.sender, token, amount)
+
+
+@external
+@nonreentrant
+def deposit_for(account: address, token: address, amount: uint256):
+    """
+    @notice Deposit the caller's tokens into another account (keepers top up, protocols fund).
+    @dev As `deposit`; the tokens come from msg.sender. Reverts "engine: zero account".
+    @param account The account credited.
+    @param token The cash token or the underlying token.
+    @param amount Token units.
+    """
+    assert account != empty(address), "engine: zero account"
+    self._deposit(account, token, amount)
+
+
+@external
+@nonreentrant
+def withdraw(token: address, amount: uint256, receiver: address):
+    """
+    @notice Withdraw tokens from the caller's own account (never an operator).
+    @dev The account must meet initial margin afterwards ("engine: below initial margin"),
+         and, if it holds positions, the sequencer guard must allow risk increases
+         ("engine: sequencer grace"). Allowed while paused. Reverts "engine: unknown token",
+         "engine: zero amount", "engine: zero receiver", "engine: insufficient underlying".
+         Cash may go negative (a debt) if the margin rule holds.
+    @param token The cash token or the underlying token.
+    @param amount Token units.
+    @param receiver Where the tokens go.
+    """
+    assert amount > 0, "engine: zero amount"
+    assert receiver != empty(address), "engine: zero receiver"
+    account: address = msg.sender
+    self._settle_expired(account)
+    amount_wad: uint256 = 0
+    if token == self.cash_token.address:
+        amount_wad = amount * self.cash_scale
+        self._add_cash(account, -convert(amount_wad, int256))
+    elif token == self.underlying_token.address:
+        amount_wad = amount * self.underlying_scale
+        assert self.underlying_balance[account] >= amount_wad, "engine: insufficient underlying"
+        self.underlying_balance[account] -= amount_wad
+        self.total_underlying -= amount_wad
+    else:
+        raise "engine: unknown token"
+    if len(self._positions[account]) > 0:
+        assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
+    self._require_initial_margin(account)
+    log Withdraw(account=account, token=token, receiver=receiver, amount=amount, amount_wad=amount_wad)
+    assert extcall IERC20(token).transfer(receiver, amount, default_return_value=True), "engine: transfer failed"
+
+
+@external
+def set_operator(operator: address, allowed: bool):
+    """
+    @notice Let `operator` fill and hedge for the caller's account, or revoke it.
+    @dev An operator can never withdraw or change operators. Reverts "engine: zero operator".
+    @param operator The keeper or contract.
+    @param allowed True to allow, False to revoke.
+    """
+    assert operator != empty(address), "engine: zero operator"
+    self.is_operator[msg.sender][operator] = allowed
+    log OperatorSet(account=msg.sender, operator=operator, allowed=allowed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Series and settlement
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
+    """
+    @notice List an option series (risk admin).
+    @dev Bounds: expiry on the hourly grid, between 1 hour and 2 years ahead; the vol oracle
+         must have an entry for the expiry ("engine: no vol entry"); strike within a factor
+         10 of the current spot ("engine: strike out of bounds"); at most 16 live expiries
+         ("engine: too many expiries"). Reverts "engine: not risk admin", "engine: bad expiry".
+    @param expiry Unix seconds.
+    @param strike A wad.
+    @param is_call True for a call.
+    @return The new series id (ids start at 1).
+    """
+    assert msg.sender == self.risk_admin, "engine: not risk admin"
+    assert expiry % EXPIRY_GRID == 0, "engine: bad expiry"
+    assert expiry >= block.timestamp + MIN_TENOR and expiry <= block.timestamp + MAX_TENOR, "engine: bad expiry"
+    assert staticcall self.vol_oracle.has_entry(expiry), "engine: no vol entry"
+    spot: uint256 = self._spot()[0]
+    assert strike * MAX_STRIKE_RATIO >= spot and strike <= spot * MAX_STRIKE_RATIO, "engine: strike out of bounds"
+    if expiry not in self.live_expiries:
+        assert len(self.live_expiries) < MAX_EXPIRIES, "engine: too many expiries"
+        self.live_expiries.append(expiry)
+    series_id: uint256 = self.series_count + 1
+    self.series_count = series_id
+    self.series[series_id] = Series(expiry=expiry, strike=strike, is_call=is_call, listed=True)
+    log SeriesListed(series_id=series_id, expiry=expiry, strike=strike, is_call=is_call)
+    return series_id
+
+
+@external
+def settle_expiry(expiry: uint256):
+    """
+    @notice Record the settlement price of an expiry, once, after it passes (anyone).
+    @dev Source: the OracleAggregator median, accepted only when every source it used was
+         updated at or after the expiry ("engine: no price after expiry"), so no pre-expiry
+         price can settle it. Trade-off: the first caller after the sources update fixes the
+         price, so it may lag the expiry by up to a heartbeat and a caller can choose among the
+         post-expiry updates; the median over several sources bounds what one source can do,
+         and keepers settle right after expiry. Reverts "engine: not expired", "engine: already
+         settled", "engine: unknown expiry".
+    @param expiry The expiry to settle.
+    """
+    assert expiry in self.live_expiries, "engine: unknown expiry"
+    assert block.timestamp >= expiry, "engine: not expired"
+    assert self.settlement_price[expiry] == 0, "engine: already settled"
+    price: uint256 = 0
+    confidence: uint256 = 0
+    oldest: uint256 = 0
+    price, confidence, oldest = staticcall self.oracle.price()
+    assert oldest >= expiry, "engine: no price after expiry"
+    self.settlement_price[expiry] = price
+    # The expiry is no longer live: drop it from the list (order is irrelevant).
+    n: uint256 = len(self.live_expiries)
+    for i: uint256 in range(MAX_EXPIRIES):
+        if i == n:
+            break
+        if self.live_expiries[i] == expiry:
+            self.live_expiries[i] = self.live_expiries[n - 1]
+            self.live_expiries.pop()
+            break
+    log ExpirySettled(expiry=expiry, price=price)
+
+
+@external
+def settle_positions(account: address):
+    """
+    @notice Settle an account's positions in expired, settled series into cash (anyone).
+    @dev Emits PositionSettled for each; a no-op when there are none.
+    @param account The account.
+    """
+    self._settle_expired(account)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trading
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: address):
+    """
+    @notice Fill `amount` of a maker's signed order against `taker`'s account.
+    @dev Caller: the taker or one of its operators ("engine: not authorised"). Reverts
+         "engine: paused", "engine: sequencer grace", "engine: unknown series", "engine: series
+         expired", "engine: self trade", "engine: size too large", "engine: too many
+         positions", the orders module's reasons (expired, cancelled, overfill, signature), and
+         "engine: below initial margin" if either side fails the margin rule afterwards.
+         The maker buys (order.is_buy) or sells `amount` options at order.price per unit; the
+         premium amount * price is rounded up and moves between the two cash balances.
+    @param order The maker's order.
+    @param signature The maker's 65-byte EIP-712 signature (r, s, v).
+    @param amount Options to fill (wad units of underlying).
+    @param taker The taker's account.
+    """
+    assert msg.sender == taker or self.is_operator[taker][msg.sender], "engine: not authorised"
+    assert not self.paused, "engine: paused"
+    assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
+    s: Series = self.series[order.series_id]
+    assert s.listed, "engine: unknown series"
+    assert block.timestamp < s.expiry, "engine: series expired"
+    assert order.maker != taker, "engine: self trade"
+    assert amount <= MAX_SIZE, "engine: size too large"
+    digest: bytes32 = orders.order_hash(order)
+    orders.fill(order, signature, amount)
+
+    premium: uint256 = (amount * order.price + WAD - 1) // WAD
+    delta: int256 = convert(amount, int256)
+    cash: int256 = convert(premium, int256)
+    if not order.is_buy:
+        delta = -delta
+        cash = -cash
+    # Maker: +delta options, -cash; taker the opposite.
+    maker_before: risk.Portfolio = self._portfolio(order.maker)
+    taker_before: risk.Portfolio = self._portfolio(taker)
+    self._add_position(order.maker, order.series_id, delta)
+    self._add_position(taker, order.series_id, -delta)
+    self._add_cash(order.maker, -cash)
+    self._add_cash(taker, cash)
+    log Fill(
+        order_hash=digest, maker=order.maker, taker=taker, series_id=order.series_id,
+        maker_is_buy=order.is_buy, amount=amount, price=order.price, premium=premium,
+    )
+    market: risk.Market = self._market()
+    self._require_margin_rule(maker_before, self._portfolio(order.maker), market)
+    self._require_margin_rule(taker_before, self._portfolio(taker), market)
+
+
+@external
+def cancel(order: orders.Order):
+    """
+    @notice Cancel one of the caller's orders (by its EIP-712 hash).
+    @dev Reverts "orders: not maker" unless the caller is the order's maker.
+    @param order The order.
+    """
+    orders.cancel(order, msg.sender)
+
+
+@external
+def cancel_all_below(nonce: uint256):
+    """
+    @notice Cancel every order of the caller with a nonce below `nonce`.
+    @dev The bound must increase ("orders: nonce not increasing").
+    @param nonce The new minimum valid nonce.
+    """
+    orders.cancel_all_below(msg.sender, nonce)
+
+
+@external
+@view
+def order_hash(order: orders.Order) -> bytes32:
+    """
+    @notice The EIP-712 digest a maker signs for `order` (domain "Kappa", version "1").
+    @param order The order.
+    @return The digest.
+    """
+    return orders.order_hash(order)
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+@view
+def margin(account: address) -> (int256, int256, int256):
+    """
+    @notice (MtM, H_IM, H_MM) of an account, all USD wads; H_MM < 0 means liquidatable.
+    @dev Full scenario grid for both modes (the cost grows with positions x scenarios).
+    @param account The account.
+    @return mtm, health_im, health_mm.
+    """
+    portfolio: risk.Portfolio = self._portfolio(account)
+    market: risk.Market = self._market()
+    h_im: int256 = (staticcall self.calculator.health(portfolio, market, self.im, self.grid))[0]
+    h_mm: int256 = (staticcall self.calculator.health(portfolio, market, self.mm, self.grid))[0]
+    return staticcall self.calculator.mtm(portfolio, market), h_im, h_mm
+
+
+@external
+@view
+def health(account: address, is_im: bool) -> (int256, uint256):
+    """
+    @notice H_IM or H_MM of an account and its witness scenario index.
+    @param account The account.
+    @param is_im True for initial margin, False for maintenance.
+    @return health (USD wad), witness (w = s * (2n + 1) + (j + n); s: 0 down, 1 flat, 2 up).
+    """
+    mode: risk.Mode = self.mm
+    if is_im:
+        mode = self.im
+    return staticcall self.calculator.health(self._portfolio(account), self._market(), mode, self.grid)
+
+
+@external
+@view
+def scenario_value(account: address, scenario: uint256, is_im: bool) -> int256:
+    """
+    @notice One scenario's value minus the contingency: V_w - A. Negative proves H < 0.
+    @dev Reverts "risk: bad scenario" for an index outside the grid.
+    @param account The account.
+    @param scenario The scenario index (see `health`).
+    @param is_im True for initial margin, False for maintenance.
+    @return V_w - A, a USD wad.
+    """
+    mode: risk.Mode = self.mm
+    if is_im:
+        mode = self.im
+    portfolio: risk.Portfolio = self._portfolio(account)
+    market: risk.Market = self._market()
+    return staticcall self.calculator.scenario_health(portfolio, market, mode, self.grid, scenario)
+
+
+@external
+@view
+def account_greeks(account: address) -> (int256, int256, int256, int256):
+    """
+    @notice Net delta (units of underlying), gamma, vega (per 1.0 vol) and theta (per year)
+            of the account's options plus the underlying it holds, all wads.
+    @param account The account.
+    @return delta, gamma, vega, theta.
+    """
+    return staticcall self.calculator.greeks(self._portfolio(account), self._market())
+
+
+@external
+@view
+def positions(account: address) -> DynArray[risk.Position, MAX_POSITIONS]:
+    """
+    @notice The account's positions with their series data and current vols (for mirrors).
+    @param account The account.
+    @return Positions (strike, expiry, is_call, size, sigma, settlement).
+    """
+    return self._portfolio(account).positions
+
+
+@external
+@view
+def position_ids(account: address) -> (DynArray[uint256, MAX_POSITIONS], DynArray[int256, MAX_POSITIONS]):
+    """
+    @notice The account's series ids and signed sizes (storage order).
+    @param account The account.
+    @return series ids, sizes.
+    """
+    ids: DynArray[uint256, MAX_POSITIONS] = []
+    sizes: DynArray[int256, MAX_POSITIONS] = []
+    for packed: uint256 in self._positions[account]:
+        ids.append(packed >> 128)
+        sizes.append(self._size(packed))
+    return ids, sizes
+
+
+@external
+@view
+def cash(account: address) -> int256:
+    """
+    @notice The account's cash balance in USD (wad): shares at the current price, minus debt.
+    @param account The account.
+    @return Cash, signed.
+    """
+    return self._cash(account)
+
+
+@external
+@view
+def market() -> risk.Market:
+    """
+    @notice The market inputs of the margin model now: spot, confidence, time, reference vol.
+    @return The Market struct.
+    """
+    return self._market()
+
+
+# ---------------------------------------------------------------------------------------------
+# Administration
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+def set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: uint256, max_positions_: uint256):
+    """
+    @notice Set the margin parameters (risk admin), within the hard bounds.
+    @dev Bounds ("engine: bad params"): MM k in [1, 20], v <= 1, a <= 0.2, conf <= 1,
+         haircut <= 0.5; every IM parameter at least its MM counterpart ("engine: IM weaker than
+         MM"); n in [1, 10]; horizon in [1 hour, 30 days]; 0 <= u_min <= u_max <= 0.9;
+         0 < tau_floor <= tau_ref <= 1; v_max <= 1; ref_vol in [0.01, 10]; max positions in
+         [1, 32]. Reverts "engine: not risk admin".
+    @param im_ Initial-margin parameters.
+    @param mm_ Maintenance-margin parameters.
+    @param grid_ Grid parameters.
+    @param ref_vol_ Reference vol, a wad.
+    @param max_positions_ Positions per account.
+    """
+    assert msg.sender == self.risk_admin, "engine: not risk admin"
+    self._set_risk_params(im_, mm_, grid_, ref_vol_, max_positions_)
+
+
+@external
+def set_caps(cash_cap_: uint256, underlying_cap_: uint256):
+    """
+    @notice Supply caps on total deposits, in wad (risk admin). Reverts "engine: not risk admin".
+    @param cash_cap_ Cap on total cash deposits (USD wad).
+    @param underlying_cap_ Cap on total underlying held (wad units).
+    """
+    assert msg.sender == self.risk_admin, "engine: not risk admin"
+    self.cash_cap = cash_cap_
+    self.underlying_cap = underlying_cap_
+    log Caps(cash_cap=cash_cap_, underlying_cap=underlying_cap_)
+
+
+@external
+def set_paused(paused_: bool):
+    """
+    @notice Pause or resume new risk (fills) (guardian). Reverts "engine: not guardian".
+    @param paused_ True to pause.
+    """
+    assert msg.sender == self.guardian, "engine: not guardian"
+    self.paused = paused_
+    log Paused(paused=paused_)
+
+
+@external
+def set_role(role: String[16], account: address):
+    """
+    @notice Set "risk_admin", "guardian" or "liquidator" (owner). Reverts "engine: not owner",
+            "engine: unknown role".
+    @param role The role's name.
+    @param account The new holder.
+    """
+    assert msg.sender == self.owner, "engine: not owner"
+    if role == "risk_admin":
+        self.risk_admin = account
+    elif role == "guardian":
+        self.guardian = account
+    elif role == "liquidator":
+        self.liquidator = account
+    else:
+        raise "engine: unknown role"
+    log RoleSet(role=role, account=account)
+
+
+@external
+def transfer_ownership(new_owner: address):
+    """
+    @notice Start a two-step ownership transfer (owner). Reverts "engine: not owner".
+    @param new_owner The proposed owner, who must call accept_ownership.
+    """
+    assert msg.sender == self.owner, "engine: not owner"
+    self.pending_owner = new_owner
+    log OwnershipTransferStarted(previous_owner=self.owner, new_owner=new_owner)
+
+
+@external
+def accept_ownership():
+    """
+    @notice Complete the transfer (the pending owner). Reverts "engine: not pending owner".
+    """
+    assert msg.sender == self.pending_owner, "engine: not pending owner"
+    log OwnershipTransferred(previous_owner=self.owner, new_owner=msg.sender)
+    self.owner = msg.sender
+    self.pending_owner = empty(address)
+
+
+# ---------------------------------------------------------------------------------------------
+# Internals
+# ---------------------------------------------------------------------------------------------
+
+
+@internal
+def _deposit(account: address, token: address, amount: uint256):
+    assert amount > 0, "engine: zero amount"
+    amount_wad: uint256 = 0
+    if token == self.cash_token.address:
+        amount_wad = amount * self.cash_scale
+        self._add_cash(account, convert(amount_wad, int256))
+        # Cap on the cash the pool holds for positive balances.
+        assert self.total_cash_shares * self.cash_share_price // WAD <= self.cash_cap, "engine: cap exceeded"
+    elif token == self.underlying_token.address:
+        amount_wad = amount * self.underlying_scale
+        self.underlying_balance[account] += amount_wad
+        self.total_underlying += amount_wad
+        assert self.total_underlying <= self.underlying_cap, "engine: cap exceeded"
+    else:
+        raise "engine: unknown token"
+    log Deposit(account=account, payer=msg.sender, token=token, amount=amount, amount_wad=amount_wad)
+    assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), "engine: transfer failed"
+
+
+@internal
+def _add_cash(account: address, amount: int256):
+    """
+    @dev Credit (amount > 0: repay debt, then mint shares rounded down) or debit (burn shares
+         rounded up, then add debt) an account's cash, in USD wad.
+    """
+    price: uint256 = self.cash_share_price
+    if amount >= 0:
+        credit: uint256 = convert(amount, uint256)
+        debt: uint256 = self.cash_debt[account]
+        repaid: uint256 = min(debt, credit)
+        if repaid > 0:
+            self.cash_debt[account] = debt - repaid
+            self.total_cash_debt -= repaid
+        rest: uint256 = credit - repaid
+        if rest > 0:
+            minted: uint256 = rest * WAD // price
+            self.cash_shares[account] += minted
+            self.total_cash_shares += minted
+        return
+    debit: uint256 = convert(-amount, uint256)
+    shares: uint256 = self.cash_shares[account]
+    # The debit in shares, rounded up.
+    needed: uint256 = (debit * WAD + price - 1) // price
+    if needed <= shares:
+        self.cash_shares[account] = shares - needed
+        self.total_cash_shares -= needed
+        return
+    # Burn every share; what they did not cover (their value rounded down) becomes debt.
+    covered: uint256 = shares * price // WAD
+    self.cash_shares[account] = 0
+    self.total_cash_shares -= shares
+    self.cash_debt[account] += debit - covered
+    self.total_cash_debt += debit - covered
+
+
+@internal
+@view
+def _cash(account: address) -> int256:
+    return convert(self.cash_shares[account] * self.cash_share_price // WAD, int256) - convert(self.cash_debt[account], int256)
+
+
+@internal
+def _add_position(account: address, series_id: uint256, delta: int256):
+    """
+    @dev Add `delta` to the account's position in a series; a position that reaches 0 is
+         removed. Reverts "engine: too many positions", "engine: size too large".
+    """
+    n: uint256 = len(self._positions[account])
+    for i: uint256 in range(MAX_POSITIONS):
+        if i == n:
+            break
+        packed: uint256 = self._positions[account][i]
+        if packed >> 128 == series_id:
+            size: int256 = self._size(packed) + delta
+            assert size <= convert(MAX_SIZE, int256) and size >= -convert(MAX_SIZE, int256), "engine: size too large"
+            if size == 0:
+                self._positions[account][i] = self._positions[account][n - 1]
+                self._positions[account].pop()
+            else:
+                self._positions[account][i] = self._pack(series_id, size)
+            return
+    assert n < self.max_positions, "engine: too many positions"
+    self._positions[account].append(self._pack(series_id, delta))
+
+
+@internal
+def _settle_expired(account: address):
+    """
+    @dev Move expired, settled positions into cash at their intrinsic value (rounded for the
+         protocol) and remove them.
+    """
+    kept: DynArray[uint256, MAX_POSITIONS] = []
+    for packed: uint256 in self._positions[account]:
+        s: Series = self.series[packed >> 128]
+        price: uint256 = self.settlement_price[s.expiry]
+        if price == 0:
+            kept.append(packed)
+            continue
+        size: int256 = self._size(packed)
+        intrinsic: uint256 = 0
+        if s.is_call and price > s.strike:
+            intrinsic = price - s.strike
+        elif not s.is_call and price < s.strike:
+            intrinsic = s.strike - price
+        # Longs are credited rounded down, shorts debited rounded up.
+        product: int256 = size * convert(intrinsic, int256)
+        payoff: int256 = product // IWAD
+        if product < 0 and product % IWAD != 0:
+            payoff -= 1
+        self._add_cash(account, payoff)
+        log PositionSettled(account=account, series_id=packed >> 128, size=size, payoff=payoff)
+    if len(kept) != len(self._positions[account]):
+        self._positions[account] = kept
+
+
+@internal
+@view
+def _portfolio(account: address) -> risk.Portfolio:
+    """
+    @dev The account as the risk module sees it: cash, underlying, positions with series data,
+         the vol at the current spot (VolOracle) and the settlement price.
+    """
+    spot: uint256 = self._spot()[0]
+    positions: DynArray[risk.Position, MAX_POSITIONS] = []
+    for packed: uint256 in self._positions[account]:
+        s: Series = self.series[packed >> 128]
+        sigma: uint256 = 0
+        if s.expiry > block.timestamp:
+            sigma = staticcall self.vol_oracle.sigma(s.expiry, s.strike, spot)
+        positions.append(risk.Position(
+            strike=convert(s.strike, int256), expiry=s.expiry, is_call=s.is_call,
+            size=self._size(packed), sigma=convert(sigma, int256),
+            settlement=convert(self.settlement_price[s.expiry], int256),
+        ))
+    return risk.Portfolio(
+        cash=self._cash(account), underlying=convert(self.underlying_balance[account], int256), positions=positions,
+    )
+
+
+@internal
+@view
+def _market() -> risk.Market:
+    spot: uint256 = 0
+    confidence: uint256 = 0
+    spot, confidence = self._spot()
+    # sigma_ref: ATM vol of the nearest live (unexpired) expiry, else the reference vol.
+    nearest: uint256 = max_value(uint256)
+    for e: uint256 in self.live_expiries:
+        if e > block.timestamp and e < nearest:
+            nearest = e
+    sigma_ref: uint256 = self.ref_vol
+    if nearest != max_value(uint256):
+        sigma_ref = staticcall self.vol_oracle.sigma(nearest, spot, spot)
+    return risk.Market(
+        spot=convert(spot, int256), confidence=convert(confidence, int256), now=block.timestamp,
+        sigma_ref=convert(sigma_ref, int256),
+    )
+
+
+@internal
+@view
+def _spot() -> (uint256, uint256):
+    spot: uint256 = 0
+    confidence: uint256 = 0
+    oldest: uint256 = 0
+    spot, confidence, oldest = staticcall self.oracle.price()
+    assert spot > 0 and spot <= MAX_SPOT, "engine: spot out of range"
+    return spot, confidence
+
+
+@internal
+@view
+def _require_initial_margin(account: address):
+    portfolio: risk.Portfolio = self._portfolio(account)
+    if len(portfolio.positions) == 0 and portfolio.cash >= 0:
+        return
+    h_im: int256 = (staticcall self.calculator.health(portfolio, self._market(), self.im, self.grid))[0]
+    assert h_im >= 0, "engine: below initial margin"
+
+
+@internal
+@view
+def _require_margin_rule(before: risk.Portfolio, after: risk.Portfolio, market: risk.Market):
+    """
+    @dev After a risk-increasing action: H_IM >= 0, or H_MM no lower than before.
+    """
+    if len(after.positions) == 0 and after.cash >= 0:
+        return
+    if (staticcall self.calculator.health(after, market, self.im, self.grid))[0] >= 0:
+        return
+    h_after: int256 = (staticcall self.calculator.health(after, market, self.mm, self.grid))[0]
+    h_before: int256 = (staticcall self.calculator.health(before, market, self.mm, self.grid))[0]
+    assert h_after >= h_before, "engine: below initial margin"
+
+
+@internal
+def _set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: uint256, max_positions_: uint256):
+    assert mm_.k >= IWAD and mm_.k <= 20 * IWAD, "engine: bad params"
+    assert mm_.v >= 0 and mm_.v <= IWAD, "engine: bad params"
+    assert mm_.a >= 0 and mm_.a <= IWAD // 5, "engine: bad params"
+    assert mm_.conf >= 0 and mm_.conf <= IWAD, "engine: bad params"
+    assert mm_.haircut >= 0 and mm_.haircut <= IWAD // 2, "engine: bad params"
+    assert im_.k >= mm_.k and im_.k <= 20 * IWAD, "engine: IM weaker than MM"
+    assert im_.v >= mm_.v and im_.v <= IWAD, "engine: IM weaker than MM"
+    assert im_.a >= mm_.a and im_.a <= IWAD // 5, "engine: IM weaker than MM"
+    assert im_.conf >= mm_.conf and im_.conf <= IWAD, "engine: IM weaker than MM"
+    assert im_.haircut >= mm_.haircut and im_.haircut <= IWAD // 2, "engine: IM weaker than MM"
+    assert grid_.n >= 1 and grid_.n <= 10, "engine: bad params"
+    assert grid_.horizon >= 3600 and grid_.horizon <= 30 * 86400, "engine: bad params"
+    assert grid_.u_min >= 0 and grid_.u_min <= grid_.u_max and grid_.u_max <= IWAD * 9 // 10, "engine: bad params"
+    assert grid_.tau_floor > 0 and grid_.tau_floor <= grid_.tau_ref and grid_.tau_ref <= IWAD, "engine: bad params"
+    assert grid_.v_max >= 0 and grid_.v_max <= IWAD, "engine: bad params"
+    assert ref_vol_ >= WAD // 100 and ref_vol_ <= 10 * WAD, "engine: bad params"
+    assert max_positions_ >= 1 and max_positions_ <= MAX_POSITIONS, "engine: bad params"
+    self.im = im_
+    self.mm = mm_
+    self.grid = grid_
+    self.ref_vol = ref_vol_
+    self.max_positions = max_positions_
+    log RiskParams(im=im_, mm=mm_, grid=grid_, ref_vol=ref_vol_, max_positions=max_positions_)
+
+
+@internal
+@view
+def _scale(token: IERC20) -> uint256:
+    decimals: uint8 = staticcall IERC20Detailed(token.address).decimals()
+    assert decimals <= 18, "engine: decimals above 18"
+    return 10 ** (18 - convert(decimals, uint256))
+
+
+@internal
+@pure
+def _pack(series_id: uint256, size: int256) -> uint256:
+    # |size| <= 2**96 < 2**127: its two's complement fits the low 128 bits.
+    return (series_id << 128) | (convert(convert(size, bytes32), uint256) & (2**128 - 1))
+
+
+@internal
+@pure
+def _size(packed: uint256) -> int256:
+    low: uint256 = packed & (2**128 - 1)
+    if low >= 2**127:
+        return convert(low, int256) - 2**128
+    return convert(low, int256)
