@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # In order; each module exposes main() and writes bench/results/<name>.json.
-BENCHMARKS = ("bench.math", "bench.gas", "bench.greeks", "bench.routing")
+BENCHMARKS = ("bench.math", "bench.gas", "bench.greeks", "bench.margin_mirror", "bench.routing")
 
 
 def main() -> int:

@@ -1,0 +1,705 @@
+"""keeper/margin.py: the margin model's off-chain mirror (docs/margin_model.md).
+
+Expected values come from `reference`, an independent scalar implementation of
+docs/margin_model.md in 40-digit mpmath (one loop per scenario and position, sharing no code
+with keeper.margin or keeper.greeks), plus numbers derived by hand where the model makes them
+simple (a cash-only account, the grid, contingencies, which scenario is the worst).
+Tolerance against the reference: the mirror's agreement rule, 1e-9 relative + 1e-6 USD
+(float64 values of sums of a few dozen terms of size <= 1e6 carry ~1e-10 USD of rounding).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keeper.margin import (
+    DOWN,
+    FLAT,
+    UP,
+    MarginParams,
+    Market,
+    ModeParams,
+    Portfolios,
+    account_greeks,
+    contingency,
+    evaluate,
+    liquidatable,
+    mm_health_lower_bound,
+    scenario_grid,
+    scenario_index,
+    scenario_of,
+    scenario_values,
+    sigma_ref,
+)
+from tests.conftest import scaled
+
+YEAR = 31_536_000
+DAY = 86_400
+NOW = 1_800_000_000
+SPOT = 3000.0
+E30 = NOW + 30 * DAY
+REL, ABS = 1e-9, 1e-6
+
+PARAMS = MarginParams(
+    im=ModeParams(k=4.0, v=0.30, a=0.02, conf=2.0, haircut=0.15),
+    mm=ModeParams(k=3.0, v=0.20, a=0.01, conf=1.0, haircut=0.10),
+    n=3,
+    horizon_s=DAY,
+    u_min=0.05,
+    u_max=0.5,
+    tau_ref=30 / 365,
+    tau_floor=1 / 365,
+    v_max=1.0,
+    ref_vol=0.9,
+)
+
+
+def market(**overrides) -> Market:
+    """One live expiry in 30 days (atm 60%, skew -0.1), confidence 0.99."""
+    fields = {
+        "spot": SPOT,
+        "confidence": 0.99,
+        "now": NOW,
+        "expiries": [E30],
+        "atm": [0.6],
+        "skew": [-0.1],
+        "settlement": [np.nan],
+        "vol_min": 0.05,
+        "vol_max": 3.0,
+    }
+    fields.update(overrides)
+    return Market(**fields)
+
+
+def book(accounts: list[tuple[float, float, list[tuple[float, int, bool, float]]]]) -> Portfolios:
+    """Portfolios from [(cash, underlying, [(strike, expiry, is_call, size), ...]), ...]."""
+    slots = max(1, *(len(a[2]) for a in accounts))
+    shape = (len(accounts), slots)
+    strike, expiry = np.ones(shape), np.full(shape, E30, dtype=np.int64)
+    is_call, size = np.zeros(shape, bool), np.zeros(shape)
+    for i, (_, _, positions) in enumerate(accounts):
+        for j, (k, e, c, q) in enumerate(positions):
+            strike[i, j], expiry[i, j], is_call[i, j], size[i, j] = k, e, c, q
+    cash = np.array([a[0] for a in accounts], dtype=float)
+    return Portfolios(
+        cash, np.array([a[1] for a in accounts], float), strike, expiry, is_call, size
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The independent reference (docs/margin_model.md, line by line, in mpmath)
+
+mp.mp.dps = 40
+
+
+def ref_black76(f, k, tau, sigma, is_call):
+    f, k = mp.mpf(f), mp.mpf(k)
+    if tau == 0:
+        return max(f - k, 0) if is_call else max(k - f, 0)
+    v = mp.mpf(sigma) * mp.sqrt(tau)
+    d1 = (mp.log(f / k) + v * v / 2) / v
+    d2 = d1 - v
+    if is_call:
+        return f * mp.ncdf(d1) - k * mp.ncdf(d2)
+    return k * mp.ncdf(-d2) - f * mp.ncdf(-d1)
+
+
+def ref_clamp(x, lo, hi):
+    return min(max(x, lo), hi)
+
+
+def ref_vol(m: Market, i: int, strike, spot):
+    """VolOracle.sigma at the current spot, with the stale markup."""
+    raw = mp.mpf(m.atm[i]) + mp.mpf(m.skew[i]) * mp.log(mp.mpf(strike) / mp.mpf(spot))
+    vol = ref_clamp(raw, mp.mpf(m.vol_min[i]), mp.mpf(m.vol_max[i]))
+    if m.stale_markup[i] > 0:
+        vol = min(vol * (1 + mp.mpf(m.stale_markup[i])), mp.mpf(m.vol_max[i]))
+    return vol
+
+
+def ref_sigma_ref(m: Market, p: MarginParams):
+    for i, e in enumerate(m.expiries):  # increasing
+        if e > m.now and not math.isnan(m.atm[i]):
+            vol = ref_clamp(mp.mpf(m.atm[i]), mp.mpf(m.vol_min[i]), mp.mpf(m.vol_max[i]))
+            if m.stale_markup[i] > 0:
+                vol = min(vol * (1 + mp.mpf(m.stale_markup[i])), mp.mpf(m.vol_max[i]))
+            return vol
+    return mp.mpf(p.ref_vol)
+
+
+def reference(pf: Portfolios, a: int, m: Market, p: MarginParams) -> dict:
+    """mtm, and per mode: values (list by scenario index), health, witness, for account a."""
+    spot = mp.mpf(m.spot)
+    cash, b = mp.mpf(pf.cash[a]), mp.mpf(pf.underlying[a])
+    positions = []
+    for k, e, c, q in zip(pf.strike[a], pf.expiry[a], pf.is_call[a], pf.size[a], strict=True):
+        if q == 0:
+            continue
+        i = list(m.expiries).index(e)
+        tau = mp.mpf(max(int(e) - m.now, 0)) / YEAR
+        settle = None if tau > 0 or math.isnan(m.settlement[i]) else mp.mpf(m.settlement[i])
+        sigma = ref_vol(m, i, k, spot) if tau > 0 else None
+        positions.append((mp.mpf(k), tau, bool(c), mp.mpf(q), sigma, settle))
+
+    def value(x, k, tau, c, sigma, settle):
+        return ref_black76(settle if settle is not None else x, k, tau, sigma, c)
+
+    out = {
+        "mtm": cash
+        + b * spot
+        + sum(q * value(spot, k, t, c, s, st) for k, t, c, q, s, st in positions)
+    }
+    gross = sum(abs(q) for _, _, _, q, _, _ in positions)
+    short = sum(-q for _, _, _, q, _, _ in positions if q < 0)
+    for tag, mode in (("im", p.im), ("mm", p.mm)):
+        u = ref_clamp(
+            mp.mpf(mode.k) * ref_sigma_ref(m, p) * mp.sqrt(mp.mpf(p.horizon_s) / YEAR),
+            mp.mpf(p.u_min),
+            mp.mpf(p.u_max),
+        )
+        values = []
+        for s in (0, 1, 2):
+            for j in range(-p.n, p.n + 1):
+                x = spot * (1 + j * u / p.n)
+                total = cash + b * x * (1 - mp.mpf(mode.haircut))
+                for k, t, c, q, sigma, settle in positions:
+                    if t > 0:
+                        shock = min(
+                            mp.mpf(mode.v)
+                            * mp.sqrt(mp.mpf(p.tau_ref) / max(t, mp.mpf(p.tau_floor))),
+                            mp.mpf(p.v_max),
+                        )
+                        sigma = (sigma / (1 + shock), sigma, sigma * (1 + shock))[s]
+                    total += q * value(x, k, t, c, sigma, settle)
+                values.append(total)
+        lowest = min(values)
+        conting = (
+            mp.mpf(mode.a) * short * spot
+            + (1 - mp.mpf(m.confidence)) * mp.mpf(mode.conf) * gross * spot
+        )
+        out[tag] = {
+            "values": values,
+            "health": lowest - conting,
+            "witness": values.index(lowest),
+            "contingency": conting,
+        }
+    return out
+
+
+def assert_matches_reference(pf: Portfolios, m: Market, p: MarginParams = PARAMS) -> None:
+    got = evaluate(pf, m, p, with_scenarios=True)
+    for a in range(pf.n_accounts):
+        ref = reference(pf, a, m, p)
+        assert got.mtm[a] == pytest.approx(float(ref["mtm"]), rel=REL, abs=ABS)
+        for tag in ("im", "mm"):
+            want = ref[tag]
+            values = getattr(got, f"scenarios_{tag}")[a]
+            assert np.allclose(values, [float(v) for v in want["values"]], rtol=REL, atol=ABS)
+            assert getattr(got, f"health_{tag}")[a] == pytest.approx(
+                float(want["health"]), rel=REL, abs=ABS
+            )
+            # The witness is exact unless another scenario is within the tolerance of the
+            # minimum (then either index is a valid proof; float rounding picks one).
+            ordered = sorted(want["values"])
+            w = int(getattr(got, f"witness_{tag}")[a])
+            if len(ordered) < 2 or ordered[1] - ordered[0] > REL * abs(ordered[0]) + ABS:
+                assert w == want["witness"]
+            else:
+                assert float(want["values"][w]) == pytest.approx(float(ordered[0]), abs=2 * ABS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid, encoding, sigma_ref
+
+
+def test_scenario_index_encoding():
+    n = PARAMS.n
+    assert scenario_index(-3, DOWN, n) == 0
+    assert scenario_index(3, DOWN, n) == 6
+    assert scenario_index(0, FLAT, n) == 10 == PARAMS.flat_index
+    assert scenario_index(-3, UP, n) == 14
+    assert scenario_index(3, UP, n) == 20 == PARAMS.n_scenarios - 1
+    for n in (1, 3, 10):
+        for w in range(3 * (2 * n + 1)):
+            j, s = scenario_of(w, n)
+            assert scenario_index(j, s, n) == w
+    with pytest.raises(ValueError):
+        scenario_index(4, FLAT, 3)
+    with pytest.raises(ValueError):
+        scenario_of(21, 3)
+
+
+def test_grid_by_hand():
+    h = math.sqrt(DAY / YEAR)
+    for is_im, k in ((True, 4.0), (False, 3.0)):
+        grid = scenario_grid(market(), PARAMS, is_im)
+        u = k * 0.6 * h  # 0.1256 (IM), 0.0942 (MM): inside [u_min, u_max]
+        assert grid.sigma_ref == 0.6
+        assert grid.u == pytest.approx(u, rel=1e-15)
+        expected = [SPOT * (1 + j * u / 3) for j in range(-3, 4)]
+        assert np.allclose(grid.spots, expected, rtol=1e-15)
+        assert grid.spots[3] == SPOT  # the unshocked point is exactly S
+    # The clamps: a tiny vol gives u_min, a huge k gives u_max.
+    assert scenario_grid(market(atm=[0.06]), PARAMS, False).u == 0.05
+    wide = replace(PARAMS, mm=replace(PARAMS.mm, k=100.0))
+    assert scenario_grid(market(), wide, False).u == 0.5
+
+
+def test_witness_encoding_on_single_positions():
+    """The worst scenario of one-sided positions, by monotonicity in spot and vol."""
+    pf = book(
+        [
+            (1000.0, 1.0, []),  # long underlying: lowest spot, vol states tie -> down
+            (5000.0, 0.0, [(3200.0, E30, True, -1.0)]),  # short call: highest spot, vol up
+            (5000.0, 0.0, [(2800.0, E30, False, -1.0)]),  # short put: lowest spot, vol up
+            (0.0, 0.0, [(3200.0, E30, True, 1.0)]),  # long call: lowest spot, vol down
+            (0.0, 0.0, [(2800.0, E30, False, 1.0)]),  # long put: highest spot, vol down
+        ]
+    )
+    r = evaluate(pf, market(), PARAMS, with_scenarios=True)
+    n = PARAMS.n
+    expected = [
+        scenario_index(-n, DOWN, n),
+        scenario_index(n, UP, n),
+        scenario_index(-n, UP, n),
+        scenario_index(-n, DOWN, n),
+        scenario_index(n, DOWN, n),
+    ]
+    assert list(r.witness_mm) == expected
+    assert list(r.witness_im) == expected
+    lowest = r.scenarios_mm[np.arange(5), r.witness_mm]
+    assert np.array_equal(lowest, r.scenarios_mm.min(axis=1))
+    assert np.array_equal(r.health_mm, lowest - contingency(pf, market(), PARAMS, False))
+    assert_matches_reference(pf, market())
+
+
+def test_sigma_ref_nearest_live_expiry_and_fallback():
+    expiries = [NOW - DAY, NOW, NOW + 3600, NOW + 7 * DAY, E30]
+    m = market(
+        expiries=expiries,
+        atm=[0.3, 0.35, np.nan, 4.0, 0.6],  # expired, expiring now, no entry, above vol_max
+        skew=[0.0] * 5,
+        settlement=[2950.0] + [np.nan] * 4,
+        vol_max=2.5,
+    )
+    # NOW - DAY and NOW are not live, NOW + 3600 has no entry: 7 days, clamped to vol_max.
+    assert sigma_ref(m, PARAMS) == 2.5
+    m = market(
+        expiries=expiries,
+        atm=[0.3, 0.35, np.nan, 0.8, 0.6],
+        skew=[0.0] * 5,
+        settlement=[np.nan] * 5,
+    )
+    assert sigma_ref(m, PARAMS) == 0.8
+    # Nothing live: the configured reference vol.
+    m = market(
+        expiries=[NOW - DAY, NOW], atm=[0.3, 0.4], skew=[0.0, 0.0], settlement=[np.nan, np.nan]
+    )
+    assert sigma_ref(m, PARAMS) == PARAMS.ref_vol
+    u = scenario_grid(m, PARAMS, False).u
+    assert u == pytest.approx(3.0 * 0.9 * math.sqrt(DAY / YEAR), rel=1e-15)
+
+
+def test_stale_entry_marks_up_sigma_and_sigma_ref():
+    """VolOracle answers min(sigma (1 + markup), vol_max) for a stale entry, sigma_ref too."""
+    m = market(stale_markup=[0.5])
+    assert sigma_ref(m, PARAMS) == pytest.approx(0.9, rel=1e-15)
+    assert sigma_ref(market(stale_markup=[10.0], vol_max=2.0), PARAMS) == 2.0
+    pf = book([(20_000.0, 2.0, [(3300.0, E30, True, -3.0), (2500.0, E30, False, 1.5)])])
+    assert_matches_reference(pf, m)
+    fresh, stale = evaluate(pf, market(), PARAMS), evaluate(pf, m, PARAMS)
+    assert stale.health_mm[0] < fresh.health_mm[0]  # net short vol: more margin when stale
+
+
+# ---------------------------------------------------------------------------------------------
+# Worked examples
+
+
+def test_cash_only_account():
+    pf = book([(1234.5, 0.0, []), (-50.0, 0.0, [])])
+    r = evaluate(pf, market(), PARAMS, with_scenarios=True)
+    assert list(r.mtm) == [1234.5, -50.0]
+    assert list(r.health_im) == list(r.health_mm) == [1234.5, -50.0]
+    assert list(r.witness_im) == list(r.witness_mm) == [0, 0]  # 21 ties: the lowest index
+    assert np.all(r.scenarios_mm == pf.cash[:, None])
+    assert list(liquidatable(pf, market(), PARAMS)) == [1]
+
+
+def test_covered_call():
+    """1 underlying, 1 short 3300 call: worst at the lowest spot with vol up (w = 14)."""
+    pf = book([(100.0, 1.0, [(3300.0, E30, True, -1.0)])])
+    m = market()
+    r = evaluate(pf, m, PARAMS)
+    assert_matches_reference(pf, m)
+    assert r.witness_mm[0] == r.witness_im[0] == scenario_index(-3, UP, 3) == 14
+    # A_M = a_M * 1 * S + (1 - c) * conf_M * 1 * S
+    assert contingency(pf, m, PARAMS, False)[0] == pytest.approx(0.01 * 3000 + 0.01 * 1.0 * 3000)
+    assert contingency(pf, m, PARAMS, True)[0] == pytest.approx(0.02 * 3000 + 0.01 * 2.0 * 3000)
+    # By hand at the witness: S_-3 = S (1 - u), sigma = clamp(0.6 - 0.1 ln(3300/3000)) (1 + v).
+    u = 3.0 * 0.6 * math.sqrt(DAY / YEAR)
+    x = SPOT * (1 - u)
+    tau = 30 * DAY / YEAR
+    sigma = (0.6 - 0.1 * math.log(3300 / 3000)) * (1 + 0.2)  # v(tau) = v at tau = tau_ref
+    s = sigma * math.sqrt(tau)
+    d1 = (math.log(x / 3300) + s * s / 2) / s
+    ncdf = lambda z: 0.5 * math.erfc(-z / math.sqrt(2))  # noqa: E731
+    call = x * ncdf(d1) - 3300 * ncdf(d1 - s)
+    v_w = 100.0 + 1.0 * x * (1 - 0.10) - call
+    assert r.health_mm[0] == pytest.approx(v_w - 60.0, rel=1e-12)
+
+
+def test_short_strangle():
+    pf = book([(5000.0, 0.0, [(2700.0, E30, False, -2.0), (3300.0, E30, True, -2.0)])])
+    m = market()
+    r = evaluate(pf, m, PARAMS)
+    assert_matches_reference(pf, m)
+    # Short vol and short convexity: the worst is at an end of the spot grid with vol up.
+    j, s = scenario_of(int(r.witness_mm[0]), 3)
+    assert s == UP and abs(j) == 3
+    assert contingency(pf, m, PARAMS, False)[0] == pytest.approx(0.01 * 4 * 3000 + 0.01 * 4 * 3000)
+
+
+def test_long_put_hedged_with_underlying():
+    pf = book([(-4000.0, 2.0, [(2900.0, E30, False, 2.0)])])
+    m = market()
+    r = evaluate(pf, m, PARAMS)
+    assert_matches_reference(pf, m)
+    _, s = scenario_of(int(r.witness_mm[0]), 3)
+    assert s == DOWN  # long options lose with vol down
+    # Only the confidence term: no short options.
+    assert contingency(pf, m, PARAMS, False)[0] == pytest.approx(0.01 * 1.0 * 2 * 3000)
+
+
+# ---------------------------------------------------------------------------------------------
+# Expired positions
+
+
+def test_expired_positions_settled_and_unsettled():
+    settled, unsettled, now_exp = NOW - DAY, NOW - 60, NOW
+    m = market(
+        expiries=[settled, unsettled, now_exp, E30],
+        atm=[np.nan, np.nan, 0.5, 0.6],  # expired expiries need no vol entry
+        skew=[0.0, 0.0, 0.0, -0.1],
+        settlement=[2990.0, np.nan, np.nan, np.nan],
+    )
+    pf = book(
+        [
+            (0.0, 0.0, [(2900.0, settled, True, 1.0)]),  # worth 90 whatever the scenario
+            (0.0, 0.0, [(3100.0, unsettled, False, 1.0)]),  # max(3100 - S_j, 0)
+            (0.0, 0.0, [(3000.0, now_exp, True, -1.0)]),  # expiry == now: expired
+            (
+                500.0,
+                1.0,
+                [
+                    (2900.0, settled, True, -2.0),
+                    (3100.0, unsettled, False, 1.0),
+                    (3200.0, E30, True, -1.0),
+                ],
+            ),
+        ]
+    )
+    r = evaluate(pf, m, PARAMS, with_scenarios=True)
+    assert np.all(r.scenarios_mm[0] == 90.0) and r.mtm[0] == 90.0
+    grid = scenario_grid(m, PARAMS, False)
+    intrinsic = np.maximum(3100.0 - grid.spots, 0.0)
+    assert np.array_equal(r.scenarios_mm[1], np.tile(intrinsic, 3))
+    assert r.mtm[1] == 100.0
+    assert np.array_equal(r.scenarios_mm[2], -np.tile(np.maximum(grid.spots - 3000.0, 0.0), 3))
+    assert r.mtm[2] == 0.0
+    # Vol-independent values tie across vol states: the witness is in the down block, and at
+    # the lowest spot index among the ties: the put is worthless at S_2 = 3188 and S_3.
+    assert r.witness_mm[1] == scenario_index(2, DOWN, 3)
+    assert r.witness_mm[2] == scenario_index(3, DOWN, 3)
+    # The contingency counts expired positions too.
+    assert contingency(pf, m, PARAMS, False)[0] == pytest.approx(0.01 * 1.0 * 3000)
+    assert_matches_reference(pf, m)
+
+
+def test_unknown_expiry_or_missing_vol_entry_raises():
+    with pytest.raises(ValueError, match="not listed"):
+        evaluate(book([(0.0, 0.0, [(3000.0, E30 + 1, True, 1.0)])]), market(), PARAMS)
+    m = market(expiries=[E30], atm=[np.nan])
+    with pytest.raises(ValueError, match="no entry"):
+        evaluate(book([(0.0, 0.0, [(3000.0, E30, True, 1.0)])]), m, PARAMS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random books
+
+
+def random_case(
+    seed: int, accounts: int = 40, slots: int = 8
+) -> tuple[Portfolios, Market, MarginParams]:
+    """Random portfolios over expired (settled, unsettled, expiring now) and live expiries from
+    10 minutes to 200 days, strikes on a shared grid or anywhere, both signs, the underlying,
+    positive and negative cash; random params (IM at least as strict as MM)."""
+    rng = np.random.default_rng(seed)
+    expiries = np.array([NOW - 7200, NOW - 60, NOW, NOW + 600, NOW + DAY, E30, NOW + 200 * DAY])
+    live = expiries > NOW
+    m = Market(
+        spot=SPOT,
+        confidence=float(rng.uniform(0.9, 1.0)),
+        now=NOW,
+        expiries=expiries,
+        atm=np.where(live | (rng.random(7) < 0.5), rng.uniform(0.2, 1.5, 7), np.nan),
+        skew=rng.uniform(-0.3, 0.3, 7),
+        settlement=[float(rng.uniform(2500, 3500)), np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
+        vol_min=0.1,
+        vol_max=2.5,
+        stale_markup=np.where(rng.random(7) < 0.15, 0.3, 0.0),
+    )
+    shape = (accounts, slots)
+    grid = SPOT * np.exp(np.linspace(-0.5, 0.5, 11))
+    strike = np.where(
+        rng.random(shape) < 0.5, rng.choice(grid, shape), SPOT * np.exp(rng.normal(0, 0.3, shape))
+    )
+    held = rng.random(shape) < 0.7
+    size = np.where(held, np.round(rng.normal(0, 5, shape), 1), 0.0)
+    b = np.where(rng.random(accounts) < 0.5, 0.0, rng.uniform(0, 10, accounts))
+    pf = Portfolios(
+        rng.normal(0, 3000, accounts),
+        b,
+        strike,
+        rng.choice(expiries, shape),
+        rng.random(shape) < 0.5,
+        size,
+    )
+    mm = ModeParams(
+        k=float(rng.uniform(1, 4)),
+        v=float(rng.uniform(0, 0.5)),
+        a=float(rng.uniform(0, 0.05)),
+        conf=float(rng.uniform(0, 3)),
+        haircut=float(rng.uniform(0, 0.3)),
+    )
+    grow = rng.uniform(1.0, 1.5, 5)
+    im = ModeParams(
+        mm.k * grow[0],
+        mm.v * grow[1],
+        mm.a * grow[2],
+        mm.conf * grow[3],
+        min(mm.haircut * grow[4], 1.0),
+    )
+    params = MarginParams(
+        im=im,
+        mm=mm,
+        n=int(rng.integers(1, 11)),
+        horizon_s=float(rng.choice([3600, DAY, 7 * DAY])),
+        u_min=0.02,
+        u_max=0.6,
+        tau_ref=30 / 365,
+        tau_floor=1 / 365,
+        v_max=float(rng.uniform(0.3, 2.0)),
+        ref_vol=1.0,
+    )
+    return pf, m, params
+
+
+def with_cash_for_health(pf: Portfolios, m: Market, p: MarginParams, target) -> Portfolios:
+    """The same positions with cash set so that H_MM = target (H is C plus a C-free part)."""
+    h = evaluate(pf, m, p).health_mm
+    return Portfolios(
+        pf.cash - h + target, pf.underlying, pf.strike, pf.expiry, pf.is_call, pf.size
+    )
+
+
+def moved(m: Market, spot: float, vol: float, dt: int, conf: float) -> Market:
+    return replace(m, spot=m.spot * spot, atm=m.atm * vol, now=m.now + dt, confidence=conf)
+
+
+def test_random_books_match_reference():
+    for seed in range(3):
+        pf, m, p = random_case(seed, accounts=6)
+        assert_matches_reference(pf, m, p)
+
+
+def test_vectorized_equals_per_account():
+    pf, m, p = random_case(11, accounts=30)
+    full = evaluate(pf, m, p, with_scenarios=True)
+    for a in range(pf.n_accounts):
+        one = evaluate(pf.take([a]), m, p, with_scenarios=True)
+        for field in (
+            "mtm",
+            "health_im",
+            "health_mm",
+            "witness_im",
+            "witness_mm",
+            "scenarios_im",
+            "scenarios_mm",
+        ):
+            assert np.array_equal(getattr(one, field)[0], getattr(full, field)[a]), field
+    assert np.array_equal(scenario_values(pf, m, p, True), full.scenarios_im)
+    assert np.array_equal(scenario_values(pf, m, p, False), full.scenarios_mm)
+
+
+def test_empty_book_and_no_accounts():
+    pf = book([(100.0, 2.0, []), (0.0, 0.0, [])])
+    r = evaluate(pf, market(), PARAMS)
+    u = scenario_grid(market(), PARAMS, False).u
+    assert r.mtm[0] == 100.0 + 2.0 * SPOT
+    assert r.health_mm[0] == pytest.approx(100.0 + 2.0 * SPOT * (1 - u) * 0.9, rel=1e-15)
+    assert r.health_mm[1] == 0.0 and list(liquidatable(pf, market(), PARAMS)) == []
+    none = pf.take([])
+    assert evaluate(none, market(), PARAMS).mtm.shape == (0,)
+    assert liquidatable(none, market(), PARAMS).shape == (0,)
+
+
+# ---------------------------------------------------------------------------------------------
+# IM versus MM
+
+
+@settings(max_examples=scaled(40))
+@given(seed=st.integers(0, 2**32 - 1))
+def test_im_at_most_mm_on_a_shared_grid(seed):
+    """Same k and v (the same grid), the rest at least as strict: V_IM <= V_MM pointwise and
+    A_IM >= A_MM, so H_IM <= H_MM exactly, also in float (rounding is monotone)."""
+    pf, m, p = random_case(seed, accounts=20)
+    p = replace(p, im=replace(p.im, k=p.mm.k, v=p.mm.v))
+    r = evaluate(pf, m, p)
+    assert np.all(r.health_im <= r.health_mm)
+
+
+@settings(max_examples=scaled(40))
+@given(seed=st.integers(0, 2**32 - 1))
+def test_im_at_most_mm_for_short_option_books(seed):
+    """With only short options (plus underlying b >= 0 and any cash), V is concave in the spot
+    and non-increasing in vol for each vol state, so the wider, more shocked IM grid finds a
+    value at most MM's minimum: H_IM <= H_MM (here up to float rounding)."""
+    pf, m, p = random_case(seed, accounts=20)
+    pf = Portfolios(pf.cash, pf.underlying, pf.strike, pf.expiry, pf.is_call, -np.abs(pf.size))
+    r = evaluate(pf, m, p)
+    scale = np.abs(pf.cash) + (pf.underlying + np.abs(pf.size).sum(axis=1)) * SPOT * 3
+    assert np.all(r.health_im <= r.health_mm + 1e-12 * scale)
+
+
+def test_im_can_exceed_mm_off_the_shared_grid():
+    """H_IM <= H_MM is not a theorem of the model: the IM spot points (j u_IM / n) are not a
+    superset of MM's (j u_MM / n). A long straddle struck on an MM point is cheapest there and
+    the IM grid misses it; with equal contingencies H_IM > H_MM although IM is stricter in k."""
+    p = replace(PARAMS, im=replace(PARAMS.mm, k=4.0))
+    m = market(confidence=1.0)
+    k = float(scenario_grid(m, p, False).spots[4])  # S (1 + u_MM / 3)
+    expiry = NOW + DAY
+    m = market(confidence=1.0, expiries=[expiry])
+    pf = book([(0.0, 0.0, [(k, expiry, True, 1.0), (k, expiry, False, 1.0)])])
+    r = evaluate(pf, m, p)
+    assert r.health_im[0] > r.health_mm[0] + 1.0
+    assert r.witness_mm[0] == scenario_index(1, DOWN, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# The liquidatable set
+
+
+@settings(max_examples=scaled(100))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    spot=st.floats(0.55, 1.45),
+    vol=st.floats(0.5, 2.0),
+    dt=st.sampled_from([0, 1, 600, 3600, DAY]),
+    conf=st.floats(0.9, 1.0),
+    buffer=st.floats(-0.02, 0.05),
+)
+def test_liquidatable_equals_full_computation(seed, spot, vol, dt, conf, buffer):
+    pf, m, p = random_case(seed)
+    notional = (np.abs(pf.size).sum(axis=1) + pf.underlying) * SPOT
+    rng = np.random.default_rng(seed)
+    pf = with_cash_for_health(pf, m, p, notional * buffer * rng.uniform(0, 2, pf.n_accounts))
+    after = moved(m, spot, vol, dt, conf)
+    truth = np.flatnonzero(evaluate(pf, after, p).health_mm < 0)
+    assert np.array_equal(liquidatable(pf, after, p), truth)
+    bound, tol = mm_health_lower_bound(pf, after, p)
+    assert np.all(bound <= evaluate(pf, after, p).health_mm + tol)
+
+
+def test_liquidatable_at_the_boundary():
+    """Accounts set to H_MM = 0 (up to rounding): the fast path agrees bit for bit."""
+    for seed in range(5):
+        pf, m, p = random_case(seed, accounts=80)
+        pf = with_cash_for_health(pf, m, p, 0.0)
+        h = evaluate(pf, m, p).health_mm
+        assert np.array_equal(liquidatable(pf, m, p), np.flatnonzero(h < 0))
+        scale = np.abs(pf.cash) + (pf.underlying + np.abs(pf.size).sum(axis=1)) * SPOT * 3
+        assert np.all(np.abs(h) <= 1e-12 * scale)
+
+
+def test_screen_clears_healthy_books():
+    """The bound is tight enough to clear comfortably healthy accounts without the exact model."""
+    pf, m, p = random_case(3, accounts=200)
+    notional = (np.abs(pf.size).sum(axis=1) + pf.underlying) * SPOT
+    pf = with_cash_for_health(pf, m, p, 0.2 * notional + 1.0)
+    bound, tol = mm_health_lower_bound(pf, m, p)
+    assert np.all(bound >= tol)
+    assert liquidatable(pf, m, p).size == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Greeks
+
+
+def test_account_greeks_against_closed_forms():
+    settled = NOW - DAY
+    m = market(
+        expiries=[settled, E30], atm=[np.nan, 0.6], skew=[0.0, -0.1], settlement=[2990.0, np.nan]
+    )
+    positions = [(3300.0, E30, True, -1.0), (2800.0, E30, False, 2.0), (2900.0, settled, True, 5.0)]
+    pf = book([(0.0, 1.5, positions)])
+    g = account_greeks(pf, m)
+    tau = 30 * DAY / YEAR
+    want = [1.5, 0.0, 0.0, 0.0]  # the underlying; the settled call has no Greeks
+    for k, _, is_call, q in positions[:2]:
+        sigma = 0.6 - 0.1 * math.log(k / SPOT)
+        s = sigma * math.sqrt(tau)
+        d1 = (math.log(SPOT / k) + s * s / 2) / s
+        pdf = math.exp(-d1 * d1 / 2) / math.sqrt(2 * math.pi)
+        ncdf = 0.5 * math.erfc(-d1 / math.sqrt(2))
+        want[0] += q * (ncdf if is_call else ncdf - 1)
+        want[1] += q * pdf / (SPOT * s)
+        want[2] += q * SPOT * pdf * math.sqrt(tau)
+        want[3] += q * -SPOT * pdf * sigma / (2 * math.sqrt(tau))
+    got = [g.delta[0], g.gamma[0], g.vega[0], g.theta[0]]
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def test_input_validation():
+    with pytest.raises(ValueError):
+        replace(PARAMS, u_max=1.0)
+    with pytest.raises(ValueError):
+        replace(PARAMS, n=11)
+    with pytest.raises(ValueError):
+        ModeParams(k=1.0, v=0.1, a=0.0, conf=0.0, haircut=1.5)
+    with pytest.raises(ValueError):
+        market(expiries=[E30, E30 - 1], atm=[0.5, 0.5], skew=[0, 0], settlement=[np.nan] * 2)
+    with pytest.raises(ValueError):
+        book([(0.0, -1.0, [])])
+    with pytest.raises(ValueError):
+        book([(0.0, 0.0, [(0.0, E30, True, 1.0)])])
+    assert PARAMS.im.at_least_as_strict_as(PARAMS.mm)
+    pf = book([(0.0, 0.0, [(3000.0, E30, True, 1.0)])])
+    with pytest.raises(ValueError):
+        pf.size[0, 0] = 2.0  # read-only: the cached book stays valid
+
+
+def test_screen_bound_is_attained_for_a_single_short_option():
+    """For one short option the bound's end-of-grid, vol-up value is the exact worst case."""
+    pf = book(
+        [
+            (9000.0, 0.0, [(3300.0, E30, True, -2.0)]),
+            (9000.0, 0.0, [(2700.0, E30, False, -2.0)]),
+            (9000.0, 0.0, [(3000.0, E30, True, -3.0)]),
+        ]
+    )
+    bound, tol = mm_health_lower_bound(pf, market(), PARAMS)
+    health = evaluate(pf, market(), PARAMS).health_mm
+    assert np.all(bound <= health + tol)
+    assert np.allclose(bound, health, rtol=1e-12, atol=1e-9)
