@@ -3,7 +3,7 @@
 Each entry is the execution gas of one call (bench.common.execution_gas: the call frame with
 cold access sets, without the 21,000 intrinsic gas and calldata), next to its goal from the
 issues where one is set. The measurements of each layer live beside this file
-(bench/gas_oracle.py, bench/gas_venues.py); this module runs them all and is what `make bench`
+(bench/gas_oracle.py, bench/gas_venues.py, bench/gas_engine.py); this module runs them all and is what `make bench`
 calls. Run alone with `python -m bench.gas`.
 """
 
@@ -28,10 +28,16 @@ GOALS: dict[str, int | None] = {
     "vol_sigma": None,
     "pool_swap": None,
     "swap_split_3": 250_000,
+    "twap_feed_read": None,
+    "health_full_16x21": 1_200_000,
+    "health_witness_16": 120_000,
+    "fill_16": 2_600_000,
+    "deposit": None,
+    "withdraw": None,
 }
 
 # Layers that contribute measurements: module name -> function returning {key: gas}.
-LAYERS = ("bench.gas_oracle", "bench.gas_venues")
+LAYERS = ("bench.gas_oracle", "bench.gas_venues", "bench.gas_engine")
 
 
 def measure_lens() -> dict[str, int]:

@@ -182,8 +182,10 @@ cash_debt: public(HashMap[address, uint256])
 underlying_balance: public(HashMap[address, uint256])
 total_underlying: public(uint256)
 
-# Series and positions. A position packs (series_id << 128) | (size as int128 two's complement).
-series: public(HashMap[uint256, Series])
+# Series and positions. A series packs strike (bits 0-127) | expiry (128-191) | is_call (192) |
+# listed (193) in one slot; a position packs (series_id << 128) | (size as int128 two's
+# complement). One storage read each, which the margin check does per position.
+_series: HashMap[uint256, uint256]
 series_count: public(uint256)
 live_expiries: public(DynArray[uint256, MAX_EXPIRIES])
 settlement_price: public(HashMap[uint256, uint256])
@@ -341,12 +343,13 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
     assert staticcall self.vol_oracle.has_entry(expiry), "engine: no vol entry"
     spot: uint256 = self._spot()[0]
     assert strike * MAX_STRIKE_RATIO >= spot and strike <= spot * MAX_STRIKE_RATIO, "engine: strike out of bounds"
+    # spot <= 1e35 and the ratio bound keep strike < 2**128; expiry < 2**64 by the tenor bound.
     if expiry not in self.live_expiries:
         assert len(self.live_expiries) < MAX_EXPIRIES, "engine: too many expiries"
         self.live_expiries.append(expiry)
     series_id: uint256 = self.series_count + 1
     self.series_count = series_id
-    self.series[series_id] = Series(expiry=expiry, strike=strike, is_call=is_call, listed=True)
+    self._series[series_id] = strike | (expiry << 128) | (convert(is_call, uint256) << 192) | (1 << 193)
     log SeriesListed(series_id=series_id, expiry=expiry, strike=strike, is_call=is_call)
     return series_id
 
@@ -420,7 +423,7 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
     assert msg.sender == taker or self.is_operator[taker][msg.sender], "engine: not authorised"
     assert not self.paused, "engine: paused"
     assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
-    s: Series = self.series[order.series_id]
+    s: Series = self._load_series(order.series_id)
     assert s.listed, "engine: unknown series"
     assert block.timestamp < s.expiry, "engine: series expired"
     assert order.maker != taker, "engine: self trade"
@@ -435,8 +438,10 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
         delta = -delta
         cash = -cash
     # Maker: +delta options, -cash; taker the opposite.
-    maker_before: risk.Portfolio = self._portfolio(order.maker)
-    taker_before: risk.Portfolio = self._portfolio(taker)
+    market: risk.Market = self._market()
+    spot: uint256 = convert(market.spot, uint256)
+    maker_before: risk.Portfolio = self._portfolio(order.maker, spot)
+    taker_before: risk.Portfolio = self._portfolio(taker, spot)
     self._add_position(order.maker, order.series_id, delta)
     self._add_position(taker, order.series_id, -delta)
     self._add_cash(order.maker, -cash)
@@ -445,9 +450,8 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
         order_hash=digest, maker=order.maker, taker=taker, series_id=order.series_id,
         maker_is_buy=order.is_buy, amount=amount, price=order.price, premium=premium,
     )
-    market: risk.Market = self._market()
-    self._require_margin_rule(maker_before, self._portfolio(order.maker), market)
-    self._require_margin_rule(taker_before, self._portfolio(taker), market)
+    self._require_margin_rule(maker_before, self._portfolio(order.maker, spot), market)
+    self._require_margin_rule(taker_before, self._portfolio(taker, spot), market)
 
 
 @external
@@ -495,8 +499,8 @@ def margin(account: address) -> (int256, int256, int256):
     @param account The account.
     @return mtm, health_im, health_mm.
     """
-    portfolio: risk.Portfolio = self._portfolio(account)
     market: risk.Market = self._market()
+    portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
     h_im: int256 = (staticcall self.calculator.health(portfolio, market, self.im, self.grid))[0]
     h_mm: int256 = (staticcall self.calculator.health(portfolio, market, self.mm, self.grid))[0]
     return staticcall self.calculator.mtm(portfolio, market), h_im, h_mm
@@ -514,7 +518,8 @@ def health(account: address, is_im: bool) -> (int256, uint256):
     mode: risk.Mode = self.mm
     if is_im:
         mode = self.im
-    return staticcall self.calculator.health(self._portfolio(account), self._market(), mode, self.grid)
+    market: risk.Market = self._market()
+    return staticcall self.calculator.health(self._portfolio(account, convert(market.spot, uint256)), market, mode, self.grid)
 
 
 @external
@@ -531,8 +536,8 @@ def scenario_value(account: address, scenario: uint256, is_im: bool) -> int256:
     mode: risk.Mode = self.mm
     if is_im:
         mode = self.im
-    portfolio: risk.Portfolio = self._portfolio(account)
     market: risk.Market = self._market()
+    portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
     return staticcall self.calculator.scenario_health(portfolio, market, mode, self.grid, scenario)
 
 
@@ -545,7 +550,8 @@ def account_greeks(account: address) -> (int256, int256, int256, int256):
     @param account The account.
     @return delta, gamma, vega, theta.
     """
-    return staticcall self.calculator.greeks(self._portfolio(account), self._market())
+    market: risk.Market = self._market()
+    return staticcall self.calculator.greeks(self._portfolio(account, convert(market.spot, uint256)), market)
 
 
 @external
@@ -556,7 +562,7 @@ def positions(account: address) -> DynArray[risk.Position, MAX_POSITIONS]:
     @param account The account.
     @return Positions (strike, expiry, is_call, size, sigma, settlement).
     """
-    return self._portfolio(account).positions
+    return self._portfolio(account, self._spot()[0]).positions
 
 
 @external
@@ -573,6 +579,17 @@ def position_ids(account: address) -> (DynArray[uint256, MAX_POSITIONS], DynArra
         ids.append(packed >> 128)
         sizes.append(self._size(packed))
     return ids, sizes
+
+
+@external
+@view
+def series(series_id: uint256) -> Series:
+    """
+    @notice A series' expiry, strike, type and whether it is listed (all zero if unknown).
+    @param series_id The id (from 1).
+    @return The Series struct.
+    """
+    return self._load_series(series_id)
 
 
 @external
@@ -785,7 +802,7 @@ def _settle_expired(account: address):
     """
     kept: DynArray[uint256, MAX_POSITIONS] = []
     for packed: uint256 in self._positions[account]:
-        s: Series = self.series[packed >> 128]
+        s: Series = self._load_series(packed >> 128)
         price: uint256 = self.settlement_price[s.expiry]
         if price == 0:
             kept.append(packed)
@@ -809,23 +826,33 @@ def _settle_expired(account: address):
 
 @internal
 @view
-def _portfolio(account: address) -> risk.Portfolio:
+def _portfolio(account: address, spot: uint256) -> risk.Portfolio:
     """
     @dev The account as the risk module sees it: cash, underlying, positions with series data,
-         the vol at the current spot (VolOracle) and the settlement price.
+         their vols at the current spot (one batched VolOracle read) and settlement prices.
     """
-    spot: uint256 = self._spot()[0]
     positions: DynArray[risk.Position, MAX_POSITIONS] = []
+    expiries: DynArray[uint256, MAX_POSITIONS] = []
+    strikes: DynArray[uint256, MAX_POSITIONS] = []
     for packed: uint256 in self._positions[account]:
-        s: Series = self.series[packed >> 128]
-        sigma: uint256 = 0
-        if s.expiry > block.timestamp:
-            sigma = staticcall self.vol_oracle.sigma(s.expiry, s.strike, spot)
+        s: Series = self._load_series(packed >> 128)
+        settlement: uint256 = 0
+        if s.expiry <= block.timestamp:
+            settlement = self.settlement_price[s.expiry]
+        else:
+            expiries.append(s.expiry)
+            strikes.append(s.strike)
         positions.append(risk.Position(
             strike=convert(s.strike, int256), expiry=s.expiry, is_call=s.is_call,
-            size=self._size(packed), sigma=convert(sigma, int256),
-            settlement=convert(self.settlement_price[s.expiry], int256),
+            size=self._size(packed), sigma=0, settlement=convert(settlement, int256),
         ))
+    if len(expiries) > 0:
+        sigmas: DynArray[uint256, 32] = staticcall self.vol_oracle.sigmas(expiries, strikes, spot)
+        k: uint256 = 0
+        for i: uint256 in range(len(positions), bound=MAX_POSITIONS):
+            if positions[i].expiry > block.timestamp:
+                positions[i].sigma = convert(sigmas[k], int256)
+                k += 1
     return risk.Portfolio(
         cash=self._cash(account), underlying=convert(self.underlying_balance[account], int256), positions=positions,
     )
@@ -834,10 +861,13 @@ def _portfolio(account: address) -> risk.Portfolio:
 @internal
 @view
 def _market() -> risk.Market:
+    """
+    @dev Spot and confidence (one oracle read) and the reference vol: the ATM vol of the
+         nearest live expiry, else the configured reference vol.
+    """
     spot: uint256 = 0
     confidence: uint256 = 0
     spot, confidence = self._spot()
-    # sigma_ref: ATM vol of the nearest live (unexpired) expiry, else the reference vol.
     nearest: uint256 = max_value(uint256)
     for e: uint256 in self.live_expiries:
         if e > block.timestamp and e < nearest:
@@ -865,10 +895,11 @@ def _spot() -> (uint256, uint256):
 @internal
 @view
 def _require_initial_margin(account: address):
-    portfolio: risk.Portfolio = self._portfolio(account)
-    if len(portfolio.positions) == 0 and portfolio.cash >= 0:
+    if len(self._positions[account]) == 0 and self._cash(account) >= 0:
         return
-    h_im: int256 = (staticcall self.calculator.health(portfolio, self._market(), self.im, self.grid))[0]
+    market: risk.Market = self._market()
+    portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
+    h_im: int256 = (staticcall self.calculator.health(portfolio, market, self.im, self.grid))[0]
     assert h_im >= 0, "engine: below initial margin"
 
 
@@ -920,6 +951,16 @@ def _scale(token: IERC20) -> uint256:
     decimals: uint8 = staticcall IERC20Detailed(token.address).decimals()
     assert decimals <= 18, "engine: decimals above 18"
     return 10 ** (18 - convert(decimals, uint256))
+
+
+@internal
+@view
+def _load_series(series_id: uint256) -> Series:
+    packed: uint256 = self._series[series_id]
+    return Series(
+        expiry=(packed >> 128) & (2**64 - 1), strike=packed & (2**128 - 1),
+        is_call=(packed >> 192) & 1 == 1, listed=(packed >> 193) & 1 == 1,
+    )
 
 
 @internal

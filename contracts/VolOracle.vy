@@ -47,6 +47,9 @@ from contracts.interfaces import IVolOracle
 
 implements: IVolOracle
 
+# Largest batch of `sigmas` (the engine's position limit).
+MAX_BATCH: constant(uint256) = 32
+
 struct VolEntry:
     atm: uint256
     skew: int256
@@ -171,6 +174,34 @@ def sigma(expiry: uint256, strike: uint256, forward: uint256) -> uint256:
     @param strike K, a wad.
     @param forward F, a wad.
     @return sigma, a wad.
+    """
+    return self._sigma(expiry, strike, forward)
+
+
+@external
+@view
+def sigmas(expiries: DynArray[uint256, MAX_BATCH], strikes: DynArray[uint256, MAX_BATCH], forward: uint256) -> DynArray[uint256, MAX_BATCH]:
+    """
+    @notice `sigma` for several (expiry, strike) pairs on one forward, in one call.
+    @dev What the margin engine reads for an account's positions: one external call instead
+         of one per position. Same values and reverts as `sigma`, plus "vol: length mismatch".
+    @param expiries The expiries, unix seconds.
+    @param strikes The strikes, wads (same length).
+    @param forward F, a wad.
+    @return The vols, wads, in the same order.
+    """
+    assert len(expiries) == len(strikes), "vol: length mismatch"
+    out: DynArray[uint256, MAX_BATCH] = []
+    for i: uint256 in range(len(expiries), bound=MAX_BATCH):
+        out.append(self._sigma(expiries[i], strikes[i], forward))
+    return out
+
+
+@internal
+@view
+def _sigma(expiry: uint256, strike: uint256, forward: uint256) -> uint256:
+    """
+    @dev The volatility answer of `sigma` (see there).
     """
     packed: uint256 = self._entries[expiry]
     assert packed != 0, "vol: no entry"

@@ -214,20 +214,35 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
             continue
         ln_sk: int256 = black76.log_moneyness(market.spot, p.strike)
         vs: int256[3] = self._state_vols(p.sigma, self.vol_shock(mode.v, grid, tau), convert(wad.sqrt_wad(convert(tau, uint256)), int256))
-        # The hot loop: one Black-76 price per spot point and vol state, terms inlined.
+        size: int256 = p.size
+        strike: int256 = p.strike
+        is_call: bool = p.is_call
+        v_down: int256 = vs[0]
+        v_flat: int256 = vs[1]
+        v_up: int256 = vs[2]
+        # The hot loop: three Black-76 prices per spot point (down, flat, up vol), unrolled.
+        # Each term is size * price / 1e18 rounded down (a short's liability rounds up in
+        # magnitude): |size| <= 2**96 and the price <= 2**121, so the product is below 2**217.
         for j: uint256 in range(MAX_POINTS):
             if j == points:
                 break
             ln_jk: int256 = unsafe_add(ln_sk, logs[j])
             spot_j: int256 = spots[j]
-            for s: uint256 in range(3):
-                w: uint256 = unsafe_add(unsafe_mul(s, points), j)
-                # |size| <= 2**96 and the price <= 2**121: the product is below 2**217.
-                product: int256 = unsafe_mul(p.size, black76.price_from_log(spot_j, p.strike, ln_jk, vs[s], p.is_call))
-                if product < 0:
-                    # A short's liability rounds up in magnitude.
-                    product = unsafe_sub(product, unsafe_sub(WAD, 1))
-                values[w] = unsafe_add(values[w], unsafe_div(product, WAD))
+            # floor(x / 1e18) = (x - (1e18 - 1) [x < 0]) / 1e18 with truncating division.
+            product: int256 = unsafe_mul(size, black76.price_from_log(spot_j, strike, ln_jk, v_down, is_call))
+            if product < 0:
+                product = unsafe_sub(product, WAD - 1)
+            values[j] = unsafe_add(values[j], unsafe_div(product, WAD))
+            w: uint256 = unsafe_add(j, points)
+            product = unsafe_mul(size, black76.price_from_log(spot_j, strike, ln_jk, v_flat, is_call))
+            if product < 0:
+                product = unsafe_sub(product, WAD - 1)
+            values[w] = unsafe_add(values[w], unsafe_div(product, WAD))
+            w = unsafe_add(w, points)
+            product = unsafe_mul(size, black76.price_from_log(spot_j, strike, ln_jk, v_up, is_call))
+            if product < 0:
+                product = unsafe_sub(product, WAD - 1)
+            values[w] = unsafe_add(values[w], unsafe_div(product, WAD))
     worst: int256 = max_value(int256)
     witness: uint256 = 0
     for w: uint256 in range(MAX_SCENARIOS):
@@ -336,10 +351,18 @@ def _term(size: int256, unit_value: int256) -> int256:
     @dev size * value / 1e18, rounded down (a short's liability rounds up in magnitude).
     """
     # |size| <= 2**96 and value <= 2**120: the product is below 2**216.
-    product: int256 = unsafe_mul(size, unit_value)
-    if product >= 0:
-        return unsafe_div(product, WAD)
-    return unsafe_sub(unsafe_div(unsafe_add(product, 1), WAD), 1)
+    return self._floor_wad(unsafe_mul(size, unit_value))
+
+
+@internal
+@pure
+def _floor_wad(product: int256) -> int256:
+    """
+    @dev floor(product / 1e18) for |product| < 2**254.
+    """
+    if product < 0:
+        return unsafe_div(unsafe_sub(product, WAD - 1), WAD)
+    return unsafe_div(product, WAD)
 
 
 @internal

@@ -184,9 +184,16 @@ def price_from_log(f: int256, k: int256, ln_fk: int256, v: int256, is_call: bool
     if d1 < D_SATURATION and d1 > -D_SATURATION:
         # |d1| < 9e18: the square is below 8.1e37.
         e1 = wad.exp_wad(unsafe_div(unsafe_mul(d1, d1), -2 * WAD))
-        # |d2| = |d1 - v| < 9e18 + 9e19 < 1e20: inside the domain of normal.mills.
-        m1: int256 = normal.mills(max(d1, -d1))
-        m2: int256 = normal.mills(max(d2, -d2))
+        # |d2| = |d1 - v| < 9e18 + 9e19 < 1e20: inside the domain of normal.mills. Both are
+        # far from min_value(int256), so the negations cannot overflow.
+        a1: int256 = d1
+        if d1 < 0:
+            a1 = unsafe_sub(0, d1)
+        a2: int256 = d2
+        if d2 < 0:
+            a2 = unsafe_sub(0, d2)
+        m1: int256 = normal.mills(a1)
+        m2: int256 = normal.mills(a2)
         if d1 < 0:
             combo = unsafe_sub(m1, m2)
         elif d2 >= 0:

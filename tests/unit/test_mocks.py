@@ -37,9 +37,16 @@ def events(contract: Any) -> list[tuple[str, dict[str, Any]]]:
 # ----------------------------------------------------------------------------------------------
 
 
+def fresh_deploy(path: str, *args: Any) -> Any:
+    """Deploy from a new address: titanoboa keeps contracts by address across anchor rollbacks,
+    so reusing a rolled-back address can make it decode reverts with another contract's layout."""
+    with boa.env.prank(boa.env.generate_address()):
+        return deployer(path).deploy(*args)
+
+
 @pytest.fixture
 def price_feed() -> Any:
-    return deployer("contracts/mocks/MockAggregatorV3.vy").deploy(8, "ETH / USD", 2000 * 10**8)
+    return fresh_deploy("contracts/mocks/MockAggregatorV3.vy", 8, "ETH / USD", 2000 * 10**8)
 
 
 def test_oracle_mock_feed_metadata(price_feed: Any) -> None:
@@ -122,7 +129,7 @@ def test_sequencer_mock_set_round_data() -> None:
 
 @pytest.fixture
 def token() -> Any:
-    return deployer("contracts/mocks/MockERC20.vy").deploy("USD Coin", "USDC", 6)
+    return fresh_deploy("contracts/mocks/MockERC20.vy", "USD Coin", "USDC", 6)
 
 
 def test_mock_erc20_metadata(token: Any) -> None:

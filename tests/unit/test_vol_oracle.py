@@ -14,7 +14,7 @@ import boa
 import mpmath
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load
 
 WAD = 10**18
 ZERO = "0x" + "00" * 20
@@ -403,3 +403,18 @@ def test_vol_oracle_ownership_two_step(vol: Any) -> None:
         vol.set_max_skew(0)
     with boa.reverts("vol: not owner"):
         vol.transfer_ownership(owner)
+
+
+def test_vol_oracle_sigmas_batch_equals_single_reads() -> None:
+    oracle = load("contracts/VolOracle.vy", WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 3600, WAD // 2)
+    oracle.add_feeder(boa.env.eoa)
+    expiries = [boa.env.timestamp + d * 86_400 for d in (7, 30)]
+    oracle.update(expiries[0], 6 * WAD // 10, -WAD // 10)
+    oracle.update(expiries[1], 7 * WAD // 10, WAD // 20)
+    pairs = [(expiries[0], 2500 * WAD), (expiries[1], 3500 * WAD), (expiries[0], 3000 * WAD)]
+    batch = oracle.sigmas([e for e, _ in pairs], [k for _, k in pairs], 3000 * WAD)
+    assert batch == [oracle.sigma(e, k, 3000 * WAD) for e, k in pairs]
+    with boa.reverts("vol: length mismatch"):
+        oracle.sigmas([expiries[0]], [], 3000 * WAD)
+    with boa.reverts("vol: no entry"):
+        oracle.sigmas([expiries[0] + 1], [3000 * WAD], 3000 * WAD)

@@ -1,0 +1,66 @@
+"""Gas of the margin engine's actions on realistic 16-position accounts (issue #4 goals).
+
+`measure()` deploys the protocol on a fresh titanoboa env (tests/protocol.py), lists 16 series
+over four expiries, and builds two 16-position accounts by fills; then it measures, each priced
+as the first call of a new transaction (bench.common.execution_gas):
+- health_full_16x21: MarginEngine.health(account, is_im=False), the full grid (n = 3: 7 spot
+  points x 3 vol states = 21 scenarios) over 16 positions, with its oracle and vol reads;
+- health_witness_16: MarginEngine.scenario_value at the witness scenario (one scenario);
+- fill_16: a fill between the two 16-position accounts in a series both hold, both sides checked;
+- deposit and withdraw of cash by an account with 16 positions (withdraw runs the IM check).
+"""
+
+from __future__ import annotations
+
+import boa
+
+from bench.common import execution_gas
+
+WAD = 10**18
+
+
+def measure() -> dict[str, int]:
+    from tests import protocol as P  # noqa: N812
+
+    with boa.swap_env(boa.Env()):
+        p = P.deploy()
+        expiries = [P.expiry_in(d) for d in (8, 15, 36, 92)]
+        for e in expiries:
+            p.vol.update(e, 6 * WAD // 10, -WAD // 10)
+        strikes = (2600, 2900, 3200, 3500)
+        ids = [
+            p.engine.list_series(e, k * WAD, i % 2 == 0)
+            for e in expiries
+            for i, k in enumerate(strikes)
+        ]
+        dealer = P.Maker.new("dealer")
+        trader = boa.env.generate_address("trader")
+        p.fund(dealer.address, usd=10_000_000, weth=100)
+        p.fund(trader, usd=1_000_000, weth=20)
+        for i, sid in enumerate(ids):
+            order = dealer.order(sid, i % 3 != 0, 2 * WAD, 50 * WAD)
+            with boa.env.prank(trader):
+                p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), WAD, trader)
+        witness = p.engine.health(trader, False)[1]
+        order = dealer.order(ids[5], True, WAD, 50 * WAD, nonce=1)
+        signature = dealer.sign(p.engine, order)
+        p.usd.mint(trader, 10**9)
+        with boa.env.prank(trader):
+            p.usd.approve(p.engine.address, 10**9)
+        with boa.env.prank(trader):
+            return {
+                "health_full_16x21": execution_gas(p.engine, "health", trader, False),
+                "health_witness_16": execution_gas(
+                    p.engine, "scenario_value", trader, witness, False
+                ),
+                "fill_16": execution_gas(
+                    p.engine, "fill", P.as_tuple(order), signature, WAD, trader
+                ),
+                "deposit": execution_gas(p.engine, "deposit", p.usd.address, 10**9),
+                "withdraw": execution_gas(p.engine, "withdraw", p.usd.address, 10**6, trader),
+            }
+
+
+if __name__ == "__main__":
+    for key, gas in measure().items():
+        print(f"{key:20s} {gas:>12,}")
