@@ -3,8 +3,8 @@
 Each entry is the execution gas of one call (bench.common.execution_gas: the call frame with
 cold access sets, without the 21,000 intrinsic gas and calldata), next to its goal from the
 issues where one is set. The measurements of each layer live beside this file
-(bench/gas_oracle.py, bench/gas_venues.py, bench/gas_engine.py); this module runs them all and is what `make bench`
-calls. Run alone with `python -m bench.gas`.
+(bench/gas_oracle.py, bench/gas_venues.py, bench/gas_engine.py); this module runs them all
+and is what `make bench` calls. Run alone with `python -m bench.gas`.
 """
 
 from __future__ import annotations
