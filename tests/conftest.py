@@ -43,6 +43,16 @@ def scaled(n: int) -> int:
     return n
 
 
+def events(contract) -> list[tuple[str, dict]]:
+    """(name, fields) of every event the contract's last call emitted, without the address."""
+    out = []
+    for log in contract.get_logs():
+        fields = log._asdict()
+        fields.pop("address")
+        out.append((type(log).__name__, fields))
+    return out
+
+
 def load(path: str, *args):
     """Compile and deploy a Vyper source (path relative to the repository root) with titanoboa."""
     return boa.load(str(ROOT / path), *args)

@@ -183,15 +183,15 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
     """
     points: uint256 = unsafe_add(unsafe_mul(grid.n, 2), 1)
     u: int256 = self.spot_shock(mode, grid, market.sigma_ref)
-    spots: DynArray[int256, MAX_POINTS] = []
-    logs: DynArray[int256, MAX_POINTS] = []
+    spots: int256[MAX_POINTS] = empty(int256[MAX_POINTS])
+    logs: int256[MAX_POINTS] = empty(int256[MAX_POINTS])
     values: int256[MAX_SCENARIOS] = empty(int256[MAX_SCENARIOS])
     for j: uint256 in range(MAX_POINTS):
         if j == points:
             break
         spot_j: int256 = self._shocked_spot(market.spot, u, j, grid.n)
-        spots.append(spot_j)
-        logs.append(black76.log_moneyness(spot_j, market.spot))
+        spots[j] = spot_j
+        logs[j] = black76.log_moneyness(spot_j, market.spot)
     # Collateral part of every scenario: C + b * S_j * (1 - h), rounded down.
     for j: uint256 in range(MAX_POINTS):
         if j == points:
@@ -200,6 +200,10 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
         values[j] = base
         values[unsafe_add(j, points)] = base
         values[unsafe_add(j, unsafe_mul(2, points))] = base
+    cache_expiry: uint256[MAX_POSITIONS] = empty(uint256[MAX_POSITIONS])
+    cache_sqrt: int256[MAX_POSITIONS] = empty(int256[MAX_POSITIONS])
+    cache_shock: int256[MAX_POSITIONS] = empty(int256[MAX_POSITIONS])
+    cached: uint256 = 0
     for p: Position in portfolio.positions:
         tau: int256 = self._tau(p.expiry, market.now)
         if tau == 0:
@@ -213,7 +217,18 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
                     values[w] = unsafe_add(values[w], term)
             continue
         ln_sk: int256 = black76.log_moneyness(market.spot, p.strike)
-        vs: int256[3] = self._state_vols(p.sigma, self.vol_shock(mode.v, grid, tau), convert(wad.sqrt_wad(convert(tau, uint256)), int256))
+        # sqrt(tau) and the vol shock depend on the expiry only: computed once per expiry.
+        slot: uint256 = cached
+        for c: uint256 in range(MAX_POSITIONS):
+            if c == cached or cache_expiry[c] == p.expiry:
+                slot = c
+                break
+        if slot == cached:
+            cache_expiry[slot] = p.expiry
+            cache_sqrt[slot] = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
+            cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
+            cached = unsafe_add(cached, 1)
+        vs: int256[3] = self._state_vols(p.sigma, cache_shock[slot], cache_sqrt[slot])
         size: int256 = p.size
         strike: int256 = p.strike
         is_call: bool = p.is_call

@@ -12,7 +12,7 @@ from typing import Any
 import boa
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, events
 
 ZERO = "0x" + "00" * 20
 MAX_UINT = 2**256 - 1
@@ -21,15 +21,6 @@ MAX_UINT = 2**256 - 1
 @cache
 def deployer(path: str) -> Any:
     return boa.load_partial(str(ROOT / path))
-
-
-def events(contract: Any) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for log in contract.get_logs():
-        fields = log._asdict()
-        fields.pop("address")
-        out.append((type(log).__name__, fields))
-    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,21 +13,11 @@ from typing import Any
 import boa
 import pytest
 
-from tests.conftest import ROOT, load
+from tests.conftest import ROOT, events, load
 
 WAD = 10**18
 ZERO = "0x" + "00" * 20
 HOUR = 3600
-
-
-def events(contract: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(name, fields) of every event the contract's last call emitted."""
-    out = []
-    for log in contract.get_logs():
-        fields = log._asdict()
-        fields.pop("address")
-        out.append((type(log).__name__, fields))
-    return out
 
 
 @cache

@@ -20,7 +20,8 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import load, scaled
+from tests.conftest import events, load, scaled
+from tests.protocol import ORDER_TYPES
 
 WAD = 10**18
 ZERO = "0x" + "00" * 20
@@ -28,17 +29,6 @@ MAX_UINT = 2**256 - 1
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HARNESS = "tests/contracts/OrdersHarness.vy"
 FIELDS = ("maker", "series_id", "is_buy", "size", "price", "nonce", "deadline")
-ORDER_TYPES = {
-    "Order": [
-        {"name": "maker", "type": "address"},
-        {"name": "series_id", "type": "uint256"},
-        {"name": "is_buy", "type": "bool"},
-        {"name": "size", "type": "uint256"},
-        {"name": "price", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
 
 MAKER = Account.from_key(keccak(text="kappa orders maker"))
 OTHER = Account.from_key(keccak(text="kappa orders other"))
@@ -89,15 +79,6 @@ def split(sig: bytes) -> tuple[int, int, int]:
 
 def join(r: int, s: int, v: int) -> bytes:
     return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
-
-
-def events(contract: Any) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for log in contract.get_logs():
-        fields = log._asdict()
-        fields.pop("address")
-        out.append((type(log).__name__, fields))
-    return out
 
 
 @pytest.fixture(scope="module")

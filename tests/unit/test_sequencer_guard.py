@@ -11,7 +11,7 @@ from typing import Any
 
 import boa
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, events
 
 WAD = 10**18
 ZERO = "0x" + "00" * 20
@@ -23,15 +23,6 @@ MAX_UINT = 2**256 - 1
 @cache
 def deployer(path: str) -> Any:
     return boa.load_partial(str(ROOT / path))
-
-
-def events(contract: Any) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for log in contract.get_logs():
-        fields = log._asdict()
-        fields.pop("address")
-        out.append((type(log).__name__, fields))
-    return out
 
 
 def sequencer(down: bool = False) -> Any:

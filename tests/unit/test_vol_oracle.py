@@ -14,7 +14,7 @@ import boa
 import mpmath
 import pytest
 
-from tests.conftest import ROOT, load
+from tests.conftest import ROOT, events, load
 
 WAD = 10**18
 ZERO = "0x" + "00" * 20
@@ -30,15 +30,6 @@ DAY = 86400
 @cache
 def deployer() -> Any:
     return boa.load_partial(str(ROOT / "contracts/VolOracle.vy"))
-
-
-def events(contract: Any) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for log in contract.get_logs():
-        fields = log._asdict()
-        fields.pop("address")
-        out.append((type(log).__name__, fields))
-    return out
 
 
 @pytest.fixture
