@@ -35,6 +35,7 @@
 from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 
+from contracts.auth import ownable
 from contracts.engine import risk
 from contracts.engine import orders
 import contracts.RiskCalculator as RiskCalculator
@@ -43,8 +44,13 @@ from contracts.interfaces import ISequencerGuard
 from contracts.interfaces import IVolOracle
 
 initializes: orders
+initializes: ownable
 
 exports: (
+    ownable.owner,
+    ownable.pending_owner,
+    ownable.transfer_ownership,
+    ownable.accept_ownership,
     orders.filled,
     orders.cancelled,
     orders.min_nonce,
@@ -138,18 +144,9 @@ event RoleSet:
     role: String[16]
     account: indexed(address)
 
-event OwnershipTransferStarted:
-    previous_owner: indexed(address)
-    new_owner: indexed(address)
-
-event OwnershipTransferred:
-    previous_owner: indexed(address)
-    new_owner: indexed(address)
 
 
-# Roles and wiring.
-owner: public(address)
-pending_owner: public(address)
+# Roles and wiring (the owner is in the ownable module).
 risk_admin: public(address)
 guardian: public(address)
 liquidator: public(address)
@@ -220,7 +217,7 @@ def __init__(
     @param ref_vol_ Reference vol when no expiry is live, a wad.
     """
     orders.__init__()
-    self.owner = msg.sender
+    ownable.__init__()
     self.risk_admin = msg.sender
     self.guardian = msg.sender
     self.calculator = calculator_
@@ -235,7 +232,6 @@ def __init__(
     self.cash_cap = max_value(uint256)
     self.underlying_cap = max_value(uint256)
     self._set_risk_params(im_, mm_, grid_, ref_vol_, 16)
-    log OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -664,12 +660,12 @@ def set_paused(paused_: bool):
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Set "risk_admin", "guardian" or "liquidator" (owner). Reverts "engine: not owner",
+    @notice Set "risk_admin", "guardian" or "liquidator" (owner). Reverts "ownable: not owner",
             "engine: unknown role".
     @param role The role's name.
     @param account The new holder.
     """
-    assert msg.sender == self.owner, "engine: not owner"
+    ownable.check_owner()
     if role == "risk_admin":
         self.risk_admin = account
     elif role == "guardian":
@@ -679,28 +675,6 @@ def set_role(role: String[16], account: address):
     else:
         raise "engine: unknown role"
     log RoleSet(role=role, account=account)
-
-
-@external
-def transfer_ownership(new_owner: address):
-    """
-    @notice Start a two-step ownership transfer (owner). Reverts "engine: not owner".
-    @param new_owner The proposed owner, who must call accept_ownership.
-    """
-    assert msg.sender == self.owner, "engine: not owner"
-    self.pending_owner = new_owner
-    log OwnershipTransferStarted(previous_owner=self.owner, new_owner=new_owner)
-
-
-@external
-def accept_ownership():
-    """
-    @notice Complete the transfer (the pending owner). Reverts "engine: not pending owner".
-    """
-    assert msg.sender == self.pending_owner, "engine: not pending owner"
-    log OwnershipTransferred(previous_owner=self.owner, new_owner=msg.sender)
-    self.owner = msg.sender
-    self.pending_owner = empty(address)
 
 
 # ---------------------------------------------------------------------------------------------

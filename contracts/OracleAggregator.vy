@@ -53,12 +53,17 @@
         layout) so the engine asks one address for both the price and the uptime status.
 """
 
+from contracts.auth import ownable
 from contracts.interfaces import IAggregatorV3
 from contracts.interfaces import IOracleAggregator
 from contracts.interfaces import ISequencerGuard
 
 implements: IOracleAggregator
 implements: ISequencerGuard
+
+initializes: ownable
+
+exports: (ownable.owner, ownable.pending_owner, ownable.transfer_ownership, ownable.accept_ownership)
 
 struct Source:
     feed: address
@@ -94,14 +99,6 @@ event GraceLiquidationBufferSet:
     old_buffer: uint256
     new_buffer: uint256
 
-event OwnershipTransferStarted:
-    previous_owner: indexed(address)
-    new_owner: indexed(address)
-
-event OwnershipTransferred:
-    previous_owner: indexed(address)
-    new_owner: indexed(address)
-
 MAX_SOURCES: constant(uint256) = 8
 MAX_DECIMALS: constant(uint256) = 18
 # Staleness bound of a source: 1 second to 2 days (Chainlink heartbeats go up to 1 day; the
@@ -120,8 +117,6 @@ MAX_GRACE_LIQUIDATION_BUFFER: constant(uint256) = 10**30
 MASK_160: constant(uint256) = 2**160 - 1
 MASK_64: constant(uint256) = 2**64 - 1
 
-owner: public(address)
-pending_owner: public(address)
 # 1 <= min_sources <= len(_sources) at all times.
 min_sources: public(uint256)
 _sources: DynArray[uint256, MAX_SOURCES]
@@ -153,8 +148,7 @@ def __init__(
            while the sequencer is down or in grace.
     """
     assert len(feeds) == len(heartbeats), "oracle: length mismatch"
-    self.owner = msg.sender
-    log OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
+    ownable.__init__()
     for i: uint256 in range(len(feeds), bound=MAX_SOURCES):
         self._add_source(feeds[i], heartbeats[i])
     self._set_min_sources(min_sources_)
@@ -367,13 +361,13 @@ def _risk_increase_allowed() -> bool:
 def add_source(feed: address, heartbeat: uint256):
     """
     @notice Add a price source. Its decimals are read now and cached.
-    @dev Owner only ("oracle: not owner"). Reverts "oracle: too many sources" (8 at most),
+    @dev Owner only ("ownable: not owner"). Reverts "oracle: too many sources" (8 at most),
          "oracle: zero address", "oracle: duplicate source", "oracle: bad heartbeat" (not in
          1 .. 172800 s), "oracle: too many decimals" (more than 18).
     @param feed An AggregatorV3 feed.
     @param heartbeat Seconds after its updatedAt during which an answer counts as fresh.
     """
-    self._only_owner()
+    ownable.check_owner()
     self._add_source(feed, heartbeat)
 
 
@@ -385,7 +379,7 @@ def remove_source(feed: address):
          fewer than min_sources sources would remain (lower min_sources first).
     @param feed The feed to remove.
     """
-    self._only_owner()
+    ownable.check_owner()
     n: uint256 = len(self._sources)
     index: uint256 = self._index_of(feed)
     assert index < n, "oracle: unknown source"
@@ -405,7 +399,7 @@ def set_heartbeat(feed: address, heartbeat: uint256):
     @param feed The source.
     @param heartbeat New staleness bound, seconds (1 .. 172800).
     """
-    self._only_owner()
+    ownable.check_owner()
     index: uint256 = self._index_of(feed)
     assert index < len(self._sources), "oracle: unknown source"
     assert heartbeat != 0 and heartbeat <= MAX_HEARTBEAT, "oracle: bad heartbeat"
@@ -423,7 +417,7 @@ def set_min_sources(min_sources_: uint256):
          source_count(). Use at least 3 for resistance to one manipulated source.
     @param min_sources_ The new minimum.
     """
-    self._only_owner()
+    ownable.check_owner()
     self._set_min_sources(min_sources_)
 
 
@@ -440,7 +434,7 @@ def set_sequencer_feed(feed: address):
          decimals (as Chainlink's uptime feeds do).
     @param feed The uptime feed, or empty(address).
     """
-    self._only_owner()
+    ownable.check_owner()
     self._set_sequencer_feed(feed)
 
 
@@ -451,7 +445,7 @@ def set_grace_period(grace_period_: uint256):
     @dev Owner only. Reverts "oracle: grace period too long" above 86400 seconds.
     @param grace_period_ Seconds.
     """
-    self._only_owner()
+    ownable.check_owner()
     self._set_grace_period(grace_period_)
 
 
@@ -462,50 +456,13 @@ def set_grace_liquidation_buffer(buffer: uint256):
     @dev Owner only. Reverts "oracle: buffer too large" above 1e30.
     @param buffer A wad of the cash asset; liquidation then needs H_MM < -buffer.
     """
-    self._only_owner()
+    ownable.check_owner()
     self._set_grace_liquidation_buffer(buffer)
-
-
-# ---------------------------------------------------------------------------------------------
-# Owner: two-step ownership
-# ---------------------------------------------------------------------------------------------
-
-
-@external
-def transfer_ownership(new_owner: address):
-    """
-    @notice Start transferring ownership; `new_owner` must call accept_ownership().
-            Passing empty(address) cancels a pending transfer.
-    @dev Owner only.
-    @param new_owner The proposed owner.
-    """
-    self._only_owner()
-    self.pending_owner = new_owner
-    log OwnershipTransferStarted(previous_owner=msg.sender, new_owner=new_owner)
-
-
-@external
-def accept_ownership():
-    """
-    @notice Complete a transfer started by transfer_ownership().
-    @dev Reverts "oracle: not pending owner" unless called by the pending owner.
-    """
-    assert msg.sender == self.pending_owner, "oracle: not pending owner"
-    previous: address = self.owner
-    self.owner = msg.sender
-    self.pending_owner = empty(address)
-    log OwnershipTransferred(previous_owner=previous, new_owner=msg.sender)
 
 
 # ---------------------------------------------------------------------------------------------
 # Internal
 # ---------------------------------------------------------------------------------------------
-
-
-@internal
-@view
-def _only_owner():
-    assert msg.sender == self.owner, "oracle: not owner"
 
 
 @internal

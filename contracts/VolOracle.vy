@@ -42,10 +42,15 @@
         an event; every update emits VolUpdated.
 """
 
+from contracts.auth import ownable
 from contracts.math import wad
 from contracts.interfaces import IVolOracle
 
 implements: IVolOracle
+
+initializes: ownable
+
+exports: (ownable.owner, ownable.pending_owner, ownable.transfer_ownership, ownable.accept_ownership)
 
 # Largest batch of `sigmas` (the engine's position limit).
 MAX_BATCH: constant(uint256) = 32
@@ -89,14 +94,6 @@ event StaleMarkupSet:
     old_markup: uint256
     new_markup: uint256
 
-event OwnershipTransferStarted:
-    previous_owner: indexed(address)
-    new_owner: indexed(address)
-
-event OwnershipTransferred:
-    previous_owner: indexed(address)
-    new_owner: indexed(address)
-
 WAD: constant(int256) = 10**18
 HARD_VOL_FLOOR: constant(uint256) = 10**15
 HARD_VOL_CEIL: constant(uint256) = 10 * 10**18
@@ -113,8 +110,6 @@ LN_1E18_WAD: constant(int256) = 41446531673892822312
 MASK_96: constant(uint256) = 2**96 - 1
 SKEW_OFFSET: constant(int256) = 2**95
 
-owner: public(address)
-pending_owner: public(address)
 is_feeder: public(HashMap[address, bool])
 
 vol_min: public(uint256)
@@ -146,8 +141,7 @@ def __init__(
     @param vol_heartbeat_ Seconds an entry stays fresh.
     @param stale_markup_ Relative markup (wad) applied to a stale entry's volatility.
     """
-    self.owner = msg.sender
-    log OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
+    ownable.__init__()
     self._set_vol_bounds(vol_min_, vol_max_)
     self._set_max_change(max_change_)
     self._set_max_skew(max_skew_)
@@ -331,10 +325,10 @@ def update(expiry: uint256, atm: uint256, skew: int256):
 def add_feeder(feeder: address):
     """
     @notice Authorise a feeder.
-    @dev Owner only ("vol: not owner"). Reverts "vol: zero address" or "vol: already a feeder".
+    @dev Owner only ("ownable: not owner"). Reverts "vol: zero address" or "vol: already a feeder".
     @param feeder The address (the keeper's hot wallet).
     """
-    self._only_owner()
+    ownable.check_owner()
     assert feeder != empty(address), "vol: zero address"
     assert not self.is_feeder[feeder], "vol: already a feeder"
     self.is_feeder[feeder] = True
@@ -348,7 +342,7 @@ def remove_feeder(feeder: address):
     @dev Owner only. Reverts "vol: not a feeder" if it is not one.
     @param feeder The address.
     """
-    self._only_owner()
+    ownable.check_owner()
     assert self.is_feeder[feeder], "vol: not a feeder"
     self.is_feeder[feeder] = False
     log FeederRemoved(feeder=feeder)
@@ -362,7 +356,7 @@ def set_vol_bounds(vol_min_: uint256, vol_max_: uint256):
     @param vol_min_ Lowest volatility (wad).
     @param vol_max_ Highest volatility (wad).
     """
-    self._only_owner()
+    ownable.check_owner()
     self._set_vol_bounds(vol_min_, vol_max_)
 
 
@@ -373,7 +367,7 @@ def set_max_change(max_change_: uint256):
     @dev Owner only. Reverts "vol: bad max_change" unless 0 < max_change_ <= 1e19.
     @param max_change_ Absolute wad.
     """
-    self._only_owner()
+    ownable.check_owner()
     self._set_max_change(max_change_)
 
 
@@ -384,7 +378,7 @@ def set_max_skew(max_skew_: uint256):
     @dev Owner only. Reverts "vol: bad max_skew" above 1e19.
     @param max_skew_ Wad.
     """
-    self._only_owner()
+    ownable.check_owner()
     self._set_max_skew(max_skew_)
 
 
@@ -395,7 +389,7 @@ def set_vol_heartbeat(vol_heartbeat_: uint256):
     @dev Owner only. Reverts "vol: bad heartbeat" unless 1 <= vol_heartbeat_ <= 86400.
     @param vol_heartbeat_ Seconds.
     """
-    self._only_owner()
+    ownable.check_owner()
     self._set_vol_heartbeat(vol_heartbeat_)
 
 
@@ -406,45 +400,13 @@ def set_stale_markup(stale_markup_: uint256):
     @dev Owner only. Reverts "vol: bad stale markup" above 1e19 (+1000%).
     @param stale_markup_ Wad (0.5e18 = +50%).
     """
-    self._only_owner()
+    ownable.check_owner()
     self._set_stale_markup(stale_markup_)
-
-
-@external
-def transfer_ownership(new_owner: address):
-    """
-    @notice Start transferring ownership; `new_owner` must call accept_ownership().
-            Passing empty(address) cancels a pending transfer.
-    @dev Owner only.
-    @param new_owner The proposed owner.
-    """
-    self._only_owner()
-    self.pending_owner = new_owner
-    log OwnershipTransferStarted(previous_owner=msg.sender, new_owner=new_owner)
-
-
-@external
-def accept_ownership():
-    """
-    @notice Complete a transfer started by transfer_ownership().
-    @dev Reverts "vol: not pending owner" unless called by the pending owner.
-    """
-    assert msg.sender == self.pending_owner, "vol: not pending owner"
-    previous: address = self.owner
-    self.owner = msg.sender
-    self.pending_owner = empty(address)
-    log OwnershipTransferred(previous_owner=previous, new_owner=msg.sender)
 
 
 # ---------------------------------------------------------------------------------------------
 # Internal
 # ---------------------------------------------------------------------------------------------
-
-
-@internal
-@view
-def _only_owner():
-    assert msg.sender == self.owner, "vol: not owner"
 
 
 @internal

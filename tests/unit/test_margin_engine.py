@@ -431,17 +431,17 @@ def test_risk_params_bounds(proto):
 
 def test_roles_and_two_step_ownership(proto):
     new_owner, admin = addr("new_owner"), addr("admin")
-    with boa.env.prank(admin), boa.reverts("engine: not owner"):
+    with boa.env.prank(admin), boa.reverts("ownable: not owner"):
         proto.engine.set_role("guardian", admin)
     with boa.reverts("engine: unknown role"):
         proto.engine.set_role("king", admin)
     proto.engine.set_role("risk_admin", admin)
     assert proto.engine.risk_admin() == admin
     proto.engine.transfer_ownership(new_owner)
-    with boa.reverts("engine: not pending owner"):
+    with boa.reverts("ownable: not pending owner"):
         proto.engine.accept_ownership()
     with boa.env.prank(new_owner):
         proto.engine.accept_ownership()
     assert proto.engine.owner() == new_owner
-    with boa.reverts("engine: not owner"):
+    with boa.reverts("ownable: not owner"):
         proto.engine.transfer_ownership(admin)

@@ -300,7 +300,7 @@ def test_oracle_add_source() -> None:
 def test_oracle_add_source_reverts() -> None:
     agg = aggregator([feed()], 1)
     other = boa.env.generate_address()
-    with boa.env.prank(other), boa.reverts("oracle: not owner"):
+    with boa.env.prank(other), boa.reverts("ownable: not owner"):
         agg.add_source(feed().address, HOUR)
     with boa.reverts("oracle: zero address"):
         agg.add_source(ZERO, HOUR)
@@ -340,7 +340,7 @@ def test_oracle_remove_source() -> None:
 def test_oracle_remove_source_reverts() -> None:
     feeds = [feed(), feed()]
     agg = aggregator(feeds, 2)
-    with boa.env.prank(boa.env.generate_address()), boa.reverts("oracle: not owner"):
+    with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not owner"):
         agg.remove_source(feeds[0].address)
     with boa.reverts("oracle: unknown source"):
         agg.remove_source(feed().address)
@@ -361,7 +361,7 @@ def test_oracle_set_heartbeat() -> None:
     # Only the heartbeat field changed.
     assert agg.source(1) == (feeds[1].address, 60, 18)
     assert agg.source(0) == (feeds[0].address, HOUR, 8)
-    with boa.env.prank(boa.env.generate_address()), boa.reverts("oracle: not owner"):
+    with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not owner"):
         agg.set_heartbeat(feeds[0].address, 60)
     with boa.reverts("oracle: unknown source"):
         agg.set_heartbeat(feed().address, 60)
@@ -380,7 +380,7 @@ def test_oracle_set_min_sources() -> None:
         agg.set_min_sources(0)
     with boa.reverts("oracle: bad min_sources"):
         agg.set_min_sources(4)
-    with boa.env.prank(boa.env.generate_address()), boa.reverts("oracle: not owner"):
+    with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not owner"):
         agg.set_min_sources(2)
 
 
@@ -405,13 +405,13 @@ def test_oracle_ownership_two_step() -> None:
     ]
     assert agg.owner() == owner
     assert agg.pending_owner() == new
-    with boa.env.prank(boa.env.generate_address()), boa.reverts("oracle: not pending owner"):
+    with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not pending owner"):
         agg.accept_ownership()
     with boa.env.prank(new):
         agg.accept_ownership()
     assert events(agg) == [("OwnershipTransferred", {"previous_owner": owner, "new_owner": new})]
     assert (agg.owner(), agg.pending_owner()) == (new, ZERO)
-    with boa.reverts("oracle: not owner"):
+    with boa.reverts("ownable: not owner"):
         agg.set_min_sources(1)
     with boa.env.prank(new):
         agg.set_min_sources(1)
@@ -423,7 +423,7 @@ def test_oracle_ownership_transfer_can_be_cancelled() -> None:
     agg.transfer_ownership(new)
     agg.transfer_ownership(ZERO)
     assert agg.pending_owner() == ZERO
-    with boa.env.prank(new), boa.reverts("oracle: not pending owner"):
+    with boa.env.prank(new), boa.reverts("ownable: not pending owner"):
         agg.accept_ownership()
-    with boa.env.prank(new), boa.reverts("oracle: not owner"):
+    with boa.env.prank(new), boa.reverts("ownable: not owner"):
         agg.transfer_ownership(new)

@@ -137,7 +137,7 @@ def test_sequencer_set_feed_reverts() -> None:
     price_feed = deployer("contracts/mocks/MockAggregatorV3.vy").deploy(8, "ETH / USD", 1)
     with boa.reverts("oracle: not a sequencer feed"):
         agg.set_sequencer_feed(price_feed.address)
-    with boa.env.prank(boa.env.generate_address()), boa.reverts("oracle: not owner"):
+    with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not owner"):
         agg.set_sequencer_feed(sequencer().address)
     with boa.reverts("oracle: not a sequencer feed"):
         deployer("contracts/OracleAggregator.vy").deploy(
@@ -154,7 +154,7 @@ def test_sequencer_set_grace_period() -> None:
     assert agg.grace_period() == 86400
     with boa.reverts("oracle: grace period too long"):
         agg.set_grace_period(86401)
-    with boa.env.prank(boa.env.generate_address()), boa.reverts("oracle: not owner"):
+    with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not owner"):
         agg.set_grace_period(60)
 
 
@@ -171,7 +171,7 @@ def test_sequencer_set_grace_liquidation_buffer() -> None:
     assert agg.liquidation_threshold() == 0
     with boa.reverts("oracle: buffer too large"):
         agg.set_grace_liquidation_buffer(10**30 + 1)
-    with boa.env.prank(boa.env.generate_address()), boa.reverts("oracle: not owner"):
+    with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not owner"):
         agg.set_grace_liquidation_buffer(1)
 
 

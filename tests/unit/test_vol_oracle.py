@@ -290,9 +290,9 @@ def test_vol_oracle_feeders(vol: Any, feeder: str) -> None:
         vol.remove_feeder(feeder)
     with boa.env.prank(feeder), boa.reverts("vol: not a feeder"):
         vol.update(boa.env.timestamp + DAY, WAD // 2, 0)
-    with boa.env.prank(other), boa.reverts("vol: not owner"):
+    with boa.env.prank(other), boa.reverts("ownable: not owner"):
         vol.add_feeder(feeder)
-    with boa.env.prank(other), boa.reverts("vol: not owner"):
+    with boa.env.prank(other), boa.reverts("ownable: not owner"):
         vol.remove_feeder(other)
 
 
@@ -336,7 +336,7 @@ def test_vol_oracle_setters(
 ) -> None:
     getattr(vol, setter)(*args)
     assert events(vol) == [(event, fields)]
-    with boa.env.prank(boa.env.generate_address()), boa.reverts("vol: not owner"):
+    with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not owner"):
         getattr(vol, setter)(*args)
 
 
@@ -384,15 +384,15 @@ def test_vol_oracle_ownership_two_step(vol: Any) -> None:
         ("OwnershipTransferStarted", {"previous_owner": owner, "new_owner": new})
     ]
     assert (vol.owner(), vol.pending_owner()) == (owner, new)
-    with boa.env.prank(boa.env.generate_address()), boa.reverts("vol: not pending owner"):
+    with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not pending owner"):
         vol.accept_ownership()
     with boa.env.prank(new):
         vol.accept_ownership()
     assert events(vol) == [("OwnershipTransferred", {"previous_owner": owner, "new_owner": new})]
     assert (vol.owner(), vol.pending_owner()) == (new, ZERO)
-    with boa.reverts("vol: not owner"):
+    with boa.reverts("ownable: not owner"):
         vol.set_max_skew(0)
-    with boa.reverts("vol: not owner"):
+    with boa.reverts("ownable: not owner"):
         vol.transfer_ownership(owner)
 
 
