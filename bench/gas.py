@@ -34,6 +34,7 @@ GOALS: dict[str, int | None] = {
     "fill_16": 2_600_000,
     "deposit": None,
     "withdraw": None,
+    "engine_swap_3": None,
 }
 
 # Layers that contribute measurements: module name -> function returning {key: gas}.

@@ -7,7 +7,9 @@ as the first call of a new transaction (bench.common.execution_gas):
   points x 3 vol states = 21 scenarios) over 16 positions, with its oracle and vol reads;
 - health_witness_16: MarginEngine.scenario_value at the witness scenario (one scenario);
 - fill_16: a fill between the two 16-position accounts in a series both hold, both sides checked;
-- deposit and withdraw of cash by an account with 16 positions (withdraw runs the IM check).
+- deposit and withdraw of cash by an account with 16 positions (withdraw runs the IM check);
+- engine_swap_3: MarginEngine.swap of cash into WETH split over three pools by the Router, for
+  the 16-position account (the margin rule included).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def measure() -> dict[str, int]:
         witness = p.engine.health(trader, False)[1]
         order = dealer.order(ids[5], True, WAD, 50 * WAD, nonce=1)
         signature = dealer.sign(p.engine, order)
+        _, pools = P.deploy_venues(p)
+        pool_addresses = [x.address for x in pools]
+        legs = [3_000 * 10**6, 1_500 * 10**6, 500 * 10**6]
         p.usd.mint(trader, 10**9)
         with boa.env.prank(trader):
             p.usd.approve(p.engine.address, 10**9)
@@ -58,6 +63,16 @@ def measure() -> dict[str, int]:
                 ),
                 "deposit": execution_gas(p.engine, "deposit", p.usd.address, 10**9),
                 "withdraw": execution_gas(p.engine, "withdraw", p.usd.address, 10**6, trader),
+                "engine_swap_3": execution_gas(
+                    p.engine,
+                    "swap",
+                    trader,
+                    p.usd.address,
+                    pool_addresses,
+                    legs,
+                    0,
+                    boa.env.timestamp + 60,
+                ),
             }
 
 

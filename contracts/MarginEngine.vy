@@ -40,6 +40,7 @@ from contracts.engine import risk
 from contracts.engine import orders
 import contracts.RiskCalculator as RiskCalculator
 from contracts.interfaces import IOracleAggregator
+from contracts.interfaces import IRouter
 from contracts.interfaces import ISequencerGuard
 from contracts.interfaces import IVolOracle
 
@@ -123,6 +124,12 @@ event Fill:
     price: uint256
     premium: uint256
 
+event Swap:
+    account: indexed(address)
+    token_in: indexed(address)
+    amount_in: uint256
+    amount_out: uint256
+
 event CashSharePrice:
     share_price: uint256
 
@@ -150,6 +157,7 @@ event RoleSet:
 risk_admin: public(address)
 guardian: public(address)
 liquidator: public(address)
+router: public(IRouter)
 paused: public(bool)
 
 calculator: public(RiskCalculator.__interface__)
@@ -471,6 +479,64 @@ def cancel_all_below(nonce: uint256):
 
 
 @external
+@nonreentrant
+def swap(account: address, token_in: address, pools: DynArray[address, 8], amounts_in: DynArray[uint256, 8], min_total_out: uint256, deadline: uint256) -> uint256:
+    """
+    @notice Hedge: swap an account's cash for underlying or back through the Router, split
+            across several pools.
+    @dev Caller: the account or one of its operators ("engine: not authorised"). Reverts
+         "engine: paused", "engine: sequencer grace", "engine: unknown token", "engine: no
+         router", "engine: insufficient underlying", "engine: cap exceeded", the Router's
+         reasons (deadline, min-out, pools), and "engine: below initial margin" unless the
+         account meets IM afterwards or its H_MM did not fall. The output is what the engine's
+         balance actually gained (the Router is not trusted for it); cash may go negative.
+    @param account The account whose collateral is swapped.
+    @param token_in The cash token or the underlying token; the other one comes out.
+    @param pools The pools, as for Router.swap_split.
+    @param amounts_in Token units of token_in per pool.
+    @param min_total_out Least total output, in token units of the other token.
+    @param deadline Last valid block timestamp.
+    @return The output in token units.
+    """
+    assert msg.sender == account or self.is_operator[account][msg.sender], "engine: not authorised"
+    assert not self.paused, "engine: paused"
+    assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
+    assert self.router.address != empty(address), "engine: no router"
+    to_underlying: bool = token_in == self.cash_token.address
+    assert to_underlying or token_in == self.underlying_token.address, "engine: unknown token"
+    token_out: IERC20 = self.underlying_token
+    if not to_underlying:
+        token_out = self.cash_token
+    total_in: uint256 = 0
+    for amount: uint256 in amounts_in:
+        total_in += amount
+    market: risk.Market = self._market()
+    before: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
+    # Effects on the input side first, then the swap, then the credit of what arrived.
+    if to_underlying:
+        self._add_cash(account, -convert(total_in * self.cash_scale, int256))
+    else:
+        debit: uint256 = total_in * self.underlying_scale
+        assert self.underlying_balance[account] >= debit, "engine: insufficient underlying"
+        self.underlying_balance[account] -= debit
+        self.total_underlying -= debit
+    balance: uint256 = staticcall token_out.balanceOf(self)
+    assert extcall IERC20(token_in).approve(self.router.address, total_in, default_return_value=True), "engine: approve failed"
+    extcall self.router.swap_split(token_in, token_out.address, pools, amounts_in, min_total_out, self, deadline)
+    out: uint256 = staticcall token_out.balanceOf(self) - balance
+    if to_underlying:
+        credit: uint256 = out * self.underlying_scale
+        self.underlying_balance[account] += credit
+        self.total_underlying += credit
+        assert self.total_underlying <= self.underlying_cap, "engine: cap exceeded"
+    else:
+        self._add_cash(account, convert(out * self.cash_scale, int256))
+    log Swap(account=account, token_in=token_in, amount_in=total_in, amount_out=out)
+    self._require_margin_rule(before, self._portfolio(account, convert(market.spot, uint256)), market)
+    return out
+
+
+@external
 @view
 def order_hash(order: orders.Order) -> bytes32:
     """
@@ -497,8 +563,8 @@ def margin(account: address) -> (int256, int256, int256):
     """
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
-    h_im: int256 = (staticcall self.calculator.health(portfolio, market, self.im, self.grid))[0]
-    h_mm: int256 = (staticcall self.calculator.health(portfolio, market, self.mm, self.grid))[0]
+    h_im: int256 = self._health(portfolio, market, True)[0]
+    h_mm: int256 = self._health(portfolio, market, False)[0]
     return staticcall self.calculator.mtm(portfolio, market), h_im, h_mm
 
 
@@ -511,11 +577,8 @@ def health(account: address, is_im: bool) -> (int256, uint256):
     @param is_im True for initial margin, False for maintenance.
     @return health (USD wad), witness (w = s * (2n + 1) + (j + n); s: 0 down, 1 flat, 2 up).
     """
-    mode: risk.Mode = self.mm
-    if is_im:
-        mode = self.im
     market: risk.Market = self._market()
-    return staticcall self.calculator.health(self._portfolio(account, convert(market.spot, uint256)), market, mode, self.grid)
+    return self._health(self._portfolio(account, convert(market.spot, uint256)), market, is_im)
 
 
 @external
@@ -660,7 +723,7 @@ def set_paused(paused_: bool):
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Set "risk_admin", "guardian" or "liquidator" (owner). Reverts "ownable: not owner",
+    @notice Set "risk_admin", "guardian", "liquidator" or "router" (owner). Reverts "ownable: not owner",
             "engine: unknown role".
     @param role The role's name.
     @param account The new holder.
@@ -672,6 +735,8 @@ def set_role(role: String[16], account: address):
         self.guardian = account
     elif role == "liquidator":
         self.liquidator = account
+    elif role == "router":
+        self.router = IRouter(account)
     else:
         raise "engine: unknown role"
     log RoleSet(role=role, account=account)
@@ -873,7 +938,7 @@ def _require_initial_margin(account: address):
         return
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
-    h_im: int256 = (staticcall self.calculator.health(portfolio, market, self.im, self.grid))[0]
+    h_im: int256 = self._health(portfolio, market, True)[0]
     assert h_im >= 0, "engine: below initial margin"
 
 
@@ -885,32 +950,44 @@ def _require_margin_rule(before: risk.Portfolio, after: risk.Portfolio, market: 
     """
     if len(after.positions) == 0 and after.cash >= 0:
         return
-    if (staticcall self.calculator.health(after, market, self.im, self.grid))[0] >= 0:
+    if self._health(after, market, True)[0] >= 0:
         return
-    h_after: int256 = (staticcall self.calculator.health(after, market, self.mm, self.grid))[0]
-    h_before: int256 = (staticcall self.calculator.health(before, market, self.mm, self.grid))[0]
+    h_after: int256 = self._health(after, market, False)[0]
+    h_before: int256 = self._health(before, market, False)[0]
     assert h_after >= h_before, "engine: below initial margin"
 
 
 @internal
+@view
+def _health(portfolio: risk.Portfolio, market: risk.Market, is_im: bool) -> (int256, uint256):
+    """
+    @dev H_IM or H_MM and the witness, from the RiskCalculator (the one call site).
+    """
+    mode: risk.Mode = self.mm
+    if is_im:
+        mode = self.im
+    return staticcall self.calculator.health(portfolio, market, mode, self.grid)
+
+
+@internal
 def _set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: uint256, max_positions_: uint256):
-    assert mm_.k >= IWAD and mm_.k <= 20 * IWAD, "engine: bad params"
-    assert mm_.v >= 0 and mm_.v <= IWAD, "engine: bad params"
-    assert mm_.a >= 0 and mm_.a <= IWAD // 5, "engine: bad params"
-    assert mm_.conf >= 0 and mm_.conf <= IWAD, "engine: bad params"
-    assert mm_.haircut >= 0 and mm_.haircut <= IWAD // 2, "engine: bad params"
-    assert im_.k >= mm_.k and im_.k <= 20 * IWAD, "engine: IM weaker than MM"
-    assert im_.v >= mm_.v and im_.v <= IWAD, "engine: IM weaker than MM"
-    assert im_.a >= mm_.a and im_.a <= IWAD // 5, "engine: IM weaker than MM"
-    assert im_.conf >= mm_.conf and im_.conf <= IWAD, "engine: IM weaker than MM"
-    assert im_.haircut >= mm_.haircut and im_.haircut <= IWAD // 2, "engine: IM weaker than MM"
-    assert grid_.n >= 1 and grid_.n <= 10, "engine: bad params"
-    assert grid_.horizon >= 3600 and grid_.horizon <= 30 * 86400, "engine: bad params"
-    assert grid_.u_min >= 0 and grid_.u_min <= grid_.u_max and grid_.u_max <= IWAD * 9 // 10, "engine: bad params"
-    assert grid_.tau_floor > 0 and grid_.tau_floor <= grid_.tau_ref and grid_.tau_ref <= IWAD, "engine: bad params"
-    assert grid_.v_max >= 0 and grid_.v_max <= IWAD, "engine: bad params"
-    assert ref_vol_ >= WAD // 100 and ref_vol_ <= 10 * WAD, "engine: bad params"
-    assert max_positions_ >= 1 and max_positions_ <= MAX_POSITIONS, "engine: bad params"
+    assert (
+        mm_.k >= IWAD and mm_.k <= 20 * IWAD and mm_.v >= 0 and mm_.v <= IWAD
+        and mm_.a >= 0 and mm_.a <= IWAD // 5 and mm_.conf >= 0 and mm_.conf <= IWAD
+        and mm_.haircut >= 0 and mm_.haircut <= IWAD // 2
+        and grid_.n >= 1 and grid_.n <= 10 and grid_.horizon >= 3600 and grid_.horizon <= 30 * 86400
+        and grid_.u_min >= 0 and grid_.u_min <= grid_.u_max and grid_.u_max <= IWAD * 9 // 10
+        and grid_.tau_floor > 0 and grid_.tau_floor <= grid_.tau_ref and grid_.tau_ref <= IWAD
+        and grid_.v_max >= 0 and grid_.v_max <= IWAD
+        and ref_vol_ >= WAD // 100 and ref_vol_ <= 10 * WAD
+        and max_positions_ >= 1 and max_positions_ <= MAX_POSITIONS
+    ), "engine: bad params"
+    # IM at least as strict as MM in every parameter, within the same hard caps.
+    assert (
+        im_.k >= mm_.k and im_.k <= 20 * IWAD and im_.v >= mm_.v and im_.v <= IWAD
+        and im_.a >= mm_.a and im_.a <= IWAD // 5 and im_.conf >= mm_.conf and im_.conf <= IWAD
+        and im_.haircut >= mm_.haircut and im_.haircut <= IWAD // 2
+    ), "engine: IM weaker than MM"
     self.im = im_
     self.mm = mm_
     self.grid = grid_

@@ -171,3 +171,30 @@ class Maker:
 
 def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(order[f["name"]] for f in ORDER_TYPES["Order"])
+
+
+def deploy_venues(p: Protocol, spot: float = 3000.0) -> tuple[Any, list[Any]]:
+    """Three USD/WETH pools of different depth and fee at `spot`, a Router, and the engine wired
+    to it (role "router"). Returns (router, pools)."""
+    lp = boa.env.generate_address("liquidity provider")
+    pools = []
+    for fee, depth in ((5, 200), (30, 100), (100, 50)):
+        pool = load(
+            "contracts/venues/ConstantProductPool.vy",
+            p.weth.address,
+            p.usd.address,
+            fee,
+            f"LP {fee}",
+            f"LP{fee}",
+        )
+        weth, usd = depth * WAD, int(depth * spot * 10**6)
+        with boa.env.prank(lp):
+            p.weth.mint(lp, weth)
+            p.usd.mint(lp, usd)
+            p.weth.approve(pool.address, weth)
+            p.usd.approve(pool.address, usd)
+            pool.add_liquidity(weth, usd, 0, lp)
+        pools.append(pool)
+    router = load("contracts/Router.vy")
+    p.engine.set_role("router", router.address)
+    return router, pools
