@@ -33,7 +33,6 @@ Writes bench/results/greeks.json and prints a side-by-side table. Run:
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -44,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import write_result
 from keeper.greeks import black76, implied_vol
 
 RESULTS = Path(__file__).resolve().parent / "results" / "greeks.json"
@@ -300,8 +300,7 @@ def main() -> dict[str, Any]:
         result["vollib_note"] = vollib_note
     if quantlib_note:
         result["quantlib_note"] = quantlib_note
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("greeks", result, "make bench  (python -m bench.greeks)")
     _print_table(result)
     return result
 

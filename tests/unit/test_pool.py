@@ -81,36 +81,6 @@ class PoolModel:
 
 
 @pytest.fixture(scope="module")
-def token_deployer():
-    return boa.load_partial(str(ROOT / "tests/contracts/TestToken.vy"))
-
-
-@pytest.fixture(scope="module")
-def pool_deployer():
-    return boa.load_partial(str(ROOT / "contracts/venues/ConstantProductPool.vy"))
-
-
-@pytest.fixture(scope="module")
-def lp():
-    return boa.env.generate_address("lp")
-
-
-@pytest.fixture(scope="module")
-def trader():
-    return boa.env.generate_address("trader")
-
-
-@pytest.fixture(scope="module")
-def eth(token_deployer):
-    return token_deployer.deploy("Ether", "ETH", 18)
-
-
-@pytest.fixture(scope="module")
-def usd(token_deployer):
-    return token_deployer.deploy("US Dollar", "USD", 6)
-
-
-@pytest.fixture(scope="module")
 def pool(pool_deployer, eth, usd, lp, trader):
     """ETH (token0, 18 dec) / USD (token1, 6 dec), 30 bps, empty; both users funded/approved."""
     p = pool_deployer.deploy(eth.address, usd.address, 30, "Kappa LP ETH/USD", "KLP")

@@ -17,36 +17,6 @@ FAR = 2**255  # a deadline that never expires
 
 
 @pytest.fixture(scope="module")
-def token_deployer():
-    return boa.load_partial(str(ROOT / "tests/contracts/TestToken.vy"))
-
-
-@pytest.fixture(scope="module")
-def pool_deployer():
-    return boa.load_partial(str(ROOT / "contracts/venues/ConstantProductPool.vy"))
-
-
-@pytest.fixture(scope="module")
-def lp():
-    return boa.env.generate_address("lp")
-
-
-@pytest.fixture(scope="module")
-def trader():
-    return boa.env.generate_address("trader")
-
-
-@pytest.fixture(scope="module")
-def eth(token_deployer):
-    return token_deployer.deploy("Ether", "ETH", 18)
-
-
-@pytest.fixture(scope="module")
-def usd(token_deployer):
-    return token_deployer.deploy("US Dollar", "USD", 6)
-
-
-@pytest.fixture(scope="module")
 def dai(token_deployer):
     return token_deployer.deploy("Dai", "DAI", 18)
 

@@ -41,28 +41,8 @@ class PricePath:
 
 
 @pytest.fixture(scope="module")
-def token_deployer():
-    return boa.load_partial(str(ROOT / "tests/contracts/TestToken.vy"))
-
-
-@pytest.fixture(scope="module")
 def feed_deployer():
     return boa.load_partial(str(ROOT / "contracts/feeds/PoolTwapFeed.vy"))
-
-
-@pytest.fixture(scope="module")
-def eth(token_deployer):
-    return token_deployer.deploy("Ether", "ETH", 18)
-
-
-@pytest.fixture(scope="module")
-def usd(token_deployer):
-    return token_deployer.deploy("US Dollar", "USD", 6)
-
-
-@pytest.fixture(scope="module")
-def trader():
-    return boa.env.generate_address("trader")
 
 
 @pytest.fixture(scope="module")
