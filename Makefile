@@ -54,7 +54,7 @@ bench: setup
 	$(BIN)/python -m bench
 
 fuzz: setup
-	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -q tests/fuzz
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -q tests/property tests/differential
 
 lint: setup
 	$(BIN)/ruff check .
