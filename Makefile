@@ -7,8 +7,9 @@ BIN    := $(VENV)/bin
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VYPER_VERSION := 0.4.3
 # ape-vyper looks for compilers under $VVM_BINARY_PATH/vyper-<version>; we link the pinned one there
-# so that nothing ever tries to download a compiler.
-export VVM_BINARY_PATH ?= $(HOME)/.vvm
+# so that nothing ever tries to download a compiler. The folder is the checkout's own (.vvm), so
+# two checkouts never point each other's tools at a deleted venv.
+export VVM_BINARY_PATH ?= $(CURDIR)/.vvm
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export HYPOTHESIS_PROFILE ?= ci
 

@@ -431,7 +431,7 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
     assert s.listed, "engine: unknown series"
     assert block.timestamp < s.expiry, "engine: series expired"
     assert order.maker != taker, "engine: self trade"
-    assert amount <= MAX_SIZE, "engine: size too large"
+    assert amount <= MAX_SIZE and order.price <= MAX_SPOT, "engine: size too large"
     digest: bytes32 = orders.order_hash(order)
     orders.fill(order, signature, amount)
 

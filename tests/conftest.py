@@ -13,6 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# vvm (imported by titanoboa and ape) reads the compiler folder at import time: use the
+# checkout's own, which `make setup` fills (see the Makefile).
+os.environ.setdefault("VVM_BINARY_PATH", str(Path(__file__).resolve().parent.parent / ".vvm"))
+
 import boa
 import pytest
 from hypothesis import HealthCheck, settings

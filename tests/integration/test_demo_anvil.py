@@ -22,7 +22,7 @@ def _env() -> dict[str, str]:
         f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
         f"{os.pathsep}{env.get('PATH', '')}"
     )
-    env.setdefault("VVM_BINARY_PATH", str(Path.home() / ".vvm"))
+    env.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
     return env
 
 
