@@ -1,11 +1,9 @@
 """Gas of the oracle layer's hot reads: `OracleAggregator.price()` and `VolOracle.sigma()`.
 
-`measure()` deploys the contracts with titanoboa and returns the execution gas of one call:
-`contract._computation.get_gas_used()` after the call, i.e. the gas the call's own frame
-spends (including its sub-calls to the feeds) but not the 21,000 intrinsic gas of a
-transaction or the caller's CALL opcode. Titanoboa keeps EIP-2929 warm/cold access sets across
-calls, so each measurement first resets them (`boa.env._reset_access_counters()`): the numbers
-are for a first, cold read in a transaction, which is what the margin engine pays.
+`measure()` deploys the contracts with titanoboa and returns the execution gas of one call
+(`bench.common.execution_gas`: the call's own frame including its sub-calls to the feeds, not
+the 21,000 intrinsic gas or the caller's CALL), priced as the first call of a transaction with
+cold accounts and slots, which is what the margin engine pays.
 
 The feeds are `contracts/mocks/MockAggregatorV3.vy`, whose `latestRoundData` costs about 4,600
 gas cold (two storage slots, like Chainlink's OCR aggregator which packs its transmission);
@@ -14,25 +12,13 @@ a production Chainlink proxy adds its own proxy hop.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import boa
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import execution_gas
+from bench.common import load as _load
+
 ZERO = "0x" + "00" * 20
 WAD = 10**18
-
-
-def _load(path: str, *args: object):
-    boa.interpret.set_search_paths([str(ROOT)])
-    return boa.load(str(ROOT / path), *args)
-
-
-def _cold_gas(contract, fn: str, *args: object) -> int:
-    """Execution gas of `contract.fn(*args)` with fresh (cold) access sets."""
-    boa.env._reset_access_counters()
-    getattr(contract, fn)(*args)
-    return int(contract._computation.get_gas_used())
 
 
 def measure() -> dict[str, int]:
@@ -53,7 +39,7 @@ def measure() -> dict[str, int]:
             3600,
             WAD,
         )
-        oracle_price_3 = _cold_gas(aggregator, "price")
+        oracle_price_3 = execution_gas(aggregator, "price")
 
         vol = _load(
             "contracts/VolOracle.vy", WAD // 100, 5 * WAD, WAD // 10, 2 * WAD, 3600, WAD // 2
@@ -61,7 +47,7 @@ def measure() -> dict[str, int]:
         vol.add_feeder(boa.env.eoa)
         expiry = boa.env.timestamp + 30 * 86400
         vol.update(expiry, 6 * WAD // 10, -WAD // 5)
-        vol_sigma = _cold_gas(vol, "sigma", expiry, 2500 * WAD, 3000 * WAD)
+        vol_sigma = execution_gas(vol, "sigma", expiry, 2500 * WAD, 3000 * WAD)
     return {"oracle_price_3": oracle_price_3, "vol_sigma": vol_sigma}
 
 

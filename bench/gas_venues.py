@@ -9,7 +9,7 @@ the call.
 The measured calls are steady-state, worst-case-per-block trades:
 - titanoboa runs calls as messages inside one long py-evm "transaction": it keeps warm/cold
   access sets and the EIP-2200 "original" storage values across calls, which makes later calls
-  look cheap. `_fresh_tx()` commits the pending changes (`state.lock_changes()`), which also
+  look cheap. `bench.common.execution_gas` commits the pending changes first, which also
   clears the access sets, so the measured call is priced like the first call of a new
   transaction (cold accounts and slots, SSTOREs priced against the committed values);
 - a warm-up trade runs first in an earlier block, so the router's allowances to the pools and
@@ -21,15 +21,16 @@ The measured calls are steady-state, worst-case-per-block trades:
 Tokens are contracts/mocks/MockERC20.vy (a plain ERC20 that does not spend an infinite
 allowance, like OpenZeppelin's and snekmate's).
 
-Why not `bench.common.execution_gas`: it resets only the warm/cold access sets, so an SSTORE to
-a slot an earlier call already wrote is priced as a dirty write (100 gas instead of 2,900, or
-20,000 for zero to non-zero): fine for views, optimistic for state-changing calls.
+Each measured call is priced as the first call of a new transaction with
+`bench.common.execution_gas` (which commits pending state, so SSTOREs are priced against
+committed values and every access starts cold).
 """
 
 from __future__ import annotations
 
 import boa
 
+from bench.common import execution_gas
 from bench.common import load as _load
 
 WAD = 10**18
@@ -71,29 +72,22 @@ def measure() -> dict[str, int]:
         def _new_block() -> None:
             boa.env.time_travel(blocks=1)
 
-        def _fresh_tx() -> None:
-            boa.env.evm.vm.state.lock_changes()
-
         _new_block()
         router.swap_split(usd.address, eth.address, addrs, legs, 0, trader, 2**255)
 
         _new_block()
-        _fresh_tx()
-        router.swap_split(usd.address, eth.address, addrs, legs, 0, trader, 2**255)
-        split_gas = router._computation.get_gas_used()
+        split_gas = execution_gas(
+            router, "swap_split", usd.address, eth.address, addrs, legs, 0, trader, 2**255
+        )
 
         _new_block()
-        _fresh_tx()
-        pools[0].swap(usd.address, 1_000 * 10**6, 0, trader)
-        swap_gas = pools[0]._computation.get_gas_used()
+        swap_gas = execution_gas(pools[0], "swap", usd.address, 1_000 * 10**6, 0, trader)
 
         feed = _load("contracts/feeds/PoolTwapFeed.vy", pools[2].address, eth.address, 1800, "t")
         for _ in range(12):
             boa.env.time_travel(seconds=feed.period())
             feed.update()
-        _fresh_tx()
-        feed.latestRoundData()
-        feed_gas = feed._computation.get_gas_used()
+        feed_gas = execution_gas(feed, "latestRoundData")
     return {
         "swap_split_3": int(split_gas),
         "pool_swap": int(swap_gas),
