@@ -70,6 +70,9 @@ MAX_TENOR: constant(uint256) = 2 * 365 * 86400
 EXPIRY_GRID: constant(uint256) = 3600
 EXPIRY_TIME_OF_DAY: constant(uint256) = 8 * 3600
 MAX_STRIKE_RATIO: constant(uint256) = 10
+# A hedge swap must return at least (1 - 5%) of its input's oracle value: an operator cannot
+# give an account's collateral away through a bad trade.
+MAX_SWAP_LOSS: constant(uint256) = WAD // 20
 
 
 struct Series:
@@ -158,6 +161,7 @@ risk_admin: public(address)
 guardian: public(address)
 liquidator: public(address)
 router: public(IRouter)
+is_venue: public(HashMap[address, bool])
 paused: public(bool)
 
 calculator: public(RiskCalculator.__interface__)
@@ -484,9 +488,11 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
     """
     @notice Hedge: swap an account's cash for underlying or back through the Router, split
             across several pools.
-    @dev Caller: the account or one of its operators ("engine: not authorised"). Reverts
-         "engine: paused", "engine: sequencer grace", "engine: unknown token", "engine: no
-         router", "engine: insufficient underlying", "engine: cap exceeded", the Router's
+    @dev Caller: the account or one of its operators ("engine: not authorised"). Only pools
+         the owner listed as venues ("engine: unknown venue"), and the output must be worth at
+         least 95% of the input at the oracle price ("engine: swap loss too large"), so an
+         operator can hedge but cannot give collateral away. Reverts "engine: paused",
+         "engine: sequencer grace", "engine: unknown token", "engine: no router", "engine: insufficient underlying", "engine: cap exceeded", the Router's
          reasons (deadline, min-out, pools), and "engine: below initial margin" unless the
          account meets IM afterwards or its H_MM did not fall. The output is what the engine's
          balance actually gained (the Router is not trusted for it); cash may go negative.
@@ -510,6 +516,8 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
     total_in: uint256 = 0
     for amount: uint256 in amounts_in:
         total_in += amount
+    for pool: address in pools:
+        assert self.is_venue[pool], "engine: unknown venue"
     market: risk.Market = self._market()
     before: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
     # Effects on the input side first, then the swap, then the credit of what arrived.
@@ -524,6 +532,13 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
     assert extcall IERC20(token_in).approve(self.router.address, total_in, default_return_value=True), "engine: approve failed"
     extcall self.router.swap_split(token_in, token_out.address, pools, amounts_in, min_total_out, self, deadline)
     out: uint256 = staticcall token_out.balanceOf(self) - balance
+    # Oracle value of the output against the input, both in USD wad: at most MAX_SWAP_LOSS lost.
+    value_in: uint256 = total_in * self.cash_scale
+    value_out: uint256 = out * self.underlying_scale * convert(market.spot, uint256) // WAD
+    if not to_underlying:
+        value_in = total_in * self.underlying_scale * convert(market.spot, uint256) // WAD
+        value_out = out * self.cash_scale
+    assert value_out * WAD >= value_in * (WAD - MAX_SWAP_LOSS), "engine: swap loss too large"
     if to_underlying:
         credit: uint256 = out * self.underlying_scale
         self.underlying_balance[account] += credit
@@ -613,31 +628,17 @@ def account_greeks(account: address) -> (int256, int256, int256, int256):
     return staticcall self.calculator.greeks(self._portfolio(account, convert(market.spot, uint256)), market)
 
 
-@external
-@view
-def positions(account: address) -> DynArray[risk.Position, MAX_POSITIONS]:
-    """
-    @notice The account's positions with their series data and current vols (for mirrors).
-    @param account The account.
-    @return Positions (strike, expiry, is_call, size, sigma, settlement).
-    """
-    return self._portfolio(account, self._spot()[0]).positions
-
 
 @external
 @view
-def position_ids(account: address) -> (DynArray[uint256, MAX_POSITIONS], DynArray[int256, MAX_POSITIONS]):
+def packed_positions(account: address) -> DynArray[uint256, MAX_POSITIONS]:
     """
-    @notice The account's series ids and signed sizes (storage order).
+    @notice The account's positions as stored, each (series_id << 128) | size, with the signed
+            size (wad) in 128-bit two's complement (storage order).
     @param account The account.
-    @return series ids, sizes.
+    @return The packed positions.
     """
-    ids: DynArray[uint256, MAX_POSITIONS] = []
-    sizes: DynArray[int256, MAX_POSITIONS] = []
-    for packed: uint256 in self._positions[account]:
-        ids.append(packed >> 128)
-        sizes.append(self._size(packed))
-    return ids, sizes
+    return self._positions[account]
 
 
 @external
@@ -661,15 +662,6 @@ def cash(account: address) -> int256:
     """
     return self._cash(account)
 
-
-@external
-@view
-def market() -> risk.Market:
-    """
-    @notice The market inputs of the margin model now: spot, confidence, time, reference vol.
-    @return The Market struct.
-    """
-    return self._market()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -723,7 +715,8 @@ def set_paused(paused_: bool):
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Set "risk_admin", "guardian", "liquidator" or "router" (owner). Reverts "ownable: not owner",
+    @notice Set "risk_admin", "guardian", "liquidator" or "router", or toggle a pool in or
+            out of the hedge-swap venues ("venue") (owner). Reverts "ownable: not owner",
             "engine: unknown role".
     @param role The role's name.
     @param account The new holder.
@@ -737,6 +730,8 @@ def set_role(role: String[16], account: address):
         self.liquidator = account
     elif role == "router":
         self.router = IRouter(account)
+    elif role == "venue":
+        self.is_venue[account] = not self.is_venue[account]
     else:
         raise "engine: unknown role"
     log RoleSet(role=role, account=account)

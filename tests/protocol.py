@@ -175,7 +175,7 @@ def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
 
 def deploy_venues(p: Protocol, spot: float = 3000.0) -> tuple[Any, list[Any]]:
     """Three USD/WETH pools of different depth and fee at `spot`, a Router, and the engine wired
-    to it (role "router"). Returns (router, pools)."""
+    to it (role "router", each pool listed as a venue). Returns (router, pools)."""
     lp = boa.env.generate_address("liquidity provider")
     pools = []
     for fee, depth in ((5, 200), (30, 100), (100, 50)):
@@ -197,4 +197,16 @@ def deploy_venues(p: Protocol, spot: float = 3000.0) -> tuple[Any, list[Any]]:
         pools.append(pool)
     router = load("contracts/Router.vy")
     p.engine.set_role("router", router.address)
+    for pool in pools:
+        p.engine.set_role("venue", pool.address)
     return router, pools
+
+
+def position_ids(engine: Any, account: str) -> tuple[list[int], list[int]]:
+    """(series ids, signed sizes) of an account, unpacked from `packed_positions`."""
+    ids, sizes = [], []
+    for packed in engine.packed_positions(account):
+        low = packed & (2**128 - 1)
+        ids.append(packed >> 128)
+        sizes.append(low - 2**128 if low >= 2**127 else low)
+    return ids, sizes

@@ -138,3 +138,28 @@ def test_hedging_short_calls_with_underlying_cuts_the_delta(world):
     out = swap(p, alice, p.usd.address, pools, [3_000 * USD, 1_500 * USD, 500 * USD])
     assert p.engine.account_greeks(alice)[0] == unhedged + out
     assert p.engine.margin(alice)[1] >= 0
+
+
+def test_swap_only_through_listed_venues(world):
+    p, _, pools = world
+    alice = boa.env.generate_address("alice")
+    p.fund(alice, usd=10_000)
+    p.engine.set_role("venue", pools[1])  # toggles pools[1] out of the venues
+    assert not p.engine.is_venue(pools[1])
+    with boa.reverts("engine: unknown venue"):
+        swap(p, alice, p.usd.address, pools[:2], [1_000 * USD, 1_000 * USD])
+    with boa.env.prank(alice), boa.reverts("ownable: not owner"):
+        p.engine.set_role("venue", pools[1])
+
+
+def test_swap_cannot_give_collateral_away(world):
+    p, _, pools = world
+    alice = boa.env.generate_address("alice")
+    p.fund(alice, weth=2)
+    # The oracle says 6,000 while the pools trade at 3,000: selling WETH there loses half its
+    # value, which an operator's hedge may never do (at most 5%).
+    p.set_spot(6000)
+    with boa.reverts("engine: swap loss too large"):
+        swap(p, alice, p.weth.address, pools[:1], [WAD])
+    p.set_spot(3000)
+    swap(p, alice, p.weth.address, pools[:1], [WAD])

@@ -227,7 +227,7 @@ def test_expired_positions_settle_into_cash(proto, call_3200):
     # Payoff 2 x (3500 - 3200) = 600 each way, on top of the 100 premium.
     assert proto.engine.cash(maker.address) == (100_000 - 100 + 600) * WAD
     assert proto.engine.cash(taker) == (100_000 + 100 - 600) * WAD
-    assert proto.engine.position_ids(maker.address) == ([], [])
+    assert P.position_ids(proto.engine, maker.address) == ([], [])
 
 
 # --- fills ---------------------------------------------------------------------------------------
@@ -238,8 +238,8 @@ def test_fill_moves_options_and_premium(proto, call_3200):
     proto.fund(maker.address, usd=100_000)
     proto.fund(taker, usd=50_000)
     order = fill(proto, maker, taker, call_3200, True, 5 * WAD, 101 * WAD, amount=2 * WAD)
-    assert proto.engine.position_ids(maker.address) == ([call_3200], [2 * WAD])
-    assert proto.engine.position_ids(taker) == ([call_3200], [-2 * WAD])
+    assert P.position_ids(proto.engine, maker.address) == ([call_3200], [2 * WAD])
+    assert P.position_ids(proto.engine, taker) == ([call_3200], [-2 * WAD])
     assert proto.engine.cash(maker.address) == (100_000 - 202) * WAD
     assert proto.engine.cash(taker) == (50_000 + 202) * WAD
     assert proto.engine.filled(proto.engine.order_hash(P.as_tuple(order))) == 2 * WAD
@@ -252,7 +252,7 @@ def test_fill_by_operator(proto, call_3200):
     with boa.env.prank(taker):
         proto.engine.set_operator(keeper, True)
     fill(proto, maker, taker, call_3200, False, WAD, 90 * WAD, caller=keeper)
-    assert proto.engine.position_ids(taker) == ([call_3200], [WAD])
+    assert P.position_ids(proto.engine, taker) == ([call_3200], [WAD])
 
 
 def test_fill_rejects_unauthorised_caller(proto, call_3200):
@@ -367,7 +367,7 @@ def test_position_limit(proto):
     # Closing a position frees its slot.
     fill(proto, maker, taker, ids[0], False, WAD, WAD)
     fill(proto, maker, taker, ids[2], True, WAD, WAD)
-    assert sorted(proto.engine.position_ids(taker)[0]) == sorted([ids[1], ids[2]])
+    assert sorted(P.position_ids(proto.engine, taker)[0]) == sorted([ids[1], ids[2]])
 
 
 # --- margin views --------------------------------------------------------------------------------
