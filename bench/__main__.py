@@ -6,7 +6,14 @@ import importlib
 import sys
 
 # In order; each module exposes main() and writes bench/results/<name>.json.
-BENCHMARKS = ("bench.math", "bench.gas", "bench.greeks", "bench.margin_mirror", "bench.routing")
+BENCHMARKS = (
+    "bench.math",
+    "bench.gas",
+    "bench.greeks",
+    "bench.margin_mirror",
+    "bench.routing",
+    "bench.evm_speed",
+)
 
 
 def main() -> int:

@@ -84,6 +84,24 @@ def render() -> str:
         ]
         out += [f"| `{k}` | {_fmt(v)} |" for k, v in scalars.items()]
         out.append("")
+    speed = _load("evm_speed")
+    if speed:
+        out += [
+            f"In-process EVMs (`{speed['command']}`, commit {speed['commit']}): the same calls "
+            "on titanoboa (py-evm) and the revm harness (tests/harness/revm.py).",
+            "",
+            "| workload | titanoboa calls/s | revm calls/s | titanoboa gas/s | revm gas/s | "
+            "revm / titanoboa |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for w in speed["workloads"].values():
+            t, r = w["titanoboa"], w["revm"]
+            out.append(
+                f"| `{w['function']}` x{w['calls']} | {_fmt(t['calls_per_s'])} | "
+                f"{_fmt(r['calls_per_s'])} | {_fmt(t['gas_per_s'])} | "
+                f"{_fmt(r['gas_per_s'])} | {_fmt(w['speedup'])} |"
+            )
+        out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
