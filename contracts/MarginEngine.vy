@@ -438,6 +438,9 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
     assert amount <= MAX_SIZE and order.price <= MAX_SPOT, "engine: size too large"
     digest: bytes32 = orders.order_hash(order)
     orders.fill(order, signature, amount)
+    # Expired, settled positions turn into cash first, so they never hold a position slot.
+    self._settle_expired(order.maker)
+    self._settle_expired(taker)
 
     premium: uint256 = (amount * order.price + WAD - 1) // WAD
     delta: int256 = convert(amount, int256)

@@ -445,3 +445,21 @@ def test_roles_and_two_step_ownership(proto):
     assert proto.engine.owner() == new_owner
     with boa.reverts("ownable: not owner"):
         proto.engine.transfer_ownership(admin)
+
+
+def test_fill_settles_expired_positions_first_freeing_their_slots(proto, call_3200):
+    proto.engine.set_risk_params(P.IM, P.MM, P.GRID, P.REF_VOL, 1)
+    later = P.expiry_in(15)
+    proto.vol.update(later, 6 * WAD // 10, 0)
+    next_series = proto.engine.list_series(later, 3200 * WAD, True)
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=1_000_000)
+    proto.fund(taker, usd=100_000)
+    fill(proto, maker, taker, call_3200, False, WAD, 50 * WAD)  # taker long 1 call (its 1 slot)
+    boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
+    proto.set_spot(3300)
+    proto.engine.settle_expiry(E7)
+    # The expired call still holds the taker's only slot until the next fill settles it.
+    fill(proto, maker, taker, next_series, False, WAD, 60 * WAD)
+    assert P.position_ids(proto.engine, taker) == ([next_series], [WAD])
+    assert proto.engine.cash(taker) == (100_000 - 50 + 100 - 60) * WAD
