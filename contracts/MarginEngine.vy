@@ -371,13 +371,12 @@ def settle_expiry(expiry: uint256):
          price can settle it. Trade-off: the first caller after the sources update fixes the
          price, so it may lag the expiry by up to a heartbeat and a caller can choose among the
          post-expiry updates; the median over several sources bounds what one source can do,
-         and keepers settle right after expiry. Reverts "engine: not expired", "engine: already
-         settled", "engine: unknown expiry".
+         and keepers settle right after expiry. Reverts "engine: not expired", "engine: unknown
+         expiry" (never listed, or already settled: settling removes it from the live list).
     @param expiry The expiry to settle.
     """
     assert expiry in self.live_expiries, "engine: unknown expiry"
     assert block.timestamp >= expiry, "engine: not expired"
-    assert self.settlement_price[expiry] == 0, "engine: already settled"
     price: uint256 = 0
     confidence: uint256 = 0
     oldest: uint256 = 0
@@ -718,8 +717,8 @@ def set_paused(paused_: bool):
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Set "risk_admin", "guardian", "liquidator" or "router", or toggle a pool in or
-            out of the hedge-swap venues ("venue") (owner). Reverts "ownable: not owner",
+    @notice Set "risk_admin", "guardian", "liquidator" or "router", or list ("venue") or
+            delist ("not_venue") a pool as a hedge-swap venue (owner). Reverts "ownable: not owner",
             "engine: unknown role".
     @param role The role's name.
     @param account The new holder.
@@ -734,7 +733,9 @@ def set_role(role: String[16], account: address):
     elif role == "router":
         self.router = IRouter(account)
     elif role == "venue":
-        self.is_venue[account] = not self.is_venue[account]
+        self.is_venue[account] = True
+    elif role == "not_venue":
+        self.is_venue[account] = False
     else:
         raise "engine: unknown role"
     log RoleSet(role=role, account=account)

@@ -144,7 +144,7 @@ def test_swap_only_through_listed_venues(world):
     p, _, pools = world
     alice = boa.env.generate_address("alice")
     p.fund(alice, usd=10_000)
-    p.engine.set_role("venue", pools[1])  # toggles pools[1] out of the venues
+    p.engine.set_role("not_venue", pools[1])
     assert not p.engine.is_venue(pools[1])
     with boa.reverts("engine: unknown venue"):
         swap(p, alice, p.usd.address, pools[:2], [1_000 * USD, 1_000 * USD])

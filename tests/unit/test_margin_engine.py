@@ -463,3 +463,39 @@ def test_fill_settles_expired_positions_first_freeing_their_slots(proto, call_32
     fill(proto, maker, taker, next_series, False, WAD, 60 * WAD)
     assert P.position_ids(proto.engine, taker) == ([next_series], [WAD])
     assert proto.engine.cash(taker) == (100_000 - 50 + 100 - 60) * WAD
+
+
+def test_at_most_sixteen_live_expiries(proto):
+    expiries = [P.expiry_in(10 + d) for d in range(17)]
+    for e in expiries:
+        proto.vol.update(e, 6 * WAD // 10, 0)
+    for e in expiries[:16]:
+        proto.engine.list_series(e, 3000 * WAD, True)
+    proto.engine.list_series(expiries[0], 3100 * WAD, True)  # a live expiry: still allowed
+    with boa.reverts("engine: too many expiries"):
+        proto.engine.list_series(expiries[16], 3000 * WAD, True)
+
+
+def test_spot_out_of_range_blocks_the_margin_check(proto):
+    alice = addr("alice")
+    proto.fund(alice, usd=100)
+    proto.set_spot(2e17)  # 2e35 wad: above the engine's 1e35 bound, below the oracle's 1e36
+    with boa.reverts("engine: spot out of range"):
+        proto.engine.margin(alice)
+
+
+def test_tokens_above_18_decimals_are_rejected(proto):
+    odd = P.load("contracts/mocks/MockERC20.vy", "Odd", "ODD", 19)
+    with boa.reverts("engine: decimals above 18"):
+        P.load(
+            "contracts/MarginEngine.vy",
+            proto.calculator.address,
+            proto.oracle.address,
+            proto.vol.address,
+            odd.address,
+            proto.weth.address,
+            P.IM,
+            P.MM,
+            P.GRID,
+            P.REF_VOL,
+        )
