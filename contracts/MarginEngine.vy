@@ -136,6 +136,20 @@ event Swap:
 event CashSharePrice:
     share_price: uint256
 
+event PortfolioMoved:
+    account: indexed(address)
+    receiver: indexed(address)
+    fraction: uint256
+
+event CashMoved:
+    sender: indexed(address)
+    receiver: indexed(address)
+    amount: uint256
+
+event LossSocialized:
+    receiver: indexed(address)
+    amount: uint256
+
 event RiskParams:
     im: risk.Mode
     mm: risk.Mode
@@ -302,9 +316,7 @@ def withdraw(token: address, amount: uint256, receiver: address):
         self._add_cash(account, -convert(amount_wad, int256))
     elif token == self.underlying_token.address:
         amount_wad = amount * self.underlying_scale
-        assert self.underlying_balance[account] >= amount_wad, "engine: insufficient underlying"
-        self.underlying_balance[account] -= amount_wad
-        self.total_underlying -= amount_wad
+        self._add_underlying(account, -convert(amount_wad, int256))
     else:
         raise "engine: unknown token"
     if len(self._positions[account]) > 0:
@@ -345,7 +357,7 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
     @param is_call True for a call.
     @return The new series id (ids start at 1).
     """
-    assert msg.sender == self.risk_admin, "engine: not risk admin"
+    self._only_risk_admin()
     assert expiry % EXPIRY_GRID == 0, "engine: bad expiry"
     assert expiry >= block.timestamp + MIN_TENOR and expiry <= block.timestamp + MAX_TENOR, "engine: bad expiry"
     assert staticcall self.vol_oracle.has_entry(expiry), "engine: no vol entry"
@@ -427,7 +439,7 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
     @param amount Options to fill (wad units of underlying).
     @param taker The taker's account.
     """
-    assert msg.sender == taker or self.is_operator[taker][msg.sender], "engine: not authorised"
+    self._only_owner_or_operator(taker)
     assert not self.paused, "engine: paused"
     assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
     s: Series = self._load_series(order.series_id)
@@ -506,7 +518,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
     @param deadline Last valid block timestamp.
     @return The output in token units.
     """
-    assert msg.sender == account or self.is_operator[account][msg.sender], "engine: not authorised"
+    self._only_owner_or_operator(account)
     assert not self.paused, "engine: paused"
     assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
     assert self.router.address != empty(address), "engine: no router"
@@ -523,45 +535,127 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
     market: risk.Market = self._market()
     before: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
     # Effects on the input side first, then the swap, then the credit of what arrived.
+    wad_in: uint256 = total_in * self.underlying_scale
     if to_underlying:
-        self._add_cash(account, -convert(total_in * self.cash_scale, int256))
+        wad_in = total_in * self.cash_scale
+        self._add_cash(account, -convert(wad_in, int256))
     else:
-        debit: uint256 = total_in * self.underlying_scale
-        assert self.underlying_balance[account] >= debit, "engine: insufficient underlying"
-        self.underlying_balance[account] -= debit
-        self.total_underlying -= debit
+        self._add_underlying(account, -convert(wad_in, int256))
     balance: uint256 = staticcall token_out.balanceOf(self)
     assert extcall IERC20(token_in).approve(self.router.address, total_in, default_return_value=True), "engine: approve failed"
     extcall self.router.swap_split(token_in, token_out.address, pools, amounts_in, min_total_out, self, deadline)
     out: uint256 = staticcall token_out.balanceOf(self) - balance
     # Oracle value of the output against the input, both in USD wad: at most MAX_SWAP_LOSS lost.
-    value_in: uint256 = total_in * self.cash_scale
-    value_out: uint256 = out * self.underlying_scale * convert(market.spot, uint256) // WAD
-    if not to_underlying:
-        value_in = total_in * self.underlying_scale * convert(market.spot, uint256) // WAD
-        value_out = out * self.cash_scale
-    assert value_out * WAD >= value_in * (WAD - MAX_SWAP_LOSS), "engine: swap loss too large"
+    spot: uint256 = convert(market.spot, uint256)
+    value_in: uint256 = wad_in
+    wad_out: uint256 = out * self.cash_scale
+    value_out: uint256 = wad_out
     if to_underlying:
-        credit: uint256 = out * self.underlying_scale
-        self.underlying_balance[account] += credit
-        self.total_underlying += credit
-        assert self.total_underlying <= self.underlying_cap, "engine: cap exceeded"
+        wad_out = out * self.underlying_scale
+        value_out = wad_out * spot // WAD
+        self._add_underlying(account, convert(wad_out, int256))
     else:
-        self._add_cash(account, convert(out * self.cash_scale, int256))
+        value_in = wad_in * spot // WAD
+        self._add_cash(account, convert(wad_out, int256))
+    assert value_out * WAD >= value_in * (WAD - MAX_SWAP_LOSS), "engine: swap loss too large"
     log Swap(account=account, token_in=token_in, amount_in=total_in, amount_out=out)
     self._require_margin_rule(before, self._portfolio(account, convert(market.spot, uint256)), market)
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Liquidation hooks (the Liquidator only)
+# ---------------------------------------------------------------------------------------------
+
+
 @external
 @view
-def order_hash(order: orders.Order) -> bytes32:
+def risk_inputs(account: address) -> (risk.Portfolio, risk.Market):
     """
-    @notice The EIP-712 digest a maker signs for `order` (domain "Kappa", version "1").
-    @param order The order.
-    @return The digest.
+    @notice What the margin model sees of an account: its portfolio (cash, underlying, positions
+            with series data, current vols and settlement prices) and the market (spot,
+            confidence, time, reference vol). Pass them to the RiskCalculator with `im`/`mm`
+            and `grid` to reproduce every number the engine computes.
+    @param account The account.
+    @return (portfolio, market).
     """
-    return orders.order_hash(order)
+    market: risk.Market = self._market()
+    return self._portfolio(account, convert(market.spot, uint256)), market
+
+
+@external
+def move_portfolio(account: address, receiver: address, fraction: uint256):
+    """
+    @notice Move `fraction` of every position and of the underlying balance of `account` to
+            `receiver`: the Liquidator's bid. The cash side of a bid (the account's cash share
+            and the price) is one net `move_cash`.
+    @dev Expired, settled positions of both accounts settle into cash first. Each moved amount
+         is the account's amount times fraction, rounded toward zero, so fraction = 1e18 moves
+         everything exactly. Not paused by the guardian. Reverts "engine: not liquidator",
+         "engine: bad fraction", "engine: self move", "engine: too many positions".
+    @param account The liquidated account.
+    @param receiver The bidder's account.
+    @param fraction The fraction to move, a wad in (0, 1e18].
+    """
+    self._only_liquidator()
+    assert fraction > 0 and fraction <= WAD and account != receiver, "engine: bad move"
+    self._settle_expired(account)
+    self._settle_expired(receiver)
+    f: int256 = convert(fraction, int256)
+    positions: DynArray[uint256, MAX_POSITIONS] = self._positions[account]
+    for packed: uint256 in positions:
+        # |size| <= 2**96 and f <= 1e18: the product fits easily; // truncates toward zero.
+        moved: int256 = self._size(packed) * f // IWAD
+        if moved != 0:
+            self._add_position(account, packed >> 128, -moved)
+            self._add_position(receiver, packed >> 128, moved)
+    underlying: uint256 = self.underlying_balance[account] * fraction // WAD
+    self.underlying_balance[account] -= underlying
+    self.underlying_balance[receiver] += underlying
+    log PortfolioMoved(account=account, receiver=receiver, fraction=fraction)
+
+
+@external
+def move_cash(sender: address, receiver: address, amount: uint256):
+    """
+    @notice Move `amount` USD (wad) of cash from `sender` to `receiver`: a bid's payment, the
+            insurance fund's share of the discount or its payment for an insolvent account.
+    @dev The sender's cash may go negative (the Liquidator checks margin and the fund's
+         balance). Reverts "engine: not liquidator".
+    @param sender The paying account.
+    @param receiver The receiving account.
+    @param amount USD wad.
+    """
+    self._only_liquidator()
+    self._add_cash(sender, -convert(amount, int256))
+    self._add_cash(receiver, convert(amount, int256))
+    log CashMoved(sender=sender, receiver=receiver, amount=amount)
+
+
+@external
+def socialize_loss(receiver: address, amount: uint256):
+    """
+    @notice Socialize a loss the insurance fund could not cover: lower the cash share price so
+            that positive cash balances together lose `amount` (rounded against them) and credit
+            `amount` to `receiver` (the bidder who took the insolvent account). Debts are
+            untouched.
+    @dev Reverts "engine: not liquidator", "engine: loss exceeds cash pool" unless the pool keeps
+         a positive share price.
+    @param receiver The account credited.
+    @param amount USD wad.
+    """
+    self._only_liquidator()
+    shares: uint256 = self.total_cash_shares
+    pool: uint256 = shares * self.cash_share_price // WAD
+    price: uint256 = 0
+    if amount < pool:
+        price = (pool - amount) * WAD // shares
+    assert price > 0, "engine: loss exceeds cash pool"
+    self.cash_share_price = price
+    log CashSharePrice(share_price=price)
+    self._add_cash(receiver, convert(amount, int256))
+    log LossSocialized(receiver=receiver, amount=amount)
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,9 +674,7 @@ def margin(account: address) -> (int256, int256, int256):
     """
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
-    h_im: int256 = self._health(portfolio, market, True)[0]
-    h_mm: int256 = self._health(portfolio, market, False)[0]
-    return staticcall self.calculator.mtm(portfolio, market), h_im, h_mm
+    return staticcall self.calculator.margin(portfolio, market, self.im, self.mm, self.grid)
 
 
 @external
@@ -686,7 +778,7 @@ def set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: 
     @param ref_vol_ Reference vol, a wad.
     @param max_positions_ Positions per account.
     """
-    assert msg.sender == self.risk_admin, "engine: not risk admin"
+    self._only_risk_admin()
     self._set_risk_params(im_, mm_, grid_, ref_vol_, max_positions_)
 
 
@@ -697,7 +789,7 @@ def set_caps(cash_cap_: uint256, underlying_cap_: uint256):
     @param cash_cap_ Cap on total cash deposits (USD wad).
     @param underlying_cap_ Cap on total underlying held (wad units).
     """
-    assert msg.sender == self.risk_admin, "engine: not risk admin"
+    self._only_risk_admin()
     self.cash_cap = cash_cap_
     self.underlying_cap = underlying_cap_
     log Caps(cash_cap=cash_cap_, underlying_cap=underlying_cap_)
@@ -757,9 +849,7 @@ def _deposit(account: address, token: address, amount: uint256):
         assert self.total_cash_shares * self.cash_share_price // WAD <= self.cash_cap, "engine: cap exceeded"
     elif token == self.underlying_token.address:
         amount_wad = amount * self.underlying_scale
-        self.underlying_balance[account] += amount_wad
-        self.total_underlying += amount_wad
-        assert self.total_underlying <= self.underlying_cap, "engine: cap exceeded"
+        self._add_underlying(account, convert(amount_wad, int256))
     else:
         raise "engine: unknown token"
     log Deposit(account=account, payer=msg.sender, token=token, amount=amount, amount_wad=amount_wad)
@@ -800,6 +890,23 @@ def _add_cash(account: address, amount: int256):
     self.total_cash_shares -= shares
     self.cash_debt[account] += debit - covered
     self.total_cash_debt += debit - covered
+
+
+@internal
+def _add_underlying(account: address, amount: int256):
+    """
+    @dev Credit (within the supply cap) or debit an account's underlying balance, in wad.
+         Reverts "engine: cap exceeded", "engine: insufficient underlying".
+    """
+    if amount >= 0:
+        self.underlying_balance[account] += convert(amount, uint256)
+        self.total_underlying += convert(amount, uint256)
+        assert self.total_underlying <= self.underlying_cap, "engine: cap exceeded"
+        return
+    debit: uint256 = convert(-amount, uint256)
+    assert self.underlying_balance[account] >= debit, "engine: insufficient underlying"
+    self.underlying_balance[account] -= debit
+    self.total_underlying -= debit
 
 
 @internal
@@ -970,29 +1077,33 @@ def _health(portfolio: risk.Portfolio, market: risk.Market, is_im: bool) -> (int
 
 @internal
 def _set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: uint256, max_positions_: uint256):
-    assert (
-        mm_.k >= IWAD and mm_.k <= 20 * IWAD and mm_.v >= 0 and mm_.v <= IWAD
-        and mm_.a >= 0 and mm_.a <= IWAD // 5 and mm_.conf >= 0 and mm_.conf <= IWAD
-        and mm_.haircut >= 0 and mm_.haircut <= IWAD // 2
-        and grid_.n >= 1 and grid_.n <= 10 and grid_.horizon >= 3600 and grid_.horizon <= 30 * 86400
-        and grid_.u_min >= 0 and grid_.u_min <= grid_.u_max and grid_.u_max <= IWAD * 9 // 10
-        and grid_.tau_floor > 0 and grid_.tau_floor <= grid_.tau_ref and grid_.tau_ref <= IWAD
-        and grid_.v_max >= 0 and grid_.v_max <= IWAD
-        and ref_vol_ >= WAD // 100 and ref_vol_ <= 10 * WAD
-        and max_positions_ >= 1 and max_positions_ <= MAX_POSITIONS
-    ), "engine: bad params"
-    # IM at least as strict as MM in every parameter, within the same hard caps.
-    assert (
-        im_.k >= mm_.k and im_.k <= 20 * IWAD and im_.v >= mm_.v and im_.v <= IWAD
-        and im_.a >= mm_.a and im_.a <= IWAD // 5 and im_.conf >= mm_.conf and im_.conf <= IWAD
-        and im_.haircut >= mm_.haircut and im_.haircut <= IWAD // 2
-    ), "engine: IM weaker than MM"
+    # The hard bounds live with the model (RiskCalculator.check_params); it reverts with
+    # "engine: bad params" or "engine: IM weaker than MM", which this call passes on.
+    assert staticcall self.calculator.check_params(im_, mm_, grid_, ref_vol_, max_positions_)
     self.im = im_
     self.mm = mm_
     self.grid = grid_
     self.ref_vol = ref_vol_
     self.max_positions = max_positions_
     log RiskParams(im=im_, mm=mm_, grid=grid_, ref_vol=ref_vol_, max_positions=max_positions_)
+
+
+@internal
+@view
+def _only_owner_or_operator(account: address):
+    assert msg.sender == account or self.is_operator[account][msg.sender], "engine: not authorised"
+
+
+@internal
+@view
+def _only_risk_admin():
+    assert msg.sender == self.risk_admin, "engine: not risk admin"
+
+
+@internal
+@view
+def _only_liquidator():
+    assert msg.sender == self.liquidator, "engine: not liquidator"
 
 
 @internal

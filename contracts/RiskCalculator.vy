@@ -1,5 +1,6 @@
 # pragma version ~=0.4.3
 # pragma optimize gas
+# pragma experimental-codegen
 """
 @title RiskCalculator: Kappa's portfolio margin model as a stateless contract
 @license MIT
@@ -28,6 +29,38 @@ def health(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid
     @return (health, witness).
     """
     return risk.health(portfolio, market, mode, grid)
+
+
+@external
+@pure
+def margin(portfolio: risk.Portfolio, market: risk.Market, im: risk.Mode, mm: risk.Mode, grid: risk.Grid) -> (int256, int256, int256):
+    """
+    @notice MtM, H_IM and H_MM in one call (MarginEngine.margin).
+    @param portfolio Cash, underlying and positions.
+    @param market Spot, confidence, time, reference vol.
+    @param im Initial-margin parameters.
+    @param mm Maintenance-margin parameters.
+    @param grid Grid parameters.
+    @return (mtm, health_im, health_mm), wads.
+    """
+    return risk.mtm(portfolio, market), risk.health(portfolio, market, im, grid)[0], risk.health(portfolio, market, mm, grid)[0]
+
+
+@external
+@pure
+def assess(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid: risk.Grid) -> (int256, int256, uint256):
+    """
+    @notice MtM, health and the witness scenario of one mode in one call (the Liquidator's bid).
+    @param portfolio Cash, underlying and positions.
+    @param market Spot, confidence, time, reference vol.
+    @param mode IM or MM parameters.
+    @param grid Grid parameters.
+    @return (mtm, health, witness).
+    """
+    h: int256 = 0
+    w: uint256 = 0
+    h, w = risk.health(portfolio, market, mode, grid)
+    return risk.mtm(portfolio, market), h, w
 
 
 @external
@@ -138,3 +171,39 @@ def greeks(portfolio: risk.Portfolio, market: risk.Market) -> (int256, int256, i
         vega += p.size * convert(g.vega, int256) // WAD
         theta += p.size * g.theta // WAD
     return delta, gamma, vega, theta
+
+
+@external
+@pure
+def check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> bool:
+    """
+    @notice Revert unless the margin parameters are within the engine's hard bounds.
+    @dev Reverts "engine: bad params" outside: MM k in [1, 20], v <= 1, a <= 0.2, conf <= 1,
+         haircut <= 0.5; n in [1, 10]; horizon in [1 hour, 30 days]; 0 <= u_min <= u_max <= 0.9;
+         0 < tau_floor <= tau_ref <= 1; v_max <= 1; ref_vol in [0.01, 10]; max positions in
+         [1, 32]. Reverts "engine: IM weaker than MM" unless every IM parameter is at least its
+         MM counterpart (so H_IM <= H_MM on the same grid).
+    @param im Initial-margin parameters.
+    @param mm Maintenance-margin parameters.
+    @param grid Grid parameters.
+    @param ref_vol Reference vol, a wad.
+    @param max_positions Positions per account.
+    @return True (it reverts otherwise).
+    """
+    assert (
+        mm.k >= WAD and mm.k <= 20 * WAD and mm.v >= 0 and mm.v <= WAD
+        and mm.a >= 0 and mm.a <= WAD // 5 and mm.conf >= 0 and mm.conf <= WAD
+        and mm.haircut >= 0 and mm.haircut <= WAD // 2
+        and grid.n >= 1 and grid.n <= 10 and grid.horizon >= 3600 and grid.horizon <= 30 * 86400
+        and grid.u_min >= 0 and grid.u_min <= grid.u_max and grid.u_max <= WAD * 9 // 10
+        and grid.tau_floor > 0 and grid.tau_floor <= grid.tau_ref and grid.tau_ref <= WAD
+        and grid.v_max >= 0 and grid.v_max <= WAD
+        and ref_vol >= 10**16 and ref_vol <= 10 * 10**18
+        and max_positions >= 1 and max_positions <= 32
+    ), "engine: bad params"
+    assert (
+        im.k >= mm.k and im.k <= 20 * WAD and im.v >= mm.v and im.v <= WAD
+        and im.a >= mm.a and im.a <= WAD // 5 and im.conf >= mm.conf and im.conf <= WAD
+        and im.haircut >= mm.haircut and im.haircut <= WAD // 2
+    ), "engine: IM weaker than MM"
+    return True

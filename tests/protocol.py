@@ -155,8 +155,8 @@ class Maker:
             "deadline": boa.env.timestamp + DAY if deadline is None else deadline,
         }
 
-    def sign(self, engine: Any, order: dict[str, Any]) -> bytes:
-        from eth_account import Account
+    def message(self, engine: Any, order: dict[str, Any]) -> Any:
+        """The EIP-712 message of `order` for `engine` (domain "Kappa" / "1")."""
         from eth_account.messages import encode_typed_data
 
         domain = {
@@ -165,8 +165,19 @@ class Maker:
             "chainId": boa.env.evm.patch.chain_id,
             "verifyingContract": engine.address,
         }
-        message = encode_typed_data(domain, ORDER_TYPES, order)
-        return bytes(Account.sign_message(message, self.key).signature)
+        return encode_typed_data(domain, ORDER_TYPES, order)
+
+    def digest(self, engine: Any, order: dict[str, Any]) -> bytes:
+        """The order hash the engine tracks fills and cancels by (computed off chain)."""
+        from eth_utils import keccak
+
+        message = self.message(engine, order)
+        return keccak(b"\x19\x01" + message.header + message.body)
+
+    def sign(self, engine: Any, order: dict[str, Any]) -> bytes:
+        from eth_account import Account
+
+        return bytes(Account.sign_message(self.message(engine, order), self.key).signature)
 
 
 def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:

@@ -242,7 +242,7 @@ def test_fill_moves_options_and_premium(proto, call_3200):
     assert P.position_ids(proto.engine, taker) == ([call_3200], [-2 * WAD])
     assert proto.engine.cash(maker.address) == (100_000 - 202) * WAD
     assert proto.engine.cash(taker) == (50_000 + 202) * WAD
-    assert proto.engine.filled(proto.engine.order_hash(P.as_tuple(order))) == 2 * WAD
+    assert proto.engine.filled(maker.digest(proto.engine, order)) == 2 * WAD
 
 
 def test_fill_by_operator(proto, call_3200):
