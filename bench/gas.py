@@ -3,7 +3,8 @@
 Each entry is the execution gas of one call (bench.common.execution_gas: the call frame with
 cold access sets, without the 21,000 intrinsic gas and calldata), next to its goal from the
 issues where one is set. The measurements of each layer live beside this file
-(bench/gas_oracle.py, bench/gas_venues.py, bench/gas_engine.py); this module runs them all
+(bench/gas_oracle.py, bench/gas_venues.py, bench/gas_engine.py,
+bench/gas_liquidation.py); this module runs them all
 and is what `make bench` calls. Run alone with `python -m bench.gas`.
 """
 
@@ -35,10 +36,13 @@ GOALS: dict[str, int | None] = {
     "deposit": None,
     "withdraw": None,
     "engine_swap_3": None,
+    "start_auction_witness": 250_000,
+    "start_auction_full": None,
+    "bid_16": 2_000_000,
 }
 
 # Layers that contribute measurements: module name -> function returning {key: gas}.
-LAYERS = ("bench.gas_oracle", "bench.gas_venues", "bench.gas_engine")
+LAYERS = ("bench.gas_oracle", "bench.gas_venues", "bench.gas_engine", "bench.gas_liquidation")
 
 
 def measure_lens() -> dict[str, int]:

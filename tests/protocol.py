@@ -24,6 +24,9 @@ MM = (3 * WAD, WAD // 4, WAD // 100, WAD // 10, WAD // 10)
 IM = (4 * WAD, WAD * 3 // 10, WAD * 2 // 100, WAD // 5, WAD * 15 // 100)
 GRID = (3, DAY, WAD // 20, WAD // 2, WAD // 12, WAD // 365, WAD)
 REF_VOL = WAD * 8 // 10
+# Liquidator: discount 2% -> 10% over 30 minutes, half the discount to the insurance fund, capped
+# bids restore H_MM to 10 USD, accounts worth at most 100 USD go whole.
+LIQUIDATION = (WAD * 2 // 100, WAD // 10, 1800, WAD // 2, 10 * WAD, 100 * WAD)
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Protocol:
     vol: Any
     calculator: Any
     engine: Any
+    liquidator: Any
     admin: str
 
     def set_spot(self, price: float) -> None:
@@ -59,11 +63,13 @@ class Protocol:
                 self.engine.deposit(self.weth.address, amount)
 
 
-def deploy(spot: float = 3000.0) -> Protocol:
-    """Deploy and wire the protocol at block time START; the deployer holds every role."""
+def deploy(spot: float = 3000.0, usd: Any = None) -> Protocol:
+    """Deploy and wire the protocol at block time START; the deployer holds every role (and
+    owns the Liquidator, which holds the engine's liquidator role)."""
     boa.env.time_travel(seconds=max(START - boa.env.timestamp, 0))
     admin = boa.env.eoa
-    usd = load("contracts/mocks/MockERC20.vy", "USD Coin", "USDC", 6)
+    if usd is None:  # a test may bring its own 6-decimal cash token (e.g. a hostile one)
+        usd = load("contracts/mocks/MockERC20.vy", "USD Coin", "USDC", 6)
     weth = load("contracts/mocks/MockERC20.vy", "Wrapped Ether", "WETH", 18)
     feeds = [
         load("contracts/mocks/MockAggregatorV3.vy", d, "ETH / USD", int(spot * 10**d))
@@ -97,7 +103,11 @@ def deploy(spot: float = 3000.0) -> Protocol:
         GRID,
         REF_VOL,
     )
-    return Protocol(usd, weth, feeds, sequencer_feed, oracle, vol, calculator, engine, admin)
+    liquidator = load("contracts/Liquidator.vy", engine.address, *LIQUIDATION)
+    engine.set_role("liquidator", liquidator.address)
+    return Protocol(
+        usd, weth, feeds, sequencer_feed, oracle, vol, calculator, engine, liquidator, admin
+    )
 
 
 def expiry_in(days: int) -> int:

@@ -1,0 +1,71 @@
+"""Gas of the Liquidator on realistic 16-position accounts (issue #5 goals).
+
+`measure()` deploys the protocol on a fresh titanoboa env (tests/protocol.py), lists 16 series
+over four expiries, and builds two identical 16-position accounts (short most of the chain
+against modest cash), then moves spot so both are below maintenance but solvent. Each call is
+priced as the first call of a new transaction (bench.common.execution_gas):
+- start_auction_witness: Liquidator.start_auction with the witness scenario (one scenario);
+- start_auction_full: Liquidator.start_auction with the full check (the second account);
+- bid_16: Liquidator.bid on a 16-position account by a bidder with cash only: the account's
+  full MM check, the move of 16 positions, the cash legs and the bidder's full IM check.
+"""
+
+from __future__ import annotations
+
+import boa
+
+from bench.common import execution_gas
+
+WAD = 10**18
+NO_WITNESS = 2**256 - 1
+CRASH_SPOT = 2_150.0
+
+
+def _victim(p, dealer, ids: list[int], name: str, nonce: int) -> str:
+    from tests import protocol as P  # noqa: N812
+
+    account = boa.env.generate_address(name)
+    p.fund(account, usd=9_000)
+    for i, sid in enumerate(ids):
+        order = dealer.order(sid, i % 4 != 0, WAD, 60 * WAD, nonce=nonce + i)
+        with boa.env.prank(account):
+            p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), WAD, account)
+    return account
+
+
+def measure() -> dict[str, int]:
+    from tests import protocol as P  # noqa: N812
+
+    with boa.swap_env(boa.Env()):
+        p = P.deploy()
+        expiries = [P.expiry_in(d) for d in (8, 15, 36, 92)]
+        for e in expiries:
+            p.vol.update(e, 6 * WAD // 10, -WAD // 10)
+        strikes = (2600, 2900, 3200, 3500)
+        ids = [
+            p.engine.list_series(e, k * WAD, i % 2 == 0)
+            for e in expiries
+            for i, k in enumerate(strikes)
+        ]
+        dealer = P.Maker.new("dealer")
+        p.fund(dealer.address, usd=10_000_000, weth=100)
+        first = _victim(p, dealer, ids, "victim-a", 0)
+        second = _victim(p, dealer, ids, "victim-b", 100)
+        bidder = boa.env.generate_address("bidder")
+        p.fund(bidder, usd=1_000_000)
+        p.set_spot(CRASH_SPOT)
+        mtm, _, h_mm = p.engine.margin(first)
+        assert mtm > 0 > h_mm, f"the bench account must be solvent and liquidatable: {mtm}, {h_mm}"
+        witness = p.engine.health(first, False)[1]
+        figures = {
+            "start_auction_witness": execution_gas(p.liquidator, "start_auction", first, witness),
+            "start_auction_full": execution_gas(p.liquidator, "start_auction", second, NO_WITNESS),
+        }
+        with boa.env.prank(bidder):
+            figures["bid_16"] = execution_gas(p.liquidator, "bid", first, WAD // 10, 2**255 - 1)
+        return figures
+
+
+if __name__ == "__main__":
+    for key, gas in measure().items():
+        print(f"{key:<24}{gas:>12,}")

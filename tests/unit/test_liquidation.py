@@ -1,0 +1,493 @@
+"""Liquidator: auctions, capped partial bids, the insurance fund and loss socialization.
+
+The victim sells 10 puts (K = 2,800, one week) to a market maker with 3,000 USD of cash; at
+spot 2,700 it is solvent but below maintenance (MtM ~ 1,770, H_MM ~ -766), at 2,200 insolvent
+(MtM ~ -2,680). Every amount is checked against the formulas in contracts/Liquidator.vy from
+the numbers the contract reports (Bid event, engine views), to the wei.
+"""
+
+from __future__ import annotations
+
+import boa
+import pytest
+
+from tests import protocol as P  # noqa: N812
+from tests.conftest import events, load
+
+WAD = 10**18
+E7 = P.expiry_in(8)
+NO_WITNESS = 2**256 - 1
+D_START, D_MAX, DURATION, FUND_SHARE, BUFFER, DUST = P.LIQUIDATION
+
+
+@pytest.fixture(scope="module")
+def proto():
+    with boa.env.anchor():
+        p = P.deploy()
+        p.vol.update(E7, 6 * WAD // 10, 0)
+        yield p
+
+
+@pytest.fixture(autouse=True)
+def isolate(proto):
+    with boa.env.anchor():
+        yield
+
+
+def addr(name: str) -> str:
+    return boa.env.generate_address(name)
+
+
+@pytest.fixture
+def put(proto):
+    return proto.engine.list_series(E7, 2800 * WAD, False)
+
+
+def short_puts(proto, put: int) -> str:
+    """An account short 10 puts against 3,000 USD, healthy at spot 3,000."""
+    maker, account = P.Maker.new("mm"), addr("victim")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(account, usd=3_000)
+    order = maker.order(put, True, 10 * WAD, 32 * WAD)
+    with boa.env.prank(account):
+        proto.engine.fill(P.as_tuple(order), maker.sign(proto.engine, order), 10 * WAD, account)
+    assert proto.engine.margin(account)[2] > 0
+    return account
+
+
+@pytest.fixture
+def victim(proto, put):
+    return short_puts(proto, put)
+
+
+@pytest.fixture
+def bidder(proto):
+    account = addr("bidder")
+    proto.fund(account, usd=50_000)
+    return account
+
+
+def mul_up(x: int, y: int) -> int:
+    """x * y / 1e18 rounded toward +infinity (the contract's _mul_up)."""
+    q, r = divmod(x * y, WAD)
+    return q + (1 if r else 0)
+
+
+def fund_insurance(proto, usd: float) -> None:
+    payer = addr("insurer")
+    amount = int(usd * 10**6)
+    proto.usd.mint(payer, amount)
+    with boa.env.prank(payer):
+        proto.usd.approve(proto.liquidator.address, amount)
+        proto.liquidator.deposit_insurance(amount)
+
+
+def start(proto, account: str, witness: int = NO_WITNESS) -> None:
+    proto.liquidator.start_auction(account, witness)
+
+
+# --- starting auctions ------------------------------------------------------------------------
+
+
+def test_auction_starts_on_full_check_of_unhealthy_account(proto, victim):
+    proto.set_spot(2700)
+    h_mm = proto.engine.margin(victim)[2]
+    assert h_mm < 0
+    start(proto, victim)
+    assert proto.liquidator.auction_start(victim) == boa.env.timestamp
+    assert proto.liquidator.discount(victim) == D_START
+    # Solvent at the full check: the auction does not block insurance withdrawals.
+    assert proto.liquidator.open_insolvent() == 0
+
+
+def test_auction_rejects_healthy_account(proto, victim):
+    with boa.reverts("liquidator: healthy"):
+        start(proto, victim)
+    assert proto.liquidator.auction_start(victim) == 0
+
+
+def test_auction_rejects_account_without_positions(proto):
+    alice = addr("alice")
+    proto.fund(alice, usd=10)
+    with boa.reverts("liquidator: healthy"):
+        start(proto, alice)
+
+
+def test_auction_starts_on_witness(proto, victim):
+    proto.set_spot(2700)
+    witness = proto.engine.health(victim, False)[1]
+    assert proto.engine.scenario_value(victim, witness, False) < 0
+    start(proto, victim, witness)
+    assert proto.liquidator.auction_start(victim) == boa.env.timestamp
+    # A witness does not measure MtM: the auction counts as possibly insolvent.
+    assert proto.liquidator.open_insolvent() == 1
+
+
+def test_auction_rejects_wrong_witness(proto, victim):
+    proto.set_spot(2700)
+    # The top spot point at the flat vol state: the short put gains there.
+    n = P.GRID[0]
+    witness = 1 * (2 * n + 1) + (n + n)
+    assert proto.engine.scenario_value(victim, witness, False) >= 0
+    with boa.reverts("liquidator: witness does not prove"):
+        start(proto, victim, witness)
+
+
+def test_auction_rejects_witness_outside_grid(proto, victim):
+    proto.set_spot(2700)
+    n = P.GRID[0]
+    with boa.reverts("risk: bad scenario"):
+        start(proto, victim, 3 * (2 * n + 1))
+
+
+def test_auction_cannot_start_twice(proto, victim):
+    proto.set_spot(2700)
+    start(proto, victim)
+    with boa.reverts("liquidator: auction open"):
+        start(proto, victim)
+
+
+def test_auction_discount_grows_linearly_to_its_maximum(proto, victim):
+    proto.set_spot(2700)
+    start(proto, victim)
+    boa.env.time_travel(seconds=DURATION // 2)
+    assert (
+        proto.liquidator.discount(victim)
+        == D_START + (D_MAX - D_START) * (DURATION // 2) // DURATION
+    )
+    boa.env.time_travel(seconds=DURATION)
+    assert proto.liquidator.discount(victim) == D_MAX
+    assert proto.liquidator.discount(addr("nobody")) == 0
+
+
+def test_auction_in_sequencer_grace_needs_the_grace_buffer(proto, victim):
+    proto.set_spot(2700)
+    h_mm = proto.engine.margin(victim)[2]  # about -766 USD
+    proto.oracle.set_grace_liquidation_buffer(1_000 * WAD)
+    proto.sequencer_feed.set_status(True)  # down
+    proto.sequencer_feed.set_status(False)  # back up: the grace period starts now
+    assert proto.oracle.liquidation_threshold() == -1_000 * WAD
+    assert -1_000 * WAD < h_mm < 0
+    with boa.reverts("liquidator: healthy"):
+        start(proto, victim)
+    # Deeper under water than the buffer: liquidation may start during grace.
+    proto.set_spot(2600)
+    assert proto.engine.margin(victim)[2] < -1_000 * WAD
+    start(proto, victim)
+    assert proto.liquidator.auction_start(victim) == boa.env.timestamp
+
+
+# --- bids on solvent accounts -----------------------------------------------------------------
+
+
+def test_auction_bid_is_capped_at_the_buffer(proto, victim, bidder, put):
+    proto.set_spot(2700)
+    start(proto, victim)
+    mtm, _, h = proto.engine.margin(victim)
+    with boa.env.prank(bidder):
+        taken, outlay = proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    p = mtm * (WAD - D_START) // WAD
+    cap = -(-(BUFFER - h) * WAD // (p - h))  # ceil
+    assert taken == cap < WAD
+    # The account's H_MM comes back to the buffer (linear in the fraction; sizes round down).
+    h_after = proto.engine.margin(victim)[2]
+    assert BUFFER <= h_after <= BUFFER + WAD // 10**6
+    # Sizes moved exactly (rounded toward zero), cash paid as the formula says.
+    moved = 10 * WAD * taken // WAD
+    assert P.position_ids(proto.engine, bidder) == ([put], [-moved])
+    assert P.position_ids(proto.engine, victim) == ([put], [-(10 * WAD - moved)])
+    price = mul_up(mtm, mul_up(taken, WAD - D_START))
+    fee = mul_up(mul_up(mtm, mul_up(taken, D_START)), FUND_SHARE)
+    assert outlay == price + fee
+    assert proto.liquidator.insurance_fund() == fee
+    assert proto.liquidator.auction_start(victim) != 0  # a partial bid keeps it open
+
+
+def test_auction_bid_never_lowers_the_accounts_health(proto, victim, bidder):
+    proto.set_spot(2700)
+    start(proto, victim)
+    h_before = proto.engine.margin(victim)[2]
+    with boa.env.prank(bidder):
+        proto.liquidator.bid(victim, WAD // 10, 2**255 - 1)
+    h_after = proto.engine.margin(victim)[2]
+    assert h_before < h_after < 0  # a tenth of the cap: better, not yet healthy
+
+
+def test_auction_bid_moves_every_collateral_and_cash(proto, victim, bidder):
+    proto.fund(victim, weth=0.5)
+    proto.set_spot(2600)
+    start(proto, victim)
+    cash = proto.engine.cash(victim)
+    mtm = proto.engine.margin(victim)[0]
+    fraction = WAD // 10  # below the cap (about 17.6% here)
+    with boa.env.prank(bidder):
+        taken, _ = proto.liquidator.bid(victim, fraction, 2**255 - 1)
+    assert taken == fraction
+    underlying = 5 * WAD // 10 * fraction // WAD
+    assert proto.engine.underlying_balance(bidder) == underlying
+    assert proto.engine.underlying_balance(victim) == 5 * WAD // 10 - underlying
+    price = mul_up(mtm, mul_up(fraction, WAD - D_START))
+    cash_taken = cash * fraction // WAD
+    # The victim keeps 9/10 of its cash and receives the price (share rounding: <= 1 wei).
+    assert abs(proto.engine.cash(victim) - (cash - cash_taken + price)) <= 1
+
+
+def test_auction_bid_discount_grows_over_time(proto, victim, bidder):
+    proto.set_spot(2700)
+    start(proto, victim)
+    boa.env.time_travel(seconds=DURATION)
+    mtm = proto.engine.margin(victim)[0]
+    fraction = WAD // 10
+    with boa.env.prank(bidder):
+        _, outlay = proto.liquidator.bid(victim, fraction, 2**255 - 1)
+    price = mul_up(mtm, mul_up(fraction, WAD - D_MAX))
+    fee = mul_up(mul_up(mtm, mul_up(fraction, D_MAX)), FUND_SHARE)
+    assert outlay == price + fee
+
+
+def test_auction_bid_respects_price_limit(proto, victim, bidder):
+    proto.set_spot(2700)
+    start(proto, victim)
+    mtm = proto.engine.margin(victim)[0]
+    fraction = WAD // 10
+    outlay = mul_up(mtm, mul_up(fraction, WAD - D_START)) + mul_up(
+        mul_up(mtm, mul_up(fraction, D_START)), FUND_SHARE
+    )
+    with boa.env.prank(bidder), boa.reverts("liquidator: price above limit"):
+        proto.liquidator.bid(victim, fraction, outlay - 1)
+    with boa.env.prank(bidder):
+        assert proto.liquidator.bid(victim, fraction, outlay) == (fraction, outlay)
+
+
+def test_auction_bidder_below_initial_margin_rejected(proto, victim):
+    proto.set_spot(2700)
+    start(proto, victim)
+    poor = addr("poor")
+    proto.fund(poor, usd=50)
+    with boa.env.prank(poor), boa.reverts("liquidator: bidder below initial margin"):
+        proto.liquidator.bid(victim, WAD, 2**255 - 1)
+
+
+def test_auction_dust_account_goes_whole(proto, victim, bidder):
+    proto.set_spot(2700)
+    proto.liquidator.set_params(D_START, D_MAX, DURATION, FUND_SHARE, BUFFER, 5_000 * WAD)
+    start(proto, victim)
+    with boa.env.prank(bidder):
+        taken, _ = proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    assert taken == WAD
+    assert proto.engine.packed_positions(victim) == []
+    assert proto.liquidator.auction_start(victim) == 0  # a whole-account bid ends it
+
+
+@pytest.mark.parametrize(
+    ("fraction", "reason"),
+    [(0, "liquidator: bad fraction"), (WAD + 1, "liquidator: bad fraction")],
+)
+def test_auction_bid_bad_fraction(proto, victim, bidder, fraction, reason):
+    proto.set_spot(2700)
+    start(proto, victim)
+    with boa.env.prank(bidder), boa.reverts(reason):
+        proto.liquidator.bid(victim, fraction, 2**255 - 1)
+
+
+def test_auction_bid_needs_an_auction_and_another_account(proto, victim, bidder):
+    proto.set_spot(2700)
+    with boa.env.prank(bidder), boa.reverts("liquidator: no auction"):
+        proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    start(proto, victim)
+    with boa.env.prank(victim), boa.reverts("liquidator: self bid"):
+        proto.liquidator.bid(victim, WAD, 2**255 - 1)
+
+
+def test_auction_bid_on_recovered_account_rejected_then_ended(proto, victim, bidder):
+    proto.set_spot(2700)
+    start(proto, victim)
+    with boa.reverts("liquidator: unhealthy"):
+        proto.liquidator.end_auction(victim)
+    proto.set_spot(3000)
+    with boa.env.prank(bidder), boa.reverts("liquidator: healthy"):
+        proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    proto.liquidator.end_auction(victim)
+    assert proto.liquidator.auction_start(victim) == 0
+    with boa.reverts("liquidator: no auction"):
+        proto.liquidator.end_auction(victim)
+
+
+def test_auction_ends_after_a_capped_bid(proto, victim, bidder):
+    proto.set_spot(2700)
+    start(proto, victim)
+    with boa.env.prank(bidder):
+        proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    proto.liquidator.end_auction(victim)
+    assert proto.liquidator.auction_start(victim) == 0
+
+
+# --- insolvent accounts -----------------------------------------------------------------------
+
+
+def test_insolvent_account_covered_by_insurance_fund(proto, victim, bidder):
+    fund_insurance(proto, 20_000)
+    proto.set_spot(2200)
+    mtm, _, h = proto.engine.margin(victim)
+    assert mtm < 0
+    start(proto, victim)
+    assert proto.liquidator.open_insolvent() == 1
+    bidder_cash = proto.engine.cash(bidder)
+    victim_cash = proto.engine.cash(victim)
+    with boa.env.prank(bidder):
+        taken, outlay = proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    reward = -mtm + (mtm - h) * D_START // WAD
+    assert (taken, outlay) == (WAD, -reward)
+    assert proto.liquidator.insurance_fund() == 20_000 * WAD - reward
+    assert proto.engine.cash(bidder) == bidder_cash + victim_cash + reward
+    assert proto.liquidator.bad_debt() == 0
+    assert proto.engine.cash_share_price() == WAD
+    # The victim is empty; the auction is over.
+    assert proto.engine.packed_positions(victim) == []
+    assert proto.engine.cash(victim) == 0
+    assert proto.liquidator.auction_start(victim) == 0
+    assert proto.liquidator.open_insolvent() == 0
+
+
+def test_insolvent_account_beyond_fund_is_socialized(proto, victim, bidder):
+    fund_insurance(proto, 500)
+    # A borrower: negative cash backed by underlying; its debt must not shrink.
+    borrower = addr("borrower")
+    proto.fund(borrower, weth=2)
+    with boa.env.prank(borrower):
+        proto.engine.withdraw(proto.usd.address, 1_000 * 10**6, borrower)
+    debt = proto.engine.cash_debt(borrower)
+    assert debt == 1_000 * WAD
+    saver = addr("saver")
+    proto.fund(saver, usd=10_000)
+    proto.set_spot(2200)
+    mtm, _, h = proto.engine.margin(victim)
+    start(proto, victim)
+    pool_before = proto.engine.total_cash_shares() * proto.engine.cash_share_price() // WAD
+    saver_before = proto.engine.cash(saver)
+    with boa.env.prank(bidder):
+        proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    logged = events(proto.liquidator)
+    reward = -mtm + (mtm - h) * D_START // WAD
+    shortfall = reward - 500 * WAD
+    assert ("BadDebt", {"account": victim, "amount": shortfall}) in logged
+    assert proto.liquidator.bad_debt() == shortfall
+    # Positive balances lost the shortfall pro rata; the debt is untouched.
+    assert proto.engine.cash_debt(borrower) == debt
+    price = proto.engine.cash_share_price()
+    assert price < WAD
+    expected_saver = saver_before - saver_before * shortfall // pool_before
+    assert abs(proto.engine.cash(saver) - expected_saver) <= WAD // 10**9
+    assert proto.liquidator.insurance_fund() == 0
+
+
+def test_insolvent_account_goes_whole(proto, victim, bidder):
+    proto.set_spot(2200)
+    start(proto, victim)
+    with boa.env.prank(bidder), boa.reverts("liquidator: insolvent goes whole"):
+        proto.liquidator.bid(victim, WAD // 2, 2**255 - 1)
+
+
+# --- insurance fund ---------------------------------------------------------------------------
+
+
+def test_insurance_deposit_and_owner_withdrawal(proto):
+    fund_insurance(proto, 1_000)
+    assert proto.liquidator.insurance_fund() == 1_000 * WAD
+    receiver = addr("treasury")
+    with boa.env.prank(addr("stranger")), boa.reverts("ownable: not owner"):
+        proto.liquidator.withdraw_insurance(10**6, receiver)
+    proto.liquidator.withdraw_insurance(400 * 10**6, receiver)
+    assert proto.usd.balanceOf(receiver) == 400 * 10**6
+    assert proto.liquidator.insurance_fund() == 600 * WAD
+    with boa.reverts("engine: below initial margin"):
+        proto.liquidator.withdraw_insurance(601 * 10**6, receiver)
+    with boa.reverts("liquidator: zero amount"):
+        proto.liquidator.deposit_insurance(0)
+
+
+def test_insurance_withdrawal_blocked_while_insolvent_auction_open(proto, victim, bidder):
+    fund_insurance(proto, 20_000)
+    proto.set_spot(2200)
+    start(proto, victim)
+    with boa.reverts("liquidator: insolvent auction open"):
+        proto.liquidator.withdraw_insurance(10**6, addr("treasury"))
+    with boa.env.prank(bidder):
+        proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    proto.liquidator.withdraw_insurance(10**6, addr("treasury"))
+
+
+def test_insurance_withdrawal_blocked_by_witness_auction_until_measured(proto, victim, bidder):
+    fund_insurance(proto, 1_000)
+    proto.set_spot(2700)
+    start(proto, victim, proto.engine.health(victim, False)[1])
+    with boa.reverts("liquidator: insolvent auction open"):
+        proto.liquidator.withdraw_insurance(10**6, addr("treasury"))
+    # A bid measures MtM > 0: the auction no longer counts as possibly insolvent.
+    with boa.env.prank(bidder):
+        proto.liquidator.bid(victim, WAD // 10, 2**255 - 1)
+    assert proto.liquidator.open_insolvent() == 0
+    proto.liquidator.withdraw_insurance(10**6, addr("treasury"))
+
+
+# --- authorisation, parameters, reentrancy -----------------------------------------------------
+
+
+def test_only_the_liquidator_moves_portfolios_or_socializes(proto, victim, bidder):
+    with boa.env.prank(bidder):
+        with boa.reverts("engine: not liquidator"):
+            proto.engine.move_portfolio(victim, bidder, WAD)
+        with boa.reverts("engine: not liquidator"):
+            proto.engine.move_cash(victim, bidder, WAD)
+        with boa.reverts("engine: not liquidator"):
+            proto.engine.socialize_loss(bidder, WAD)
+
+
+def test_liquidator_params_within_bounds(proto):
+    with boa.env.prank(addr("stranger")), boa.reverts("ownable: not owner"):
+        proto.liquidator.set_params(*P.LIQUIDATION)
+    for bad in (
+        (D_MAX + 1, D_MAX, DURATION, FUND_SHARE, BUFFER, DUST),  # start above max
+        (D_START, WAD // 2 + 1, DURATION, FUND_SHARE, BUFFER, DUST),  # max above 50%
+        (D_START, D_MAX, 59, FUND_SHARE, BUFFER, DUST),
+        (D_START, D_MAX, 7 * 86400 + 1, FUND_SHARE, BUFFER, DUST),
+        (D_START, D_MAX, DURATION, WAD + 1, BUFFER, DUST),
+        (D_START, D_MAX, DURATION, FUND_SHARE, 10**27 + 1, DUST),
+        (D_START, D_MAX, DURATION, FUND_SHARE, BUFFER, 10**27 + 1),
+    ):
+        with boa.reverts("liquidator: bad params"):
+            proto.liquidator.set_params(*bad)
+    proto.liquidator.set_params(0, WAD // 2, 60, WAD, 0, 0)
+    assert proto.liquidator.d_max() == WAD // 2
+
+
+def test_liquidation_reentrancy_through_a_hostile_token_is_locked_out():
+    """A cash token that calls Liquidator.bid from inside a transfer the Liquidator makes: the
+    very call that succeeds on its own fails inside the lock, and with it the outer deposit."""
+    with boa.env.anchor():
+        token = load("tests/contracts/TestToken.vy", "Hostile USD", "HUSD", 6)
+        p = P.deploy(usd=token)
+        p.vol.update(E7, 6 * WAD // 10, 0)
+        victim = short_puts(p, p.engine.list_series(E7, 2800 * WAD, False))
+        p.set_spot(2700)
+        p.liquidator.start_auction(victim, NO_WITNESS)
+        # The token itself bids (its engine account holds cash).
+        token.mint(p.admin, 50_000 * 10**6)
+        token.approve(p.engine.address, 50_000 * 10**6)
+        p.engine.deposit_for(token.address, token.address, 50_000 * 10**6)
+        reentry = p.liquidator.bid.prepare_calldata(victim, WAD // 10, 2**255 - 1)
+        with boa.env.anchor(), boa.env.prank(token.address):
+            assert p.liquidator.bid(victim, WAD // 10, 2**255 - 1)[0] == WAD // 10
+        payer = addr("payer")
+        token.mint(payer, 10**6)
+        with boa.env.prank(payer):
+            token.approve(p.liquidator.address, 10**6)
+        token.set_hook(p.liquidator.address, reentry)
+        with boa.env.prank(payer), boa.reverts():
+            p.liquidator.deposit_insurance(10**6)
+        assert p.liquidator.insurance_fund() == 0
+        assert p.engine.packed_positions(token.address) == []
+        token.set_hook("0x" + "00" * 20, b"")
+        with boa.env.prank(payer):
+            p.liquidator.deposit_insurance(10**6)
+        assert p.liquidator.insurance_fund() == WAD
