@@ -1,87 +1,59 @@
-"""`make demo`: Kappa's math on a local L2 node.
+"""`make demo`: a market crash on a local L2 node, handled end to end by the keeper.
 
-Until the crash-scenario demo lands (issue #9), the demo deploys PricingLens (the wad, normal
-and Black-76 modules behind external views) to a local anvil node started by ape-foundry as
-Base (`base:local:foundry`), prices a small option chain on chain, and prints each price and
-Greek beside the float64 reference of keeper/greeks.py with the difference in units of the
-forward. Run with `make demo`, or `ape run demo --network base:local:foundry`.
+    ape run demo --network base:local:foundry          # what `make demo` runs
+    ape run demo --network base:local:foundry --short  # a small version (a dozen accounts)
+
+Deploys with the deploy script's code (kappa_ops.deployer), lists series over several expiries,
+seeds market makers and directional traders, then plays the crash: the oracle falls ~35% over
+60 blocks with a vol spike and partly recovers, while the keeper computes every account's margin
+(keeper.margin), liquidates (Liquidator auctions) and hedges the market makers' delta through
+the router (keeper.hedging, keeper.routing). Writes reports/demo.json and reports/demo.png.
 """
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
-from ape import accounts, chain, networks, project
+import click
+from ape.cli import ConnectedProviderCommand
+from ape.logging import logger
 
-from keeper.greeks import black76
+from kappa_ops.anvil import lean_anvil
+from kappa_ops.config import ConfigError
+from kappa_ops.demo import REPORTS, CrashDemo
+from kappa_ops.deployer import DEPLOYMENTS_DIR, DeployError
+from kappa_ops.plan import PlanError
+from kappa_ops.scenario import ScenarioSettings
 
-WAD = 10**18
-# (forward, strike, days, vol, is_call): an ETH chain around 3,000 USD.
-CHAIN = [
-    (3000, 2500, 30, 0.75, False),
-    (3000, 2800, 30, 0.65, True),
-    (3000, 3000, 30, 0.60, True),
-    (3000, 3200, 90, 0.62, True),
-    (3000, 3600, 90, 0.70, True),
-    (3000, 2000, 180, 0.80, False),
-]
-REPORT = Path("reports/demo.json")
+# Before ape starts the node: no per-opcode traces (see kappa_ops/anvil.py).
+lean_anvil()
 
 
-def main() -> None:
-    deployer = accounts.test_accounts[0]
-    lens = deployer.deploy(project.PricingLens)
-    provider = networks.provider
-    print(
-        f"network  {provider.network.ecosystem.name}:{provider.network.name}:{provider.name} "
-        f"(chain id {chain.chain_id}), PricingLens at {lens.address}"
-    )
-    print(
-        f"{'option':<22}{'on-chain price':>16}{'float64':>16}{'diff/F':>10}"
-        f"{'delta':>10}{'gamma':>11}{'vega':>10}{'theta':>10}"
-    )
-    rows = []
-    worst = 0.0
-    for forward, strike, days, vol, is_call in CHAIN:
-        args = (forward * WAD, strike * WAD, days * WAD // 365, int(vol * WAD), is_call)
-        on_chain = lens.greeks(*args)
-        ref = black76(forward, strike, days / 365, vol, is_call)
-        got = {
-            name: int(getattr(on_chain, name)) / WAD
-            for name in ("price", "delta", "gamma", "vega", "theta")
-        }
-        diff = abs(got["price"] - float(ref.price)) / forward
-        worst = max(worst, diff)
-        label = f"{'C' if is_call else 'P'} K={strike} {days}d {vol:.0%}"
-        print(
-            f"{label:<22}{got['price']:>16.8f}{float(ref.price):>16.8f}{diff:>10.1e}"
-            f"{got['delta']:>10.5f}{got['gamma']:>11.2e}{got['vega']:>10.3f}"
-            f"{got['theta']:>10.1f}"
-        )
-        rows.append(
-            {
-                "option": label,
-                "on_chain": got,
-                "float64": {name: float(getattr(ref, name)) for name in got},
-            }
-        )
-    atm = (3000 * WAD, 3000 * WAD, 30 * WAD // 365, 6 * WAD // 10, True)
-    gas = lens.greeks.estimate_gas_cost(*atm, sender=deployer)
-    print(f"max |on-chain - float64| / F = {worst:.1e}; greeks() eth_estimateGas = {gas:,}")
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(
-        json.dumps(
-            {
-                "network": f"{provider.network.ecosystem.name}:"
-                f"{provider.network.name}:{provider.name}",
-                "chain_id": chain.chain_id,
-                "options": rows,
-                "max_price_diff_over_forward": worst,
-                "greeks_gas_estimate": gas,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"wrote {REPORT}")
+@click.command(cls=ConnectedProviderCommand, short_help="Kappa crash demo")
+@click.option("--short", is_flag=True, help="A small scenario (the integration test's).")
+@click.option("--no-charts", is_flag=True, help="Skip the PNG charts.")
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REPORTS,
+    show_default=True,
+    help="Where demo.json and demo.png go.",
+)
+@click.option(
+    "--records-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEPLOYMENTS_DIR,
+    show_default=True,
+    help="Where the deployment record <chain-id>.json goes.",
+)
+def cli(short: bool, no_charts: bool, report_dir: Path, records_dir: Path) -> None:
+    logger.set_level("WARNING")
+    settings = ScenarioSettings.short() if short else ScenarioSettings()
+    try:
+        CrashDemo(
+            settings, charts=not no_charts, report_dir=report_dir, records_dir=records_dir
+        ).run()
+    except (ConfigError, PlanError, DeployError) as exc:
+        click.echo(f"kappa demo: {exc}", err=True)
+        sys.exit(1)

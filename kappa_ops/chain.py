@@ -1,0 +1,248 @@
+"""Batched chain reads into keeper.margin inputs (ape I/O).
+
+`ChainReader` reads the margin parameters once, then per block the market (oracle median and
+confidence, the vol surface of every live expiry) and every account (cash, underlying, packed
+positions, open auction) in one Multicall3 `aggregate3` call when the chain has Multicall3 (on
+local nodes it is injected with `set_code`), else call by call. Series data is cached (a series
+never changes after listing). Values are converted from wads to float64 only here, at the
+boundary, into `keeper.margin.Market` / `Portfolios`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from keeper import margin as km
+
+WAD = 10**18
+SIZE_MASK = 2**128 - 1
+
+
+def unpack_position(packed: int) -> tuple[int, int]:
+    """(series id, signed size in wad) of a packed position."""
+    low = packed & SIZE_MASK
+    return packed >> 128, low - 2**128 if low >= 2**127 else low
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Accounts at one block: raw wads as read and the keeper.margin inputs built from them."""
+
+    addresses: tuple[str, ...]
+    cash_wad: tuple[int, ...]
+    underlying_wad: tuple[int, ...]
+    positions: tuple[tuple[tuple[int, int], ...], ...]  # per account: (series id, size wad)
+    auction_open: np.ndarray  # bool per account
+    portfolios: km.Portfolios
+    market: km.Market
+
+    def index(self, address: str) -> int:
+        return self.addresses.index(address)
+
+
+def _inject_multicall() -> Any | None:
+    """ape's Multicall3 helper, injecting the contract on a local node when needed."""
+    from ape import networks
+    from ape_ethereum import multicall
+
+    try:
+        from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS, MULTICALL3_CODE
+    except ImportError:  # pragma: no cover - ape layout
+        return None
+    provider = networks.provider
+    code = bytes(provider.get_code(MULTICALL3_ADDRESS))
+    if code:
+        return multicall
+    if not provider.network.is_local:
+        return None
+    try:
+        provider.set_code(MULTICALL3_ADDRESS, MULTICALL3_CODE)
+    except Exception:  # eth-tester cannot set code: read call by call
+        return None
+    multicall.Call.inject()
+    return multicall
+
+
+class ChainReader:
+    """Reads the engine, oracle, vol oracle (and liquidator, if given) for keeper.margin."""
+
+    def __init__(self, engine: Any, oracle: Any, vol_oracle: Any, liquidator: Any | None = None):
+        self.engine = engine
+        self.oracle = oracle
+        self.vol = vol_oracle
+        self.liquidator = liquidator
+        self.multicall = _inject_multicall()
+        self._series: dict[int, tuple[int, int, bool]] = {}
+        # Live expiries to read even without positions (the engine's reference vol is the
+        # nearest live expiry's): set by whoever lists series (`track_expiries`).
+        self.expiries: list[int] = []
+        self.params = self._params()
+        self.vol_min = int(vol_oracle.vol_min()) / WAD
+        self.vol_max = int(vol_oracle.vol_max()) / WAD
+        self.stale_markup = int(vol_oracle.stale_markup()) / WAD
+        self.vol_heartbeat = int(vol_oracle.vol_heartbeat())
+
+    def _params(self) -> km.MarginParams:
+        e = self.engine
+
+        def mode(m: Any) -> km.ModeParams:
+            k, v, a, conf, haircut = (int(x) / WAD for x in _fields(m))
+            return km.ModeParams(k=k, v=v, a=a, conf=conf, haircut=haircut)
+
+        n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = (int(x) for x in _fields(e.grid()))
+        return km.MarginParams(
+            im=mode(e.im()),
+            mm=mode(e.mm()),
+            n=n,
+            horizon_s=horizon,
+            u_min=u_min / WAD,
+            u_max=u_max / WAD,
+            tau_ref=tau_ref / WAD,
+            tau_floor=tau_floor / WAD,
+            v_max=v_max / WAD,
+            ref_vol=int(e.ref_vol()) / WAD,
+        )
+
+    def track_expiries(self, expiries: Sequence[int]) -> None:
+        self.expiries = sorted(set(self.expiries) | {int(x) for x in expiries})
+
+    # -- batching --------------------------------------------------------------------------
+
+    def batch(self, calls: Sequence[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
+        """Results of view calls [(method, args)], in one Multicall3 call when available."""
+        if not calls:
+            return []
+        if self.multicall is None:
+            return [method(*args) for method, args in calls]
+        out: list[Any] = []
+        for start in range(0, len(calls), 400):
+            mc = self.multicall.Call()
+            for method, args in calls[start : start + 400]:
+                mc.add(method, *args)
+            out.extend(mc())
+        return out
+
+    def series(self, ids: Sequence[int]) -> dict[int, tuple[int, int, bool]]:
+        """(expiry, strike wad, is_call) per series id (cached)."""
+        missing = sorted({i for i in ids if i not in self._series})
+        for sid, s in zip(
+            missing, self.batch([(self.engine.series, (i,)) for i in missing]), strict=True
+        ):
+            self._series[sid] = (int(s.expiry), int(s.strike), bool(s.is_call))
+        return {i: self._series[i] for i in ids}
+
+    # -- snapshot --------------------------------------------------------------------------
+
+    def snapshot(self, addresses: Sequence[str], now: int) -> Snapshot:
+        """Every account and the market at the latest block (`now`: its timestamp), in one
+        batched call (the vol entries of tracked expiries included)."""
+        e = self.engine
+        per = 4 if self.liquidator is not None else 3
+        live = list(self.expiries)
+        calls: list[tuple[Any, tuple[Any, ...]]] = [(self.oracle.price, ())]
+        calls += [(self.vol.entry, (x,)) for x in live]
+        calls += [(e.settlement_price, (x,)) for x in live]
+        for a in addresses:
+            calls += [(e.cash, (a,)), (e.underlying_balance, (a,)), (e.packed_positions, (a,))]
+            if self.liquidator is not None:
+                calls.append((self.liquidator.auction_start, (a,)))
+        results = self.batch(calls)
+        spot_wad, conf_wad, _ = (int(x) for x in _fields(results[0]))
+        n = len(live)
+        entries, settle = results[1 : 1 + n], results[1 + n : 1 + 2 * n]
+        rows = results[1 + 2 * n :]
+        cash, under, positions, open_ = [], [], [], []
+        for i in range(len(addresses)):
+            row = rows[i * per : (i + 1) * per]
+            cash.append(int(row[0]))
+            under.append(int(row[1]))
+            positions.append(tuple(unpack_position(int(p)) for p in row[2]))
+            open_.append(bool(int(row[3])) if per == 4 else False)
+        ids = sorted({sid for pos in positions for sid, _ in pos})
+        series = self.series(ids)
+        held = sorted({series[i][0] for i in ids} - set(live))
+        if held:  # positions on expiries nobody tracked: read them too
+            self.track_expiries(held)
+            return self.snapshot(addresses, now)
+        market = self.market(spot_wad, conf_wad, now, live, entries, settle)
+        return Snapshot(
+            addresses=tuple(addresses),
+            cash_wad=tuple(cash),
+            underlying_wad=tuple(under),
+            positions=tuple(positions),
+            auction_open=np.array(open_, dtype=bool),
+            portfolios=self.portfolios(cash, under, positions),
+            market=market,
+        )
+
+    def market(
+        self,
+        spot_wad: int,
+        conf_wad: int,
+        now: int,
+        expiries: Sequence[int],
+        entries: Sequence[Any],
+        settlement_prices: Sequence[Any],
+    ) -> km.Market:
+        """keeper.margin.Market from the oracle answer and the vol entries of `expiries`."""
+        atm, skew, markup, settlement = [], [], [], []
+        for entry, price in zip(entries, settlement_prices, strict=True):
+            a, s, updated = (int(v) for v in _fields(entry))
+            fed = updated != 0
+            atm.append(a / WAD if fed else np.nan)
+            skew.append(s / WAD)
+            stale = fed and now - updated > self.vol_heartbeat
+            markup.append(self.stale_markup if stale else 0.0)
+            settlement.append(int(price) / WAD if int(price) else np.nan)
+        return km.Market(
+            spot=spot_wad / WAD,
+            confidence=conf_wad / WAD,
+            now=now,
+            expiries=np.array(expiries, dtype=np.int64),
+            atm=np.array(atm),
+            skew=np.array(skew),
+            settlement=np.array(settlement),
+            vol_min=self.vol_min,
+            vol_max=self.vol_max,
+            stale_markup=np.array(markup),
+        )
+
+    def portfolios(
+        self,
+        cash: Sequence[int],
+        under: Sequence[int],
+        positions: Sequence[Sequence[tuple[int, int]]],
+    ) -> km.Portfolios:
+        n = len(cash)
+        width = max([len(p) for p in positions] + [1])
+        strike = np.ones((n, width))
+        expiry = np.zeros((n, width), dtype=np.int64)
+        is_call = np.zeros((n, width), dtype=bool)
+        size = np.zeros((n, width))
+        for i, pos in enumerate(positions):
+            for j, (sid, q) in enumerate(pos):
+                e, k, c = self._series[sid]
+                strike[i, j], expiry[i, j], is_call[i, j], size[i, j] = k / WAD, e, c, q / WAD
+        return km.Portfolios(
+            cash=np.array(cash, dtype=np.float64) / WAD,
+            underlying=np.array(under, dtype=np.float64) / WAD,
+            strike=strike,
+            expiry=expiry,
+            is_call=is_call,
+            size=size,
+        )
+
+
+def _fields(value: Any) -> tuple[Any, ...]:
+    """The fields of an ape struct or tuple return value, in order."""
+    if isinstance(value, tuple | list):
+        return tuple(value)
+    if hasattr(value, "values") and hasattr(value, "__dataclass_fields__"):
+        return tuple(value.values())
+    if hasattr(value, "__iter__"):
+        return tuple(value)
+    raise TypeError(f"cannot unpack {type(value).__name__}")

@@ -1,0 +1,333 @@
+"""What to deploy and wire on a network, from a config and what is already there (pure).
+
+`make_plan(config, network, deployer, recorded, present)` returns a `Plan`: the contracts in
+dependency order, each either kept (recorded in `deployments/<chain-id>.json`, its code is on
+chain and every contract it was built on is kept) or to deploy, then the wiring calls. A call
+carries a `Check` (a view and the value that means "already done") or runs only right after a
+given contract was deployed, so re-running a complete deployment sends nothing.
+
+Arguments refer to other contracts of the plan with `Ref(name)` and to the chain time with
+`Now(offset)`; the executor (`kappa_ops.deployer`) resolves them.
+
+Names: usd, weth (local tokens), feed_<decimals> (mock price feeds), sequencer_feed, oracle,
+vol_oracle, calculator, engine, router, pool_<fee_bps>, liquidator. The deployer holds every
+role afterwards (owner, risk admin, guardian, VolOracle feeder); hand them over with the
+contracts' own role functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kappa_ops.config import DeployConfig
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+class PlanError(ValueError):
+    """A deployment that must not run (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The address of the plan's contract `name`."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Now:
+    """The latest block's timestamp plus `offset` seconds."""
+
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Network:
+    """The network as the plan needs it: a label such as 'base:sepolia' and whether it is a
+    local development chain (anvil, eth-tester) rather than a public one."""
+
+    ecosystem: str
+    name: str
+    is_local: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.ecosystem}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Deploy:
+    name: str
+    contract: str  # contract type in the ape project
+    args: tuple[Any, ...]
+    mock: bool = False
+    keep: bool = False  # already deployed: nothing to send
+
+    @property
+    def deps(self) -> tuple[str, ...]:
+        return tuple(_refs(self.args))
+
+
+@dataclass(frozen=True)
+class Check:
+    """`target.view(*args)` compared with `expect`: op "eq" (addresses case-insensitively) or
+    "nonzero" (expect ignored)."""
+
+    view: str
+    args: tuple[Any, ...] = ()
+    expect: Any = True
+    op: str = "eq"
+
+
+@dataclass(frozen=True)
+class Call:
+    label: str
+    target: str  # a contract name of the plan
+    method: str
+    args: tuple[Any, ...]
+    check: Check | None = None  # skip when the check holds
+    after_deploy_of: str | None = None  # or: run only when this contract is deployed now
+    check_on: str | None = None  # the contract the check reads (default: target)
+
+    @property
+    def check_target(self) -> str:
+        return self.check_on or self.target
+
+
+@dataclass(frozen=True)
+class Plan:
+    network: Network
+    deployer: str
+    deploys: tuple[Deploy, ...]
+    calls: tuple[Call, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def deploy(self, name: str) -> Deploy:
+        for d in self.deploys:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    @property
+    def to_deploy(self) -> tuple[Deploy, ...]:
+        return tuple(d for d in self.deploys if not d.keep)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.deploys)
+
+
+def _refs(value: Any) -> Iterable[str]:
+    if isinstance(value, Ref):
+        yield value.name
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _refs(v)
+
+
+def _wad_spot(spot: Any, decimals: int) -> int:
+    return int(spot * 10**decimals)
+
+
+def make_plan(
+    config: DeployConfig,
+    network: Network,
+    deployer: str,
+    recorded: Mapping[str, str] | None = None,
+    present: Iterable[str] = (),
+) -> Plan:
+    """The plan for `network`. `recorded` maps names to the addresses of deployments/<id>.json;
+    `present` holds the recorded names whose code is on chain (checked by the executor).
+
+    Raises PlanError for mock contracts on a public network and for a public network without a
+    keystore account.
+    """
+    if config.mocks is not None and not network.is_local:
+        raise PlanError(
+            f"refusing to deploy mock tokens and feeds to public network {network.label} "
+            f"({config.source} has a 'mocks' section)"
+        )
+    if not network.is_local and config.deployer.alias is None:
+        raise PlanError(
+            f"{network.label} is a public network: set deployer.alias in {config.source} "
+            "(an account from `ape accounts import`)"
+        )
+    recorded = dict(recorded or {})
+    present_set = set(present)
+    deploys: list[Deploy] = []
+    calls: list[Call] = []
+    notes: list[str] = []
+
+    mocks = config.mocks
+    if mocks is not None:
+        cash: Any = Ref("usd")
+        underlying: Any = Ref("weth")
+        for name, token in (("usd", mocks.cash), ("weth", mocks.underlying)):
+            deploys.append(
+                Deploy(name, "MockERC20", (token.name, token.symbol, token.decimals), mock=True)
+            )
+        feed_refs: list[Any] = []
+        for decimals in mocks.feed_decimals:
+            name = f"feed_{decimals}"
+            if name in (d.name for d in deploys):
+                raise PlanError(f"{config.source}: two mock feeds with {decimals} decimals")
+            answer = _wad_spot(mocks.spot, decimals)
+            deploys.append(
+                Deploy(name, "MockAggregatorV3", (decimals, "ETH / USD", answer), mock=True)
+            )
+            feed_refs.append(Ref(name))
+        heartbeats = [config.oracle.heartbeat] * len(feed_refs)
+        sequencer: Any = ZERO_ADDRESS
+        if mocks.sequencer_feed:
+            deploys.append(Deploy("sequencer_feed", "MockSequencerFeed", (False,), mock=True))
+            sequencer = Ref("sequencer_feed")
+            # Up since well before the grace period, as a long-running L2 sequencer is.
+            started = Now(-(2 * config.oracle.grace_period + 60))
+            calls.append(
+                Call(
+                    "sequencer up since before the grace period",
+                    "sequencer_feed",
+                    "set_round_data",
+                    (1, 0, started, Now(0), 1),
+                    after_deploy_of="sequencer_feed",
+                )
+            )
+    else:
+        assert config.tokens is not None
+        cash, underlying = config.tokens
+        feed_refs = [s.feed for s in config.oracle.sources]
+        heartbeats = [s.heartbeat for s in config.oracle.sources]
+        sequencer = config.oracle.sequencer_feed or ZERO_ADDRESS
+        if sequencer == ZERO_ADDRESS:
+            notes.append("no sequencer-uptime feed: the oracle treats the chain as always up")
+
+    o = config.oracle
+    deploys.append(
+        Deploy(
+            "oracle",
+            "OracleAggregator",
+            (
+                feed_refs,
+                heartbeats,
+                o.min_sources,
+                sequencer,
+                o.grace_period,
+                o.grace_liquidation_buffer,
+            ),
+        )
+    )
+    deploys.append(Deploy("vol_oracle", "VolOracle", config.vol.args()))
+    deploys.append(Deploy("calculator", "RiskCalculator", ()))
+    r = config.risk
+    deploys.append(
+        Deploy(
+            "engine",
+            "MarginEngine",
+            (
+                Ref("calculator"),
+                Ref("oracle"),
+                Ref("vol_oracle"),
+                cash,
+                underlying,
+                r.im.args(),
+                r.mm.args(),
+                r.grid.args(),
+                r.ref_vol,
+            ),
+        )
+    )
+    deploys.append(Deploy("router", "Router", ()))
+    for pool in config.pools:
+        deploys.append(
+            Deploy(
+                pool.name,
+                "ConstantProductPool",
+                (
+                    underlying,
+                    cash,
+                    pool.fee_bps,
+                    f"Kappa LP {pool.fee_bps}bp",
+                    f"KLP{pool.fee_bps}",
+                ),
+            )
+        )
+    deploys.append(Deploy("liquidator", "Liquidator", (Ref("engine"), *config.liquidator.args())))
+
+    # Wiring: each call is skipped when its check already holds.
+    for feeder in (deployer, *config.feeders):
+        calls.append(
+            Call(
+                f"VolOracle feeder {feeder}",
+                "vol_oracle",
+                "add_feeder",
+                (feeder,),
+                Check("is_feeder", (feeder,)),
+            )
+        )
+    calls.append(
+        Call(
+            "engine router",
+            "engine",
+            "set_role",
+            ("router", Ref("router")),
+            Check("router", (), Ref("router")),
+        )
+    )
+    for pool in config.pools:
+        calls.append(
+            Call(
+                f"engine venue {pool.name}",
+                "engine",
+                "set_role",
+                ("venue", Ref(pool.name)),
+                Check("is_venue", (Ref(pool.name),)),
+            )
+        )
+    calls.append(
+        Call(
+            "engine liquidator",
+            "engine",
+            "set_role",
+            ("liquidator", Ref("liquidator")),
+            Check("liquidator", (), Ref("liquidator")),
+        )
+    )
+    if mocks is not None:
+        for pool in config.pools:
+            if not pool.depth:
+                continue
+            weth_amount = int(pool.depth * 10**mocks.underlying.decimals)
+            usd_amount = int(pool.depth * mocks.spot * 10**mocks.cash.decimals)
+            seeded = Check("totalSupply", (), op="nonzero")
+            label = f"liquidity {pool.name}"
+            on = pool.name
+            calls += [
+                Call(label, "weth", "mint", (deployer, weth_amount), seeded, check_on=on),
+                Call(label, "usd", "mint", (deployer, usd_amount), seeded, check_on=on),
+                Call(label, "weth", "approve", (Ref(on), weth_amount), seeded, check_on=on),
+                Call(label, "usd", "approve", (Ref(on), usd_amount), seeded, check_on=on),
+                Call(label, on, "add_liquidity", (weth_amount, usd_amount, 0, deployer), seeded),
+            ]
+    # Keep what is recorded, on chain, and built only on kept contracts.
+    kept: set[str] = set()
+    final: list[Deploy] = []
+    for d in deploys:
+        keep = d.name in recorded and d.name in present_set and all(n in kept for n in d.deps)
+        if keep:
+            kept.add(d.name)
+        final.append(Deploy(d.name, d.contract, d.args, d.mock, keep))
+    return Plan(network, deployer, tuple(final), tuple(calls), tuple(notes))
+
+
+def describe(value: Any) -> str:
+    """A short rendering of an argument for the dry-run listing."""
+    if isinstance(value, Ref):
+        return f"<{value.name}>"
+    if isinstance(value, Now):
+        return f"<now{value.offset:+d}s>" if value.offset else "<now>"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(describe(v) for v in value) + "]"
+    return repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,126 @@
+"""scripts/deploy.py's code end to end: deploy twice on one node (the second run deploys and
+sends nothing), a dry run, and the same on ape's embedded eth-tester chain.
+
+Each case runs in a child Python process that connects ape to the network (ape-foundry starts
+and stops its own anvil; eth-tester is in-process), so the test session never holds a node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+DRIVER = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from ape import networks
+    from ape.logging import logger
+    logger.set_level("ERROR")
+    from kappa_ops.deployer import deploy_from_files
+
+    network, records = sys.argv[1], Path(sys.argv[2])
+    POOLS = ("pool_5", "pool_30", "pool_100")
+    out = {}
+    with networks.parse_network_choice(network):
+        quiet = lambda line: None
+        first = deploy_from_files(records_dir=records, log=quiet)
+        second = deploy_from_files(records_dir=records, log=quiet)
+        lines = []
+        dry = deploy_from_files(records_dir=records, dry_run=True, log=lines.append)
+        engine = first["engine"]
+        out = {
+            "chain_id": first.chain_id,
+            "first_deployed": first.deployed,
+            "first_calls": len(first.calls_sent),
+            "second_deployed": second.deployed,
+            "second_calls": second.calls_sent,
+            "dry_lines": [l for l in lines if l.startswith("would")],
+            "addresses_equal": {n: first.address(n) == second.address(n) for n in first.contracts},
+            "router_wired": engine.router() == first.address("router"),
+            "liquidator_wired": engine.liquidator() == first.address("liquidator"),
+            "venues": [bool(engine.is_venue(first.address(p))) for p in POOLS],
+            "pool_supply": [int(first[p].totalSupply()) for p in POOLS],
+            "oracle_price": int(first["oracle"].price()[0]),
+            "risk_increase_allowed": bool(first["oracle"].risk_increase_allowed()),
+        }
+    print("RESULT " + json.dumps(out))
+    """
+)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = (
+        f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
+        f"{os.pathsep}{env.get('PATH', '')}"
+    )
+    env.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    return env
+
+
+def _run(network: str, records: Path, timeout: int) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, network, str(records)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def _check(result: dict, records: Path) -> None:
+    assert len(result["first_deployed"]) == 15
+    assert result["first_calls"] > 0
+    # The second run finds everything recorded and on chain, and every wiring check holding.
+    assert result["second_deployed"] == []
+    assert result["second_calls"] == []
+    assert result["dry_lines"] == []
+    assert all(result["addresses_equal"].values())
+    assert result["router_wired"] and result["liquidator_wired"]
+    assert result["venues"] == [True, True, True]
+    assert all(s > 0 for s in result["pool_supply"])
+    assert result["oracle_price"] == 3000 * 10**18
+    assert result["risk_increase_allowed"]
+    record = json.loads((records / f"{result['chain_id']}.json").read_text())
+    assert set(record["contracts"]) >= {"engine", "liquidator", "router", "pool_5"}
+
+
+def test_deploy_twice_on_anvil(tmp_path: Path):
+    env = _env()
+    assert shutil.which("anvil", path=env["PATH"]), "anvil missing: run `make setup` first"
+    result = _run("base:local:foundry", tmp_path, timeout=240)
+    _check(result, tmp_path)
+
+
+def test_deploy_twice_on_eth_tester(tmp_path: Path):
+    result = _run("ethereum:local:test", tmp_path, timeout=300)
+    _check(result, tmp_path)
+
+
+def test_dry_run_and_mock_refusal_need_no_node(tmp_path: Path):
+    """The public-network guard: the local config (mocks) cannot be planned for base:sepolia."""
+    from kappa_ops.config import config_path, load_config
+    from kappa_ops.plan import Network, PlanError, make_plan
+
+    with pytest.raises(PlanError, match="refusing to deploy mock"):
+        make_plan(
+            load_config(config_path("base", "local")),
+            Network("base", "sepolia", False),
+            "0x" + "22" * 20,
+        )

@@ -1,0 +1,142 @@
+"""kappa_ops.config and kappa_ops.plan: per-network configs and the deployment plan (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kappa_ops.config import CONFIG_DIR, WAD, ConfigError, config_path, load_config
+from kappa_ops.plan import Network as Net
+from kappa_ops.plan import Now, PlanError, Ref, make_plan
+
+LOCAL = Net("base", "local", True)
+SEPOLIA = Net("base", "sepolia", False)
+ME = "0x" + "11" * 20
+
+
+def local():
+    return load_config(config_path("base", "local"))
+
+
+def test_every_shipped_config_parses():
+    env = {"KAPPA_DEPLOYER": "kappa"}
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        config = load_config(path, env)
+        assert config.risk.im.k >= config.risk.mm.k, path
+
+
+def test_local_config_values_become_exact_wads():
+    c = local()
+    assert c.risk.grid.tau_ref == WAD // 12
+    assert c.risk.grid.tau_floor == WAD // 365
+    assert c.oracle.grace_liquidation_buffer == WAD // 100
+    assert c.mocks is not None and c.mocks.feed_decimals == (8, 18, 6)
+    assert [p.fee_bps for p in c.pools] == [5, 30, 100]
+    assert len({p.depth for p in c.pools}) == 3
+
+
+def test_extends_and_environment_substitution():
+    c = load_config(config_path("arbitrum", "sepolia"), {"KAPPA_DEPLOYER": "ops"})
+    assert c.deployer.alias == "ops"
+    assert c.tokens is not None and c.tokens[1].lower().startswith("0x980b62")
+    assert len(c.oracle.sources) == 1 and c.oracle.sequencer_feed is None
+    with pytest.raises(ConfigError, match="KAPPA_DEPLOYER is not set"):
+        load_config(config_path("base", "sepolia"), {})
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ("risk:\n  im: {k: 2}\n", "risk.im.k: must be at least mm's"),
+        ("vol: {vol_min: abc}\n", "vol.vol_min: expected a number"),
+        ("oracle: {min_sources: 5}\n", "oracle.min_sources: must be in 1..3"),
+        ("pools:\n  - {fee_bps: 30}\n  - {fee_bps: 30}\n", "two pools with the same fee"),
+        ("surprise: 1\n", "unknown key 'surprise'"),
+        ("tokens: {cash: '0x1', underlying: '0x2'}\n", "tokens.cash: expected a 0x-prefixed"),
+    ],
+)
+def test_bad_configs_fail_with_one_line(tmp_path: Path, patch: str, message: str):
+    (tmp_path / "base-local.yaml").write_text((CONFIG_DIR / "base-local.yaml").read_text())
+    path = tmp_path / "bad.yaml"
+    path.write_text("extends: base-local.yaml\n" + patch)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_and_invalid_yaml(tmp_path: Path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_fresh_local_plan_deploys_everything_in_dependency_order():
+    plan = make_plan(local(), LOCAL, ME)
+    names = plan.names
+    assert len(plan.to_deploy) == len(names)
+    for d in plan.deploys:
+        for dep in d.deps:
+            assert names.index(dep) < names.index(d.name), (d.name, dep)
+    assert {d.name for d in plan.deploys if d.mock} == {
+        "usd",
+        "weth",
+        "feed_8",
+        "feed_18",
+        "feed_6",
+        "sequencer_feed",
+    }
+    engine = plan.deploy("engine")
+    assert engine.args[:5] == (
+        Ref("calculator"),
+        Ref("oracle"),
+        Ref("vol_oracle"),
+        Ref("usd"),
+        Ref("weth"),
+    )
+    assert plan.deploy("liquidator").args[0] == Ref("engine")
+    seq = [c for c in plan.calls if c.target == "sequencer_feed"]
+    assert seq and isinstance(seq[0].args[2], Now) and seq[0].after_deploy_of == "sequencer_feed"
+    seeding = [c for c in plan.calls if c.label.startswith("liquidity")]
+    assert len(seeding) == 15 and all(c.check_target.startswith("pool_") for c in seeding)
+
+
+def test_recorded_and_present_contracts_are_kept_with_their_dependants_only():
+    full = make_plan(local(), LOCAL, ME)
+    recorded = {n: "0x" + f"{i:040x}" for i, n in enumerate(full.names, 1)}
+    everything = make_plan(local(), LOCAL, ME, recorded, present=recorded)
+    assert everything.to_deploy == ()
+    # The oracle's code is gone: the oracle and everything built on it is redeployed.
+    present = set(recorded) - {"oracle"}
+    partial = make_plan(local(), LOCAL, ME, recorded, present)
+    assert {d.name for d in partial.to_deploy} == {"oracle", "engine", "liquidator"}
+    # Recorded but not present (a fresh node) means deploy.
+    assert len(make_plan(local(), LOCAL, ME, recorded, ()).to_deploy) == len(full.names)
+
+
+def test_mocks_are_refused_on_public_networks():
+    with pytest.raises(PlanError, match="refusing to deploy mock"):
+        make_plan(local(), SEPOLIA, ME)
+
+
+def test_public_plan_uses_existing_tokens_and_feeds():
+    c = load_config(config_path("base", "sepolia"), {"KAPPA_DEPLOYER": "ops"})
+    plan = make_plan(c, SEPOLIA, ME)
+    assert not any(d.mock for d in plan.deploys)
+    assert plan.deploy("engine").args[3] == c.tokens[0]  # type: ignore[index]
+    assert plan.deploy("oracle").args[0] == [c.oracle.sources[0].feed]
+    assert not any(call.label.startswith("liquidity") for call in plan.calls)
+    assert any("sequencer" in note for note in plan.notes)
+
+
+def test_public_network_needs_a_keystore_alias():
+    c = local()
+    with pytest.raises(PlanError, match="refusing"):
+        make_plan(c, SEPOLIA, ME)
+    public = load_config(config_path("base", "sepolia"), {"KAPPA_DEPLOYER": "ops"})
+    no_alias = type(public)(**{**public.__dict__, "deployer": type(public.deployer)(None, 0)})
+    with pytest.raises(PlanError, match=r"deployer\.alias"):
+        make_plan(no_alias, SEPOLIA, ME)
