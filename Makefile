@@ -46,7 +46,7 @@ $(VYPER_LINK): $(VENV)/.installed
 	@$@ --version | grep -q '^$(VYPER_VERSION)' || { echo "kappa: $@ is not vyper $(VYPER_VERSION)"; exit 1; }
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 demo: setup
 	$(BIN)/ape run demo --network base:local:foundry
