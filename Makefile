@@ -15,7 +15,7 @@ export HYPOTHESIS_PROFILE ?= ci
 
 VYPER_LINK := $(VVM_BINARY_PATH)/vyper-$(VYPER_VERSION)
 
-.PHONY: help setup test demo bench fuzz lint clean prereqs
+.PHONY: help setup test demo bench fuzz lint clean prereqs mutate
 
 help:
 	@echo "make setup   bootstrap .venv, the anvil binary and the compiler link (idempotent)"
@@ -56,6 +56,9 @@ bench: setup
 
 fuzz: setup
 	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -q tests/property tests/differential
+
+mutate: setup
+	$(BIN)/python tools/mutate.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,0 +1,193 @@
+"""risk.vy behaviours that mutation testing (tools/mutate.py) showed the other tests leave open.
+
+The margin mirror tests compare the contract with keeper/margin.py within 1e-9 relative, which
+cannot see a 1-wei rounding change. These tests pin the rounding rules of docs/margin_model.md
+to the wei: the MtM of expired positions (exact intrinsic values; every position term rounded
+down, floor for negatives), the contingency (every step rounded up), and health() against its
+witness scenario for positions whose every product is an exact multiple of 1e18.
+"""
+
+from __future__ import annotations
+
+import math
+
+import boa
+import pytest
+
+from tests import protocol as P  # noqa: N812
+from tests.conftest import load
+
+WAD = 10**18
+NOW = 1_700_000_000
+DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def calc():
+    return load("contracts/RiskCalculator.vy")
+
+
+def position(strike, is_call, size, settlement, expiry=NOW - 1, sigma=6 * WAD // 10):
+    return (strike, expiry, is_call, size, sigma, settlement)
+
+
+def test_mtm_of_expired_positions_is_exact_and_floored(calc):
+    spot = 3_000_123456789012345678
+    market = (spot, WAD, NOW, 6 * WAD // 10)
+    cash = -1_234_567890123456789
+    underlying = 1_500000000000000001
+    settled_call = position(2_900 * WAD, True, -2_333333333333333333, 3_100_000000000000000007)
+    live_put = position(3_200 * WAD, False, 1_777777777777777777, 0)  # expired, not settled
+    portfolio = (cash, underlying, [settled_call, live_put])
+    expected = (
+        cash
+        + underlying * spot // WAD
+        + (-2_333333333333333333 * (200 * WAD + 7)) // WAD  # a short rounds down: floor
+        + (1_777777777777777777 * (3_200 * WAD - spot)) // WAD
+    )
+    assert calc.mtm(portfolio, market) == expected
+    # Each term on its own: -466.666...6166 floors to ...617; the put's positive product rounds
+    # down.
+    settled = calc.mtm((0, 0, [settled_call]), market)
+    assert settled == -466_666666666666666617
+    put = calc.mtm((0, 0, [live_put]), market)
+    assert put == (1_777777777777777777 * (3_200 * WAD - spot)) // WAD
+
+
+def test_mtm_of_whole_units_has_no_rounding(calc):
+    market = (2_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    short_call = position(1_500 * WAD, True, -3 * WAD, 0)  # worth 500 each at the spot
+    assert calc.mtm((10 * WAD, 0, [short_call]), market) == 10 * WAD - 1_500 * WAD
+
+
+def _ceil(x: int, d: int = WAD) -> int:
+    return -(-x // d)
+
+
+def test_contingency_is_exact_and_rounded_up(calc):
+    spot = 3_000_123456789012345678
+    market = (spot, 95 * WAD // 100, NOW, 6 * WAD // 10)
+    mode = P.IM  # k, v, a = 2%, conf = 20%, haircut
+    sizes = (-2_333333333333333333, 1_777777777777777777, -5 * WAD // 10)
+    positions = [position(3_000 * WAD, True, q, 0, expiry=NOW + 7 * DAY) for q in sizes]
+    short = -sum(q for q in sizes if q < 0)
+    gross = sum(abs(q) for q in sizes)
+    short_term = _ceil(_ceil(short * spot) * mode[2])
+    conf_term = _ceil(_ceil(_ceil(gross * spot) * mode[3]) * (WAD - market[1]))
+    assert calc.contingency((0, 0, positions), market, mode) == short_term + conf_term
+
+
+@pytest.mark.parametrize("size", [-2 * WAD, 3 * WAD])
+def test_health_is_its_witness_value_minus_contingency_for_whole_units(calc, size):
+    # A deep in-the-money call is worth exactly F - K in every scenario (d1 > 9 everywhere),
+    # so whole units (short or long) give products that are exact multiples of 1e18: the hot
+    # loop's rounding must leave them alone, as the single-scenario path does.
+    market = (3_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    call = position(WAD, True, size, 0, expiry=NOW + 7 * DAY, sigma=WAD // 10)
+    portfolio = (0, 0, [call])
+    for mode in (P.IM, P.MM):
+        h, w = calc.health(portfolio, market, mode, P.GRID)
+        a = calc.contingency(portfolio, market, mode)
+        assert h == calc.scenario_value(portfolio, market, mode, P.GRID, w) - a
+        points = 2 * P.GRID[0] + 1
+        j = w % points
+        flat = [
+            calc.scenario_value(portfolio, market, mode, P.GRID, s * points + j) for s in range(3)
+        ]
+        assert flat[0] == flat[1] == flat[2]
+        assert w == j  # the first vol state attains the minimum: no state is a wei lower
+
+
+# check_params: every bound accepted at its edge and refused one wei past it.
+MM_BOUNDS = [(0, WAD, 20 * WAD), (1, 0, WAD), (2, 0, WAD // 5), (3, 0, WAD), (4, 0, WAD // 2)]
+GRID_BOUNDS = [(0, 1, 10), (1, 3600, 30 * DAY), (4, None, WAD), (6, 0, WAD)]
+
+
+def _check(calc, mm, grid=P.GRID, ref_vol=P.REF_VOL, max_positions=16, im=None):
+    return calc.check_params(im or mm, mm, grid, ref_vol, max_positions)
+
+
+@pytest.mark.parametrize(("field", "low", "high"), MM_BOUNDS)
+def test_check_params_mm_bounds_are_inclusive(calc, field, low, high):
+    for value, ok in ((low, True), (low - 1, False), (high, True), (high + 1, False)):
+        mm = list(P.MM)
+        mm[field] = value
+        if ok:
+            assert _check(calc, tuple(mm)) is True
+        else:
+            with pytest.raises(boa.BoaError, match="engine: bad params"):
+                _check(calc, tuple(mm))
+
+
+@pytest.mark.parametrize(("field", "low", "high"), GRID_BOUNDS)
+def test_check_params_grid_bounds_are_inclusive(calc, field, low, high):
+    cases = [(high, True), (high + 1, False)]
+    if low is not None:
+        cases += [(low, True)] + ([(low - 1, False)] if low > 0 else [])
+    for value, ok in cases:
+        grid = list(P.GRID)
+        grid[field] = value
+        if field == 4:  # tau_ref must stay >= tau_floor
+            grid[5] = min(grid[5], value)
+        if ok:
+            assert _check(calc, P.MM, tuple(grid)) is True
+        else:
+            with pytest.raises(boa.BoaError, match="engine: bad params"):
+                _check(calc, P.MM, tuple(grid))
+
+
+def test_check_params_other_bounds(calc):
+    assert _check(calc, P.MM, ref_vol=10**16) is True
+    assert _check(calc, P.MM, ref_vol=10 * WAD) is True
+    assert _check(calc, P.MM, max_positions=1) is True
+    assert _check(calc, P.MM, max_positions=32) is True
+    u_equal = (*P.GRID[:2], WAD // 2, WAD // 2, *P.GRID[4:])
+    assert _check(calc, P.MM, u_equal) is True  # u_min == u_max is allowed
+    tau_equal = (*P.GRID[:4], WAD // 12, WAD // 12, P.GRID[6])
+    assert _check(calc, P.MM, tau_equal) is True  # tau_floor == tau_ref is allowed
+    bad = [
+        {"ref_vol": 10**16 - 1},
+        {"ref_vol": 10 * WAD + 1},
+        {"max_positions": 0},
+        {"max_positions": 33},
+        {"grid": (*P.GRID[:2], -1, *P.GRID[3:])},
+        {"grid": (*P.GRID[:2], WAD // 2 + 1, WAD // 2, *P.GRID[4:])},
+        {"grid": (*P.GRID[:3], WAD * 9 // 10 + 1, *P.GRID[4:])},
+        {"grid": (*P.GRID[:5], 0, P.GRID[6])},
+        {"grid": (*P.GRID[:4], WAD // 12, WAD // 12 + 1, P.GRID[6])},
+    ]
+    for kwargs in bad:
+        with pytest.raises(boa.BoaError, match="engine: bad params"):
+            _check(calc, P.MM, **kwargs)
+
+
+def test_check_params_im_at_least_mm(calc):
+    assert _check(calc, P.MM, im=P.MM) is True  # equal is allowed
+    for field in range(5):
+        im = list(P.MM)
+        im[field] -= 1
+        with pytest.raises(boa.BoaError, match="engine: IM weaker than MM"):
+            _check(calc, P.MM, im=tuple(im))
+
+
+def test_greeks_skip_expired_positions_wherever_they_are(calc):
+    market = (3_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    expired = position(2_900 * WAD, True, 5 * WAD, 0)
+    live = position(3_100 * WAD, False, -2 * WAD, 0, expiry=NOW + 30 * DAY)
+    alone = calc.greeks((0, WAD, [live]), market)
+    assert calc.greeks((0, WAD, [expired, live]), market) == alone
+    assert calc.greeks((0, WAD, [live, expired]), market) == alone
+    assert alone[0] != WAD  # the live put moves delta off the underlying's 1.0
+
+
+def test_vol_shock_term_structure_exact(calc):
+    # v_M(tau) = min(v_M sqrt(tau_ref / max(tau, tau_floor)), v_max); GRID: tau_ref = 1/12,
+    # tau_floor = 1/365, v_max = 1.
+    v, grid = P.MM[1], P.GRID
+    assert calc.vol_shock(v, grid, WAD // 12) == v  # at tau_ref the shock is v_M itself
+    ratio = (WAD // 12) * WAD // (WAD // 3)  # tau = 4 tau_ref: half the shock
+    assert calc.vol_shock(v, grid, WAD // 3) == v * math.isqrt(ratio * WAD) // WAD
+    floor_ratio = (WAD // 12) * WAD // (WAD // 365)  # below tau_floor: the floor's shock
+    expected = min(v * math.isqrt(floor_ratio * WAD) // WAD, WAD)
+    assert calc.vol_shock(v, grid, 0) == calc.vol_shock(v, grid, WAD // 365) == expected
+    assert calc.vol_shock(WAD, grid, 0) == WAD  # capped at v_max
