@@ -55,7 +55,7 @@ bench: setup
 	$(BIN)/python -m bench
 
 fuzz: setup
-	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -q tests/property tests/differential
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -q tests/fuzz tests/property tests/differential
 
 mutate: setup
 	$(BIN)/python tools/mutate.py

@@ -13,6 +13,7 @@ BENCHMARKS = (
     "bench.margin_mirror",
     "bench.routing",
     "bench.evm_speed",
+    "bench.fuzz",
 )
 
 

@@ -65,7 +65,7 @@ def render() -> str:
                 f"| `{key}` | {_fmt(r['gas'])} | {_fmt(r['goal'])} | {_fmt(r['meets_goal'])} |"
             )
         out.append("")
-    for name in ("greeks", "margin_mirror", "routing"):
+    for name in ("greeks", "margin_mirror", "routing", "fuzz", "mutation"):
         data = _load(name)
         if not data:
             continue

@@ -1,0 +1,295 @@
+"""The whole protocol on the revm harness (tests/harness/revm.py), for the fuzz suite and bench.
+
+Mirrors tests/protocol.py `deploy()` + `deploy_venues()` (same contracts, parameters and wiring,
+so a failure found here reproduces on titanoboa), minus titanoboa:
+
+    chain = Chain()
+    p = deploy(chain)                     # tokens, 3 feeds, sequencer, oracle, vol, engine
+    router, pools = deploy_venues(p)      # 3 ConstantProductPools + Router, listed as venues
+    maker = Maker.new("alice")            # an EOA with a key, signs EIP-712 orders
+    # (p.liquidator: the Liquidator, wired with the engine's "liquidator" role)
+    order = maker.order(series_id, is_buy=True, size=WAD, price=100 * WAD, deadline=...)
+    p.engine.fill(as_tuple(order), maker.sign(p, order), WAD, taker, sender=taker)
+
+Signing is the hot path of a fuzzer that fills thousands of orders: `Maker.sign` computes the
+EIP-712 digest in Python and signs with a FIXED per-maker ECDSA nonce k, so a signature costs one
+modular inverse instead of a scalar multiplication (2.6 ms with eth_keys' pure-Python backend).
+The signatures are valid (low-s, v in {27, 28}) and recover to the maker, but reusing k leaks
+the key to anyone holding two of them: test keys only, never a real one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_keys import keys
+from eth_utils import keccak
+
+from tests.harness.revm import Chain, Contract
+
+WAD = 10**18
+DAY = 86_400
+
+# The risk parameters of tests/protocol.py (kept literal here: that module imports titanoboa).
+MM = (3 * WAD, WAD // 4, WAD // 100, WAD // 10, WAD // 10)
+IM = (4 * WAD, WAD * 3 // 10, WAD * 2 // 100, WAD // 5, WAD * 15 // 100)
+GRID = (3, DAY, WAD // 20, WAD // 2, WAD // 12, WAD // 365, WAD)
+REF_VOL = WAD * 8 // 10
+# Liquidator (as tests/protocol.py LIQUIDATION): discount 2% -> 10% over 30 minutes, half the
+# discount to the insurance fund, capped bids restore H_MM to 10 USD, accounts worth at most
+# 100 USD go whole.
+LIQUIDATION = (WAD * 2 // 100, WAD // 10, 1800, WAD // 2, 10 * WAD, 100 * WAD)
+# VolOracle: vol_min, vol_max, max_change, max_skew, heartbeat, stale markup.
+VOL_PARAMS = (WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 6 * 3600, WAD // 2)
+FEED_DECIMALS = (8, 18, 6)
+FEED_HEARTBEAT = 3600
+MIN_SOURCES = 2
+GRACE_PERIOD = 3600
+GRACE_LIQUIDATION_BUFFER = WAD // 100
+# Pools: (fee in bps, depth in WETH).
+POOLS = ((5, 200), (30, 100), (100, 50))
+USD_SCALE = 10**12  # USD has 6 decimals: token units -> wad
+
+
+@dataclass
+class Protocol:
+    """The deployed contracts and the account holding every admin role (the deployer)."""
+
+    chain: Chain
+    usd: Contract
+    weth: Contract
+    feeds: list[Contract]
+    sequencer_feed: Contract
+    oracle: Contract
+    vol: Contract
+    calculator: Contract
+    engine: Contract
+    liquidator: Contract
+    admin: str
+    chain_id: int
+    router: Contract | None = None
+    pools: tuple[Contract, ...] = ()
+
+    def set_spot(self, price: float) -> None:
+        """Publish `price` (USD per ETH) on every feed, as a fresh round at the current time."""
+        for feed, decimals in zip(self.feeds, FEED_DECIMALS, strict=True):
+            feed.set_answer(round(price * 10**decimals))
+
+    def set_spot_wad(self, price_wad: int) -> None:
+        """As `set_spot` with a wad price (exact for the 18- and 8-decimal feeds)."""
+        for feed, decimals in zip(self.feeds, FEED_DECIMALS, strict=True):
+            feed.set_answer(price_wad // 10 ** (18 - decimals))
+
+    def fund(self, account: str, usd: int = 0, weth: int = 0) -> None:
+        """Mint token units (USD: 6 decimals, WETH: 18) to `account` and deposit them."""
+        for token, amount in ((self.usd, usd), (self.weth, weth)):
+            if amount:
+                token.mint(account, amount)
+                token.approve(self.engine.address, amount, sender=account)
+                self.engine.deposit(token.address, amount, sender=account)
+
+
+def deploy(chain: Chain, spot: float = 3000.0) -> Protocol:
+    """Deploy and wire the protocol as tests/protocol.py does; the deployer holds every role
+    and owns the Liquidator, which holds the engine's liquidator role.
+
+    The chain should stand at START (a fresh `Chain()` does); the deployment ends two hours
+    later, past the sequencer's grace period, with every feed fresh."""
+    admin = chain.deployer
+    usd = chain.deploy("contracts/mocks/MockERC20.vy", "USD Coin", "USDC", 6)
+    weth = chain.deploy("contracts/mocks/MockERC20.vy", "Wrapped Ether", "WETH", 18)
+    feeds = [
+        chain.deploy("contracts/mocks/MockAggregatorV3.vy", d, "ETH / USD", int(spot * 10**d))
+        for d in FEED_DECIMALS
+    ]
+    sequencer_feed = chain.deploy("contracts/mocks/MockSequencerFeed.vy", False)
+    chain.time_travel(seconds=7200)  # the sequencer has been up past its grace period
+    for feed in feeds:
+        feed.set_answer(feed.latestRoundData()[1])
+    oracle = chain.deploy(
+        "contracts/OracleAggregator.vy",
+        [f.address for f in feeds],
+        [FEED_HEARTBEAT] * len(feeds),
+        MIN_SOURCES,
+        sequencer_feed.address,
+        GRACE_PERIOD,
+        GRACE_LIQUIDATION_BUFFER,
+    )
+    vol = chain.deploy("contracts/VolOracle.vy", *VOL_PARAMS)
+    vol.add_feeder(admin)
+    calculator = chain.deploy("contracts/RiskCalculator.vy")
+    engine = chain.deploy(
+        "contracts/MarginEngine.vy",
+        calculator.address,
+        oracle.address,
+        vol.address,
+        usd.address,
+        weth.address,
+        IM,
+        MM,
+        GRID,
+        REF_VOL,
+    )
+    liquidator = chain.deploy("contracts/Liquidator.vy", engine.address, *LIQUIDATION)
+    engine.set_role("liquidator", liquidator.address)
+    chain_id = int(engine.eip712Domain()[3])
+    return Protocol(
+        chain,
+        usd,
+        weth,
+        feeds,
+        sequencer_feed,
+        oracle,
+        vol,
+        calculator,
+        engine,
+        liquidator,
+        admin,
+        chain_id,
+    )
+
+
+def deploy_venues(p: Protocol, spot: float = 3000.0) -> tuple[Contract, list[Contract]]:
+    """Three USD/WETH pools of different depth and fee at `spot`, a Router, and the engine wired
+    to it (role "router", each pool listed as a venue). Returns (router, pools)."""
+    chain = p.chain
+    lp = chain.new_account("liquidity provider", 10**21)
+    pools = []
+    for fee, depth in POOLS:
+        pool = chain.deploy(
+            "contracts/venues/ConstantProductPool.vy",
+            p.weth.address,
+            p.usd.address,
+            fee,
+            f"LP {fee}",
+            f"LP{fee}",
+        )
+        weth, usd = depth * WAD, int(depth * spot * 10**6)
+        p.weth.mint(lp, weth)
+        p.usd.mint(lp, usd)
+        p.weth.approve(pool.address, weth, sender=lp)
+        p.usd.approve(pool.address, usd, sender=lp)
+        pool.add_liquidity(weth, usd, 0, lp, sender=lp)
+        pools.append(pool)
+    router = chain.deploy("contracts/Router.vy")
+    p.engine.set_role("router", router.address)
+    for pool in pools:
+        p.engine.set_role("venue", pool.address)
+    p.router, p.pools = router, tuple(pools)
+    return router, pools
+
+
+def expiry_at(timestamp: int, days: int) -> int:
+    """The engine-grid expiry (08:00 UTC) `days` days after the day of `timestamp`."""
+    return timestamp - timestamp % DAY + 8 * 3600 + days * DAY
+
+
+# ---------------------------------------------------------------------------------------------
+# Signed orders (EIP-712, domain "Kappa" / "1", verifying contract = the engine)
+# ---------------------------------------------------------------------------------------------
+
+ORDER_FIELDS = ("maker", "series_id", "is_buy", "size", "price", "nonce", "deadline")
+_DOMAIN_TYPEHASH = keccak(
+    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+_ORDER_TYPEHASH = keccak(
+    text="Order(address maker,uint256 series_id,bool is_buy,uint256 size,uint256 price,"
+    "uint256 nonce,uint256 deadline)"
+)
+# secp256k1 group order.
+_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _word(value: int | bool | str) -> bytes:
+    if isinstance(value, str):
+        return bytes(12) + bytes.fromhex(value[2:])
+    return int(value).to_bytes(32, "big")
+
+
+def domain_separator(chain_id: int, engine: str) -> bytes:
+    """keccak256(abi_encode(DOMAIN_TYPEHASH, keccak("Kappa"), keccak("1"), chainId, engine))."""
+    return keccak(
+        _DOMAIN_TYPEHASH + keccak(b"Kappa") + keccak(b"1") + _word(chain_id) + _word(engine)
+    )
+
+
+def order_digest(separator: bytes, order: dict[str, Any]) -> bytes:
+    """The EIP-712 digest of an order: keccak("\\x19\\x01" || separator || struct hash)."""
+    struct = keccak(_ORDER_TYPEHASH + b"".join(_word(order[f]) for f in ORDER_FIELDS))
+    return keccak(b"\x19\x01" + separator + struct)
+
+
+def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
+    """The order as the engine's ABI struct."""
+    return tuple(order[f] for f in ORDER_FIELDS)
+
+
+@dataclass
+class Maker:
+    """An EOA with a private key: its address is an engine account that can sign orders.
+
+    Signs with a fixed nonce k (see the module notes): r and the parity of R are computed once."""
+
+    key: int
+    address: str
+    _k_inv: int
+    _r: int
+    _odd: int
+    _separators: dict[tuple[int, str], bytes]
+
+    @classmethod
+    def new(cls, seed: str) -> Maker:
+        key = int.from_bytes(keccak(text=f"kappa maker:{seed}"), "big") % (_N - 1) + 1
+        k = int.from_bytes(keccak(text=f"kappa maker nonce:{seed}"), "big") % (_N - 1) + 1
+        point = keys.PrivateKey(k.to_bytes(32, "big")).public_key.to_bytes()  # k * G (x || y)
+        r = int.from_bytes(point[:32], "big") % _N
+        odd = point[63] & 1
+        address = keys.PrivateKey(key.to_bytes(32, "big")).public_key.to_checksum_address()
+        return cls(key, address.lower(), pow(k, -1, _N), r, odd, {})
+
+    def order(
+        self,
+        series_id: int,
+        is_buy: bool,
+        size: int,
+        price: int,
+        nonce: int,
+        deadline: int,
+    ) -> dict[str, Any]:
+        return {
+            "maker": self.address,
+            "series_id": series_id,
+            "is_buy": is_buy,
+            "size": size,
+            "price": price,
+            "nonce": nonce,
+            "deadline": deadline,
+        }
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """A 65-byte r || s || v signature of `digest`, with s <= n/2 (EIP-2)."""
+        z = int.from_bytes(digest, "big")
+        s = self._k_inv * (z + self._r * self.key) % _N
+        odd = self._odd
+        if s > _N // 2:  # the low-s form negates the nonce point: flip the parity
+            s, odd = _N - s, odd ^ 1
+        return self._r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + odd])
+
+    def sign(self, p: Protocol, order: dict[str, Any]) -> bytes:
+        """Sign `order` for the engine of `p` (EIP-712 domain of that engine and chain)."""
+        key = (p.chain_id, p.engine.address)
+        separator = self._separators.get(key)
+        if separator is None:
+            separator = self._separators[key] = domain_separator(*key)
+        return self.sign_digest(order_digest(separator, order))
+
+
+def position_ids(engine: Contract, account: str) -> tuple[list[int], list[int]]:
+    """(series ids, signed sizes) of an account, unpacked from `packed_positions`."""
+    ids, sizes = [], []
+    for packed in engine.packed_positions(account):
+        low = packed & (2**128 - 1)
+        ids.append(packed >> 128)
+        sizes.append(low - 2**128 if low >= 2**127 else low)
+    return ids, sizes
