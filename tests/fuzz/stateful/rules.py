@@ -143,10 +143,15 @@ class CollateralRules(KappaMachine):
     def round_trip_gains_nothing(self, account: str, amount: int) -> None:
         """Depositing then withdrawing the same amount returns exactly the deposit and leaves
         the account's cash where it was (plus the payoffs of expired positions the withdrawal
-        settles first); a fresh account cannot take out one unit more."""
+        settles first); a fresh account (no cash, positions or underlying: nothing that could
+        back a debt) cannot take out one unit more."""
         wallet = self.p.usd.balanceOf(account)
         cash_before = self.cash(account)
-        fresh = cash_before == 0 and not self.has_positions(account)
+        fresh = (
+            cash_before == 0
+            and not self.has_positions(account)
+            and self.current().accounts[account].underlying == 0
+        )
         ok, _ = self.attempt(
             "round trip: deposit", self.engine.deposit, self.p.usd.address, amount, sender=account
         )
