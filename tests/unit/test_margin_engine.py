@@ -230,6 +230,22 @@ def test_expired_positions_settle_into_cash(proto, call_3200):
     assert P.position_ids(proto.engine, maker.address) == ([], [])
 
 
+def test_expired_puts_settle_into_cash(proto, put_2800):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(taker, usd=100_000)
+    fill(proto, maker, taker, put_2800, True, 3 * WAD, 40 * WAD)  # maker long 3 puts at 40
+    boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
+    proto.set_spot(2650)
+    proto.engine.settle_expiry(E7)
+    proto.engine.settle_positions(maker.address)
+    proto.engine.settle_positions(taker)
+    # Payoff 3 x (2800 - 2650) = 450 each way, on top of the 120 premium.
+    assert proto.engine.cash(maker.address) == (100_000 - 120 + 450) * WAD
+    assert proto.engine.cash(taker) == (100_000 + 120 - 450) * WAD
+    assert P.position_ids(proto.engine, taker) == ([], [])
+
+
 # --- fills ---------------------------------------------------------------------------------------
 
 
