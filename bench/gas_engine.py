@@ -21,20 +21,28 @@ from bench.common import execution_gas
 WAD = 10**18
 
 
+def list_chain(p) -> list[int]:
+    """List the benchmarks' 16 series (4 expiries x 4 strikes, calls and puts alternating) on
+    a fresh deployment, with a skewed vol entry per expiry; returns their ids."""
+    from tests import protocol as P  # noqa: N812
+
+    expiries = [P.expiry_in(d) for d in (8, 15, 36, 92)]
+    for e in expiries:
+        p.vol.update(e, 6 * WAD // 10, -WAD // 10)
+    strikes = (2600, 2900, 3200, 3500)
+    return [
+        p.engine.list_series(e, k * WAD, i % 2 == 0)
+        for e in expiries
+        for i, k in enumerate(strikes)
+    ]
+
+
 def measure() -> dict[str, int]:
     from tests import protocol as P  # noqa: N812
 
     with boa.swap_env(boa.Env()):
         p = P.deploy()
-        expiries = [P.expiry_in(d) for d in (8, 15, 36, 92)]
-        for e in expiries:
-            p.vol.update(e, 6 * WAD // 10, -WAD // 10)
-        strikes = (2600, 2900, 3200, 3500)
-        ids = [
-            p.engine.list_series(e, k * WAD, i % 2 == 0)
-            for e in expiries
-            for i, k in enumerate(strikes)
-        ]
+        ids = list_chain(p)
         dealer = P.Maker.new("dealer")
         trader = boa.env.generate_address("trader")
         p.fund(dealer.address, usd=10_000_000, weth=100)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import boa
 
 from bench.common import execution_gas
+from bench.gas_engine import list_chain
 
 WAD = 10**18
 NO_WITNESS = 2**256 - 1
@@ -38,15 +39,7 @@ def measure() -> dict[str, int]:
 
     with boa.swap_env(boa.Env()):
         p = P.deploy()
-        expiries = [P.expiry_in(d) for d in (8, 15, 36, 92)]
-        for e in expiries:
-            p.vol.update(e, 6 * WAD // 10, -WAD // 10)
-        strikes = (2600, 2900, 3200, 3500)
-        ids = [
-            p.engine.list_series(e, k * WAD, i % 2 == 0)
-            for e in expiries
-            for i, k in enumerate(strikes)
-        ]
+        ids = list_chain(p)
         dealer = P.Maker.new("dealer")
         p.fund(dealer.address, usd=10_000_000, weth=100)
         first = _victim(p, dealer, ids, "victim-a", 0)
