@@ -491,3 +491,19 @@ def test_liquidation_reentrancy_through_a_hostile_token_is_locked_out():
         with boa.env.prank(payer):
             p.liquidator.deposit_insurance(10**6)
         assert p.liquidator.insurance_fund() == WAD
+
+
+def test_liquidation_hooks_reject_bad_moves_and_oversized_losses(proto, victim, bidder):
+    with boa.env.prank(proto.liquidator.address):
+        for account, receiver, fraction in (
+            (victim, bidder, 0),
+            (victim, bidder, WAD + 1),
+            (victim, victim, WAD),
+        ):
+            with boa.reverts("engine: bad move"):
+                proto.engine.move_portfolio(account, receiver, fraction)
+        pool = proto.engine.total_cash_shares() * proto.engine.cash_share_price() // WAD
+        with boa.reverts("engine: loss exceeds cash pool"):
+            proto.engine.socialize_loss(bidder, pool)
+        proto.engine.socialize_loss(bidder, pool // 2)
+    assert proto.engine.cash_share_price() < WAD
