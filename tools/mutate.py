@@ -206,7 +206,45 @@ _SYMMETRIC = (
     "equivalent: _check_pair accepts (token_in, token_out) in either order, so swapping "
     "the two arguments (or parameters) changes nothing"
 )
+_OVERWRITTEN = (
+    "equivalent: Vyper needs a declared value before a tuple assignment; this initial value is "
+    "overwritten by the tuple assignment that follows before anything reads it"
+)
+_POOL = "contracts/venues/ConstantProductPool.vy"
+_TWAP = "contracts/feeds/PoolTwapFeed.vy"
+_ORDERS = "contracts/engine/orders.vy"
+_BOTH_RESERVES = (
+    "equivalent: the reserves are both zero (empty pool) or both non-zero (the first deposit "
+    "locks MINIMUM_LIQUIDITY and a swap cannot take a whole reserve), so r0 is never 0 "
+    "while r1 is not"
+)
 EXPLAINED: dict[tuple[str, str, str], str] = {
+    (_POOL, "last32: uint256 = 0", "last32: uint256 = 1"): _OVERWRITTEN,
+    ("contracts/OracleAggregator.vy", "answer: int256 = 0", "answer: int256 = (0-1)"): _OVERWRITTEN,
+    ("contracts/VolOracle.vy", "change: uint256 = 0", "change: uint256 = 1"): "equivalent: both "
+    "branches of the if that follows assign change before it is read",
+    (_POOL, "if dt != 0 and r0 != 0 and r1 != 0:", "if dt != 0 and r0 >= 0 and r1 != 0:"): (
+        _BOTH_RESERVES
+    ),
+    (_POOL, "if r0 == 0:", "if r0 <= 0:"): "equivalent: r0 is a uint256",
+    (_ORDERS, "return _CACHED_DOMAIN_SEPARATOR", "pass"): "equivalent in effect: without the "
+    "early return the function rebuilds the separator from the same chain id and address, "
+    "which is the cached value; only the gas differs",
+    (
+        _ORDERS,
+        'assert len(signature) == 65, "orders: bad signature length"',
+        'assert len(signature) >= 65, "orders: bad signature length"',
+    ): "equivalent: the signature is a Bytes[65], so its length is at most 65 and == 65 and "
+    ">= 65 agree",
+    (
+        _TWAP,
+        "stored: uint256 = min(count, CARDINALITY)",
+        "stored: uint256 = min ( CARDINALITY,count)",
+    ): "equivalent: min is symmetric",
+    (_TWAP, "break", "continue"): "equivalent: both breaks of the scan end it once every later "
+    "step would do nothing (k >= stored stays true as k grows; timestamps increase along the "
+    "ring, so a too-recent observation is followed only by more recent ones), so continuing "
+    "only spends gas",
     (
         "contracts/math/wad.vy",
         "LN_1E18_Q96: constant(int256) = 3283732547111784853622338894909",

@@ -181,6 +181,8 @@ def test_list_series_records_and_emits(proto):
         (E7 + 1, 3000 * WAD, "engine: bad expiry"),
         (P.START - 3600, 3000 * WAD, "engine: bad expiry"),
         (P.expiry_in(800), 3000 * WAD, "engine: bad expiry"),
+        # The tenor limit is two years of 365 days: the next grid expiry is already too far.
+        (P.expiry_in(731), 3000 * WAD, "engine: bad expiry"),
         (P.expiry_in(15), 3000 * WAD, "engine: no vol entry"),
         (E7, 299 * WAD, "engine: strike out of bounds"),
         (E7, 30_001 * WAD, "engine: strike out of bounds"),
@@ -368,6 +370,11 @@ def test_orders_module_reasons_surface_through_the_engine(proto, call_3200):
         proto.engine.cancel(P.as_tuple(order))
     with boa.reverts("orders: cancelled"):
         fill(proto, maker, taker, call_3200, True, WAD, WAD, order=order)
+
+
+def test_default_position_limit_is_sixteen(proto):
+    # DESIGN.md: 16 positions per account unless the risk admin sets another limit.
+    assert proto.engine.max_positions() == 16
 
 
 def test_position_limit(proto):

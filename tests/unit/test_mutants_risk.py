@@ -191,3 +191,15 @@ def test_vol_shock_term_structure_exact(calc):
     expected = min(v * math.isqrt(floor_ratio * WAD) // WAD, WAD)
     assert calc.vol_shock(v, grid, 0) == calc.vol_shock(v, grid, WAD // 365) == expected
     assert calc.vol_shock(WAD, grid, 0) == WAD  # capped at v_max
+
+
+def test_spot_shock_exact_and_clamped(calc):
+    # u_M = clamp(k_M sigma_ref sqrt(horizon / year), u_min, u_max); GRID: one day, [5%, 50%].
+    mode, grid = P.MM, P.GRID
+    root = math.isqrt((grid[1] * WAD // 31_536_000) * WAD)
+    sigma_ref = 6 * WAD // 10
+    expected = mode[0] * sigma_ref // WAD * root // WAD
+    assert grid[2] < expected < grid[3]  # inside the clamp: the formula itself is pinned
+    assert calc.spot_shock(mode, grid, sigma_ref) == expected
+    assert calc.spot_shock(mode, grid, WAD // 10) == grid[2]  # small vol: the floor u_min
+    assert calc.spot_shock(mode, grid, 10 * WAD) == grid[3]  # huge vol: the cap u_max

@@ -504,7 +504,11 @@ def test_lp_token_transfers(seeded, lp, trader):
     with boa.env.prank(lp):
         with boa.reverts("pool: insufficient allowance"):
             seeded.transferFrom(trader, lp, 201)
-        assert seeded.transferFrom(trader, lp, 200)
+        assert seeded.transferFrom(trader, lp, 150)
+    # A partial spend leaves the rest of the allowance.
+    assert seeded.allowance(trader, lp) == 50
+    with boa.env.prank(lp):
+        assert seeded.transferFrom(trader, lp, 50)
     assert seeded.allowance(trader, lp) == 0
     assert seeded.balanceOf(trader) == 300
     with boa.env.prank(trader):
