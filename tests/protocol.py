@@ -1,8 +1,9 @@
-"""Deploy the whole protocol on titanoboa for tests and benchmarks: one place for the wiring.
+"""The whole protocol on titanoboa, for unit, property and differential tests and benchmarks.
 
-`deploy()` returns a `Protocol` with tokens, feeds, the oracle layer, the risk calculator and the
-margin engine, parameterised like a realistic ETH options market (USD cash with 6 decimals,
-WETH with 18, three price feeds at 3,000, a fresh vol surface).
+`deploy()` returns a `Protocol` with tokens, feeds, the oracle layer, the risk calculator, the
+margin engine and the Liquidator, deployed and wired by tests/deployment.py (the same wiring the
+revm fuzz suite uses); `Maker` signs EIP-712 orders with eth_account, an implementation
+independent of ours, so these tests also check the engine's digest.
 """
 
 from __future__ import annotations
@@ -12,21 +13,11 @@ from typing import Any
 
 import boa
 
+from tests import deployment
 from tests.conftest import load
+from tests.deployment import DAY, GRID, IM, LIQUIDATION, MM, REF_VOL, START, WAD
 
-WAD = 10**18
-DAY = 86_400
-START = 1_800_000_000 - (1_800_000_000 % DAY) + 8 * 3600  # 08:00 UTC on a day
-
-# Risk parameters: (k, v, a, conf, haircut) per mode; grid (n, horizon, u_min, u_max, tau_ref,
-# tau_floor, v_max).
-MM = (3 * WAD, WAD // 4, WAD // 100, WAD // 10, WAD // 10)
-IM = (4 * WAD, WAD * 3 // 10, WAD * 2 // 100, WAD // 5, WAD * 15 // 100)
-GRID = (3, DAY, WAD // 20, WAD // 2, WAD // 12, WAD // 365, WAD)
-REF_VOL = WAD * 8 // 10
-# Liquidator: discount 2% -> 10% over 30 minutes, half the discount to the insurance fund, capped
-# bids restore H_MM to 10 USD, accounts worth at most 100 USD go whole.
-LIQUIDATION = (WAD * 2 // 100, WAD // 10, 1800, WAD // 2, 10 * WAD, 100 * WAD)
+__all__ = ["DAY", "GRID", "IM", "LIQUIDATION", "MM", "REF_VOL", "START", "WAD"]
 
 
 @dataclass
@@ -63,51 +54,30 @@ class Protocol:
                 self.engine.deposit(self.weth.address, amount)
 
 
+class _BoaDeployer:
+    """tests/deployment.Deployer over titanoboa's current environment."""
+
+    @property
+    def deployer(self) -> str:
+        return boa.env.eoa
+
+    def deploy(self, path: str, *args: Any) -> Any:
+        return load(path, *args)
+
+    def time_travel(self, seconds: int) -> None:
+        boa.env.time_travel(seconds=seconds)
+
+    def new_account(self, label: str) -> str:
+        return boa.env.generate_address(label)
+
+
 def deploy(spot: float = 3000.0, usd: Any = None) -> Protocol:
     """Deploy and wire the protocol at block time START; the deployer holds every role (and
-    owns the Liquidator, which holds the engine's liquidator role)."""
+    owns the Liquidator, which holds the engine's liquidator role). `usd` replaces the cash
+    token (a test may bring its own 6-decimal one, e.g. a hostile one)."""
     boa.env.time_travel(seconds=max(START - boa.env.timestamp, 0))
-    admin = boa.env.eoa
-    if usd is None:  # a test may bring its own 6-decimal cash token (e.g. a hostile one)
-        usd = load("contracts/mocks/MockERC20.vy", "USD Coin", "USDC", 6)
-    weth = load("contracts/mocks/MockERC20.vy", "Wrapped Ether", "WETH", 18)
-    feeds = [
-        load("contracts/mocks/MockAggregatorV3.vy", d, "ETH / USD", int(spot * 10**d))
-        for d in (8, 18, 6)
-    ]
-    sequencer_feed = load("contracts/mocks/MockSequencerFeed.vy", False)
-    boa.env.time_travel(seconds=7200)  # the sequencer has been up past its grace period
-    for feed in feeds:
-        feed.set_answer(feed.latestRoundData()[1])
-    oracle = load(
-        "contracts/OracleAggregator.vy",
-        [f.address for f in feeds],
-        [3600] * 3,
-        2,
-        sequencer_feed.address,
-        3600,
-        WAD // 100,
-    )
-    vol = load("contracts/VolOracle.vy", WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 6 * 3600, WAD // 2)
-    vol.add_feeder(admin)
-    calculator = load("contracts/RiskCalculator.vy")
-    engine = load(
-        "contracts/MarginEngine.vy",
-        calculator.address,
-        oracle.address,
-        vol.address,
-        usd.address,
-        weth.address,
-        IM,
-        MM,
-        GRID,
-        REF_VOL,
-    )
-    liquidator = load("contracts/Liquidator.vy", engine.address, *LIQUIDATION)
-    engine.set_role("liquidator", liquidator.address)
-    return Protocol(
-        usd, weth, feeds, sequencer_feed, oracle, vol, calculator, engine, liquidator, admin
-    )
+    contracts = deployment.deploy_contracts(_BoaDeployer(), spot, usd)
+    return Protocol(admin=boa.env.eoa, **contracts)
 
 
 def expiry_in(days: int) -> int:
@@ -195,39 +165,11 @@ def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def deploy_venues(p: Protocol, spot: float = 3000.0) -> tuple[Any, list[Any]]:
-    """Three USD/WETH pools of different depth and fee at `spot`, a Router, and the engine wired
-    to it (role "router", each pool listed as a venue). Returns (router, pools)."""
-    lp = boa.env.generate_address("liquidity provider")
-    pools = []
-    for fee, depth in ((5, 200), (30, 100), (100, 50)):
-        pool = load(
-            "contracts/venues/ConstantProductPool.vy",
-            p.weth.address,
-            p.usd.address,
-            fee,
-            f"LP {fee}",
-            f"LP{fee}",
-        )
-        weth, usd = depth * WAD, int(depth * spot * 10**6)
-        with boa.env.prank(lp):
-            p.weth.mint(lp, weth)
-            p.usd.mint(lp, usd)
-            p.weth.approve(pool.address, weth)
-            p.usd.approve(pool.address, usd)
-            pool.add_liquidity(weth, usd, 0, lp)
-        pools.append(pool)
-    router = load("contracts/Router.vy")
-    p.engine.set_role("router", router.address)
-    for pool in pools:
-        p.engine.set_role("venue", pool.address)
-    return router, pools
+    """Three USD/WETH pools, a Router, and the engine wired to them (tests/deployment.py).
+    Returns (router, pools)."""
+    return deployment.deploy_venues(_BoaDeployer(), p.engine, p.weth, p.usd, spot)
 
 
 def position_ids(engine: Any, account: str) -> tuple[list[int], list[int]]:
-    """(series ids, signed sizes) of an account, unpacked from `packed_positions`."""
-    ids, sizes = [], []
-    for packed in engine.packed_positions(account):
-        low = packed & (2**128 - 1)
-        ids.append(packed >> 128)
-        sizes.append(low - 2**128 if low >= 2**127 else low)
-    return ids, sizes
+    """(series ids, signed sizes) of an account, from `packed_positions`."""
+    return deployment.unpack_positions(engine.packed_positions(account))

@@ -1,7 +1,7 @@
 """The whole protocol on the revm harness (tests/harness/revm.py), for the fuzz suite and bench.
 
-Mirrors tests/protocol.py `deploy()` + `deploy_venues()` (same contracts, parameters and wiring,
-so a failure found here reproduces on titanoboa), minus titanoboa:
+Deploys through tests/deployment.py, as tests/protocol.py does on titanoboa (same contracts,
+parameters and wiring, so a failure found here reproduces on titanoboa):
 
     chain = Chain()
     p = deploy(chain)                     # tokens, 3 feeds, sequencer, oracle, vol, engine
@@ -26,29 +26,10 @@ from typing import Any
 from eth_keys import keys
 from eth_utils import keccak
 
+from tests import deployment
+from tests.deployment import FEED_DECIMALS
 from tests.harness.revm import Chain, Contract
 
-WAD = 10**18
-DAY = 86_400
-
-# The risk parameters of tests/protocol.py (kept literal here: that module imports titanoboa).
-MM = (3 * WAD, WAD // 4, WAD // 100, WAD // 10, WAD // 10)
-IM = (4 * WAD, WAD * 3 // 10, WAD * 2 // 100, WAD // 5, WAD * 15 // 100)
-GRID = (3, DAY, WAD // 20, WAD // 2, WAD // 12, WAD // 365, WAD)
-REF_VOL = WAD * 8 // 10
-# Liquidator (as tests/protocol.py LIQUIDATION): discount 2% -> 10% over 30 minutes, half the
-# discount to the insurance fund, capped bids restore H_MM to 10 USD, accounts worth at most
-# 100 USD go whole.
-LIQUIDATION = (WAD * 2 // 100, WAD // 10, 1800, WAD // 2, 10 * WAD, 100 * WAD)
-# VolOracle: vol_min, vol_max, max_change, max_skew, heartbeat, stale markup.
-VOL_PARAMS = (WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 6 * 3600, WAD // 2)
-FEED_DECIMALS = (8, 18, 6)
-FEED_HEARTBEAT = 3600
-MIN_SOURCES = 2
-GRACE_PERIOD = 3600
-GRACE_LIQUIDATION_BUFFER = WAD // 100
-# Pools: (fee in bps, depth in WETH).
-POOLS = ((5, 200), (30, 100), (100, 50))
 USD_SCALE = 10**12  # USD has 6 decimals: token units -> wad
 
 
@@ -90,99 +71,39 @@ class Protocol:
                 self.engine.deposit(token.address, amount, sender=account)
 
 
+class _RevmDeployer:
+    """tests/deployment.Deployer over a revm Chain (labelled accounts get gas money)."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.deployer = chain.deployer
+
+    def deploy(self, path: str, *args: Any) -> Contract:
+        return self.chain.deploy(path, *args)
+
+    def time_travel(self, seconds: int) -> None:
+        self.chain.time_travel(seconds=seconds)
+
+    def new_account(self, label: str) -> str:
+        return self.chain.new_account(label, 10**21)
+
+
 def deploy(chain: Chain, spot: float = 3000.0) -> Protocol:
-    """Deploy and wire the protocol as tests/protocol.py does; the deployer holds every role
-    and owns the Liquidator, which holds the engine's liquidator role.
+    """Deploy and wire the protocol (tests/deployment.py); the deployer holds every role.
 
     The chain should stand at START (a fresh `Chain()` does); the deployment ends two hours
     later, past the sequencer's grace period, with every feed fresh."""
-    admin = chain.deployer
-    usd = chain.deploy("contracts/mocks/MockERC20.vy", "USD Coin", "USDC", 6)
-    weth = chain.deploy("contracts/mocks/MockERC20.vy", "Wrapped Ether", "WETH", 18)
-    feeds = [
-        chain.deploy("contracts/mocks/MockAggregatorV3.vy", d, "ETH / USD", int(spot * 10**d))
-        for d in FEED_DECIMALS
-    ]
-    sequencer_feed = chain.deploy("contracts/mocks/MockSequencerFeed.vy", False)
-    chain.time_travel(seconds=7200)  # the sequencer has been up past its grace period
-    for feed in feeds:
-        feed.set_answer(feed.latestRoundData()[1])
-    oracle = chain.deploy(
-        "contracts/OracleAggregator.vy",
-        [f.address for f in feeds],
-        [FEED_HEARTBEAT] * len(feeds),
-        MIN_SOURCES,
-        sequencer_feed.address,
-        GRACE_PERIOD,
-        GRACE_LIQUIDATION_BUFFER,
-    )
-    vol = chain.deploy("contracts/VolOracle.vy", *VOL_PARAMS)
-    vol.add_feeder(admin)
-    calculator = chain.deploy("contracts/RiskCalculator.vy")
-    engine = chain.deploy(
-        "contracts/MarginEngine.vy",
-        calculator.address,
-        oracle.address,
-        vol.address,
-        usd.address,
-        weth.address,
-        IM,
-        MM,
-        GRID,
-        REF_VOL,
-    )
-    liquidator = chain.deploy("contracts/Liquidator.vy", engine.address, *LIQUIDATION)
-    engine.set_role("liquidator", liquidator.address)
-    chain_id = int(engine.eip712Domain()[3])
-    return Protocol(
-        chain,
-        usd,
-        weth,
-        feeds,
-        sequencer_feed,
-        oracle,
-        vol,
-        calculator,
-        engine,
-        liquidator,
-        admin,
-        chain_id,
-    )
+    contracts = deployment.deploy_contracts(_RevmDeployer(chain), spot)
+    chain_id = int(contracts["engine"].eip712Domain()[3])
+    return Protocol(chain=chain, admin=chain.deployer, chain_id=chain_id, **contracts)
 
 
 def deploy_venues(p: Protocol, spot: float = 3000.0) -> tuple[Contract, list[Contract]]:
-    """Three USD/WETH pools of different depth and fee at `spot`, a Router, and the engine wired
-    to it (role "router", each pool listed as a venue). Returns (router, pools)."""
-    chain = p.chain
-    lp = chain.new_account("liquidity provider", 10**21)
-    pools = []
-    for fee, depth in POOLS:
-        pool = chain.deploy(
-            "contracts/venues/ConstantProductPool.vy",
-            p.weth.address,
-            p.usd.address,
-            fee,
-            f"LP {fee}",
-            f"LP{fee}",
-        )
-        weth, usd = depth * WAD, int(depth * spot * 10**6)
-        p.weth.mint(lp, weth)
-        p.usd.mint(lp, usd)
-        p.weth.approve(pool.address, weth, sender=lp)
-        p.usd.approve(pool.address, usd, sender=lp)
-        pool.add_liquidity(weth, usd, 0, lp, sender=lp)
-        pools.append(pool)
-    router = chain.deploy("contracts/Router.vy")
-    p.engine.set_role("router", router.address)
-    for pool in pools:
-        p.engine.set_role("venue", pool.address)
+    """Three USD/WETH pools, a Router, and the engine wired to them (tests/deployment.py);
+    also kept on `p` (`p.router`, `p.pools`). Returns (router, pools)."""
+    router, pools = deployment.deploy_venues(_RevmDeployer(p.chain), p.engine, p.weth, p.usd, spot)
     p.router, p.pools = router, tuple(pools)
     return router, pools
-
-
-def expiry_at(timestamp: int, days: int) -> int:
-    """The engine-grid expiry (08:00 UTC) `days` days after the day of `timestamp`."""
-    return timestamp - timestamp % DAY + 8 * 3600 + days * DAY
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,10 +207,5 @@ class Maker:
 
 
 def position_ids(engine: Contract, account: str) -> tuple[list[int], list[int]]:
-    """(series ids, signed sizes) of an account, unpacked from `packed_positions`."""
-    ids, sizes = [], []
-    for packed in engine.packed_positions(account):
-        low = packed & (2**128 - 1)
-        ids.append(packed >> 128)
-        sizes.append(low - 2**128 if low >= 2**127 else low)
-    return ids, sizes
+    """(series ids, signed sizes) of an account, from `packed_positions`."""
+    return deployment.unpack_positions(engine.packed_positions(account))

@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 from eth_keys import keys
 
+from tests.deployment import DAY, WAD
 from tests.fuzz.protocol_revm import (
-    DAY,
-    WAD,
     Maker,
     as_tuple,
     domain_separator,

@@ -51,12 +51,10 @@ from eth_abi.registry import registry
 from eth_utils import keccak
 from pyrevm import EVM, BlockEnv, CfgEnv, Env, JournalCheckpoint
 
+from tests.deployment import START  # the default block time: 08:00 UTC on a day near 2027
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
-WAD = 10**18
-DAY = 86_400
-# Same block time as tests/protocol.py START: 08:00 UTC on a day near 2027.
-START = 1_800_000_000 - (1_800_000_000 % DAY) + 8 * 3600
 SPEC = "CANCUN"
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)

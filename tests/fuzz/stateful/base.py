@@ -30,7 +30,8 @@ from hypothesis import event
 from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from tests.fuzz.protocol_revm import USD_SCALE, WAD, Maker
+from tests.deployment import WAD
+from tests.fuzz.protocol_revm import USD_SCALE, Maker
 from tests.fuzz.stateful import mirror
 from tests.fuzz.stateful.ghost import Ghost, Holdings
 from tests.fuzz.stateful.world import SeriesInfo, World, world

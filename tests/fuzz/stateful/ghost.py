@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tests.fuzz.protocol_revm import USD_SCALE, WAD
+from tests.deployment import WAD
+from tests.fuzz.protocol_revm import USD_SCALE
 from tests.fuzz.stateful.world import SeriesInfo
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keeper import margin as km
-from tests.fuzz.protocol_revm import GRID, IM, MM, REF_VOL, WAD
+from tests.deployment import GRID, IM, MM, REF_VOL, WAD
 
 REL_TOL = 1e-9
 ABS_TOL_USD = 1e-6

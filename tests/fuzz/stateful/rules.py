@@ -15,7 +15,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.fuzz.protocol_revm import DAY, USD_SCALE, WAD, as_tuple, expiry_at
+from tests.deployment import DAY, WAD, expiry_at
+from tests.fuzz.protocol_revm import USD_SCALE, as_tuple
 from tests.fuzz.stateful.base import (
     ORACLE_DOWN,
     STATS,

@@ -19,18 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.fuzz.protocol_revm import (
-    GRID,
-    IM,
-    MM,
-    REF_VOL,
-    WAD,
-    Maker,
-    Protocol,
-    deploy,
-    deploy_venues,
-    expiry_at,
-)
+from tests.deployment import GRID, IM, MM, REF_VOL, WAD, expiry_at
+from tests.fuzz.protocol_revm import Maker, Protocol, deploy, deploy_venues
 from tests.harness.revm import Chain, Contract, Snapshot
 
 SPOT = 3000
