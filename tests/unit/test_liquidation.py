@@ -507,3 +507,29 @@ def test_liquidation_hooks_reject_bad_moves_and_oversized_losses(proto, victim, 
             proto.engine.socialize_loss(bidder, pool)
         proto.engine.socialize_loss(bidder, pool // 2)
     assert proto.engine.cash_share_price() < WAD
+
+
+def test_insurance_deposit_rejects_a_token_that_reports_failure():
+    """A cash token whose transferFrom or approve returns False: the deposit reverts with the
+    step that failed and the fund is unchanged; once the token behaves, the same deposit lands."""
+    with boa.env.anchor():
+        token = load("tests/contracts/TestToken.vy", "Flaky USD", "FUSD", 6)
+        p = P.deploy(usd=token)
+        payer = addr("payer")
+        token.mint(payer, 10**6)
+        with boa.env.prank(payer):
+            token.approve(p.liquidator.address, 10**6)
+        for transfers, approvals, reason in (
+            (True, False, "liquidator: transfer failed"),
+            (False, True, "liquidator: approve failed"),
+        ):
+            token.set_failures(transfers, approvals)
+            with boa.env.prank(payer), boa.reverts(reason):
+                p.liquidator.deposit_insurance(10**6)
+            assert p.liquidator.insurance_fund() == 0
+            assert token.balanceOf(payer) == 10**6
+        token.set_failures(False, False)
+        with boa.env.prank(payer):
+            p.liquidator.deposit_insurance(10**6)
+        assert p.liquidator.insurance_fund() == WAD
+        assert token.balanceOf(payer) == 0
