@@ -11,6 +11,8 @@ import math
 import boa
 import pytest
 
+from tests import mp_reference as ref
+
 WAD = 10**18
 MAX_PRICE = 10**36
 
@@ -52,3 +54,20 @@ def test_saturated_d1_drops_the_tail_exactly(lens, b76):
     assert b76.price_from_log(f, k, b76.log_moneyness(f, k), 10 * WAD, True) == f
     # The put follows by parity: call - F + K = K.
     assert lens.price(f, k, WAD, 10 * WAD, False) == k
+
+
+@pytest.mark.parametrize(
+    ("strike", "is_call"),
+    [(2_000, True), (2_000, False), (4_500, True), (4_500, False), (600, True), (12_000, False)],
+)
+def test_prices_and_greeks_between_one_and_nine_sigma_keep_the_tail(lens, strike, is_call):
+    # F = 3000, 0.1 year, 60% vol: d1 is 2.23 (K 2000), -2.04 (K 4500), 8.58 (K 600) and
+    # -7.21 (K 12000), inside the band where the Gaussian terms still count (|d1| < 9).
+    forward, k, tau, sigma = 3_000 * WAD, strike * WAD, WAD // 10, 6 * WAD // 10
+    exact = ref.black76(forward, k, tau, sigma, is_call)
+    g = lens.greeks(forward, k, tau, sigma, is_call)
+    assert abs(g.price - exact["price"]) <= 1e-15 * forward + 10
+    assert abs(lens.price(forward, k, tau, sigma, is_call) - exact["price"]) <= 1e-15 * forward + 10
+    tol = ref.greeks_tolerance(forward, tau, sigma, exact)
+    for name in ("delta", "gamma", "vega", "theta"):
+        assert abs(getattr(g, name) - exact[name]) <= tol[name], name
