@@ -726,6 +726,14 @@ def add_equivalent_rate(result: dict) -> None:
     result["unexplained_survivors"] = sum(1 for s in result["survivors"] if not s["explanation"])
 
 
+def git_short(rev: str) -> str:
+    """The short hash of `rev` in the checkout ("unknown" outside git)."""
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True
+    )
+    return out.stdout.strip() or "unknown"
+
+
 def version(dist: str) -> str:
     try:
         return metadata.version(dist)
@@ -776,6 +784,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.recheck:
         src = Path(args.recheck) if Path(args.recheck).is_absolute() else REPO / args.recheck
         result = recheck(work, src, logs)
+        result["recheck_command"] = "python tools/mutate.py " + " ".join(argv or sys.argv[1:])
+        result["tests_commit"] = git_short("HEAD")
         dest = Path(args.out) if args.out else src
         dest = dest if dest.is_absolute() else REPO / dest
         dest.write_text(json.dumps(result, indent=1) + "\n")
@@ -792,6 +802,8 @@ def main(argv: list[str] | None = None) -> int:
         for k in ("status", "seconds", "killed_by"):
             s.pop(k)
     result = {
+        "command": "python tools/mutate.py " + " ".join(argv or sys.argv[1:]),
+        "commit": git_short(args.contracts_rev or "HEAD"),
         "tool": "tools/mutate.py (universalmutator regexp rules, titanoboa, pytest)",
         "universalmutator": version("universalmutator"),
         "vyper": version("vyper"),
