@@ -203,3 +203,25 @@ def test_spot_shock_exact_and_clamped(calc):
     assert calc.spot_shock(mode, grid, sigma_ref) == expected
     assert calc.spot_shock(mode, grid, WAD // 10) == grid[2]  # small vol: the floor u_min
     assert calc.spot_shock(mode, grid, 10 * WAD) == grid[3]  # huge vol: the cap u_max
+
+
+def test_health_can_be_set_by_the_flat_vol_state(calc):
+    # A long one-week straddle against eight short one-year straddles: the near expiry's vol
+    # shock is large (x2 / x0.5) and the far one's small (about 7%), so the value is convex in
+    # the vol state and the worst scenario has the flat vol. health() must scan that state too:
+    # it equals the lowest of all 21 scenario values, found in the flat block (s = 1).
+    market = (3_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    near, far = NOW + 7 * DAY, NOW + 365 * DAY
+    positions = [
+        position(3_000 * WAD, True, 10 * WAD, 0, expiry=near),
+        position(3_000 * WAD, False, 10 * WAD, 0, expiry=near),
+        position(3_000 * WAD, True, -8 * WAD, 0, expiry=far),
+        position(3_000 * WAD, False, -8 * WAD, 0, expiry=far),
+    ]
+    portfolio = (1_000_000 * WAD, 0, positions)
+    points = 2 * P.GRID[0] + 1
+    values = [calc.scenario_health(portfolio, market, P.MM, P.GRID, w) for w in range(3 * points)]
+    worst = min(values)
+    assert values.index(worst) // points == 1  # the flat vol state
+    assert sorted(values)[1] - worst > 20 * WAD  # by a margin no rounding can blur
+    assert calc.health(portfolio, market, P.MM, P.GRID) == (worst, values.index(worst))
