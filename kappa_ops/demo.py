@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from kappa_ops.chain import ChainReader, Snapshot
@@ -44,20 +43,11 @@ from keeper import margin as km
 from keeper.greeks import black76
 from keeper.hedging import delta_ratio, needs_hedge, plan_hedge
 from keeper.liquidation import plan_liquidations, price_limit
+from keeper.orders import as_tuple
+from keeper.orders import sign as sign_order
 
 WAD = 10**18
 REPORTS = ROOT / "reports"
-ORDER_TYPES = {
-    "Order": [
-        {"name": "maker", "type": "address"},
-        {"name": "series_id", "type": "uint256"},
-        {"name": "is_buy", "type": "bool"},
-        {"name": "size", "type": "uint256"},
-        {"name": "price", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
 
 
 @dataclass
@@ -132,14 +122,7 @@ class CrashDemo:
         return self.sender.timestamp()
 
     def sign(self, trader: Trader, order: dict[str, Any]) -> bytes:
-        domain = {
-            "name": "Kappa",
-            "version": "1",
-            "chainId": int(self.chain.chain_id),
-            "verifyingContract": str(self.engine.address),
-        }
-        message = encode_typed_data(domain, ORDER_TYPES, order)
-        return bytes(Account.sign_message(message, trader.key).signature)
+        return sign_order(trader.key, int(self.chain.chain_id), str(self.engine.address), order)
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -294,8 +277,8 @@ class CrashDemo:
                 "deadline": self.now() + 3600,
             }
             sig = self.sign(trader, order)
-            as_tuple = tuple(order[f["name"]] for f in ORDER_TYPES["Order"])
-            fills.append(("fill", self.engine.fill, (as_tuple, sig, size_wad, mm.address), mm))
+            struct = as_tuple(order)
+            fills.append(("fill", self.engine.fill, (struct, sig, size_wad, mm.address), mm))
         self.send_batch(deposits)
         self.send_batch(fills)
         self.log(

@@ -13,6 +13,7 @@ from typing import Any
 
 import boa
 
+from keeper import orders
 from tests import deployment
 from tests.conftest import load
 from tests.deployment import DAY, GRID, IM, LIQUIDATION, MM, REF_VOL, START, WAD
@@ -89,18 +90,6 @@ def expiry_in(days: int) -> int:
 # Signed orders (EIP-712, domain "Kappa" / "1", verifying contract = the engine)
 # ---------------------------------------------------------------------------------------------
 
-ORDER_TYPES = {
-    "Order": [
-        {"name": "maker", "type": "address"},
-        {"name": "series_id", "type": "uint256"},
-        {"name": "is_buy", "type": "bool"},
-        {"name": "size", "type": "uint256"},
-        {"name": "price", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-
 
 @dataclass
 class Maker:
@@ -137,31 +126,17 @@ class Maker:
 
     def message(self, engine: Any, order: dict[str, Any]) -> Any:
         """The EIP-712 message of `order` for `engine` (domain "Kappa" / "1")."""
-        from eth_account.messages import encode_typed_data
-
-        domain = {
-            "name": "Kappa",
-            "version": "1",
-            "chainId": boa.env.evm.patch.chain_id,
-            "verifyingContract": engine.address,
-        }
-        return encode_typed_data(domain, ORDER_TYPES, order)
+        return orders.typed_message(boa.env.evm.patch.chain_id, engine.address, order)
 
     def digest(self, engine: Any, order: dict[str, Any]) -> bytes:
         """The order hash the engine tracks fills and cancels by (computed off chain)."""
-        from eth_utils import keccak
-
-        message = self.message(engine, order)
-        return keccak(b"\x19\x01" + message.header + message.body)
+        return orders.digest(boa.env.evm.patch.chain_id, engine.address, order)
 
     def sign(self, engine: Any, order: dict[str, Any]) -> bytes:
-        from eth_account import Account
-
-        return bytes(Account.sign_message(self.message(engine, order), self.key).signature)
+        return orders.sign(self.key, boa.env.evm.patch.chain_id, engine.address, order)
 
 
-def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(order[f["name"]] for f in ORDER_TYPES["Order"])
+as_tuple = orders.as_tuple
 
 
 def deploy_venues(p: Protocol, spot: float = 3000.0) -> tuple[Any, list[Any]]:

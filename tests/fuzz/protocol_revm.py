@@ -26,6 +26,7 @@ from typing import Any
 from eth_keys import keys
 from eth_utils import keccak
 
+from keeper.orders import domain_separator, order_digest
 from tests import deployment
 from tests.deployment import FEED_DECIMALS
 from tests.harness.revm import Chain, Contract
@@ -107,43 +108,11 @@ def deploy_venues(p: Protocol, spot: float = 3000.0) -> tuple[Contract, list[Con
 
 
 # ---------------------------------------------------------------------------------------------
-# Signed orders (EIP-712, domain "Kappa" / "1", verifying contract = the engine)
+# Signed orders (EIP-712 digests from keeper/orders.py, signed with a fixed nonce)
 # ---------------------------------------------------------------------------------------------
 
-ORDER_FIELDS = ("maker", "series_id", "is_buy", "size", "price", "nonce", "deadline")
-_DOMAIN_TYPEHASH = keccak(
-    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
-_ORDER_TYPEHASH = keccak(
-    text="Order(address maker,uint256 series_id,bool is_buy,uint256 size,uint256 price,"
-    "uint256 nonce,uint256 deadline)"
-)
 # secp256k1 group order.
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-
-def _word(value: int | bool | str) -> bytes:
-    if isinstance(value, str):
-        return bytes(12) + bytes.fromhex(value[2:])
-    return int(value).to_bytes(32, "big")
-
-
-def domain_separator(chain_id: int, engine: str) -> bytes:
-    """keccak256(abi_encode(DOMAIN_TYPEHASH, keccak("Kappa"), keccak("1"), chainId, engine))."""
-    return keccak(
-        _DOMAIN_TYPEHASH + keccak(b"Kappa") + keccak(b"1") + _word(chain_id) + _word(engine)
-    )
-
-
-def order_digest(separator: bytes, order: dict[str, Any]) -> bytes:
-    """The EIP-712 digest of an order: keccak("\\x19\\x01" || separator || struct hash)."""
-    struct = keccak(_ORDER_TYPEHASH + b"".join(_word(order[f]) for f in ORDER_FIELDS))
-    return keccak(b"\x19\x01" + separator + struct)
-
-
-def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
-    """The order as the engine's ABI struct."""
-    return tuple(order[f] for f in ORDER_FIELDS)
 
 
 @dataclass

@@ -7,14 +7,9 @@ from __future__ import annotations
 import pytest
 from eth_keys import keys
 
+from keeper.orders import as_tuple, domain_separator, order_digest
 from tests.deployment import DAY, WAD
-from tests.fuzz.protocol_revm import (
-    Maker,
-    as_tuple,
-    domain_separator,
-    order_digest,
-    position_ids,
-)
+from tests.fuzz.protocol_revm import Maker, position_ids
 from tests.fuzz.stateful.world import World, world
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

@@ -20,15 +20,15 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keeper import orders
+from keeper.orders import ORDER_TYPES, as_tuple
 from tests.conftest import events, load, scaled
-from tests.protocol import ORDER_TYPES
 
 WAD = 10**18
 ZERO = "0x" + "00" * 20
 MAX_UINT = 2**256 - 1
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HARNESS = "tests/contracts/OrdersHarness.vy"
-FIELDS = ("maker", "series_id", "is_buy", "size", "price", "nonce", "deadline")
 
 MAKER = Account.from_key(keccak(text="kappa orders maker"))
 OTHER = Account.from_key(keccak(text="kappa orders other"))
@@ -52,10 +52,6 @@ def make_order(**fields: Any) -> dict[str, Any]:
     }
     order.update(fields)
     return order
-
-
-def as_tuple(order: dict[str, Any]) -> tuple:
-    return tuple(order[f] for f in FIELDS)
 
 
 def signable(harness: Any, order: dict[str, Any], chain_id: int | None = None):
@@ -104,6 +100,10 @@ def test_orders_digest_matches_eth_account(harness):
     assert harness.domain_separator() == msg.header
     assert harness.struct_hash(as_tuple(order)) == msg.body
     assert harness.order_hash(as_tuple(order)) == keccak(b"\x19\x01" + msg.header + msg.body)
+    # keeper/orders.py's direct encoding (what makers and the fuzz suite use) agrees.
+    chain_id = boa.env.evm.patch.chain_id
+    assert orders.domain_separator(chain_id, harness.address) == msg.header
+    assert orders.digest(chain_id, harness.address, order) == harness.order_hash(as_tuple(order))
 
 
 def test_orders_eip712_domain(harness):
@@ -293,7 +293,7 @@ def test_orders_wrong_signer_rejected(harness):
         harness.fill(as_tuple(order), sign(harness, order, OTHER), WAD)
 
 
-@pytest.mark.parametrize("field", FIELDS)
+@pytest.mark.parametrize("field", orders.ORDER_FIELDS)
 def test_orders_tampered_field_rejected(harness, field):
     order = make_order()
     sig = sign(harness, order)

@@ -15,8 +15,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from keeper.orders import as_tuple
 from tests.deployment import DAY, WAD, expiry_at
-from tests.fuzz.protocol_revm import USD_SCALE, as_tuple
+from tests.fuzz.protocol_revm import USD_SCALE
 from tests.fuzz.stateful.base import (
     ORACLE_DOWN,
     STATS,
