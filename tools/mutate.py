@@ -219,8 +219,6 @@ _BOTH_RESERVES = (
     "while r1 is not"
 )
 EXPLAINED: dict[tuple[str, str, str], str] = {
-    (_POOL, "last32: uint256 = 0", "last32: uint256 = 1"): _OVERWRITTEN,
-    ("contracts/OracleAggregator.vy", "answer: int256 = 0", "answer: int256 = (0-1)"): _OVERWRITTEN,
     ("contracts/VolOracle.vy", "change: uint256 = 0", "change: uint256 = 1"): "equivalent: both "
     "branches of the if that follows assign change before it is read",
     (_POOL, "if dt != 0 and r0 != 0 and r1 != 0:", "if dt != 0 and r0 >= 0 and r1 != 0:"): (
@@ -591,8 +589,51 @@ def plan(work: Path, files: list[str], budget: int, min_per_file: int) -> list[F
     return reports
 
 
-def explain(m: Mutant) -> str:
-    return EXPLAINED.get((m.file, m.original.strip(), m.mutated.strip()), "")
+_DECLARATION = re.compile(r"^\s*(\w+)\s*:\s*[\w\[\], ]+?\s*=\s*(.+)$")
+_TUPLE_TARGETS = re.compile(r"^\s*(\w+(?:\s*,\s*\w+)+)\s*=(?!=)(.*)$")
+
+
+def overwritten_before_use(lines: list[str], index: int) -> bool:
+    """True when line `index` declares a variable that the tuple assignment right after it (past
+    other declarations) overwrites without reading it: its initial value cannot matter. Vyper
+    needs every tuple-assignment target declared with a value first, so this pattern is common
+    (`r0: uint256 = 0` ... `r0, r1, last = self._unpack(...)`)."""
+    decl = _DECLARATION.match(lines[index])
+    if decl is None:
+        return False
+    name = decl.group(1)
+    word = re.compile(rf"\b{name}\b")
+    for k in range(index + 1, len(lines)):
+        line = lines[k]
+        if _DECLARATION.match(line):
+            if word.search(line.split("=", 1)[1]):
+                return False  # another declaration reads it
+            continue
+        targets = _TUPLE_TARGETS.match(line)
+        if targets is None or name not in re.split(r"\s*,\s*", targets.group(1).strip()):
+            return False
+        # The right-hand side, with its continuation lines (until the brackets balance).
+        rhs, depth, j = targets.group(2), 0, k
+        while True:
+            depth += rhs.count("(") + rhs.count("[") - rhs.count(")") - rhs.count("]")
+            if word.search(rhs):
+                return False
+            j += 1
+            if depth <= 0 or j >= len(lines):
+                return True
+            rhs = lines[j]
+    return False
+
+
+def explain(m: Mutant, source: str) -> str:
+    """Why a survivor survives, when known: an `EXPLAINED` entry, or an initial value that a
+    tuple assignment overwrites before use (`overwritten_before_use` on the original source)."""
+    known = EXPLAINED.get((m.file, m.original.strip(), m.mutated.strip()), "")
+    if known:
+        return known
+    if overwritten_before_use(source.split("\n"), m.line - 1):
+        return _OVERWRITTEN
+    return ""
 
 
 def run_file(work: Path, rep: FileReport, cands: list[Mutant], deadline: float, logs: Path) -> None:
@@ -642,7 +683,7 @@ def run_file(work: Path, rep: FileReport, cands: list[Mutant], deadline: float, 
             rep.equivalent += 1
         elif code == 0:
             m.status = "survived"
-            m.explanation = explain(m)
+            m.explanation = explain(m, original)
             rep.mutants += 1
             rep.survived += 1
         elif code == "timeout":
@@ -695,7 +736,8 @@ def recheck(work: Path, result_path: Path, logs: Path) -> dict:
         finally:
             path.write_text(original)
         if code in (0, EXIT_EQUIVALENT, EXIT_INVALID):
-            s["explanation"] = explain(Mutant(**{**s, "status": "survived"})) or s["explanation"]
+            survivor = Mutant(**{**s, "status": "survived"})
+            s["explanation"] = explain(survivor, original) or s["explanation"]
             still.append(s)
             status = "survived"
         else:
