@@ -304,6 +304,24 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
 }
 
 
+# Survivors of lines whose text recurs in the file (a bare `return`), keyed by (file, the line
+# before, original, mutated), all stripped.
+_EARLY_EXIT = (
+    "equivalent in effect: the early return is a gas shortcut; without it the full check runs "
+    "on an account with no positions and non-negative cash, whose H_IM is that cash plus its "
+    "haircut collateral (no contingency without shorts), never negative, so it passes as well "
+    "(the fill or swap has already read the oracle, so no new revert is possible)"
+)
+EXPLAINED_AFTER: dict[tuple[str, str, str, str], str] = {
+    (
+        "contracts/MarginEngine.vy",
+        "if len(after.positions) == 0 and after.cash >= 0:",
+        "return",
+        "pass",
+    ): _EARLY_EXIT,
+}
+
+
 @dataclass
 class Mutant:
     file: str
@@ -626,12 +644,18 @@ def overwritten_before_use(lines: list[str], index: int) -> bool:
 
 
 def explain(m: Mutant, source: str) -> str:
-    """Why a survivor survives, when known: an `EXPLAINED` entry, or an initial value that a
-    tuple assignment overwrites before use (`overwritten_before_use` on the original source)."""
+    """Why a survivor survives, when known: an `EXPLAINED` entry, an `EXPLAINED_AFTER` entry
+    (for a line whose text recurs, keyed by the line before it too), or an initial value that
+    a tuple assignment overwrites before use (`overwritten_before_use` on the original source)."""
     known = EXPLAINED.get((m.file, m.original.strip(), m.mutated.strip()), "")
     if known:
         return known
-    if overwritten_before_use(source.split("\n"), m.line - 1):
+    lines = source.split("\n")
+    before = lines[m.line - 2].strip() if m.line >= 2 else ""
+    known = EXPLAINED_AFTER.get((m.file, before, m.original.strip(), m.mutated.strip()), "")
+    if known:
+        return known
+    if overwritten_before_use(lines, m.line - 1):
         return _OVERWRITTEN
     return ""
 

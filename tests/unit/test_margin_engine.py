@@ -522,3 +522,77 @@ def test_tokens_above_18_decimals_are_rejected(proto):
             P.GRID,
             P.REF_VOL,
         )
+
+
+def test_withdraw_during_sequencer_grace_only_for_accounts_without_positions(proto, call_3200):
+    maker, taker, saver = P.Maker.new("mm"), addr("taker"), addr("saver")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(taker, usd=100_000)
+    proto.fund(saver, usd=1_000)
+    fill(proto, maker, taker, call_3200, True, WAD, WAD)
+    proto.sequencer_feed.set_status(True)  # down: no new risk
+    with boa.env.prank(taker), boa.reverts("engine: sequencer grace"):
+        proto.engine.withdraw(proto.usd.address, 10**6, taker)
+    with boa.env.prank(saver):  # cash only: its exit is never blocked
+        proto.engine.withdraw(proto.usd.address, 1_000 * 10**6, saver)
+    assert proto.usd.balanceOf(saver) == 1_000 * 10**6
+
+
+def test_socialized_loss_lowers_positive_cash_only(proto):
+    rich, poor, fund = addr("rich"), addr("poor"), addr("fund")
+    proto.fund(rich, usd=3_000)
+    proto.fund(addr("other"), usd=1_000)
+    proto.fund(poor, weth=1)
+    proto.engine.set_role("liquidator", fund)
+    with boa.env.prank(fund):
+        proto.engine.move_cash(poor, fund, 500 * WAD)  # `poor` owes 500 against its WETH
+        proto.engine.socialize_loss(fund, 400 * WAD)
+    # The pool of positive cash (3,000 + 1,000 + 500) shrinks by 400: price (4,500 - 400) /
+    # 4,500 shares, rounded down.
+    price = (4_500 * WAD - 400 * WAD) * WAD // (4_500 * WAD)
+    assert proto.engine.cash_share_price() == price
+    assert proto.engine.cash(rich) == 3_000 * WAD * price // WAD
+    assert proto.engine.cash(poor) == -500 * WAD  # debts are untouched
+
+
+def test_fill_is_locked_against_reentry_through_a_token_callback():
+    """A cash token that calls MarginEngine.fill from inside the transfer of a deposit: the
+    fill that succeeds on its own fails inside the engine's lock, and the deposit with it."""
+    with boa.env.anchor():
+        token = P.load("tests/contracts/TestToken.vy", "Hostile USD", "HUSD", 6)
+        p = P.deploy(usd=token)
+        p.vol.update(E7, 6 * WAD // 10, 0)
+        sid = p.engine.list_series(E7, 3200 * WAD, True)
+        maker = P.Maker.new("mm")
+        p.fund(maker.address, usd=100_000)
+        token.mint(p.admin, 100_000 * 10**6)
+        token.approve(p.engine.address, 100_000 * 10**6)
+        p.engine.deposit_for(token.address, token.address, 100_000 * 10**6)  # the token trades
+        order = maker.order(sid, True, WAD, WAD)
+        args = (P.as_tuple(order), maker.sign(p.engine, order), WAD, token.address)
+        with boa.env.anchor(), boa.env.prank(token.address):
+            p.engine.fill(*args)
+            assert P.position_ids(p.engine, token.address)[0] == [sid]
+        payer = addr("payer")
+        token.mint(payer, 10**6)
+        with boa.env.prank(payer):
+            token.approve(p.engine.address, 10**6)
+        token.set_hook(p.engine.address, p.engine.fill.prepare_calldata(*args))
+        with boa.env.prank(payer), boa.reverts():
+            p.engine.deposit(token.address, 10**6)
+        assert p.engine.packed_positions(token.address) == []
+        assert p.engine.cash(payer) == 0
+
+
+def test_cash_only_withdrawal_needs_no_oracle(proto, call_3200):
+    maker, taker, saver = P.Maker.new("mm"), addr("taker"), addr("saver")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(taker, usd=100_000)
+    proto.fund(saver, usd=1_000)
+    fill(proto, maker, taker, call_3200, True, WAD, WAD)
+    boa.env.time_travel(seconds=2 * 3600)  # every feed is past its heartbeat: no price
+    with boa.env.prank(taker), boa.reverts("oracle: too few fresh sources"):
+        proto.engine.withdraw(proto.usd.address, 10**6, taker)
+    with boa.env.prank(saver):  # no positions, no debt: exits without a margin check
+        proto.engine.withdraw(proto.usd.address, 1_000 * 10**6, saver)
+    assert proto.usd.balanceOf(saver) == 1_000 * 10**6
