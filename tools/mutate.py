@@ -792,6 +792,35 @@ def add_equivalent_rate(result: dict) -> None:
     result["unexplained_survivors"] = sum(1 for s in result["survivors"] if not s["explanation"])
 
 
+def merge(results: list[dict]) -> dict:
+    """One result from several runs of the same plan (same seed and budget, e.g. a file the
+    first run's deadline cut short, run again with --files): each file's counts, survivors and
+    killed mutants come from the last result that ran it; totals are recomputed."""
+    base = dict(results[0])
+    if any(r["seed"] != base["seed"] or r["budget"] != base["budget"] for r in results):
+        raise SystemExit("mutate: --merge needs results of the same seed and budget")
+    by_file: dict[str, tuple[dict, dict]] = {}
+    for r in results:
+        for name, stats in r["files"].items():
+            if stats["mutants"] or stats.get("skipped") or name not in by_file:
+                by_file[name] = (stats, r)
+    base["files"] = {name: stats for name, (stats, _) in by_file.items()}
+    base["survivors"] = [
+        s for name, (_, r) in by_file.items() for s in r["survivors"] if s["file"] == name
+    ]
+    base["killed_mutants"] = [
+        k for name, (_, r) in by_file.items() for k in r["killed_mutants"] if k["file"] == name
+    ]
+    for key in ("mutants", "killed", "survived", "timeouts", "invalid"):
+        base[key] = sum(stats[key] for stats in base["files"].values())
+    base["equivalent_bytecode"] = sum(s["equivalent_bytecode"] for s in base["files"].values())
+    base["runtime_s"] = round(sum(r["runtime_s"] for r in results), 1)
+    base["kill_rate"] = round(base["killed"] / base["mutants"], 4) if base["mutants"] else 0.0
+    base["merged_from"] = len(results)
+    add_equivalent_rate(base)
+    return base
+
+
 def git_short(rev: str) -> str:
     """The short hash of `rev` in the checkout ("unknown" outside git)."""
     out = subprocess.run(
@@ -819,7 +848,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary copy and logs")
     ap.add_argument("--list", action="store_true", help="print the plan only")
     ap.add_argument("--recheck", help="re-run the survivors of this result file and update it")
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="RESULT",
+        help="combine result files (a later file's per-file results replace an earlier one's) "
+        "into --out; runs nothing",
+    )
     args = ap.parse_args(argv)
+    if args.merge:
+        if not args.out:
+            ap.error("--merge needs --out")
+        merged = merge([json.loads(Path(f).read_text()) for f in args.merge])
+        merged["merge_command"] = "python tools/mutate.py " + " ".join(argv or sys.argv[1:])
+        Path(args.out).write_text(json.dumps(merged, indent=1) + "\n")
+        print(f"wrote {args.out}: {merged['mutants']} mutants, kill_rate {merged['kill_rate']}")
+        return 0
 
     start = time.monotonic()
     work = make_copy(args.contracts_rev, args.keep)

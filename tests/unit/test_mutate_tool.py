@@ -42,3 +42,42 @@ SOURCE = """\
 )
 def test_overwritten_before_use(line, expected):
     assert mutate.overwritten_before_use(SOURCE.split("\n"), line) is expected
+
+
+def _result(files: dict[str, tuple[int, int]]) -> dict:
+    """A minimal result: per file (mutants, killed); one survivor per unkilled mutant."""
+    stats = {
+        f: {
+            "mutants": m,
+            "killed": k,
+            "survived": m - k,
+            "timeouts": 0,
+            "invalid": 1,
+            "equivalent_bytecode": 0,
+        }
+        for f, (m, k) in files.items()
+    }
+    return {
+        "seed": "kappa",
+        "budget": 10,
+        "runtime_s": 5.0,
+        "files": stats,
+        "survivors": [
+            {"file": f, "explanation": ""} for f, (m, k) in files.items() for _ in range(m - k)
+        ],
+        "killed_mutants": [{"file": f} for f, (m, k) in files.items() for _ in range(k)],
+    }
+
+
+def test_merge_takes_each_file_from_the_run_that_ran_it():
+    first = _result({"a.vy": (4, 3), "b.vy": (1, 1), "c.vy": (0, 0)})  # deadline cut b and c
+    second = _result({"b.vy": (5, 4), "c.vy": (3, 3)})
+    merged = mutate.merge([first, second])
+    assert merged["files"]["a.vy"]["mutants"] == 4
+    assert merged["files"]["b.vy"]["mutants"] == 5  # the later, complete run of b
+    assert (merged["mutants"], merged["killed"], merged["survived"]) == (12, 10, 2)
+    assert merged["kill_rate"] == round(10 / 12, 4)
+    assert sorted(s["file"] for s in merged["survivors"]) == ["a.vy", "b.vy"]
+    assert len(merged["killed_mutants"]) == 10
+    with pytest.raises(SystemExit):
+        mutate.merge([first, {**second, "budget": 11}])
