@@ -201,7 +201,7 @@ SKIP_LINE = re.compile(
 # Survivors whose reason is known, keyed by (file, original line, mutated line), both stripped.
 _B76 = "contracts/math/black76.vy"
 _ROUTER = "contracts/Router.vy"
-_COMMUTES = "equivalent: the operands of a commutative product are swapped"
+_COMMUTES = "equivalent: the operands of a commutative builtin are swapped"
 _SYMMETRIC = (
     "equivalent: _check_pair accepts (token_in, token_out) in either order, so swapping "
     "the two arguments (or parameters) changes nothing"
@@ -234,11 +234,6 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         'assert len(signature) >= 65, "orders: bad signature length"',
     ): "equivalent: the signature is a Bytes[65], so its length is at most 65 and == 65 and "
     ">= 65 agree",
-    (
-        _TWAP,
-        "stored: uint256 = min(count, CARDINALITY)",
-        "stored: uint256 = min ( CARDINALITY,count)",
-    ): "equivalent: min is symmetric",
     (_TWAP, "break", "continue"): "equivalent: both breaks of the scan end it once every later "
     "step would do nothing (k >= stored stays true as k grows; timestamps increase along the "
     "ring, so a too-recent observation is followed only by more recent ones), so continuing "
@@ -250,11 +245,6 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
     ): "equivalent at wad precision: one Q96 ulp (1.3e-29) moves ln_wad by 1e-11 wei before "
     "its rounding to a wad; only an input whose exact log lies within 1e-11 wei of a half-wei "
     "boundary could tell, and the constant is ln(1e18) rounded to nearest either way",
-    (
-        _B76,
-        "f_pdf: int256 = unsafe_mul(f, pdf1)",
-        "f_pdf: int256 = unsafe_mul ( pdf1,f)",
-    ): _COMMUTES,
     (
         _B76,
         "def total_vol(sigma: int256, sqrt_tau: int256) -> int256:",
@@ -288,11 +278,6 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
     (_ROUTER, "break", "continue"): "equivalent: after j reaches len(pools) every later j "
     "also satisfies j >= len(pools), so continuing only spends gas on empty iterations",
     (_ROUTER, "if amount == 0:", "if amount <= 0:"): "equivalent: amount is a uint256",
-    (
-        "contracts/engine/risk.vy",
-        "values[unsafe_add(j, points)] = base",
-        "values[unsafe_add ( points,j)] = base",
-    ): _COMMUTES.replace("product", "sum"),
     ("contracts/engine/risk.vy", "if product < 0:", "if product <= 0:"): "equivalent: for a "
     "zero product the extra step computes (0 - (1e18 - 1)) / 1e18, which truncates to 0 as well",
     ("contracts/engine/risk.vy", "if p.settlement != 0:", "if p.settlement > 0:"): "equivalent: "
@@ -643,6 +628,45 @@ def overwritten_before_use(lines: list[str], index: int) -> bool:
     return False
 
 
+COMMUTATIVE = ("unsafe_add", "unsafe_mul", "min", "max")
+
+
+def _two_args(text: str, open_at: int) -> tuple[int, int, int] | None:
+    """For the call whose "(" is at `open_at`: (end of the first argument, start of the
+    second, index of the closing ")") when it has exactly two arguments, else None."""
+    depth, comma = 0, -1
+    for i in range(open_at, len(text)):
+        c = text[i]
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+            if depth == 0:
+                return (comma, comma + 1, i) if comma != -1 else None
+        elif c == "," and depth == 1:
+            if comma != -1:
+                return None
+            comma = i
+    return None
+
+
+def commutative_swap(original: str, mutated: str) -> bool:
+    """True when `mutated` is `original` with the two arguments of one call to a commutative
+    builtin (`COMMUTATIVE`) swapped, whitespace aside: the same value, other bytecode."""
+    src, target = re.sub(r"\s+", "", original), re.sub(r"\s+", "", mutated)
+    for name in COMMUTATIVE:
+        for found in re.finditer(rf"\b{name}\(", src):
+            parts = _two_args(src, found.end() - 1)
+            if parts is None:
+                continue
+            comma, second, close = parts
+            first_arg, second_arg = src[found.end() : comma], src[second:close]
+            swapped = src[: found.end()] + second_arg + "," + first_arg + src[close:]
+            if swapped == target and swapped != src:
+                return True
+    return False
+
+
 def explain(m: Mutant, source: str) -> str:
     """Why a survivor survives, when known: an `EXPLAINED` entry, an `EXPLAINED_AFTER` entry
     (for a line whose text recurs, keyed by the line before it too), or an initial value that
@@ -657,6 +681,8 @@ def explain(m: Mutant, source: str) -> str:
         return known
     if overwritten_before_use(lines, m.line - 1):
         return _OVERWRITTEN
+    if commutative_swap(m.original, m.mutated):
+        return _COMMUTES
     return ""
 
 

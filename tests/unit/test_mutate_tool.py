@@ -81,3 +81,23 @@ def test_merge_takes_each_file_from_the_run_that_ran_it():
     assert len(merged["killed_mutants"]) == 10
     with pytest.raises(SystemExit):
         mutate.merge([first, {**second, "budget": 11}])
+
+
+@pytest.mark.parametrize(
+    ("original", "mutated", "expected"),
+    [
+        ("x = unsafe_mul(a, b)", "x = unsafe_mul ( b,a)", True),
+        ("x = min(count, CAP)", "x = min ( CAP,count)", True),
+        (
+            "c = unsafe_add(c, unsafe_mul(unsafe_div(unsafe_mul(r1, S), r0), dt))",
+            "c = unsafe_add(c, unsafe_mul(unsafe_div(unsafe_mul ( S,r1), r0), dt))",
+            True,
+        ),
+        ("x = unsafe_sub(a, b)", "x = unsafe_sub ( b,a)", False),  # not commutative
+        ("x = unsafe_div(a, b)", "x = unsafe_div ( b,a)", False),
+        ("x = f(a, b, c)", "x = f(a , c, b)", False),
+        ("x = unsafe_mul(a, b)", "x = unsafe_mul(a, b + 1)", False),
+    ],
+)
+def test_commutative_swap(original, mutated, expected):
+    assert mutate.commutative_swap(original, mutated) is expected
