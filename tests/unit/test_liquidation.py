@@ -381,6 +381,20 @@ def test_insolvent_account_beyond_fund_is_socialized(proto, victim, bidder):
     assert proto.liquidator.insurance_fund() == 0
 
 
+def test_insolvent_account_with_an_empty_fund_is_socialized_whole(proto, victim, bidder):
+    # No insurance: the fund pays nothing (not even a wei it does not have) and the whole
+    # reward is bad debt.
+    proto.set_spot(2200)
+    mtm, _, h = proto.engine.margin(victim)
+    start(proto, victim)
+    with boa.env.prank(bidder):
+        proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    reward = -mtm + (mtm - h) * D_START // WAD
+    assert proto.liquidator.bad_debt() == reward
+    assert proto.engine.cash(proto.liquidator.address) == 0
+    assert proto.liquidator.insurance_fund() == 0
+
+
 def test_insolvent_account_goes_whole(proto, victim, bidder):
     proto.set_spot(2200)
     start(proto, victim)

@@ -216,6 +216,20 @@ def test_settle_expiry_rules(proto, call_3200):
         proto.engine.settle_expiry(E7)
 
 
+def test_settling_an_expiry_drops_exactly_it_from_the_live_list(proto):
+    far = P.expiry_in(36)
+    proto.vol.update(far, 6 * WAD // 10, 0)
+    proto.engine.list_series(far, 3000 * WAD, True)  # the later expiry is listed first
+    proto.engine.list_series(E7, 3000 * WAD, True)
+    assert [proto.engine.live_expiries(i) for i in range(2)] == [far, E7]
+    boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
+    proto.set_spot(3100)
+    proto.engine.settle_expiry(E7)
+    assert proto.engine.live_expiries(0) == far
+    with boa.reverts():
+        proto.engine.live_expiries(1)
+
+
 def test_expired_positions_settle_into_cash(proto, call_3200):
     maker, taker = P.Maker.new("mm"), addr("taker")
     proto.fund(maker.address, usd=100_000)
