@@ -213,13 +213,13 @@ def test_auction_bid_never_lowers_the_accounts_health(proto, victim, bidder):
     assert h_before < h_after < 0  # a tenth of the cap: better, not yet healthy
 
 
-def test_auction_bid_moves_every_collateral_and_cash(proto, victim, bidder):
-    proto.fund(victim, weth=0.5)
+@pytest.mark.parametrize("fraction", [WAD // 10, WAD // 7])  # below the cap (about 17.6%)
+def test_auction_bid_moves_every_collateral_and_cash(proto, victim, bidder, fraction):
+    proto.fund(victim, usd=0.000001, weth=0.5)  # one micro-dollar: cash x 1/7 is not whole
     proto.set_spot(2600)
     start(proto, victim)
     cash = proto.engine.cash(victim)
     mtm = proto.engine.margin(victim)[0]
-    fraction = WAD // 10  # below the cap (about 17.6% here)
     with boa.env.prank(bidder):
         taken, _ = proto.liquidator.bid(victim, fraction, 2**255 - 1)
     assert taken == fraction
@@ -227,9 +227,11 @@ def test_auction_bid_moves_every_collateral_and_cash(proto, victim, bidder):
     assert proto.engine.underlying_balance(bidder) == underlying
     assert proto.engine.underlying_balance(victim) == 5 * WAD // 10 - underlying
     price = mul_up(mtm, mul_up(fraction, WAD - D_START))
-    cash_taken = cash * fraction // WAD
-    # The victim keeps 9/10 of its cash and receives the price (share rounding: <= 1 wei).
-    assert abs(proto.engine.cash(victim) - (cash - cash_taken + price)) <= 1
+    assert cash > 0
+    cash_taken = cash * fraction // WAD  # positive cash: the bidder's share rounds down
+    # The victim keeps the rest of its cash and receives the price, to the wei (the share price
+    # is still 1, so cash shares are exact).
+    assert proto.engine.cash(victim) == cash - cash_taken + price
 
 
 def test_auction_bid_discount_grows_over_time(proto, victim, bidder):
