@@ -758,6 +758,7 @@ def run_file(work: Path, rep: FileReport, cands: list[Mutant], deadline: float, 
 def recheck(work: Path, result_path: Path, logs: Path) -> dict:
     """Run a result file's survivors again with the current tests (e.g. after adding tests that
     kill them) and return the result with the newly killed ones moved to `killed_mutants`.
+    Survivors explained as equivalent are kept without running them.
     The mutant set is unchanged: a full run with the same seed samples the same mutants."""
     result = json.loads(result_path.read_text())
     digest_file = logs / "digest.json"
@@ -772,6 +773,12 @@ def recheck(work: Path, result_path: Path, logs: Path) -> dict:
         if lines[s["line"] - 1] != s["original"]:
             print(f"  {s['file']}:{s['line']} changed since the run; kept as is")
             still.append(s)
+            continue
+        reason = explain(Mutant(**{**s, "status": "survived"}), original)
+        if reason.startswith("equivalent"):  # no test can kill it: not re-run
+            s["explanation"] = reason
+            still.append(s)
+            print(f"  {s['file']}:{s['line']} {s['mutated'].strip()[:60]!r}: equivalent, kept")
             continue
         if s["file"] not in baselines:
             job = child_job(work, target, tests, None, digest_file, run_tests=False)
