@@ -219,6 +219,9 @@ _BOTH_RESERVES = (
     "while r1 is not"
 )
 EXPLAINED: dict[tuple[str, str, str], str] = {
+    ("contracts/Liquidator.vy", "if mtm <= dust:", "if mtm < dust:"): "equivalent: at MtM == "
+    "dust the mutant goes on to the cap, but every later branch returns `wanted` too (cap >= 1, "
+    "or a remainder MtM (1 - taken) <= MtM = dust), so the fraction taken is the same",
     ("contracts/VolOracle.vy", "change: uint256 = 0", "change: uint256 = 1"): "equivalent: both "
     "branches of the if that follows assign change before it is read",
     (_POOL, "if dt != 0 and r0 != 0 and r1 != 0:", "if dt != 0 and r0 >= 0 and r1 != 0:"): (

@@ -281,6 +281,22 @@ def test_auction_dust_account_goes_whole(proto, victim, bidder):
     assert proto.liquidator.auction_start(victim) == 0  # a whole-account bid ends it
 
 
+def test_auction_goes_whole_when_the_capped_remainder_would_be_dust(proto, victim, bidder):
+    # MtM above dust, but what the capped bid would leave behind is not: the bidder takes all.
+    proto.set_spot(2700)
+    mtm, _, h = proto.engine.margin(victim)
+    p = mtm * (WAD - D_START) // WAD
+    cap = -(-(BUFFER - h) * WAD // (p - h))
+    remainder = mtm * (WAD - cap) // WAD
+    dust = (remainder + mtm) // 2  # remainder <= dust < MtM
+    proto.liquidator.set_params(D_START, D_MAX, DURATION, FUND_SHARE, BUFFER, dust)
+    start(proto, victim)
+    with boa.env.prank(bidder):
+        taken, _ = proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    assert taken == WAD
+    assert proto.engine.packed_positions(victim) == []
+
+
 @pytest.mark.parametrize(
     ("fraction", "reason"),
     [(0, "liquidator: bad fraction"), (WAD + 1, "liquidator: bad fraction")],
