@@ -413,6 +413,29 @@ def test_insolvent_account_with_an_empty_fund_is_socialized_whole(proto, victim,
     assert proto.liquidator.insurance_fund() == 0
 
 
+def test_insolvent_bid_takes_the_last_wei_of_cash(proto, put, bidder):
+    # An account whose only cash is a 1-wei premium (1 put sold at 1 wei) against 1 WETH: after
+    # a crash it is insolvent, and the whole-account bid moves that 1 wei to the bidder too.
+    maker, account = P.Maker.new("mm"), addr("thin")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(account, weth=1)
+    order = maker.order(put, True, WAD, 1)
+    with boa.env.prank(account):
+        proto.engine.fill(P.as_tuple(order), maker.sign(proto.engine, order), WAD, account)
+    assert proto.engine.cash(account) == 1
+    fund_insurance(proto, 20_000)  # covers the reward: no socialization blurs the wei
+    proto.set_spot(1000)
+    assert proto.engine.margin(account)[0] < 0
+    start(proto, account)
+    before = proto.engine.cash(bidder)
+    mtm, _, h = proto.engine.margin(account)
+    with boa.env.prank(bidder):
+        proto.liquidator.bid(account, WAD, 2**255 - 1)
+    assert proto.engine.cash(account) == 0
+    reward = -mtm + (mtm - h) * D_START // WAD
+    assert proto.engine.cash(bidder) == before + 1 + reward
+
+
 def test_insolvent_account_goes_whole(proto, victim, bidder):
     proto.set_spot(2200)
     start(proto, victim)
