@@ -32,7 +32,10 @@ What it does, in order:
    pytest and hypothesis (saves ~5 s of start-up per mutant). The child compiles the file's
    `hosts` (the contracts that compile the mutated module) with titanoboa: a compile error makes
    the mutant *invalid* (not counted); bytecode identical to the unmutated build (CBOR metadata
-   stripped) makes it *equivalent* (not counted: no test can tell them apart). Otherwise the
+   stripped) makes it *equivalent* (not counted: no test can tell them apart), and so does a
+   mechanical rule (`rule_equivalent`: an initial value that a tuple assignment overwrites
+   unread, swapped arguments of a commutative builtin), checked before compiling
+   (`equivalent_rule`; the bytecode differs only in evaluation order). Otherwise the
    child runs `pytest -x -q -p no:cacheprovider <tests>` over the file's fast tests: a failure
    kills the mutant, a pass means it survived; a run over `timeout` (3x the unmutated run, at
    least 60 s) is killed as a timeout. One child runs at a time (the machine is small).
@@ -335,6 +338,7 @@ class FileReport:
     survived: int = 0
     invalid: int = 0
     equivalent: int = 0
+    equivalent_rule: int = 0
     timeouts: int = 0
     baseline_s: float = 0.0
     skipped: str = ""
@@ -682,7 +686,14 @@ def explain(m: Mutant, source: str) -> str:
     known = EXPLAINED_AFTER.get((m.file, before, m.original.strip(), m.mutated.strip()), "")
     if known:
         return known
-    if overwritten_before_use(lines, m.line - 1):
+    return rule_equivalent(m, source)
+
+
+def rule_equivalent(m: Mutant, source: str) -> str:
+    """The reason when a mechanical rule shows the mutant equivalent (an initial value a tuple
+    assignment overwrites unread, or swapped arguments of a commutative builtin), else "".
+    Like bytecode-identical mutants, these are not counted or run (`equivalent_rule`)."""
+    if overwritten_before_use(source.split("\n"), m.line - 1):
         return _OVERWRITTEN
     if commutative_swap(m.original, m.mutated):
         return _COMMUTES
@@ -720,6 +731,10 @@ def run_file(work: Path, rep: FileReport, cands: list[Mutant], deadline: float, 
         log = logs / f"{path.stem}-{n:04d}-L{m.line}.log"
         if not parses(text):
             code, secs = EXIT_INVALID, 0.0
+        elif rule_equivalent(m, original):
+            m.status, m.explanation = "equivalent_rule", rule_equivalent(m, original)
+            rep.equivalent_rule += 1
+            continue
         else:
             job = child_job(work, target, rep.tests, baseline, digest_file)
             try:
@@ -777,7 +792,16 @@ def recheck(work: Path, result_path: Path, logs: Path) -> dict:
             print(f"  {s['file']}:{s['line']} changed since the run; kept as is")
             still.append(s)
             continue
-        reason = explain(Mutant(**{**s, "status": "survived"}), original)
+        survivor = Mutant(**{**s, "status": "survived"})
+        if rule_equivalent(survivor, original):  # not counted, as a new run would not count it
+            result["mutants"] -= 1
+            result["files"][s["file"]]["mutants"] -= 1
+            result["files"][s["file"]]["survived"] -= 1
+            for where in (result, result["files"][s["file"]]):
+                where["equivalent_rule"] = where.get("equivalent_rule", 0) + 1
+            print(f"  {s['file']}:{s['line']} {s['mutated'].strip()[:60]!r}: equivalent by rule")
+            continue
+        reason = explain(survivor, original)
         if reason.startswith("equivalent"):  # no test can kill it: not re-run
             s["explanation"] = reason
             still.append(s)
@@ -796,7 +820,6 @@ def recheck(work: Path, result_path: Path, logs: Path) -> dict:
         finally:
             path.write_text(original)
         if code in (0, EXIT_EQUIVALENT, EXIT_INVALID):
-            survivor = Mutant(**{**s, "status": "survived"})
             s["explanation"] = explain(survivor, original) or s["explanation"]
             still.append(s)
             status = "survived"
@@ -826,6 +849,10 @@ def add_equivalent_rate(result: dict) -> None:
     rest = result["mutants"] - eq
     result["kill_rate_excluding_equivalent"] = round(result["killed"] / rest, 4) if rest else 0.0
     result["unexplained_survivors"] = sum(1 for s in result["survivors"] if not s["explanation"])
+    # For comparison with tools that run every compiling mutant: rule-equivalent ones counted.
+    every = result["mutants"] + result.get("equivalent_rule", 0)
+    rate = round(result["killed"] / every, 4) if every else 0.0
+    result["kill_rate_counting_rule_equivalent"] = rate
 
 
 def merge(results: list[dict]) -> dict:
@@ -850,6 +877,7 @@ def merge(results: list[dict]) -> dict:
     for key in ("mutants", "killed", "survived", "timeouts", "invalid"):
         base[key] = sum(stats[key] for stats in base["files"].values())
     base["equivalent_bytecode"] = sum(s["equivalent_bytecode"] for s in base["files"].values())
+    base["equivalent_rule"] = sum(s.get("equivalent_rule", 0) for s in base["files"].values())
     base["runtime_s"] = round(sum(r["runtime_s"] for r in results), 1)
     base["kill_rate"] = round(base["killed"] / base["mutants"], 4) if base["mutants"] else 0.0
     base["merged_from"] = len(results)
@@ -965,6 +993,7 @@ def main(argv: list[str] | None = None) -> int:
         "timeouts": sum(r.timeouts for r in reports),
         "invalid": sum(r.invalid for r in reports),
         "equivalent_bytecode": sum(r.equivalent for r in reports),
+        "equivalent_rule": sum(r.equivalent_rule for r in reports),
         "runtime_s": round(time.monotonic() - start, 1),
         "files": {
             r.file: {
@@ -976,6 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
                 "survived": r.survived,
                 "invalid": r.invalid,
                 "equivalent_bytecode": r.equivalent,
+                "equivalent_rule": r.equivalent_rule,
                 "timeouts": r.timeouts,
                 "baseline_s": r.baseline_s,
                 "tests": r.tests,
@@ -994,7 +1024,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for r in reports
             for m in r.results
-            if m.status not in ("survived", "invalid", "equivalent")
+            if m.status not in ("survived", "invalid", "equivalent", "equivalent_rule")
         ],
     }
     add_equivalent_rate(result)
