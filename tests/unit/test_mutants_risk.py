@@ -225,3 +225,15 @@ def test_health_can_be_set_by_the_flat_vol_state(calc):
     assert values.index(worst) // points == 1  # the flat vol state
     assert sorted(values)[1] - worst > 20 * WAD  # by a margin no rounding can blur
     assert calc.health(portfolio, market, P.MM, P.GRID) == (worst, values.index(worst))
+
+
+def test_health_of_an_expired_short_is_its_lowest_scenario(calc):
+    # An expired, unsettled short put: its intrinsic value at each shocked spot, the same in
+    # every vol state, enters exactly the 2n + 1 scenarios of each state and no others.
+    market = (3_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    portfolio = (10_000 * WAD, 0, [position(3_200 * WAD, False, -WAD, 0)])
+    points = 2 * P.GRID[0] + 1
+    values = [calc.scenario_health(portfolio, market, P.MM, P.GRID, w) for w in range(3 * points)]
+    assert values[:points] == values[points : 2 * points] == values[2 * points :]
+    worst = min(values)
+    assert calc.health(portfolio, market, P.MM, P.GRID) == (worst, values.index(worst))
