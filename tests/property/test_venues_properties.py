@@ -226,7 +226,8 @@ pool_params = st.tuples(
 @given(
     pools=st.lists(pool_params, min_size=1, max_size=8),
     amount_frac=st.floats(1e-6, 10.0),
-    weights=st.lists(st.floats(0.0, 1.0), min_size=8, max_size=8),
+    # No subnormal weights: amount * w would lose most of its bits and "spend" more than amount.
+    weights=st.lists(st.floats(0.0, 1.0, allow_subnormal=False), min_size=8, max_size=8),
 )
 def test_optimal_split_beats_any_split(pools, amount_frac, weights):
     x = np.array([p[0] for p in pools])
@@ -237,7 +238,7 @@ def test_optimal_split_beats_any_split(pools, amount_frac, weights):
     assert np.all(best >= 0)
     assert best.sum() == pytest.approx(amount, rel=1e-15)
     w = np.array(weights[: len(pools)])
-    other = amount * w / w.sum() if w.sum() > 0 else np.full(len(pools), amount / len(pools))
+    other = amount * (w / w.sum()) if w.sum() > 0 else np.full(len(pools), amount / len(pools))
     out_best = amount_out(best, x, y, fees).sum()
     # Both totals are float sums of positive terms: relative error below ~1e-15 each.
     assert out_best >= amount_out(other, x, y, fees).sum() * (1 - 1e-13)
