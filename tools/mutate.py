@@ -731,8 +731,8 @@ def run_file(work: Path, rep: FileReport, cands: list[Mutant], deadline: float, 
         log = logs / f"{path.stem}-{n:04d}-L{m.line}.log"
         if not parses(text):
             code, secs = EXIT_INVALID, 0.0
-        elif rule_equivalent(m, original):
-            m.status, m.explanation = "equivalent_rule", rule_equivalent(m, original)
+        elif reason := rule_equivalent(m, original):
+            m.status, m.explanation = "equivalent_rule", reason
             rep.equivalent_rule += 1
             continue
         else:

@@ -230,35 +230,30 @@ def test_settling_an_expiry_drops_exactly_it_from_the_live_list(proto):
         proto.engine.live_expiries(1)
 
 
-def test_expired_positions_settle_into_cash(proto, call_3200):
+@pytest.mark.parametrize(
+    ("strike", "is_call", "size", "premium", "spot", "payoff"),
+    [
+        # Maker long 2 calls at 50: payoff 2 x (3500 - 3200) = 600 each way.
+        (3200, True, 2, 50, 3500, 600),
+        # Maker long 3 puts at 40: payoff 3 x (2800 - 2650) = 450 each way.
+        (2800, False, 3, 40, 2650, 450),
+    ],
+)
+def test_expired_positions_settle_into_cash(proto, strike, is_call, size, premium, spot, payoff):
+    series_id = proto.engine.list_series(E7, strike * WAD, is_call)
     maker, taker = P.Maker.new("mm"), addr("taker")
     proto.fund(maker.address, usd=100_000)
     proto.fund(taker, usd=100_000)
-    fill(proto, maker, taker, call_3200, True, 2 * WAD, 50 * WAD)  # maker long 2 calls at 50
+    fill(proto, maker, taker, series_id, True, size * WAD, premium * WAD)
     boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
-    proto.set_spot(3500)
+    proto.set_spot(spot)
     proto.engine.settle_expiry(E7)
     proto.engine.settle_positions(maker.address)
     proto.engine.settle_positions(taker)
-    # Payoff 2 x (3500 - 3200) = 600 each way, on top of the 100 premium.
-    assert proto.engine.cash(maker.address) == (100_000 - 100 + 600) * WAD
-    assert proto.engine.cash(taker) == (100_000 + 100 - 600) * WAD
+    paid = size * premium
+    assert proto.engine.cash(maker.address) == (100_000 - paid + payoff) * WAD
+    assert proto.engine.cash(taker) == (100_000 + paid - payoff) * WAD
     assert P.position_ids(proto.engine, maker.address) == ([], [])
-
-
-def test_expired_puts_settle_into_cash(proto, put_2800):
-    maker, taker = P.Maker.new("mm"), addr("taker")
-    proto.fund(maker.address, usd=100_000)
-    proto.fund(taker, usd=100_000)
-    fill(proto, maker, taker, put_2800, True, 3 * WAD, 40 * WAD)  # maker long 3 puts at 40
-    boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
-    proto.set_spot(2650)
-    proto.engine.settle_expiry(E7)
-    proto.engine.settle_positions(maker.address)
-    proto.engine.settle_positions(taker)
-    # Payoff 3 x (2800 - 2650) = 450 each way, on top of the 120 premium.
-    assert proto.engine.cash(maker.address) == (100_000 - 120 + 450) * WAD
-    assert proto.engine.cash(taker) == (100_000 + 120 - 450) * WAD
     assert P.position_ids(proto.engine, taker) == ([], [])
 
 
