@@ -33,12 +33,17 @@ GOALS: dict[str, int | None] = {
     "health_full_16x21": 1_200_000,
     "health_witness_16": 120_000,
     "fill_16": 2_600_000,
+    # The same fill between thinly funded accounts: the health floor fails, the grid runs.
+    "fill_16_full": 2_600_000,
     "deposit": None,
     "withdraw": None,
+    "withdraw_full": None,
     "engine_swap_3": None,
     "start_auction_witness": 250_000,
     "start_auction_full": None,
     "bid_16": 2_000_000,
+    # The same bid by a thinly funded bidder: its IM check runs the full grid.
+    "bid_16_full": 2_000_000,
 }
 
 # Layers that contribute measurements: module name -> function returning {key: gas}.

@@ -7,7 +7,11 @@ as the first call of a new transaction (bench.common.execution_gas):
   points x 3 vol states = 21 scenarios) over 16 positions, with its oracle and vol reads;
 - health_witness_16: MarginEngine.scenario_value at the witness scenario (one scenario);
 - fill_16: a fill between the two 16-position accounts in a series both hold, both sides checked;
-- deposit and withdraw of cash by an account with 16 positions (withdraw runs the IM check);
+  both are well funded, so the health floor (no vols, no grid) proves their IM;
+- fill_16_full: the same fill between two thinly funded 16-position accounts, whose floors
+  fail, so each side runs the floor and then the full IM grid (the worst passing fill);
+- deposit and withdraw of cash by an account with 16 positions (withdraw runs the IM check,
+  passed by the floor); withdraw_full: a thinly funded account's withdrawal (the full grid);
 - engine_swap_3: MarginEngine.swap of cash into WETH split over three pools by the Router, for
   the 16-position account (the margin rule included).
 """
@@ -37,6 +41,39 @@ def list_chain(p) -> list[int]:
     ]
 
 
+# Cash (USD) of the thinly funded accounts: above their initial margin (about 1,300 USD for
+# this book) but far below the health floor's all-short-at-the-shock-bound requirement.
+TIGHT_USD = 20_000
+
+
+def _build_book(p, dealer, ids: list[int], account: str, usd: float, nonce: int) -> None:
+    """Give `account` the benchmarks' 16 positions (2 options each, a third of them long) by
+    filling the dealer's orders; fund it with `usd` first when it is not already funded."""
+    from tests import protocol as P  # noqa: N812
+
+    if usd:
+        p.fund(account, usd=usd)
+    for i, sid in enumerate(ids):
+        order = dealer.order(sid, i % 3 != 0, 2 * WAD, 50 * WAD, nonce=nonce + i)
+        with boa.env.prank(account):
+            p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), WAD, account)
+
+
+def _tight_figures(p, order: dict, signature: bytes, taker: str) -> dict[str, int]:
+    """fill_16_full and withdraw_full: accounts whose health floor is negative, so their
+    initial-margin checks run the full grid."""
+    from tests import protocol as P  # noqa: N812
+
+    assert p.health_floor(order["maker"]) < 0 and p.health_floor(taker) < 0, "floors must fail"
+    with boa.env.prank(taker):
+        return {
+            "fill_16_full": execution_gas(
+                p.engine, "fill", P.as_tuple(order), signature, WAD // 2, taker
+            ),
+            "withdraw_full": execution_gas(p.engine, "withdraw", p.usd.address, 10**6, taker),
+        }
+
+
 def measure() -> dict[str, int]:
     from tests import protocol as P  # noqa: N812
 
@@ -47,10 +84,13 @@ def measure() -> dict[str, int]:
         trader = boa.env.generate_address("trader")
         p.fund(dealer.address, usd=10_000_000, weth=100)
         p.fund(trader, usd=1_000_000, weth=20)
-        for i, sid in enumerate(ids):
-            order = dealer.order(sid, i % 3 != 0, 2 * WAD, 50 * WAD)
-            with boa.env.prank(trader):
-                p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), WAD, trader)
+        _build_book(p, dealer, ids, trader, 0, 0)
+        tight_maker = P.Maker.new("tight-maker")
+        tight_taker = boa.env.generate_address("tight-taker")
+        for account, nonce in ((tight_maker.address, 100), (tight_taker, 200)):
+            _build_book(p, dealer, ids, account, TIGHT_USD, nonce)
+        tight_order = tight_maker.order(ids[5], False, WAD // 2, 50 * WAD, nonce=1)
+        tight_signature = tight_maker.sign(p.engine, tight_order)
         witness = p.engine.health(trader, False)[1]
         order = dealer.order(ids[5], True, WAD, 50 * WAD, nonce=1)
         signature = dealer.sign(p.engine, order)
@@ -60,6 +100,7 @@ def measure() -> dict[str, int]:
         p.usd.mint(trader, 10**9)
         with boa.env.prank(trader):
             p.usd.approve(p.engine.address, 10**9)
+        assert p.health_floor(trader) >= 0 and p.health_floor(dealer.address) >= 0
         with boa.env.prank(trader):
             return {
                 "health_full_16x21": execution_gas(p.engine, "health", trader, False),
@@ -71,6 +112,7 @@ def measure() -> dict[str, int]:
                 ),
                 "deposit": execution_gas(p.engine, "deposit", p.usd.address, 10**9),
                 "withdraw": execution_gas(p.engine, "withdraw", p.usd.address, 10**6, trader),
+                **_tight_figures(p, tight_order, tight_signature, tight_taker),
                 "engine_swap_3": execution_gas(
                     p.engine,
                     "swap",

@@ -320,7 +320,7 @@ def withdraw(token: address, amount: uint256, receiver: address):
     else:
         raise "engine: unknown token"
     if len(self._positions[account]) > 0:
-        assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
+        self._require_sequencer_up()
     self._require_initial_margin(account)
     log Withdraw(account=account, token=token, receiver=receiver, amount=amount, amount_wad=amount_wad)
     assert extcall IERC20(token).transfer(receiver, amount, default_return_value=True), "engine: transfer failed"
@@ -440,8 +440,7 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
     @param taker The taker's account.
     """
     self._only_owner_or_operator(taker)
-    assert not self.paused, "engine: paused"
-    assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
+    self._require_new_risk_allowed()
     s: Series = self._load_series(order.series_id)
     assert s.listed, "engine: unknown series"
     assert block.timestamp < s.expiry, "engine: series expired"
@@ -519,8 +518,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
     @return The output in token units.
     """
     self._only_owner_or_operator(account)
-    assert not self.paused, "engine: paused"
-    assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
+    self._require_new_risk_allowed()
     assert self.router.address != empty(address), "engine: no router"
     to_underlying: bool = token_in == self.cash_token.address
     assert to_underlying or token_in == self.underlying_token.address, "engine: unknown token"
@@ -1044,8 +1042,7 @@ def _require_initial_margin(account: address):
         return
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
-    h_im: int256 = self._health(portfolio, market, True)[0]
-    assert h_im >= 0, "engine: below initial margin"
+    assert self._meets_initial_margin(portfolio, market), "engine: below initial margin"
 
 
 @internal
@@ -1056,11 +1053,20 @@ def _require_margin_rule(before: risk.Portfolio, after: risk.Portfolio, market: 
     """
     if len(after.positions) == 0 and after.cash >= 0:
         return
-    if self._health(after, market, True)[0] >= 0:
+    if self._meets_initial_margin(after, market):
         return
     h_after: int256 = self._health(after, market, False)[0]
     h_before: int256 = self._health(before, market, False)[0]
     assert h_after >= h_before, "engine: below initial margin"
+
+
+@internal
+@view
+def _meets_initial_margin(portfolio: risk.Portfolio, market: risk.Market) -> bool:
+    """
+    @dev H_IM >= 0, by the RiskCalculator's health floor when it suffices, else the full grid.
+    """
+    return staticcall self.calculator.is_healthy(portfolio, market, self.im, self.grid)
 
 
 @internal
@@ -1086,6 +1092,22 @@ def _set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_:
     self.ref_vol = ref_vol_
     self.max_positions = max_positions_
     log RiskParams(im=im_, mm=mm_, grid=grid_, ref_vol=ref_vol_, max_positions=max_positions_)
+
+
+@internal
+@view
+def _require_new_risk_allowed():
+    """
+    @dev New risk (fills, swaps) needs the engine unpaused and the sequencer past its grace.
+    """
+    assert not self.paused, "engine: paused"
+    self._require_sequencer_up()
+
+
+@internal
+@view
+def _require_sequencer_up():
+    assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
 
 
 @internal

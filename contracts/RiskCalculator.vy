@@ -65,6 +65,36 @@ def assess(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid
 
 @external
 @pure
+def health_floor(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid: risk.Grid) -> int256:
+    """
+    @notice A lower bound of H that needs no vols and no grid (see risk.health_floor): when it
+            is >= 0 the account is healthy in this mode.
+    @param portfolio Cash, underlying and positions (sigmas are not read).
+    @param market Spot and confidence.
+    @param mode IM or MM parameters.
+    @param grid Grid parameters (u_max).
+    @return The floor, a wad.
+    """
+    return risk.health_floor(portfolio, market, mode, grid)
+
+
+@external
+@pure
+def is_healthy(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid: risk.Grid) -> bool:
+    """
+    @notice H >= 0, by the health floor when it suffices and else by the full grid (the
+            engine's and the Liquidator's initial-margin checks).
+    @param portfolio Cash, underlying and positions.
+    @param market Spot, confidence, time, reference vol.
+    @param mode IM or MM parameters.
+    @param grid Grid parameters.
+    @return True when H >= 0.
+    """
+    return risk.is_healthy(portfolio, market, mode, grid)
+
+
+@external
+@pure
 def scenario_health(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid: risk.Grid, w: uint256) -> int256:
     """
     @notice V_w - A for one scenario: negative proves H < 0 (the witness check).

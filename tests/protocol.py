@@ -54,6 +54,12 @@ class Protocol:
                 self.weth.approve(self.engine.address, amount)
                 self.engine.deposit(self.weth.address, amount)
 
+    def health_floor(self, account: str, is_im: bool = True) -> int:
+        """The RiskCalculator's health floor of `account` as the engine reads it (wad)."""
+        portfolio, market = self.engine.risk_inputs(account)
+        mode = self.engine.im() if is_im else self.engine.mm()
+        return self.calculator.health_floor(portfolio, market, mode, self.engine.grid())
+
 
 class _BoaDeployer:
     """tests/deployment.Deployer over titanoboa's current environment."""

@@ -271,6 +271,56 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
 
 @internal
 @pure
+def health_floor(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> int256:
+    """
+    @notice A lower bound of H_M that needs no vols: C + b S_lo (1 - h) - sum_{q<0} |q| UB - A_M,
+            with S_lo = S (1 - u_max) and UB an upper bound of the option's price in every
+            scenario: S_hi = S (1 + u_max) (or the settlement price if higher) for a call, the
+            strike for a put.
+    @dev Sound term by term against `health`: every scenario spot S_j = S (1 + m_j) has
+         |m_j| <= u <= u_max, and S_lo, S_hi use the same rounding as S_j, so
+         S_lo <= S_j <= S_hi; the collateral term grows with S_j; a long option's term is
+         >= 0 (prices are clamped to >= intrinsic >= 0); Black-76 prices are clamped to <= F
+         (call) and <= K (put), an expired call's intrinsic value is below its price (the
+         settlement or S_j), and the short term floor(q P) only falls as P rises. So
+         health_floor <= H_M, and health_floor >= 0 proves H_M >= 0 without the grid.
+    @param portfolio The account's portfolio (sigmas are not read).
+    @param market Spot and confidence (sigma_ref is not read).
+    @param mode The IM or MM parameters.
+    @param grid The shared grid parameters (u_max).
+    @return The lower bound, a wad (signed).
+    """
+    spot_hi: int256 = self._shocked_spot(market.spot, grid.u_max, 2, 1)
+    total: int256 = self._collateral_value(portfolio, self._shocked_spot(market.spot, grid.u_max, 0, 1), mode.haircut)
+    for p: Position in portfolio.positions:
+        if p.size >= 0:
+            continue
+        bound: int256 = p.strike
+        if p.is_call:
+            bound = max(spot_hi, p.settlement)
+        # |size| <= 2**96 and bound <= max(1.9e36, 1e36) < 2**121: see `_term`.
+        total = unsafe_add(total, self._term(p.size, bound))
+    return unsafe_sub(total, self.contingency(portfolio, market, mode))
+
+
+@internal
+@pure
+def is_healthy(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> bool:
+    """
+    @notice H_M >= 0: by `health_floor` when the floor is enough, else by the full grid.
+    @param portfolio The account's portfolio.
+    @param market Spot, confidence, time and the reference vol.
+    @param mode The IM or MM parameters.
+    @param grid The shared grid parameters.
+    @return True when H_M >= 0.
+    """
+    if self.health_floor(portfolio, market, mode, grid) >= 0:
+        return True
+    return self.health(portfolio, market, mode, grid)[0] >= 0
+
+
+@internal
+@pure
 def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid, w: uint256) -> int256:
     """
     @notice V_{j,s} of one scenario (no contingency): what a witness check evaluates.

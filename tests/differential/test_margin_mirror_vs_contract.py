@@ -1,7 +1,8 @@
 """keeper/margin.py (float64 numpy) against the contract's margin model (RiskCalculator, which
 MarginEngine calls) on random portfolios: MtM, H_IM and H_MM agree within 1e-9 relative plus
 1e-6 USD, the sign of H_MM agrees outside that band, and so do the witnesses unless two
-scenarios tie within it.
+scenarios tie within it. On the same portfolios the contract's health floor stays at or
+below both healths (the soundness of the initial-margin checks' fast path).
 
 Portfolios: 1..16 positions over up to four expiries (one possibly expired, settled or not),
 calls and puts, strikes around the spot, long and short sizes, cash positive or negative, and
@@ -121,6 +122,9 @@ def test_mirror_agrees_with_contract(chain, c):
             "im": calculator.health(portfolio, market, P.IM, P.GRID),
             "mm": calculator.health(portfolio, market, P.MM, P.GRID),
         }
+        # The health floor (no vols, no grid) never exceeds the health it stands in for.
+        for tag, mode in (("im", P.IM), ("mm", P.MM)):
+            assert calculator.health_floor(portfolio, market, mode, P.GRID) <= on_chain[tag][0]
 
     atm = [math.nan if e <= NOW else a for e, a in zip(expiries, c["atm"], strict=True)]
     mkt = km.Market(
