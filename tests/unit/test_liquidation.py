@@ -270,6 +270,19 @@ def test_auction_bidder_below_initial_margin_rejected(proto, victim):
         proto.liquidator.bid(victim, WAD, 2**255 - 1)
 
 
+def test_auction_thin_bidder_is_judged_by_the_full_grid(proto, victim):
+    # 400 USD covers a tenth of the victim's IM but not the floor (each put at its strike):
+    # the bid passes on the grid, and the bidder's floor is below zero afterwards.
+    proto.set_spot(2700)
+    start(proto, victim)
+    thin = addr("thin")
+    proto.fund(thin, usd=400)
+    with boa.env.prank(thin):
+        proto.liquidator.bid(victim, WAD // 10, 2**255 - 1)
+    assert proto.health_floor(thin) < 0
+    assert proto.engine.health(thin, True)[0] >= 0
+
+
 def test_auction_dust_account_goes_whole(proto, victim, bidder):
     proto.set_spot(2700)
     proto.liquidator.set_params(D_START, D_MAX, DURATION, FUND_SHARE, BUFFER, 5_000 * WAD)
