@@ -55,6 +55,13 @@ exports: (ownable.owner, ownable.pending_owner, ownable.transfer_ownership, owna
 # Largest batch of `sigmas` (the engine's position limit).
 MAX_BATCH: constant(uint256) = 32
 
+struct Limits:
+    # What `_sigma` reads of the owner's parameters (the stale markup only when stale).
+    vol_min: uint256
+    vol_max: uint256
+    heartbeat: uint256
+
+
 struct VolEntry:
     atm: uint256
     skew: int256
@@ -169,7 +176,7 @@ def sigma(expiry: uint256, strike: uint256, forward: uint256) -> uint256:
     @param forward F, a wad.
     @return sigma, a wad.
     """
-    return self._sigma(expiry, strike, forward)
+    return self._sigma(expiry, strike, forward, self._limits())
 
 
 @external
@@ -186,14 +193,22 @@ def sigmas(expiries: DynArray[uint256, MAX_BATCH], strikes: DynArray[uint256, MA
     """
     assert len(expiries) == len(strikes), "vol: length mismatch"
     out: DynArray[uint256, MAX_BATCH] = []
+    # The owner's bounds are read once for the batch.
+    limits: Limits = self._limits()
     for i: uint256 in range(len(expiries), bound=MAX_BATCH):
-        out.append(self._sigma(expiries[i], strikes[i], forward))
+        out.append(self._sigma(expiries[i], strikes[i], forward, limits))
     return out
 
 
 @internal
 @view
-def _sigma(expiry: uint256, strike: uint256, forward: uint256) -> uint256:
+def _limits() -> Limits:
+    return Limits(vol_min=self.vol_min, vol_max=self.vol_max, heartbeat=self.vol_heartbeat)
+
+
+@internal
+@view
+def _sigma(expiry: uint256, strike: uint256, forward: uint256, limits: Limits) -> uint256:
     """
     @dev The volatility answer of `sigma` (see there).
     """
@@ -218,12 +233,12 @@ def _sigma(expiry: uint256, strike: uint256, forward: uint256) -> uint256:
         # |skew| <= 1e19 and |ln_kf| < 8.3e19: |product| < 8.3e38, |raw| < 8.4e20.
         raw = unsafe_add(raw, unsafe_div(unsafe_mul(skew, ln_kf), WAD))
 
-    lo: int256 = convert(self.vol_min, int256)
-    hi: uint256 = self.vol_max
+    lo: int256 = convert(limits.vol_min, int256)
+    hi: uint256 = limits.vol_max
     # vol_min > 0, so the clamped value is positive and converts exactly.
     vol: uint256 = min(convert(max(raw, lo), uint256), hi)
     # updated_at <= block.timestamp (written from block.timestamp): no underflow.
-    if unsafe_sub(block.timestamp, updated_at) > self.vol_heartbeat:
+    if unsafe_sub(block.timestamp, updated_at) > limits.heartbeat:
         # vol <= 1e19 and 1e18 + markup <= 1.1e19: the product is below 1.1e38. Rounded up.
         markup: uint256 = unsafe_add(10**18, self.stale_markup)
         vol = min(unsafe_div(unsafe_add(unsafe_mul(vol, markup), 10**18 - 1), 10**18), hi)
