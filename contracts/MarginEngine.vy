@@ -70,6 +70,11 @@ MAX_TENOR: constant(uint256) = 2 * 365 * 86400
 EXPIRY_GRID: constant(uint256) = 3600
 EXPIRY_TIME_OF_DAY: constant(uint256) = 8 * 3600
 MAX_STRIKE_RATIO: constant(uint256) = 10
+# A series id packs its terms (keeper/series.py): (expiry / 3600) << 121 | is_call << 120 |
+# strike. A position word packs id << 108 | size (a 108-bit two's complement), so the margin
+# model reads a position's terms from its one storage slot.
+STRIKE_BITS: constant(uint256) = 120
+SIZE_BITS: constant(uint256) = 108
 # A hedge swap must return at least (1 - 5%) of its input's oracle value: an operator cannot
 # give an account's collateral away through a bad trade.
 MAX_SWAP_LOSS: constant(uint256) = WAD // 20
@@ -205,10 +210,10 @@ cash_debt: public(HashMap[address, uint256])
 underlying_balance: public(HashMap[address, uint256])
 total_underlying: public(uint256)
 
-# Series and positions. A series packs strike (bits 0-127) | expiry (128-191) | is_call (192) |
-# listed (193) in one slot; a position packs (series_id << 128) | (size as int128 two's
-# complement). One storage read each, which the margin check does per position.
-_series: HashMap[uint256, uint256]
+# Series and positions. A series id is its terms packed (see STRIKE_BITS); `_listed` marks the
+# listed ones. A position packs (series_id << 108) | (size as a 108-bit two's complement): the
+# margin check reads one slot per position and no series slot.
+_listed: HashMap[uint256, bool]
 series_count: public(uint256)
 live_expiries: public(DynArray[uint256, MAX_EXPIRIES])
 settlement_price: public(HashMap[uint256, uint256])
@@ -355,7 +360,7 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
     @param expiry Unix seconds.
     @param strike A wad.
     @param is_call True for a call.
-    @return The new series id (ids start at 1).
+    @return The series id: its terms packed, (expiry / 3600) << 121 | is_call << 120 | strike.
     """
     self._only_risk_admin()
     assert expiry % EXPIRY_GRID == 0, "engine: bad expiry"
@@ -363,13 +368,15 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
     assert staticcall self.vol_oracle.has_entry(expiry), "engine: no vol entry"
     spot: uint256 = self._spot()[0]
     assert strike * MAX_STRIKE_RATIO >= spot and strike <= spot * MAX_STRIKE_RATIO, "engine: strike out of bounds"
-    # spot <= 1e35 and the ratio bound keep strike < 2**128; expiry < 2**64 by the tenor bound.
+    # spot <= 1e35 and the ratio bound keep strike <= 1e36 < 2**120, so the id's fields do not
+    # overlap; expiry / 3600 < 2**27 by the tenor bound, so the id is below 2**148.
+    series_id: uint256 = ((expiry // EXPIRY_GRID) << (STRIKE_BITS + 1)) | (convert(is_call, uint256) << STRIKE_BITS) | strike
+    assert not self._listed[series_id], "engine: series listed"
     if expiry not in self.live_expiries:
         assert len(self.live_expiries) < MAX_EXPIRIES, "engine: too many expiries"
         self.live_expiries.append(expiry)
-    series_id: uint256 = self.series_count + 1
-    self.series_count = series_id
-    self._series[series_id] = strike | (expiry << 128) | (convert(is_call, uint256) << 192) | (1 << 193)
+    self.series_count += 1
+    self._listed[series_id] = True
     log SeriesListed(series_id=series_id, expiry=expiry, strike=strike, is_call=is_call)
     return series_id
 
@@ -605,8 +612,8 @@ def move_portfolio(account: address, receiver: address, fraction: uint256):
         # |size| <= 2**96 and f <= 1e18: the product fits easily; // truncates toward zero.
         moved: int256 = self._size(packed) * f // IWAD
         if moved != 0:
-            self._add_position(account, packed >> 128, -moved)
-            self._add_position(receiver, packed >> 128, moved)
+            self._add_position(account, packed >> SIZE_BITS, -moved)
+            self._add_position(receiver, packed >> SIZE_BITS, moved)
     underlying: uint256 = self.underlying_balance[account] * fraction // WAD
     self.underlying_balance[account] -= underlying
     self.underlying_balance[receiver] += underlying
@@ -725,8 +732,8 @@ def account_greeks(account: address) -> (int256, int256, int256, int256):
 @view
 def packed_positions(account: address) -> DynArray[uint256, MAX_POSITIONS]:
     """
-    @notice The account's positions as stored, each (series_id << 128) | size, with the signed
-            size (wad) in 128-bit two's complement (storage order).
+    @notice The account's positions as stored, each (series_id << 108) | size, with the signed
+            size (wad) in 108-bit two's complement (storage order; keeper/series.py decodes).
     @param account The account.
     @return The packed positions.
     """
@@ -924,7 +931,7 @@ def _add_position(account: address, series_id: uint256, delta: int256):
         if i == n:
             break
         packed: uint256 = self._positions[account][i]
-        if packed >> 128 == series_id:
+        if packed >> SIZE_BITS == series_id:
             size: int256 = self._size(packed) + delta
             assert size <= convert(MAX_SIZE, int256) and size >= -convert(MAX_SIZE, int256), "engine: size too large"
             if size == 0:
@@ -945,7 +952,7 @@ def _settle_expired(account: address):
     """
     kept: DynArray[uint256, MAX_POSITIONS] = []
     for packed: uint256 in self._positions[account]:
-        s: Series = self._load_series(packed >> 128)
+        s: Series = self._series_terms(packed >> SIZE_BITS)
         price: uint256 = self.settlement_price[s.expiry]
         if price == 0:
             kept.append(packed)
@@ -962,7 +969,7 @@ def _settle_expired(account: address):
         if product < 0 and product % IWAD != 0:
             payoff -= 1
         self._add_cash(account, payoff)
-        log PositionSettled(account=account, series_id=packed >> 128, size=size, payoff=payoff)
+        log PositionSettled(account=account, series_id=packed >> SIZE_BITS, size=size, payoff=payoff)
     if len(kept) != len(self._positions[account]):
         self._positions[account] = kept
 
@@ -978,7 +985,7 @@ def _portfolio(account: address, spot: uint256) -> risk.Portfolio:
     expiries: DynArray[uint256, MAX_POSITIONS] = []
     strikes: DynArray[uint256, MAX_POSITIONS] = []
     for packed: uint256 in self._positions[account]:
-        s: Series = self._load_series(packed >> 128)
+        s: Series = self._series_terms(packed >> SIZE_BITS)
         settlement: uint256 = 0
         if s.expiry <= block.timestamp:
             settlement = self.settlement_price[s.expiry]
@@ -1139,24 +1146,34 @@ def _scale(token: IERC20) -> uint256:
 @internal
 @view
 def _load_series(series_id: uint256) -> Series:
-    packed: uint256 = self._series[series_id]
+    s: Series = self._series_terms(series_id)
+    s.listed = self._listed[series_id]
+    return s
+
+
+@internal
+@pure
+def _series_terms(series_id: uint256) -> Series:
+    """
+    @dev A series' terms from its id (no storage read); `listed` is left False.
+    """
     return Series(
-        expiry=(packed >> 128) & (2**64 - 1), strike=packed & (2**128 - 1),
-        is_call=(packed >> 192) & 1 == 1, listed=(packed >> 193) & 1 == 1,
+        expiry=(series_id >> (STRIKE_BITS + 1)) * EXPIRY_GRID, strike=series_id & (2**120 - 1),
+        is_call=(series_id >> STRIKE_BITS) & 1 == 1, listed=False,
     )
 
 
 @internal
 @pure
 def _pack(series_id: uint256, size: int256) -> uint256:
-    # |size| <= 2**96 < 2**127: its two's complement fits the low 128 bits.
-    return (series_id << 128) | (convert(convert(size, bytes32), uint256) & (2**128 - 1))
+    # |size| <= 2**96 < 2**107: its two's complement fits the low 108 bits; series_id < 2**148.
+    return (series_id << SIZE_BITS) | (convert(convert(size, bytes32), uint256) & (2**108 - 1))
 
 
 @internal
 @pure
 def _size(packed: uint256) -> int256:
-    low: uint256 = packed & (2**128 - 1)
-    if low >= 2**127:
-        return convert(low, int256) - 2**128
+    low: uint256 = packed & (2**108 - 1)
+    if low >= 2**107:
+        return convert(low, int256) - 2**108
     return convert(low, int256)

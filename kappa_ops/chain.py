@@ -17,15 +17,9 @@ from typing import Any
 import numpy as np
 
 from keeper import margin as km
+from keeper.series import unpack_position
 
 WAD = 10**18
-SIZE_MASK = 2**128 - 1
-
-
-def unpack_position(packed: int) -> tuple[int, int]:
-    """(series id, signed size in wad) of a packed position."""
-    low = packed & SIZE_MASK
-    return packed >> 128, low - 2**128 if low >= 2**127 else low
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from keeper.hedging import delta_ratio, needs_hedge, plan_hedge
 from keeper.liquidation import plan_liquidations, price_limit
 from keeper.orders import as_tuple
 from keeper.orders import sign as sign_order
+from keeper.series import series_id
 
 WAD = 10**18
 REPORTS = ROOT / "reports"
@@ -160,14 +161,15 @@ class CrashDemo:
             for e in self.expiries:
                 for m in strikes:
                     self.series.append((e, round(s.spot * m), is_call))
-        first = int(self.engine.series_count()) + 1
+        self.series_ids = [series_id(e, k * WAD, is_call) for e, k, is_call in self.series]
+        # A series id is its terms: one listed by an earlier run on this chain is reused.
         self.send_batch(
             [
                 ("list_series", self.engine.list_series, (e, strike * WAD, is_call), k)
-                for e, strike, is_call in self.series
+                for (e, strike, is_call), sid in zip(self.series, self.series_ids, strict=True)
+                if not self.engine.series(sid)[3]
             ]
         )
-        self.series_ids = list(range(first, first + len(self.series)))
         self.reader.track_expiries(self.expiries)
         self.log(
             f"listed {len(self.series)} series over {len(self.expiries)} expiries "

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from keeper.series import unpack_position
+
 WAD = 10**18
 DAY = 86_400
 START = 1_800_000_000 - (1_800_000_000 % DAY) + 8 * 3600  # 08:00 UTC on a day
@@ -153,11 +155,6 @@ def expiry_at(timestamp: int, days: int) -> int:
 
 
 def unpack_positions(packed: list[int]) -> tuple[list[int], list[int]]:
-    """(series ids, signed sizes) from MarginEngine.packed_positions (id << 128 | size as a
-    128-bit two's complement)."""
-    ids, sizes = [], []
-    for word in packed:
-        low = word & (2**128 - 1)
-        ids.append(word >> 128)
-        sizes.append(low - 2**128 if low >= 2**127 else low)
-    return ids, sizes
+    """(series ids, signed sizes) from MarginEngine.packed_positions (keeper/series.py)."""
+    pairs = [unpack_position(word) for word in packed]
+    return [sid for sid, _ in pairs], [size for _, size in pairs]

@@ -7,6 +7,7 @@ import math
 import boa
 import pytest
 
+from keeper.series import series_id
 from tests import protocol as P  # noqa: N812
 
 WAD = 10**18
@@ -191,9 +192,23 @@ def test_set_operator_rejects_zero(proto):
 
 def test_list_series_records_and_emits(proto):
     sid = proto.engine.list_series(E7, 3200 * WAD, True)
-    assert sid == 1
+    # The id is the series' terms packed (keeper/series.py), so keepers know it off chain.
+    assert sid == (E7 // 3600) << 121 | 1 << 120 | 3200 * WAD == series_id(E7, 3200 * WAD, True)
     assert proto.engine.series(sid) == (E7, 3200 * WAD, True, True)
+    assert proto.engine.series_count() == 1
     assert proto.engine.live_expiries(0) == E7
+    put = proto.engine.list_series(E7, 3200 * WAD, False)
+    assert put == sid - (1 << 120)
+    assert proto.engine.series(put) == (E7, 3200 * WAD, False, True)
+    assert proto.engine.series_count() == 2
+    # Unlisted terms decode but are not listed.
+    assert proto.engine.series(sid + 1) == (E7, 3200 * WAD + 1, True, False)
+
+
+def test_list_series_twice_reverts(proto):
+    proto.engine.list_series(E7, 3200 * WAD, True)
+    with boa.reverts("engine: series listed"):
+        proto.engine.list_series(E7, 3200 * WAD, True)
 
 
 @pytest.mark.parametrize(

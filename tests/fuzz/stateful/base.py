@@ -30,6 +30,7 @@ from hypothesis import event
 from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from keeper.series import unpack_position
 from tests.deployment import WAD
 from tests.fuzz.protocol_revm import USD_SCALE, Maker
 from tests.fuzz.stateful import mirror
@@ -204,8 +205,7 @@ class KappaMachine(RuleBasedStateMachine):
             shares, debt, underlying, n = words[i : i + 4]
             positions = []
             for packed in words[i + 4 : i + 4 + n]:
-                low = packed & (2**128 - 1)
-                positions.append([packed >> 128, low - 2**128 if low >= 2**127 else low])
+                positions.append(list(unpack_position(packed)))
             accounts[a] = Holdings(shares, debt, underlying, positions)
             i += 4 + n
         self.dirty = False
