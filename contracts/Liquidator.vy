@@ -202,7 +202,10 @@ def start_auction(account: address, witness: uint256):
         portfolio, market = staticcall engine.risk_inputs(account)
         mtm: int256 = 0
         w: uint256 = 0
-        mtm, health, w = staticcall calculator.assess(portfolio, market, staticcall engine.mm(), staticcall engine.grid())
+        mode: risk.Mode = empty(risk.Mode)
+        grid: risk.Grid = empty(risk.Grid)
+        mode, grid = self._margin_params(False)
+        mtm, health, w = staticcall calculator.assess(portfolio, market, mode, grid)
         assert health < threshold, "liquidator: healthy"
         maybe_insolvent = mtm <= 0
     else:
@@ -252,7 +255,10 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     mtm: int256 = 0
     health: int256 = 0
     w: uint256 = 0
-    mtm, health, w = staticcall calculator.assess(portfolio, market, staticcall engine.mm(), staticcall engine.grid())
+    mode: risk.Mode = empty(risk.Mode)
+    grid: risk.Grid = empty(risk.Grid)
+    mode, grid = self._margin_params(False)
+    mtm, health, w = staticcall calculator.assess(portfolio, market, mode, grid)
     assert health < 0, "liquidator: healthy"
     d: uint256 = self._discount(auction.start)
 
@@ -307,7 +313,8 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     # The bidder's H_IM >= 0: the health floor proves it for a well-funded bidder without
     # the scenario grid; otherwise the calculator runs the full grid.
     portfolio, market = staticcall engine.risk_inputs(msg.sender)
-    assert staticcall calculator.is_healthy(portfolio, market, staticcall engine.im(), staticcall engine.grid()), "liquidator: bidder below initial margin"
+    mode, grid = self._margin_params(True)
+    assert staticcall calculator.is_healthy(portfolio, market, mode, grid), "liquidator: bidder below initial margin"
     return taken, outlay
 
 
@@ -464,6 +471,23 @@ def _set_params(d_start_: uint256, d_max_: uint256, duration_: uint256, fund_sha
     self.buffer = buffer_
     self.dust = dust_
     log Params(d_start=d_start_, d_max=d_max_, duration=duration_, fund_share=fund_share_, buffer=buffer_, dust=dust_)
+
+
+@internal
+@view
+def _margin_params(is_im: bool) -> (risk.Mode, risk.Grid):
+    """
+    @dev The engine's IM or MM parameters and its grid (one MarginEngine.risk_params call).
+    """
+    im: risk.Mode = empty(risk.Mode)
+    mm: risk.Mode = empty(risk.Mode)
+    grid: risk.Grid = empty(risk.Grid)
+    ref_vol: uint256 = 0
+    max_positions: uint256 = 0
+    im, mm, grid, ref_vol, max_positions = staticcall engine.risk_params()
+    if is_im:
+        return im, grid
+    return mm, grid
 
 
 @internal

@@ -75,6 +75,7 @@ MAX_STRIKE_RATIO: constant(uint256) = 10
 # model reads a position's terms from its one storage slot.
 STRIKE_BITS: constant(uint256) = 120
 SIZE_BITS: constant(uint256) = 108
+LANE: constant(uint256) = 85
 # A hedge swap must return at least (1 - 5%) of its input's oracle value: an operator cannot
 # give an account's collateral away through a bad trade.
 MAX_SWAP_LOSS: constant(uint256) = WAD // 20
@@ -193,11 +194,11 @@ cash_scale: public(uint256)
 underlying_scale: public(uint256)
 
 # Risk parameters.
-im: public(risk.Mode)
-mm: public(risk.Mode)
-grid: public(risk.Grid)
-ref_vol: public(uint256)
-max_positions: public(uint256)
+# The margin parameters in six slots of three 85-bit lanes (every value is below 2**65 by the
+# hard bounds): [MM k, v, a], [MM conf, haircut, u_max], [u_min, tau_ref, tau_floor],
+# [v_max, ref_vol, n | horizon << 8 | max_positions << 64], [IM k, v, a], [IM conf, haircut].
+# A maintenance check reads the first four, an initial-margin check all six.
+_params: uint256[6]
 cash_cap: public(uint256)
 underlying_cap: public(uint256)
 
@@ -214,7 +215,6 @@ total_underlying: public(uint256)
 # listed ones. A position packs (series_id << 108) | (size as a 108-bit two's complement): the
 # margin check reads one slot per position and no series slot.
 _listed: HashMap[uint256, bool]
-series_count: public(uint256)
 live_expiries: public(DynArray[uint256, MAX_EXPIRIES])
 settlement_price: public(HashMap[uint256, uint256])
 _positions: HashMap[address, DynArray[uint256, MAX_POSITIONS]]
@@ -375,7 +375,6 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
     if expiry not in self.live_expiries:
         assert len(self.live_expiries) < MAX_EXPIRIES, "engine: too many expiries"
         self.live_expiries.append(expiry)
-    self.series_count += 1
     self._listed[series_id] = True
     log SeriesListed(series_id=series_id, expiry=expiry, strike=strike, is_call=is_call)
     return series_id
@@ -679,7 +678,7 @@ def margin(account: address) -> (int256, int256, int256):
     """
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
-    return staticcall self.calculator.margin(portfolio, market, self.im, self.mm, self.grid)
+    return staticcall self.calculator.margin(portfolio, market, self._mode(True), self._mode(False), self._grid())
 
 
 @external
@@ -706,12 +705,10 @@ def scenario_value(account: address, scenario: uint256, is_im: bool) -> int256:
     @param is_im True for initial margin, False for maintenance.
     @return V_w - A, a USD wad.
     """
-    mode: risk.Mode = self.mm
-    if is_im:
-        mode = self.im
+    mode: risk.Mode = self._mode(is_im)
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
-    return staticcall self.calculator.scenario_health(portfolio, market, mode, self.grid, scenario)
+    return staticcall self.calculator.scenario_health(portfolio, market, mode, self._grid(), scenario)
 
 
 @external
@@ -769,6 +766,16 @@ def cash(account: address) -> int256:
 
 
 @external
+@view
+def risk_params() -> (risk.Mode, risk.Mode, risk.Grid, uint256, uint256):
+    """
+    @notice The margin parameters, as `set_risk_params` takes them and `RiskParams` logs them.
+    @return im, mm, grid, ref_vol (a wad), max_positions.
+    """
+    return self._mode(True), self._mode(False), self._grid(), (self._params[3] >> LANE) & (2**LANE - 1), self._params[3] >> (2 * LANE + 64)
+
+
+@external
 def set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: uint256, max_positions_: uint256):
     """
     @notice Set the margin parameters (risk admin), within the hard bounds.
@@ -821,17 +828,18 @@ def set_role(role: String[16], account: address):
     @param account The new holder.
     """
     ownable.check_owner()
-    if role == "risk_admin":
+    h: bytes32 = keccak256(role)
+    if h == keccak256("risk_admin"):
         self.risk_admin = account
-    elif role == "guardian":
+    elif h == keccak256("guardian"):
         self.guardian = account
-    elif role == "liquidator":
+    elif h == keccak256("liquidator"):
         self.liquidator = account
-    elif role == "router":
+    elif h == keccak256("router"):
         self.router = IRouter(account)
-    elif role == "venue":
+    elif h == keccak256("venue"):
         self.is_venue[account] = True
-    elif role == "not_venue":
+    elif h == keccak256("not_venue"):
         self.is_venue[account] = False
     else:
         raise "engine: unknown role"
@@ -940,7 +948,7 @@ def _add_position(account: address, series_id: uint256, delta: int256):
             else:
                 self._positions[account][i] = self._pack(series_id, size)
             return
-    assert n < self.max_positions, "engine: too many positions"
+    assert n < (self._params[3] >> (2 * LANE + 64)), "engine: too many positions"
     self._positions[account].append(self._pack(series_id, delta))
 
 
@@ -1022,7 +1030,7 @@ def _market() -> risk.Market:
     for e: uint256 in self.live_expiries:
         if e > block.timestamp and e < nearest:
             nearest = e
-    sigma_ref: uint256 = self.ref_vol
+    sigma_ref: uint256 = (self._params[3] >> LANE) & (2**LANE - 1)
     if nearest != max_value(uint256):
         sigma_ref = staticcall self.vol_oracle.sigma(nearest, spot, spot)
     return risk.Market(
@@ -1073,7 +1081,7 @@ def _meets_initial_margin(portfolio: risk.Portfolio, market: risk.Market) -> boo
     """
     @dev H_IM >= 0, by the RiskCalculator's health floor when it suffices, else the full grid.
     """
-    return staticcall self.calculator.is_healthy(portfolio, market, self.im, self.grid)
+    return staticcall self.calculator.is_healthy(portfolio, market, self._mode(True), self._grid())
 
 
 @internal
@@ -1082,23 +1090,56 @@ def _health(portfolio: risk.Portfolio, market: risk.Market, is_im: bool) -> (int
     """
     @dev H_IM or H_MM and the witness, from the RiskCalculator (the one call site).
     """
-    mode: risk.Mode = self.mm
-    if is_im:
-        mode = self.im
-    return staticcall self.calculator.health(portfolio, market, mode, self.grid)
+    return staticcall self.calculator.health(portfolio, market, self._mode(is_im), self._grid())
 
 
 @internal
 def _set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: uint256, max_positions_: uint256):
     # The hard bounds live with the model (RiskCalculator.check_params); it reverts with
     # "engine: bad params" or "engine: IM weaker than MM", which this call passes on.
-    assert staticcall self.calculator.check_params(im_, mm_, grid_, ref_vol_, max_positions_)
-    self.im = im_
-    self.mm = mm_
-    self.grid = grid_
-    self.ref_vol = ref_vol_
-    self.max_positions = max_positions_
+    # The calculator checks the hard bounds and packs the values (RiskCalculator.pack_params,
+    # the layout `_mode` and `_grid` read).
+    self._params = staticcall self.calculator.pack_params(im_, mm_, grid_, ref_vol_, max_positions_)
     log RiskParams(im=im_, mm=mm_, grid=grid_, ref_vol=ref_vol_, max_positions=max_positions_)
+
+
+@internal
+@view
+def _mode(is_im: bool) -> risk.Mode:
+    """
+    @dev The IM (slots 4-5) or MM (slots 0-1) parameters.
+    """
+    base: uint256 = 0
+    if is_im:
+        base = 4
+    first: uint256 = self._params[base]
+    second: uint256 = self._params[base + 1]
+    return risk.Mode(
+        k=self._field(first, 0), v=self._field(first, LANE), a=self._field(first, 2 * LANE),
+        conf=self._field(second, 0), haircut=self._field(second, LANE),
+    )
+
+
+@internal
+@view
+def _grid() -> risk.Grid:
+    """
+    @dev The grid parameters (slots 1-3).
+    """
+    second: uint256 = self._params[1]
+    third: uint256 = self._params[2]
+    fourth: uint256 = self._params[3]
+    return risk.Grid(
+        n=(fourth >> (2 * LANE)) & 255, horizon=(fourth >> (2 * LANE + 8)) & (2**56 - 1),
+        u_min=self._field(third, 0), u_max=self._field(second, 2 * LANE),
+        tau_ref=self._field(third, LANE), tau_floor=self._field(third, 2 * LANE), v_max=self._field(fourth, 0),
+    )
+
+
+@internal
+@pure
+def _field(word: uint256, offset: uint256) -> int256:
+    return convert((word >> offset) & (2**LANE - 1), int256)
 
 
 @internal

@@ -15,6 +15,8 @@ from contracts.math import black76
 from contracts.engine import risk
 
 WAD: constant(int256) = 10**18
+# MarginEngine's storage lanes for the margin parameters (see pack_params).
+LANE: constant(uint256) = 85
 
 
 @external
@@ -220,6 +222,42 @@ def check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256
     @param max_positions Positions per account.
     @return True (it reverts otherwise).
     """
+    self._check_params(im, mm, grid, ref_vol, max_positions)
+    return True
+
+
+@external
+@pure
+def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[6]:
+    """
+    @notice Check the margin parameters as `check_params` does and pack them the way
+            MarginEngine stores them: six words of three 85-bit lanes (every value is below
+            2**65 by the bounds, so lanes never overlap):
+            [MM k, v, a], [MM conf, haircut, u_max], [u_min, tau_ref, tau_floor],
+            [v_max, ref_vol, n | horizon << 8 | max_positions << 64], [IM k, v, a],
+            [IM conf, haircut, 0]. A maintenance check reads the first four words.
+    @dev Reverts as `check_params`.
+    @param im Initial-margin parameters.
+    @param mm Maintenance-margin parameters.
+    @param grid Grid parameters.
+    @param ref_vol Reference vol, a wad.
+    @param max_positions Positions per account.
+    @return The six words.
+    """
+    self._check_params(im, mm, grid, ref_vol, max_positions)
+    return [
+        self._lanes(mm.k, mm.v, mm.a),
+        self._lanes(mm.conf, mm.haircut, grid.u_max),
+        self._lanes(grid.u_min, grid.tau_ref, grid.tau_floor),
+        self._lanes(grid.v_max, convert(ref_vol, int256), convert(grid.n | (grid.horizon << 8) | (max_positions << 64), int256)),
+        self._lanes(im.k, im.v, im.a),
+        self._lanes(im.conf, im.haircut, 0),
+    ]
+
+
+@internal
+@pure
+def _check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256):
     assert (
         mm.k >= WAD and mm.k <= 20 * WAD and mm.v >= 0 and mm.v <= WAD
         and mm.a >= 0 and mm.a <= WAD // 5 and mm.conf >= 0 and mm.conf <= WAD
@@ -236,4 +274,9 @@ def check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256
         and im.a >= mm.a and im.a <= WAD // 5 and im.conf >= mm.conf and im.conf <= WAD
         and im.haircut >= mm.haircut and im.haircut <= WAD // 2
     ), "engine: IM weaker than MM"
-    return True
+
+
+@internal
+@pure
+def _lanes(a: int256, b: int256, c: int256) -> uint256:
+    return convert(a, uint256) | (convert(b, uint256) << LANE) | (convert(c, uint256) << (2 * LANE))

@@ -87,10 +87,11 @@ class ChainReader:
             k, v, a, conf, haircut = (int(x) / WAD for x in _fields(m))
             return km.ModeParams(k=k, v=v, a=a, conf=conf, haircut=haircut)
 
-        n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = (int(x) for x in _fields(e.grid()))
+        im, mm, grid, ref_vol, _ = e.risk_params()
+        n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = (int(x) for x in _fields(grid))
         return km.MarginParams(
-            im=mode(e.im()),
-            mm=mode(e.mm()),
+            im=mode(im),
+            mm=mode(mm),
             n=n,
             horizon_s=horizon,
             u_min=u_min / WAD,
@@ -98,7 +99,7 @@ class ChainReader:
             tau_ref=tau_ref / WAD,
             tau_floor=tau_floor / WAD,
             v_max=v_max / WAD,
-            ref_vol=int(e.ref_vol()) / WAD,
+            ref_vol=int(ref_vol) / WAD,
         )
 
     def track_expiries(self, expiries: Sequence[int]) -> None:

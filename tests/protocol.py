@@ -57,8 +57,8 @@ class Protocol:
     def health_floor(self, account: str, is_im: bool = True) -> int:
         """The RiskCalculator's health floor of `account` as the engine reads it (wad)."""
         portfolio, market = self.engine.risk_inputs(account)
-        mode = self.engine.im() if is_im else self.engine.mm()
-        return self.calculator.health_floor(portfolio, market, mode, self.engine.grid())
+        im, mm, grid, _, _ = self.engine.risk_params()
+        return self.calculator.health_floor(portfolio, market, im if is_im else mm, grid)
 
 
 class _BoaDeployer:

@@ -11,6 +11,7 @@ from keeper.series import series_id
 from tests import protocol as P  # noqa: N812
 
 WAD = 10**18
+DAY = 86_400
 E7 = P.expiry_in(8)  # a weekly expiry one week after the deployment time
 
 
@@ -195,12 +196,10 @@ def test_list_series_records_and_emits(proto):
     # The id is the series' terms packed (keeper/series.py), so keepers know it off chain.
     assert sid == (E7 // 3600) << 121 | 1 << 120 | 3200 * WAD == series_id(E7, 3200 * WAD, True)
     assert proto.engine.series(sid) == (E7, 3200 * WAD, True, True)
-    assert proto.engine.series_count() == 1
     assert proto.engine.live_expiries(0) == E7
     put = proto.engine.list_series(E7, 3200 * WAD, False)
     assert put == sid - (1 << 120)
     assert proto.engine.series(put) == (E7, 3200 * WAD, False, True)
-    assert proto.engine.series_count() == 2
     # Unlisted terms decode but are not listed.
     assert proto.engine.series(sid + 1) == (E7, 3200 * WAD + 1, True, False)
 
@@ -419,7 +418,7 @@ def test_orders_module_reasons_surface_through_the_engine(proto, call_3200):
 
 def test_default_position_limit_is_sixteen(proto):
     # DESIGN.md: 16 positions per account unless the risk admin sets another limit.
-    assert proto.engine.max_positions() == 16
+    assert proto.engine.risk_params()[4] == 16
 
 
 def test_position_limit(proto):
@@ -495,6 +494,35 @@ def test_risk_params_bounds(proto):
         proto.engine.set_risk_params(tuple(im), P.MM, P.GRID, P.REF_VOL, 16)
     with boa.env.prank(addr("mallory")), boa.reverts("engine: not risk admin"):
         proto.engine.set_caps(1, 1)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        # Every value at its upper bound: the packed lanes (85 bits) must not bleed into each other.
+        (
+            (20 * WAD, WAD, WAD // 5, WAD, WAD // 2),
+            (20 * WAD, WAD, WAD // 5, WAD, WAD // 2),
+            (10, 30 * DAY, WAD * 9 // 10, WAD * 9 // 10, WAD, WAD, WAD),
+            10 * WAD,
+            32,
+        ),
+        # Lower bounds and odd values in every field.
+        (
+            (WAD + 3, 5, 7, 11, 13),
+            (WAD + 1, 1, 0, 0, 0),
+            (1, 3600, 0, 17, 19, 1, 0),
+            10**16,
+            1,
+        ),
+        (P.IM, P.MM, P.GRID, P.REF_VOL, 16),
+    ],
+)
+def test_risk_params_round_trip_through_their_packed_storage(proto, params):
+    proto.engine.set_risk_params(*params)
+    (log,) = proto.engine.get_logs()
+    assert (tuple(log.im), tuple(log.mm), tuple(log.grid)) == params[:3]
+    assert proto.engine.risk_params() == params
 
 
 def test_roles_and_two_step_ownership(proto):
