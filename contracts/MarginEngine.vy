@@ -373,8 +373,16 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
     series_id: uint256 = ((expiry // EXPIRY_GRID) << (STRIKE_BITS + 1)) | (convert(is_call, uint256) << STRIKE_BITS) | strike
     assert not self._listed[series_id], "engine: series listed"
     if expiry not in self.live_expiries:
+        # Kept in ascending order, so the nearest live expiry is the first one in the future.
         assert len(self.live_expiries) < MAX_EXPIRIES, "engine: too many expiries"
-        self.live_expiries.append(expiry)
+        # Insertion keeps the list ascending: later expiries move up one place.
+        moved: uint256 = expiry
+        for i: uint256 in range(len(self.live_expiries), bound=MAX_EXPIRIES):
+            e: uint256 = self.live_expiries[i]
+            if e > moved:
+                self.live_expiries[i] = moved
+                moved = e
+        self.live_expiries.append(moved)
     self._listed[series_id] = True
     log SeriesListed(series_id=series_id, expiry=expiry, strike=strike, is_call=is_call)
     return series_id
@@ -401,15 +409,14 @@ def settle_expiry(expiry: uint256):
     price, confidence, oldest = staticcall self.oracle.price()
     assert oldest >= expiry, "engine: no price after expiry"
     self.settlement_price[expiry] = price
-    # The expiry is no longer live: drop it from the list (order is irrelevant).
+    # The expiry is no longer live: drop it from the list, keeping the ascending order.
     n: uint256 = len(self.live_expiries)
-    for i: uint256 in range(MAX_EXPIRIES):
-        if i == n:
-            break
-        if self.live_expiries[i] == expiry:
-            self.live_expiries[i] = self.live_expiries[n - 1]
-            self.live_expiries.pop()
-            break
+    found: bool = False
+    for i: uint256 in range(n, bound=MAX_EXPIRIES):
+        if found:
+            self.live_expiries[i - 1] = self.live_expiries[i]
+        found = found or self.live_expiries[i] == expiry
+    self.live_expiries.pop()
     log ExpirySettled(expiry=expiry, price=price)
 
 
@@ -1026,10 +1033,14 @@ def _market() -> risk.Market:
     spot: uint256 = 0
     confidence: uint256 = 0
     spot, confidence = self._spot()
+    # live_expiries ascends: the first one after now is the nearest, and the loop reads only
+    # the slots up to it (expired expiries wait at the front until settled).
     nearest: uint256 = max_value(uint256)
-    for e: uint256 in self.live_expiries:
-        if e > block.timestamp and e < nearest:
+    for i: uint256 in range(len(self.live_expiries), bound=MAX_EXPIRIES):
+        e: uint256 = self.live_expiries[i]
+        if e > block.timestamp:
             nearest = e
+            break
     sigma_ref: uint256 = (self._params[3] >> LANE) & (2**LANE - 1)
     if nearest != max_value(uint256):
         sigma_ref = staticcall self.vol_oracle.sigma(nearest, spot, spot)

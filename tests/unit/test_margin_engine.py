@@ -251,14 +251,22 @@ def test_settle_expiry_rules(proto, call_3200):
         proto.engine.settle_expiry(E7)
 
 
-def test_settling_an_expiry_drops_exactly_it_from_the_live_list(proto):
-    far = P.expiry_in(36)
-    proto.vol.update(far, 6 * WAD // 10, 0)
-    proto.engine.list_series(far, 3000 * WAD, True)  # the later expiry is listed first
-    proto.engine.list_series(E7, 3000 * WAD, True)
-    assert [proto.engine.live_expiries(i) for i in range(2)] == [far, E7]
-    boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
+def test_live_expiries_ascend_and_settling_drops_exactly_the_settled_one(proto):
+    mid, far = P.expiry_in(15), P.expiry_in(36)
+    for e in (mid, far):
+        proto.vol.update(e, (7 if e == mid else 6) * WAD // 10, 0)
+    for e in (far, E7, mid):  # listed out of order
+        proto.engine.list_series(e, 3000 * WAD, True)
+    assert [proto.engine.live_expiries(i) for i in range(3)] == [E7, mid, far]
+    # E7 and mid pass; mid is settled first: the list keeps E7 (unsettled) in front of far.
+    boa.env.time_travel(seconds=mid - boa.env.timestamp + 60)
     proto.set_spot(3100)
+    proto.vol.update(far, 6 * WAD // 10, 0)
+    # The reference vol is the nearest expiry still ahead, past the expired ones in front.
+    _, market = proto.engine.risk_inputs(addr("anyone"))
+    assert market[3] == proto.vol.sigma(far, 3100 * WAD, 3100 * WAD)
+    proto.engine.settle_expiry(mid)
+    assert [proto.engine.live_expiries(i) for i in range(2)] == [E7, far]
     proto.engine.settle_expiry(E7)
     assert proto.engine.live_expiries(0) == far
     with boa.reverts():
