@@ -154,3 +154,16 @@ def deploy_venues(p: Protocol, spot: float = 3000.0) -> tuple[Any, list[Any]]:
 def position_ids(engine: Any, account: str) -> tuple[list[int], list[int]]:
     """(series ids, signed sizes) of an account, from `packed_positions`."""
     return deployment.unpack_positions(engine.packed_positions(account))
+
+
+def short_puts(p: Protocol, put: int, name: str = "victim") -> str:
+    """An account short 10 puts (`put`, bought by a maker at 32 USD) against 3,000 USD of cash:
+    healthy at spot 3,000, liquidatable by 2,700, and far below its health floor (every put at
+    its strike) throughout."""
+    maker, account = Maker.new("mm"), boa.env.generate_address(name)
+    p.fund(maker.address, usd=100_000)
+    p.fund(account, usd=3_000)
+    order = maker.order(put, True, 10 * WAD, 32 * WAD)
+    with boa.env.prank(account):
+        p.engine.fill(as_tuple(order), maker.sign(p.engine, order), 10 * WAD, account)
+    return account

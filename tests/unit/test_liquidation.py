@@ -45,12 +45,7 @@ def put(proto):
 
 def short_puts(proto, put: int) -> str:
     """An account short 10 puts against 3,000 USD, healthy at spot 3,000."""
-    maker, account = P.Maker.new("mm"), addr("victim")
-    proto.fund(maker.address, usd=100_000)
-    proto.fund(account, usd=3_000)
-    order = maker.order(put, True, 10 * WAD, 32 * WAD)
-    with boa.env.prank(account):
-        proto.engine.fill(P.as_tuple(order), maker.sign(proto.engine, order), 10 * WAD, account)
+    account = P.short_puts(proto, put)
     assert proto.engine.margin(account)[2] > 0
     return account
 

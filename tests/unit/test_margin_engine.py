@@ -133,12 +133,7 @@ def test_withdraw_beyond_the_health_floor_is_judged_by_the_full_grid(proto, put_
     # Short 10 puts against 3,000 USD: the floor (every put at its strike) is far below zero,
     # H_IM is not, so the initial-margin check falls back to the grid, and it holds to the
     # last micro-USD that H_IM allows.
-    maker, alice = P.Maker.new("mm"), addr("alice")
-    proto.fund(maker.address, usd=100_000)
-    proto.fund(alice, usd=3_000)
-    order = maker.order(put_2800, True, 10 * WAD, 32 * WAD)
-    with boa.env.prank(alice):
-        proto.engine.fill(P.as_tuple(order), maker.sign(proto.engine, order), 10 * WAD, alice)
+    alice = P.short_puts(proto, put_2800, "alice")
     assert proto.health_floor(alice) < 0
     h_im = proto.engine.health(alice, True)[0]
     allowed = h_im // 10**12  # USD, 6 decimals
