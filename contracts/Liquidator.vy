@@ -202,10 +202,11 @@ def start_auction(account: address, witness: uint256):
         portfolio, market = staticcall engine.risk_inputs(account)
         mtm: int256 = 0
         w: uint256 = 0
-        mode: risk.Mode = empty(risk.Mode)
+        im: risk.Mode = empty(risk.Mode)
+        mm: risk.Mode = empty(risk.Mode)
         grid: risk.Grid = empty(risk.Grid)
-        mode, grid = self._margin_params(False)
-        mtm, health, w = staticcall calculator.assess(portfolio, market, mode, grid)
+        im, mm, grid = self._margin_params()
+        mtm, health, w = staticcall calculator.assess(portfolio, market, mm, grid)
         assert health < threshold, "liquidator: healthy"
         maybe_insolvent = mtm <= 0
     else:
@@ -255,10 +256,12 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     mtm: int256 = 0
     health: int256 = 0
     w: uint256 = 0
-    mode: risk.Mode = empty(risk.Mode)
+    # One read of the engine's parameters serves the account's MM check and the bidder's IM.
+    im: risk.Mode = empty(risk.Mode)
+    mm: risk.Mode = empty(risk.Mode)
     grid: risk.Grid = empty(risk.Grid)
-    mode, grid = self._margin_params(False)
-    mtm, health, w = staticcall calculator.assess(portfolio, market, mode, grid)
+    im, mm, grid = self._margin_params()
+    mtm, health, w = staticcall calculator.assess(portfolio, market, mm, grid)
     assert health < 0, "liquidator: healthy"
     d: uint256 = self._discount(auction.start)
 
@@ -313,8 +316,7 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     # The bidder's H_IM >= 0: the health floor proves it for a well-funded bidder without
     # the scenario grid; otherwise the calculator runs the full grid.
     portfolio, market = staticcall engine.risk_inputs(msg.sender)
-    mode, grid = self._margin_params(True)
-    assert staticcall calculator.is_healthy(portfolio, market, mode, grid), "liquidator: bidder below initial margin"
+    assert staticcall calculator.is_healthy(portfolio, market, im, grid), "liquidator: bidder below initial margin"
     return taken, outlay
 
 
@@ -475,9 +477,9 @@ def _set_params(d_start_: uint256, d_max_: uint256, duration_: uint256, fund_sha
 
 @internal
 @view
-def _margin_params(is_im: bool) -> (risk.Mode, risk.Grid):
+def _margin_params() -> (risk.Mode, risk.Mode, risk.Grid):
     """
-    @dev The engine's IM or MM parameters and its grid (one MarginEngine.risk_params call).
+    @dev The engine's IM and MM parameters and its grid (MarginEngine.risk_params).
     """
     im: risk.Mode = empty(risk.Mode)
     mm: risk.Mode = empty(risk.Mode)
@@ -485,9 +487,7 @@ def _margin_params(is_im: bool) -> (risk.Mode, risk.Grid):
     ref_vol: uint256 = 0
     max_positions: uint256 = 0
     im, mm, grid, ref_vol, max_positions = staticcall engine.risk_params()
-    if is_im:
-        return im, grid
-    return mm, grid
+    return im, mm, grid
 
 
 @internal

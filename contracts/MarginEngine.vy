@@ -75,7 +75,6 @@ MAX_STRIKE_RATIO: constant(uint256) = 10
 # model reads a position's terms from its one storage slot.
 STRIKE_BITS: constant(uint256) = 120
 SIZE_BITS: constant(uint256) = 108
-LANE: constant(uint256) = 85
 # A hedge swap must return at least (1 - 5%) of its input's oracle value: an operator cannot
 # give an account's collateral away through a bad trade.
 MAX_SWAP_LOSS: constant(uint256) = WAD // 20
@@ -194,10 +193,9 @@ cash_scale: public(uint256)
 underlying_scale: public(uint256)
 
 # Risk parameters.
-# The margin parameters in six slots of three 85-bit lanes (every value is below 2**65 by the
-# hard bounds): [MM k, v, a], [MM conf, haircut, u_max], [u_min, tau_ref, tau_floor],
-# [v_max, ref_vol, n | horizon << 8 | max_positions << 64], [IM k, v, a], [IM conf, haircut].
-# A maintenance check reads the first four, an initial-margin check all six.
+# The margin parameters in six words, checked and packed by RiskCalculator.pack_params (the
+# layout is documented there): a maintenance check reads the first four, an initial-margin
+# check all six.
 _params: uint256[6]
 cash_cap: public(uint256)
 underlying_cap: public(uint256)
@@ -779,7 +777,9 @@ def risk_params() -> (risk.Mode, risk.Mode, risk.Grid, uint256, uint256):
     @notice The margin parameters, as `set_risk_params` takes them and `RiskParams` logs them.
     @return im, mm, grid, ref_vol (a wad), max_positions.
     """
-    return self._mode(True), self._mode(False), self._grid(), (self._params[3] >> LANE) & (2**LANE - 1), self._params[3] >> (2 * LANE + 64)
+    # ref_vol and max_positions are unpacked inline here and at their one use each: helper
+    # functions measured 45 bytes the engine does not have under the size limit.
+    return self._mode(True), self._mode(False), self._grid(), (self._params[3] >> risk.PARAM_LANE) & (2**risk.PARAM_LANE - 1), self._params[3] >> (2 * risk.PARAM_LANE + 64)
 
 
 @external
@@ -955,7 +955,7 @@ def _add_position(account: address, series_id: uint256, delta: int256):
             else:
                 self._positions[account][i] = self._pack(series_id, size)
             return
-    assert n < (self._params[3] >> (2 * LANE + 64)), "engine: too many positions"
+    assert n < (self._params[3] >> (2 * risk.PARAM_LANE + 64)), "engine: too many positions"
     self._positions[account].append(self._pack(series_id, delta))
 
 
@@ -1041,7 +1041,7 @@ def _market() -> risk.Market:
         if e > block.timestamp:
             nearest = e
             break
-    sigma_ref: uint256 = (self._params[3] >> LANE) & (2**LANE - 1)
+    sigma_ref: uint256 = (self._params[3] >> risk.PARAM_LANE) & (2**risk.PARAM_LANE - 1)
     if nearest != max_value(uint256):
         sigma_ref = staticcall self.vol_oracle.sigma(nearest, spot, spot)
     return risk.Market(
@@ -1106,10 +1106,9 @@ def _health(portfolio: risk.Portfolio, market: risk.Market, is_im: bool) -> (int
 
 @internal
 def _set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: uint256, max_positions_: uint256):
-    # The hard bounds live with the model (RiskCalculator.check_params); it reverts with
-    # "engine: bad params" or "engine: IM weaker than MM", which this call passes on.
-    # The calculator checks the hard bounds and packs the values (RiskCalculator.pack_params,
-    # the layout `_mode` and `_grid` read).
+    # The hard bounds live with the model: RiskCalculator.pack_params checks them (reverting
+    # "engine: bad params" or "engine: IM weaker than MM", which this call passes on) and packs
+    # the values in the layout `_mode` and `_grid` read.
     self._params = staticcall self.calculator.pack_params(im_, mm_, grid_, ref_vol_, max_positions_)
     log RiskParams(im=im_, mm=mm_, grid=grid_, ref_vol=ref_vol_, max_positions=max_positions_)
 
@@ -1126,8 +1125,8 @@ def _mode(is_im: bool) -> risk.Mode:
     first: uint256 = self._params[base]
     second: uint256 = self._params[base + 1]
     return risk.Mode(
-        k=self._field(first, 0), v=self._field(first, LANE), a=self._field(first, 2 * LANE),
-        conf=self._field(second, 0), haircut=self._field(second, LANE),
+        k=self._field(first, 0), v=self._field(first, risk.PARAM_LANE), a=self._field(first, 2 * risk.PARAM_LANE),
+        conf=self._field(second, 0), haircut=self._field(second, risk.PARAM_LANE),
     )
 
 
@@ -1141,16 +1140,16 @@ def _grid() -> risk.Grid:
     third: uint256 = self._params[2]
     fourth: uint256 = self._params[3]
     return risk.Grid(
-        n=(fourth >> (2 * LANE)) & 255, horizon=(fourth >> (2 * LANE + 8)) & (2**56 - 1),
-        u_min=self._field(third, 0), u_max=self._field(second, 2 * LANE),
-        tau_ref=self._field(third, LANE), tau_floor=self._field(third, 2 * LANE), v_max=self._field(fourth, 0),
+        n=(fourth >> (2 * risk.PARAM_LANE)) & 255, horizon=(fourth >> (2 * risk.PARAM_LANE + 8)) & (2**56 - 1),
+        u_min=self._field(third, 0), u_max=self._field(second, 2 * risk.PARAM_LANE),
+        tau_ref=self._field(third, risk.PARAM_LANE), tau_floor=self._field(third, 2 * risk.PARAM_LANE), v_max=self._field(fourth, 0),
     )
 
 
 @internal
 @pure
 def _field(word: uint256, offset: uint256) -> int256:
-    return convert((word >> offset) & (2**LANE - 1), int256)
+    return convert((word >> offset) & (2**risk.PARAM_LANE - 1), int256)
 
 
 @internal

@@ -15,8 +15,6 @@ from contracts.math import black76
 from contracts.engine import risk
 
 WAD: constant(int256) = 10**18
-# MarginEngine's storage lanes for the margin parameters (see pack_params).
-LANE: constant(uint256) = 85
 
 
 @external
@@ -279,4 +277,4 @@ def _check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint25
 @internal
 @pure
 def _lanes(a: int256, b: int256, c: int256) -> uint256:
-    return convert(a, uint256) | (convert(b, uint256) << LANE) | (convert(c, uint256) << (2 * LANE))
+    return convert(a, uint256) | (convert(b, uint256) << risk.PARAM_LANE) | (convert(c, uint256) << (2 * risk.PARAM_LANE))

@@ -66,3 +66,9 @@ def load(path: str, *args):
 def lens():
     """PricingLens: the math modules exposed as external views."""
     return load("contracts/PricingLens.vy")
+
+
+@pytest.fixture(scope="module")
+def calc():
+    """A RiskCalculator (stateless: the margin model behind external views), one per module."""
+    return load("contracts/RiskCalculator.vy")

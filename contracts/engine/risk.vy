@@ -25,6 +25,9 @@ YEAR: constant(int256) = 31_536_000
 MAX_POSITIONS: constant(uint256) = 32
 MAX_POINTS: constant(uint256) = 21
 MAX_SCENARIOS: constant(uint256) = 63
+# Width of one margin parameter in MarginEngine's packed storage (RiskCalculator.pack_params
+# packs, the engine unpacks): every bounded parameter is below 2**65.
+PARAM_LANE: constant(uint256) = 85
 
 
 struct Position:

@@ -10,21 +10,15 @@ and both modes. A floor above H would let a fill or a bid through below initial 
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import protocol as P  # noqa: N812
-from tests.conftest import load, scaled
+from tests.conftest import scaled
 
 WAD = 10**18
 NOW = 1_700_000_000
 DAY = 86_400
-
-
-@pytest.fixture(scope="module")
-def calc():
-    return load("contracts/RiskCalculator.vy")
 
 
 @st.composite

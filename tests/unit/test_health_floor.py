@@ -16,17 +16,11 @@ from __future__ import annotations
 import pytest
 
 from tests import protocol as P  # noqa: N812
-from tests.conftest import load
 
 WAD = 10**18
 NOW = 1_700_000_000
 DAY = 86_400
 U_MAX = P.GRID[3]
-
-
-@pytest.fixture(scope="module")
-def calc():
-    return load("contracts/RiskCalculator.vy")
 
 
 def option(strike, is_call, size, expiry=NOW + 30 * DAY, sigma=6 * WAD // 10, settlement=0):

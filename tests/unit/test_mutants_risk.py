@@ -15,16 +15,10 @@ import boa
 import pytest
 
 from tests import protocol as P  # noqa: N812
-from tests.conftest import load
 
 WAD = 10**18
 NOW = 1_700_000_000
 DAY = 86_400
-
-
-@pytest.fixture(scope="module")
-def calc():
-    return load("contracts/RiskCalculator.vy")
 
 
 def position(strike, is_call, size, settlement, expiry=NOW - 1, sigma=6 * WAD // 10):
