@@ -361,6 +361,26 @@ def test_vol_oracle_setter_bounds(
         getattr(vol, setter)(*args)
 
 
+def limits(vol: Any) -> tuple[int, int, int, int]:
+    return vol.vol_min(), vol.vol_max(), vol.vol_heartbeat(), vol.stale_markup()
+
+
+def test_vol_oracle_packed_limits_hold_their_hard_bounds_independently(vol: Any) -> None:
+    """The four limits share one storage word: each setter changes its own field only, and
+    every field holds its largest allowed value without spilling into the next."""
+    vol.set_vol_bounds(10 * WAD, 10 * WAD)
+    assert limits(vol) == (10 * WAD, 10 * WAD, HEARTBEAT, MARKUP)
+    vol.set_vol_heartbeat(86400)
+    assert limits(vol) == (10 * WAD, 10 * WAD, 86400, MARKUP)
+    vol.set_stale_markup(10 * WAD)
+    assert limits(vol) == (10 * WAD, 10 * WAD, 86400, 10 * WAD)
+    vol.set_vol_bounds(10**15, 10**15)
+    assert limits(vol) == (10**15, 10**15, 86400, 10 * WAD)
+    vol.set_stale_markup(0)
+    vol.set_vol_heartbeat(1)
+    assert limits(vol) == (10**15, 10**15, 1, 0)
+
+
 def test_vol_oracle_setters_take_effect(vol: Any, feeder: str) -> None:
     expiry = boa.env.timestamp + 7 * DAY
     push(vol, feeder, expiry, WAD // 2, 0)
