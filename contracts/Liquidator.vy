@@ -167,7 +167,8 @@ def __init__(
     self._open_insolvent_plus_one = 1
     engine = engine_
     calculator = staticcall engine_.calculator()
-    sequencer = staticcall engine_.sequencer()
+    # The engine's oracle aggregator is also its sequencer guard.
+    sequencer = ISequencerGuard((staticcall engine_.oracle()).address)
     cash_token = staticcall engine_.cash_token()
     cash_scale = staticcall engine_.cash_scale()
     self._set_params(d_start_, d_max_, duration_, fund_share_, buffer_, dust_)

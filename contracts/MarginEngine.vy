@@ -64,6 +64,7 @@ MAX_POSITIONS: constant(uint256) = 32
 MAX_EXPIRIES: constant(uint256) = 16
 # Hard bounds on the risk admin's parameters.
 MAX_SIZE: constant(uint256) = 2**96
+IMAX_SIZE: constant(int256) = 2**96
 MAX_SPOT: constant(uint256) = 10**35
 MIN_TENOR: constant(uint256) = 3600
 MAX_TENOR: constant(uint256) = 2 * 365 * 86400
@@ -183,10 +184,9 @@ router: public(IRouter)
 is_venue: public(HashMap[address, bool])
 paused: public(bool)
 
-calculator: public(RiskCalculator.__interface__)
-oracle: public(IOracleAggregator)
-sequencer: public(ISequencerGuard)
-vol_oracle: public(IVolOracle)
+calculator: public(immutable(RiskCalculator.__interface__))
+oracle: public(immutable(IOracleAggregator))
+vol_oracle: public(immutable(IVolOracle))
 cash_token: public(IERC20)
 underlying_token: public(IERC20)
 cash_scale: public(uint256)
@@ -249,10 +249,9 @@ def __init__(
     ownable.__init__()
     self.risk_admin = msg.sender
     self.guardian = msg.sender
-    self.calculator = calculator_
-    self.oracle = oracle_
-    self.sequencer = ISequencerGuard(oracle_.address)
-    self.vol_oracle = vol_oracle_
+    calculator = calculator_
+    oracle = oracle_
+    vol_oracle = vol_oracle_
     self.cash_token = cash_token_
     self.underlying_token = underlying_token_
     self.cash_scale = self._scale(cash_token_)
@@ -363,23 +362,27 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
     self._only_risk_admin()
     assert expiry % EXPIRY_GRID == 0, "engine: bad expiry"
     assert expiry >= block.timestamp + MIN_TENOR and expiry <= block.timestamp + MAX_TENOR, "engine: bad expiry"
-    assert staticcall self.vol_oracle.has_entry(expiry), "engine: no vol entry"
+    assert staticcall vol_oracle.has_entry(expiry), "engine: no vol entry"
     spot: uint256 = self._spot()[0]
     assert strike * MAX_STRIKE_RATIO >= spot and strike <= spot * MAX_STRIKE_RATIO, "engine: strike out of bounds"
     # spot <= 1e35 and the ratio bound keep strike <= 1e36 < 2**120, so the id's fields do not
     # overlap; expiry / 3600 < 2**27 by the tenor bound, so the id is below 2**148.
     series_id: uint256 = ((expiry // EXPIRY_GRID) << (STRIKE_BITS + 1)) | (convert(is_call, uint256) << STRIKE_BITS) | strike
     assert not self._listed[series_id], "engine: series listed"
-    if expiry not in self.live_expiries:
-        # Kept in ascending order, so the nearest live expiry is the first one in the future.
+    # live_expiries is kept ascending, so the nearest live expiry is the first one in the
+    # future. Insertion: later expiries move up one place. An expiry already live is met
+    # before anything moved (the list ascends), and then nothing is inserted.
+    moved: uint256 = expiry
+    for i: uint256 in range(len(self.live_expiries), bound=MAX_EXPIRIES):
+        e: uint256 = self.live_expiries[i]
+        if e == expiry:
+            moved = 0
+            break
+        if e > moved:
+            self.live_expiries[i] = moved
+            moved = e
+    if moved != 0:
         assert len(self.live_expiries) < MAX_EXPIRIES, "engine: too many expiries"
-        # Insertion keeps the list ascending: later expiries move up one place.
-        moved: uint256 = expiry
-        for i: uint256 in range(len(self.live_expiries), bound=MAX_EXPIRIES):
-            e: uint256 = self.live_expiries[i]
-            if e > moved:
-                self.live_expiries[i] = moved
-                moved = e
         self.live_expiries.append(moved)
     self._listed[series_id] = True
     log SeriesListed(series_id=series_id, expiry=expiry, strike=strike, is_call=is_call)
@@ -399,22 +402,22 @@ def settle_expiry(expiry: uint256):
          expiry" (never listed, or already settled: settling removes it from the live list).
     @param expiry The expiry to settle.
     """
-    assert expiry in self.live_expiries, "engine: unknown expiry"
+    # The expiry is no longer live: drop it from the list, keeping the ascending order (a
+    # revert below undoes the move).
+    found: bool = False
+    for i: uint256 in range(len(self.live_expiries), bound=MAX_EXPIRIES):
+        if found:
+            self.live_expiries[i - 1] = self.live_expiries[i]
+        found = found or self.live_expiries[i] == expiry
+    assert found, "engine: unknown expiry"
+    self.live_expiries.pop()
     assert block.timestamp >= expiry, "engine: not expired"
     price: uint256 = 0
     confidence: uint256 = 0
     oldest: uint256 = 0
-    price, confidence, oldest = staticcall self.oracle.price()
+    price, confidence, oldest = staticcall oracle.price()
     assert oldest >= expiry, "engine: no price after expiry"
     self.settlement_price[expiry] = price
-    # The expiry is no longer live: drop it from the list, keeping the ascending order.
-    n: uint256 = len(self.live_expiries)
-    found: bool = False
-    for i: uint256 in range(n, bound=MAX_EXPIRIES):
-        if found:
-            self.live_expiries[i - 1] = self.live_expiries[i]
-        found = found or self.live_expiries[i] == expiry
-    self.live_expiries.pop()
     log ExpirySettled(expiry=expiry, price=price)
 
 
@@ -613,8 +616,9 @@ def move_portfolio(account: address, receiver: address, fraction: uint256):
     f: int256 = convert(fraction, int256)
     positions: DynArray[uint256, MAX_POSITIONS] = self._positions[account]
     for packed: uint256 in positions:
-        # |size| <= 2**96 and f <= 1e18: the product fits easily; // truncates toward zero.
-        moved: int256 = self._size(packed) * f // IWAD
+        # |size| <= 2**96 and f <= 1e18: the product fits easily; unsafe_div (SDIV) truncates
+        # toward zero, as // does.
+        moved: int256 = unsafe_div(unsafe_mul(self._size(packed), f), IWAD)
         if moved != 0:
             self._add_position(account, packed >> SIZE_BITS, -moved)
             self._add_position(receiver, packed >> SIZE_BITS, moved)
@@ -683,7 +687,7 @@ def margin(account: address) -> (int256, int256, int256):
     """
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
-    return staticcall self.calculator.margin(portfolio, market, self._mode(True), self._mode(False), self._grid())
+    return staticcall calculator.margin(portfolio, market, self._mode(True), self._mode(False), self._grid())
 
 
 @external
@@ -713,7 +717,7 @@ def scenario_value(account: address, scenario: uint256, is_im: bool) -> int256:
     mode: risk.Mode = self._mode(is_im)
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
-    return staticcall self.calculator.scenario_health(portfolio, market, mode, self._grid(), scenario)
+    return staticcall calculator.scenario_health(portfolio, market, mode, self._grid(), scenario)
 
 
 @external
@@ -726,7 +730,7 @@ def account_greeks(account: address) -> (int256, int256, int256, int256):
     @return delta, gamma, vega, theta.
     """
     market: risk.Market = self._market()
-    return staticcall self.calculator.greeks(self._portfolio(account, convert(market.spot, uint256)), market)
+    return staticcall calculator.greeks(self._portfolio(account, convert(market.spot, uint256)), market)
 
 
 
@@ -932,7 +936,13 @@ def _add_underlying(account: address, amount: int256):
 @internal
 @view
 def _cash(account: address) -> int256:
-    return convert(self.cash_shares[account] * self.cash_share_price // WAD, int256) - convert(self.cash_debt[account], int256)
+    # An account holds shares or debt, never both: `_add_cash` repays all debt before it mints
+    # shares and burns every share before it adds debt. So one balance slot is read, not two.
+    shares: uint256 = self.cash_shares[account]
+    if shares != 0:
+        return convert(shares * self.cash_share_price // WAD, int256)
+    # The conversion checks debt < 2**255, so the negation cannot overflow.
+    return unsafe_sub(0, convert(self.cash_debt[account], int256))
 
 
 @internal
@@ -948,7 +958,7 @@ def _add_position(account: address, series_id: uint256, delta: int256):
         packed: uint256 = self._positions[account][i]
         if packed >> SIZE_BITS == series_id:
             size: int256 = self._size(packed) + delta
-            assert size <= convert(MAX_SIZE, int256) and size >= -convert(MAX_SIZE, int256), "engine: size too large"
+            assert size <= IMAX_SIZE and size >= -IMAX_SIZE, "engine: size too large"
             if size == 0:
                 self._positions[account][i] = self._positions[account][n - 1]
                 self._positions[account].pop()
@@ -1012,12 +1022,13 @@ def _portfolio(account: address, spot: uint256) -> risk.Portfolio:
             size=self._size(packed), sigma=0, settlement=convert(settlement, int256),
         ))
     if len(expiries) > 0:
-        sigmas: DynArray[uint256, 32] = staticcall self.vol_oracle.sigmas(expiries, strikes, spot)
+        sigmas: DynArray[uint256, 32] = staticcall vol_oracle.sigmas(expiries, strikes, spot)
         k: uint256 = 0
         for i: uint256 in range(len(positions), bound=MAX_POSITIONS):
             if positions[i].expiry > block.timestamp:
                 positions[i].sigma = convert(sigmas[k], int256)
-                k += 1
+                # k counts live positions, at most len(positions) <= MAX_POSITIONS.
+                k = unsafe_add(k, 1)
     return risk.Portfolio(
         cash=self._cash(account), underlying=convert(self.underlying_balance[account], int256), positions=positions,
     )
@@ -1043,7 +1054,7 @@ def _market() -> risk.Market:
             break
     sigma_ref: uint256 = (self._params[3] >> risk.PARAM_LANE) & (2**risk.PARAM_LANE - 1)
     if nearest != max_value(uint256):
-        sigma_ref = staticcall self.vol_oracle.sigma(nearest, spot, spot)
+        sigma_ref = staticcall vol_oracle.sigma(nearest, spot, spot)
     return risk.Market(
         spot=convert(spot, int256), confidence=convert(confidence, int256), now=block.timestamp,
         sigma_ref=convert(sigma_ref, int256),
@@ -1056,7 +1067,7 @@ def _spot() -> (uint256, uint256):
     spot: uint256 = 0
     confidence: uint256 = 0
     oldest: uint256 = 0
-    spot, confidence, oldest = staticcall self.oracle.price()
+    spot, confidence, oldest = staticcall oracle.price()
     assert spot > 0 and spot <= MAX_SPOT, "engine: spot out of range"
     return spot, confidence
 
@@ -1092,7 +1103,7 @@ def _meets_initial_margin(portfolio: risk.Portfolio, market: risk.Market) -> boo
     """
     @dev H_IM >= 0, by the RiskCalculator's health floor when it suffices, else the full grid.
     """
-    return staticcall self.calculator.is_healthy(portfolio, market, self._mode(True), self._grid())
+    return staticcall calculator.is_healthy(portfolio, market, self._mode(True), self._grid())
 
 
 @internal
@@ -1101,7 +1112,7 @@ def _health(portfolio: risk.Portfolio, market: risk.Market, is_im: bool) -> (int
     """
     @dev H_IM or H_MM and the witness, from the RiskCalculator (the one call site).
     """
-    return staticcall self.calculator.health(portfolio, market, self._mode(is_im), self._grid())
+    return staticcall calculator.health(portfolio, market, self._mode(is_im), self._grid())
 
 
 @internal
@@ -1109,7 +1120,7 @@ def _set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_:
     # The hard bounds live with the model: RiskCalculator.pack_params checks them (reverting
     # "engine: bad params" or "engine: IM weaker than MM", which this call passes on) and packs
     # the values in the layout `_mode` and `_grid` read.
-    self._params = staticcall self.calculator.pack_params(im_, mm_, grid_, ref_vol_, max_positions_)
+    self._params = staticcall calculator.pack_params(im_, mm_, grid_, ref_vol_, max_positions_)
     log RiskParams(im=im_, mm=mm_, grid=grid_, ref_vol=ref_vol_, max_positions=max_positions_)
 
 
@@ -1165,7 +1176,7 @@ def _require_new_risk_allowed():
 @internal
 @view
 def _require_sequencer_up():
-    assert staticcall self.sequencer.risk_increase_allowed(), "engine: sequencer grace"
+    assert staticcall ISequencerGuard(oracle.address).risk_increase_allowed(), "engine: sequencer grace"
 
 
 @internal
@@ -1226,5 +1237,6 @@ def _pack(series_id: uint256, size: int256) -> uint256:
 def _size(packed: uint256) -> int256:
     low: uint256 = packed & (2**108 - 1)
     if low >= 2**107:
-        return convert(low, int256) - 2**108
+        # low < 2**108: the difference lies in [-2**107, 0).
+        return unsafe_sub(convert(low, int256), 2**108)
     return convert(low, int256)

@@ -409,6 +409,12 @@ class KappaMachine(RuleBasedStateMachine):
         assert s.total_underlying == sum(h.underlying for h in accounts)
 
     @always
+    def no_account_holds_shares_and_debt(self) -> None:
+        """An account's cash is shares or debt, never both: `MarginEngine._cash` reads one of
+        the two balances on that strength."""
+        assert all(h.shares == 0 or h.debt == 0 for h in self.now.accounts.values())
+
+    @always
     def ghost_matches_chain(self) -> None:
         """Every account holds exactly what the ghost model says: cash shares, debt, underlying
         and positions (the engine's accounting agrees with its specification, action by
