@@ -117,12 +117,15 @@ MAX_GRACE_LIQUIDATION_BUFFER: constant(uint256) = 10**30
 MASK_160: constant(uint256) = 2**160 - 1
 MASK_64: constant(uint256) = 2**64 - 1
 
-# 1 <= min_sources <= len(_sources) at all times.
-min_sources: public(uint256)
-_sources: DynArray[uint256, MAX_SOURCES]
+# The sources in use are _sources[0 .. count). `_counts` holds count (bits 0..7) and
+# min_sources (bits 8..15), both <= MAX_SOURCES, so price() reads one word for the two.
+# 1 <= min_sources <= count at all times (after construction).
+_sources: uint256[MAX_SOURCES]
+_counts: uint256
 
-sequencer_feed: public(address)
-grace_period: public(uint256)
+# The sequencer-uptime feed (bits 0..159) and the grace period (bits 160..): the two values
+# every guard check reads, in one slot. grace_period <= MAX_GRACE_PERIOD < 2**96.
+_sequencer: uint256
 grace_liquidation_buffer: public(uint256)
 
 
@@ -170,15 +173,16 @@ def price() -> (uint256, uint256, uint256):
     @dev Reverts (see the contract notice): "oracle: incomplete round", "oracle: answer from
          the future", "oracle: non-positive answer", "oracle: answer too large" for any
          malformed source, "oracle: too few fresh sources" when fewer than min_sources are
-         fresh. Gas, cold, over MockAggregatorV3 feeds (bench/gas_oracle.py): about 4,700 +
-         10,400 per source (36,000 for 3, 88,000 for 8); of each source's 10,400 the feed's
+         fresh. Gas, cold, over MockAggregatorV3 feeds (bench/gas_oracle.py): about 2,700 +
+         10,300 per source (33,600 for 3, 85,100 for 8); of each source's 10,300 the feed's
          own latestRoundData is about 4,600 and the cold account access 2,600.
     @return median_wad Median of the fresh normalised answers (wad, rounded down).
     @return confidence_wad max(0, 1 - (max - min) / median) over the answers used (wad,
             rounded down).
     @return oldest_timestamp The smallest updatedAt among the answers used.
     """
-    n: uint256 = len(self._sources)
+    counts: uint256 = self._counts
+    n: uint256 = counts & 255
     # The fresh answers, kept sorted ascending by insertion; m of them so far.
     values: uint256[MAX_SOURCES] = empty(uint256[MAX_SOURCES])
     m: uint256 = 0
@@ -220,7 +224,7 @@ def price() -> (uint256, uint256, uint256):
         m = unsafe_add(m, 1)
         oldest = min(oldest, updated_at)
 
-    assert m >= self.min_sources and m != 0, "oracle: too few fresh sources"
+    assert m >= counts >> 8 and m != 0, "oracle: too few fresh sources"
     # m >= 1 from here on; every value is in [1, 1e36].
     half: uint256 = m >> 1
     median: uint256 = values[half]
@@ -243,7 +247,17 @@ def source_count() -> uint256:
     @notice Number of configured sources.
     @return The count (<= 8).
     """
-    return len(self._sources)
+    return self._counts & 255
+
+
+@external
+@view
+def min_sources() -> uint256:
+    """
+    @notice How many fresh sources price() needs.
+    @return The minimum (1 .. source_count()).
+    """
+    return self._counts >> 8
 
 
 @external
@@ -255,7 +269,7 @@ def source(index: uint256) -> Source:
     @param index Position in the source list.
     @return The feed, its heartbeat (seconds) and its cached decimals.
     """
-    assert index < len(self._sources), "oracle: no such source"
+    assert index < self._counts & 255, "oracle: no such source"
     packed: uint256 = self._sources[index]
     return Source(
         feed=convert(packed & MASK_160, address),
@@ -323,10 +337,30 @@ def liquidation_threshold() -> int256:
     return -convert(self.grace_liquidation_buffer, int256)
 
 
+@external
+@view
+def sequencer_feed() -> address:
+    """
+    @notice The L2 sequencer-uptime feed, or empty(address) if none.
+    @return The feed.
+    """
+    return convert(self._sequencer & MASK_160, address)
+
+
+@external
+@view
+def grace_period() -> uint256:
+    """
+    @notice Seconds after the sequencer comes back before risk may increase.
+    @return Seconds.
+    """
+    return self._sequencer >> 160
+
+
 @internal
 @view
 def _sequencer_status() -> (bool, uint256):
-    feed: address = self.sequencer_feed
+    feed: address = convert(self._sequencer & MASK_160, address)
     if feed == empty(address):
         return True, max_value(uint256)
     round_id: uint80 = 0
@@ -349,7 +383,7 @@ def _risk_increase_allowed() -> bool:
     up: bool = False
     since: uint256 = 0
     up, since = self._sequencer_status()
-    return up and since > self.grace_period
+    return up and since > self._sequencer >> 160
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,14 +414,17 @@ def remove_source(feed: address):
     @param feed The feed to remove.
     """
     ownable.check_owner()
-    n: uint256 = len(self._sources)
+    counts: uint256 = self._counts
+    n: uint256 = counts & 255
     index: uint256 = self._index_of(feed)
     assert index < n, "oracle: unknown source"
     # n >= 1 since the feed was found.
-    assert unsafe_sub(n, 1) >= self.min_sources, "oracle: below min_sources"
-    last: uint256 = self._sources.pop()
-    if index < unsafe_sub(n, 1):
-        self._sources[index] = last
+    last: uint256 = unsafe_sub(n, 1)
+    assert last >= counts >> 8, "oracle: below min_sources"
+    self._sources[index] = self._sources[last]
+    self._sources[last] = 0
+    # The count drops by one; min_sources is unchanged.
+    self._counts = unsafe_sub(counts, 1)
     log SourceRemoved(feed=feed)
 
 
@@ -401,7 +438,7 @@ def set_heartbeat(feed: address, heartbeat: uint256):
     """
     ownable.check_owner()
     index: uint256 = self._index_of(feed)
-    assert index < len(self._sources), "oracle: unknown source"
+    assert index < self._counts & 255, "oracle: unknown source"
     assert heartbeat != 0 and heartbeat <= MAX_HEARTBEAT, "oracle: bad heartbeat"
     packed: uint256 = self._sources[index]
     old: uint256 = (packed >> 160) & MASK_64
@@ -469,7 +506,7 @@ def set_grace_liquidation_buffer(buffer: uint256):
 @view
 def _index_of(feed: address) -> uint256:
     """Index of `feed` in the source list, or MAX_SOURCES if absent."""
-    for i: uint256 in range(len(self._sources), bound=MAX_SOURCES):
+    for i: uint256 in range(self._counts & 255, bound=MAX_SOURCES):
         if convert(self._sources[i] & MASK_160, address) == feed:
             return i
     return MAX_SOURCES
@@ -477,38 +514,43 @@ def _index_of(feed: address) -> uint256:
 
 @internal
 def _add_source(feed: address, heartbeat: uint256):
-    assert len(self._sources) < MAX_SOURCES, "oracle: too many sources"
+    counts: uint256 = self._counts
+    n: uint256 = counts & 255
+    assert n < MAX_SOURCES, "oracle: too many sources"
     assert feed != empty(address), "oracle: zero address"
     assert self._index_of(feed) == MAX_SOURCES, "oracle: duplicate source"
     assert heartbeat != 0 and heartbeat <= MAX_HEARTBEAT, "oracle: bad heartbeat"
     decimals: uint8 = staticcall IAggregatorV3(feed).decimals()
     assert convert(decimals, uint256) <= MAX_DECIMALS, "oracle: too many decimals"
-    self._sources.append(
-        convert(feed, uint256) | (heartbeat << 160) | (convert(decimals, uint256) << 224)
-    )
+    self._sources[n] = convert(feed, uint256) | (heartbeat << 160) | (convert(decimals, uint256) << 224)
+    # n < MAX_SOURCES: the count stays within its 8 bits.
+    self._counts = unsafe_add(counts, 1)
     log SourceAdded(feed=feed, heartbeat=heartbeat, decimals=decimals)
 
 
 @internal
 def _set_min_sources(min_sources_: uint256):
-    assert min_sources_ != 0 and min_sources_ <= len(self._sources), "oracle: bad min_sources"
-    log MinSourcesSet(old_min_sources=self.min_sources, new_min_sources=min_sources_)
-    self.min_sources = min_sources_
+    counts: uint256 = self._counts
+    assert min_sources_ != 0 and min_sources_ <= counts & 255, "oracle: bad min_sources"
+    log MinSourcesSet(old_min_sources=counts >> 8, new_min_sources=min_sources_)
+    self._counts = (counts & 255) | (min_sources_ << 8)
 
 
 @internal
 def _set_sequencer_feed(feed: address):
     if feed != empty(address):
         assert staticcall IAggregatorV3(feed).decimals() == 0, "oracle: not a sequencer feed"
-    log SequencerFeedSet(old_feed=self.sequencer_feed, new_feed=feed)
-    self.sequencer_feed = feed
+    packed: uint256 = self._sequencer
+    log SequencerFeedSet(old_feed=convert(packed & MASK_160, address), new_feed=feed)
+    self._sequencer = (packed & ~MASK_160) | convert(feed, uint256)
 
 
 @internal
 def _set_grace_period(grace_period_: uint256):
     assert grace_period_ <= MAX_GRACE_PERIOD, "oracle: grace period too long"
-    log GracePeriodSet(old_grace_period=self.grace_period, new_grace_period=grace_period_)
-    self.grace_period = grace_period_
+    packed: uint256 = self._sequencer
+    log GracePeriodSet(old_grace_period=packed >> 160, new_grace_period=grace_period_)
+    self._sequencer = (packed & MASK_160) | (grace_period_ << 160)
 
 
 @internal

@@ -337,6 +337,33 @@ def test_oracle_remove_source() -> None:
     assert agg.price()[0] == 2500 * WAD
 
 
+def test_oracle_source_count_and_min_sources_share_a_word() -> None:
+    """Count and min_sources are one storage word: adding and removing sources keeps
+    min_sources, setting min_sources keeps the count, and a removed source's slot is reused."""
+    feeds = [feed(8, a * 10**8) for a in (1000, 2000, 3000)]
+    agg = aggregator(feeds, 2)
+    agg.remove_source(feeds[0].address)
+    assert (agg.source_count(), agg.min_sources()) == (2, 2)
+    newcomer = feed(8, 4000 * 10**8)
+    agg.add_source(newcomer.address, HOUR)
+    assert (agg.source_count(), agg.min_sources()) == (3, 2)
+    assert [agg.source(i)[0] for i in range(3)] == [
+        feeds[2].address,
+        feeds[1].address,
+        newcomer.address,
+    ]
+    with boa.reverts("oracle: no such source"):
+        agg.source(3)
+    agg.set_min_sources(3)
+    assert (agg.source_count(), agg.min_sources()) == (3, 3)
+    assert agg.price()[0] == 3000 * WAD
+    for _ in range(5):
+        agg.add_source(feed(8, 3000 * 10**8).address, HOUR)
+    assert (agg.source_count(), agg.min_sources()) == (8, 3)
+    agg.set_min_sources(8)
+    assert (agg.source_count(), agg.min_sources()) == (8, 8)
+
+
 def test_oracle_remove_source_reverts() -> None:
     feeds = [feed(), feed()]
     agg = aggregator(feeds, 2)

@@ -158,6 +158,20 @@ def test_sequencer_set_grace_period() -> None:
         agg.set_grace_period(60)
 
 
+def test_sequencer_feed_and_grace_period_share_a_word_without_touching_each_other() -> None:
+    """The feed and the grace period are one storage word: each setter keeps the other."""
+    feed = sequencer()
+    agg = guard(feed.address)
+    agg.set_grace_period(86400)
+    assert (agg.sequencer_feed(), agg.grace_period()) == (feed.address, 86400)
+    other = sequencer(down=True)
+    agg.set_sequencer_feed(other.address)
+    assert (agg.sequencer_feed(), agg.grace_period()) == (other.address, 86400)
+    assert agg.sequencer_up() is False
+    agg.set_grace_period(0)
+    assert (agg.sequencer_feed(), agg.grace_period()) == (other.address, 0)
+
+
 def test_sequencer_set_grace_liquidation_buffer() -> None:
     feed = sequencer(down=True)
     agg = guard(feed.address)
