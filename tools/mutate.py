@@ -225,6 +225,20 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
     ("contracts/Liquidator.vy", "if mtm <= dust:", "if mtm < dust:"): "equivalent: at MtM == "
     "dust the mutant goes on to the cap, but every later branch returns `wanted` too (cap >= 1, "
     "or a remainder MtM (1 - taken) <= MtM = dust), so the fraction taken is the same",
+    (
+        "contracts/Liquidator.vy",
+        "def _floor_mul(x: int256, y: int256) -> int256:",
+        "def _floor_mul ( y: int256,x: int256) -> int256:",
+    ): "equivalent: swapping the parameters of a product",
+    (
+        "contracts/Liquidator.vy",
+        'assert self._auctions[account] == 0, "liquidator: auction open"',
+        'assert self._auctions[account] <= 0, "liquidator: auction open"',
+    ): "equivalent: the packed auction is a uint256",
+    ("contracts/Liquidator.vy", "if witness == NO_WITNESS:", "if witness >= NO_WITNESS:"): (
+        "equivalent: NO_WITNESS is max_value(uint256), so no witness exceeds it and >= agrees "
+        "with =="
+    ),
     ("contracts/VolOracle.vy", "change: uint256 = 0", "change: uint256 = 1"): "equivalent: both "
     "branches of the if that follows assign change before it is read",
     (_POOL, "if dt != 0 and r0 != 0 and r1 != 0:", "if dt != 0 and r0 >= 0 and r1 != 0:"): (
@@ -310,6 +324,9 @@ EXPLAINED_AFTER: dict[tuple[str, str, str, str], str] = {
         "return",
         "pass",
     ): _EARLY_EXIT,
+    ("contracts/Liquidator.vy", "if cap >= IWAD:", "return wanted", "pass"): "equivalent: "
+    "falling through takes min(wanted, cap) = wanted (wanted <= 1e18 <= cap), and the dust check "
+    "that follows returns wanted either way",
 }
 
 
