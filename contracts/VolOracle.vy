@@ -1,5 +1,6 @@
 # pragma version ~=0.4.3
 # pragma optimize gas
+# pragma experimental-codegen
 """
 @title VolOracle: per-expiry ATM volatility and skew, pushed by authorised feeders, bounded
 @license MIT
