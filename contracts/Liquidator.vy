@@ -185,7 +185,8 @@ def start_auction(account: address, witness: uint256):
     """
     @notice Open an auction on a liquidatable account (anyone).
     @dev Liquidatable: H_MM < sequencer.liquidation_threshold() (0, or -grace_liquidation_buffer
-         while the sequencer is down or in grace). Proof by a full check (witness = NO_WITNESS)
+         while the sequencer is down or in grace; the sequencer feed is read only when H_MM
+         lies in [-grace_liquidation_buffer, 0), where the answer depends on it). Proof by a full check (witness = NO_WITNESS)
          or by one scenario w with V_w - A_MM below the threshold (w = s * (2n + 1) + (j + n),
          see MarginEngine.health). Reverts "liquidator: auction open", "liquidator: healthy"
          (full check), "liquidator: witness does not prove" (a scenario that proves nothing),
@@ -194,7 +195,6 @@ def start_auction(account: address, witness: uint256):
     @param witness A scenario index, or NO_WITNESS for the full check.
     """
     assert self._auctions[account] == 0, "liquidator: auction open"
-    threshold: int256 = staticcall sequencer.liquidation_threshold()
     health: int256 = 0
     maybe_insolvent: bool = True
     if witness == NO_WITNESS:
@@ -208,15 +208,32 @@ def start_auction(account: address, witness: uint256):
         grid: risk.Grid = empty(risk.Grid)
         im, mm, grid = self._margin_params()
         mtm, health, w = staticcall calculator.assess(portfolio, market, mm, grid)
-        assert health < threshold, "liquidator: healthy"
+        assert self._below_threshold(health), "liquidator: healthy"
         maybe_insolvent = mtm <= 0
     else:
         health = staticcall engine.scenario_value(account, witness, False)
-        assert health < threshold, "liquidator: witness does not prove"
+        assert self._below_threshold(health), "liquidator: witness does not prove"
     self._store_auction(account, Auction(start=block.timestamp, maybe_insolvent=maybe_insolvent))
     if maybe_insolvent:
         self._open_insolvent_plus_one += 1
     log AuctionStarted(account=account, witness=witness, health=health, maybe_insolvent=maybe_insolvent)
+
+
+@internal
+@view
+def _below_threshold(health: int256) -> bool:
+    """
+    @dev health < sequencer.liquidation_threshold(). The threshold is 0 or -buffer (buffer =
+         grace_liquidation_buffer), so the sequencer's status decides only for health in
+         [-buffer, 0): a non-negative health never qualifies, one below -buffer always does,
+         and the uptime feed (a cold call) is read only in between.
+    """
+    if health >= 0:
+        return False
+    # The aggregator bounds the buffer to 1e30 < 2**255 (a guard answering more reverts here).
+    if health < -convert(staticcall sequencer.grace_liquidation_buffer(), int256):
+        return True
+    return health < staticcall sequencer.liquidation_threshold()
 
 
 @external

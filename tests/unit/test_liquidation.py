@@ -172,6 +172,27 @@ def test_auction_in_sequencer_grace_needs_the_grace_buffer(proto, victim):
     assert proto.liquidator.auction_start(victim) == boa.env.timestamp
 
 
+def test_witness_auction_in_sequencer_grace_needs_the_grace_buffer_strictly(proto, victim):
+    proto.set_spot(2700)
+    witness = proto.engine.health(victim, False)[1]
+    value = proto.engine.scenario_value(victim, witness, False)
+    assert value < 0
+    # Outside grace the threshold is 0, whatever the buffer: the uptime feed decides.
+    proto.oracle.set_grace_liquidation_buffer(-value)
+    with boa.env.anchor():
+        start(proto, victim, witness)
+        assert proto.liquidator.auction_start(victim) == boa.env.timestamp
+    proto.sequencer_feed.set_status(True)  # down
+    proto.sequencer_feed.set_status(False)  # back up: the grace period starts now
+    # In grace a scenario exactly at -buffer proves nothing (H_MM < -buffer is needed) ...
+    with boa.reverts("liquidator: witness does not prove"):
+        start(proto, victim, witness)
+    # ... and one wei below it does.
+    proto.oracle.set_grace_liquidation_buffer(-value - 1)
+    start(proto, victim, witness)
+    assert proto.liquidator.auction_start(victim) == boa.env.timestamp
+
+
 # --- bids on solvent accounts -----------------------------------------------------------------
 
 
