@@ -9,6 +9,7 @@ independent of ours, so these tests also check the engine's digest.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import boa
@@ -44,7 +45,9 @@ class Protocol:
         """Mint tokens to `account` and deposit them into its engine account."""
         with boa.env.prank(account):
             if usd:
-                amount = int(usd * 10**6)
+                # The cash token's own decimals (6 for the default USDC mock); Decimal keeps a
+                # fractional amount exact at 18 decimals.
+                amount = int(Decimal(str(usd)) * 10 ** self.usd.decimals())
                 self.usd.mint(account, amount)
                 self.usd.approve(self.engine.address, amount)
                 self.engine.deposit(self.usd.address, amount)

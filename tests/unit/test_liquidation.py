@@ -8,6 +8,8 @@ the numbers the contract reports (Bid event, engine views), to the wei.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import boa
 import pytest
 
@@ -396,6 +398,84 @@ def test_insolvent_account_covered_by_insurance_fund(proto, victim, bidder):
     assert proto.liquidator.open_insolvent() == 0
 
 
+def test_auction_bid_boundary_is_one_wei_of_negative_health():
+    """With an 18-decimal cash token a deposit moves H_MM by exactly its amount in wei: at
+    H_MM = -1 wei a bid goes through, at H_MM = 0 it is rejected."""
+    with boa.env.anchor():
+        token = load("tests/contracts/TestToken.vy", "Wad USD", "WUSD", 18)
+        p = P.deploy(usd=token)
+        p.vol.update(E7, 6 * WAD // 10, 0)
+        victim = P.short_puts(p, p.engine.list_series(E7, 2800 * WAD, False))
+        bidder = addr("bidder")
+        p.fund(bidder, usd=50_000)
+        p.set_spot(2700)
+        start(p, victim)
+        h = p.engine.margin(victim)[2]
+        assert h < -1
+        p.fund(victim, usd=Decimal(-h - 1) / 10**18)
+        assert p.engine.margin(victim)[2] == -1
+        with boa.env.anchor():
+            p.fund(victim, usd=Decimal(1) / 10**18)
+            assert p.engine.margin(victim)[2] == 0
+            with boa.env.prank(bidder), boa.reverts("liquidator: healthy"):
+                p.liquidator.bid(victim, WAD, 2**255 - 1)
+        with boa.env.prank(bidder):
+            taken, _ = p.liquidator.bid(victim, WAD, 2**255 - 1)
+        assert 0 < taken < WAD  # capped at the buffer
+        assert p.engine.margin(victim)[2] >= BUFFER
+
+
+def test_auction_bid_on_a_borrower_takes_its_debt_share_rounded_down(proto, victim, bidder):
+    # Negative cash backed by WETH, off the whole dollar: cash x 1/7 has a remainder.
+    proto.fund(victim, usd=0.000001, weth=2)
+    with boa.env.prank(victim):
+        proto.engine.withdraw(proto.usd.address, 3_800 * 10**6, victim)
+    cash = proto.engine.cash(victim)
+    assert cash < 0 and cash * (WAD // 7) % WAD != 0
+    proto.set_spot(2600)
+    start(proto, victim)
+    mtm = proto.engine.margin(victim)[0]
+    assert mtm > 0
+    with boa.env.prank(bidder):
+        taken, _ = proto.liquidator.bid(victim, WAD // 7, 2**255 - 1)
+    assert taken == WAD // 7
+    # The bidder's share of the debt rounds toward -infinity: it takes the extra wei, and
+    # the victim's debt shrinks by it (debts are exact in wei).
+    cash_taken = cash * taken // WAD  # Python floors
+    price = mul_up(mtm, mul_up(taken, WAD - D_START))
+    assert proto.engine.cash(victim) == cash - cash_taken + price
+
+
+def test_auction_bid_settles_expired_positions_before_taking_cash(proto, victim, bidder, put):
+    # The victim is also short 10 puts of a later expiry; the first expiry passes and settles
+    # in the money (10 x 300 USD owed), so the cash the bid splits is the settled cash.
+    later = P.expiry_in(36)
+    proto.vol.update(later, 6 * WAD // 10, 0)
+    put_later = proto.engine.list_series(later, 2800 * WAD, False)
+    maker = P.Maker.new("mm-later")
+    proto.fund(maker.address, usd=100_000)
+    proto.fund(victim, usd=4_000.000001)
+    order = maker.order(put_later, True, 10 * WAD, 90 * WAD)
+    with boa.env.prank(victim):
+        proto.engine.fill(P.as_tuple(order), maker.sign(proto.engine, order), 10 * WAD, victim)
+    boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
+    proto.set_spot(2500)
+    proto.engine.settle_expiry(E7)
+    cash_settled = proto.engine.cash(victim) - 10 * 300 * WAD
+    assert cash_settled * (WAD // 7) % WAD != 0
+    start(proto, victim)
+    mtm = proto.engine.margin(victim)[0]
+    assert P.position_ids(proto.engine, victim)[0] == [put, put_later]  # not settled yet
+    with boa.env.prank(bidder):
+        taken, _ = proto.liquidator.bid(victim, WAD // 7, 2**255 - 1)
+    assert taken == WAD // 7
+    price = mul_up(mtm, mul_up(taken, WAD - D_START))
+    assert proto.engine.cash(victim) == cash_settled - cash_settled * taken // WAD + price
+    moved = 10 * WAD * taken // WAD
+    assert P.position_ids(proto.engine, victim) == ([put_later], [-(10 * WAD - moved)])
+    assert P.position_ids(proto.engine, bidder) == ([put_later], [-moved])
+
+
 def test_insolvent_account_beyond_fund_is_socialized(proto, victim, bidder):
     fund_insurance(proto, 500)
     # A borrower: negative cash backed by underlying; its debt must not shrink.
@@ -617,3 +697,26 @@ def test_insurance_deposit_rejects_a_token_that_reports_failure():
             p.liquidator.deposit_insurance(10**6)
         assert p.liquidator.insurance_fund() == WAD
         assert token.balanceOf(payer) == 0
+
+
+def test_insurance_and_engine_accept_a_cash_token_that_returns_nothing():
+    """A USDT-style cash token (transfer, transferFrom and approve return no data): the
+    insurance deposit (transferFrom, then approve to the engine) and an engine deposit and
+    withdrawal all go through, to the unit."""
+    with boa.env.anchor():
+        token = load("tests/contracts/SilentToken.vy", "Silent USD", "SUSD", 6)
+        p = P.deploy(usd=token)
+        payer = addr("payer")
+        token.mint(payer, 3 * 10**6)
+        with boa.env.prank(payer):
+            token.approve(p.liquidator.address, 10**6)
+            p.liquidator.deposit_insurance(10**6)
+        assert p.liquidator.insurance_fund() == WAD
+        assert token.allowance(p.liquidator.address, p.engine.address) == 0  # spent by the deposit
+        with boa.env.prank(payer):
+            token.approve(p.engine.address, 2 * 10**6)
+            p.engine.deposit(token.address, 2 * 10**6)
+            p.engine.withdraw(token.address, 5 * 10**5, payer)
+        assert p.engine.cash(payer) == 3 * WAD // 2
+        assert token.balanceOf(payer) == 5 * 10**5
+        assert token.balanceOf(p.engine.address) == 3 * 10**6 - 5 * 10**5
