@@ -364,7 +364,7 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
             cache_sqrt[slot] = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
             cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
             cached = unsafe_add(cached, 1)
-        v: int256 = self._state_vols(p.sigma, cache_shock[slot], cache_sqrt[slot])[s]
+        v: int256 = self._state_vol(p.sigma, cache_shock[slot], cache_sqrt[slot], s)
         ln_jk: int256 = unsafe_add(black76.log_moneyness(market.spot, p.strike), log_j)
         total = unsafe_add(total, self._term(p.size, black76.price_from_log(spot_j, p.strike, ln_jk, v, p.is_call)))
     return total
@@ -404,6 +404,22 @@ def _state_vols(sigma: int256, shock: int256, sqrt_tau: int256) -> int256[3]:
     up: int256 = unsafe_div(unsafe_mul(sigma, unsafe_add(WAD, shock)), WAD)
     down: int256 = unsafe_div(unsafe_mul(sigma, WAD), unsafe_add(WAD, shock))
     return [black76.total_vol(down, sqrt_tau), black76.total_vol(sigma, sqrt_tau), black76.total_vol(up, sqrt_tau)]
+
+
+@internal
+@pure
+def _state_vol(sigma: int256, shock: int256, sqrt_tau: int256, s: uint256) -> int256:
+    """
+    @dev `_state_vols(sigma, shock, sqrt_tau)[s]`, computing only that state (the witness
+         check prices one state): the same formulas, so the same value to the wei.
+    """
+    state_sigma: int256 = sigma
+    # sigma <= 1e19 and 1 + shock <= 2e18: the products are below 2e37.
+    if s == 0:
+        state_sigma = unsafe_div(unsafe_mul(sigma, WAD), unsafe_add(WAD, shock))
+    elif s == 2:
+        state_sigma = unsafe_div(unsafe_mul(sigma, unsafe_add(WAD, shock)), WAD)
+    return black76.total_vol(state_sigma, sqrt_tau)
 
 
 @internal

@@ -125,6 +125,23 @@ def test_mirror_agrees_with_contract(chain, c):
         # The health floor (no vols, no grid) never exceeds the health it stands in for.
         for tag, mode in (("im", P.IM), ("mm", P.MM)):
             assert calculator.health_floor(portfolio, market, mode, P.GRID) <= on_chain[tag][0]
+        # The one-scenario path (the witness check) prices each vol state as the grid does:
+        # the witness reproduces the health to the wei, and the three vol states at its spot
+        # point are compared with the mirror below.
+        points = 2 * P.GRID[0] + 1
+        states = {}
+        for tag, mode in (("im", P.IM), ("mm", P.MM)):
+            health, witness = on_chain[tag]
+            a = calculator.contingency(portfolio, market, mode)
+            assert calculator.scenario_value(portfolio, market, mode, P.GRID, witness) - a == health
+            j = witness % points
+            states[tag] = [
+                (
+                    s * points + j,
+                    calculator.scenario_value(portfolio, market, mode, P.GRID, s * points + j),
+                )
+                for s in range(3)
+            ]
 
     atm = [math.nan if e <= NOW else a for e, a in zip(expiries, c["atm"], strict=True)]
     mkt = km.Market(
@@ -157,7 +174,10 @@ def test_mirror_agrees_with_contract(chain, c):
         health, witness = on_chain[tag]
         expected = float(getattr(mirror, f"health_{tag}")[0])
         assert close(health, expected), (tag, health / WAD, expected)
-        values = np.sort(getattr(mirror, f"scenarios_{tag}")[0])
+        scenarios = getattr(mirror, f"scenarios_{tag}")[0]
+        for w, value in states[tag]:
+            assert close(value, float(scenarios[w])), (tag, w, value / WAD, float(scenarios[w]))
+        values = np.sort(scenarios)
         if values[1] - values[0] > 1e-9 * abs(values[0]) + 2e-6:
             assert witness == int(getattr(mirror, f"witness_{tag}")[0])
     band = 1e-9 * abs(float(mirror.health_mm[0])) + 1e-6
