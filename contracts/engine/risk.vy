@@ -208,9 +208,8 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
     cache_shock: int256[MAX_POSITIONS] = empty(int256[MAX_POSITIONS])
     cached: uint256 = 0
     for p: Position in portfolio.positions:
-        tau: int256 = self._tau(p.expiry, market.now)
-        if tau == 0:
-            # Expired: intrinsic value, the same in every vol state.
+        if p.expiry <= market.now:
+            # Expired (tau = 0): intrinsic value, the same in every vol state.
             for j: uint256 in range(MAX_POINTS):
                 if j == points:
                     break
@@ -222,11 +221,12 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
         ln_sk: int256 = black76.log_moneyness(market.spot, p.strike)
         # sqrt(tau) and the vol shock depend on the expiry only: computed once per expiry.
         slot: uint256 = cached
-        for c: uint256 in range(MAX_POSITIONS):
-            if c == cached or cache_expiry[c] == p.expiry:
+        for c: uint256 in range(cached, bound=MAX_POSITIONS):
+            if cache_expiry[c] == p.expiry:
                 slot = c
                 break
         if slot == cached:
+            tau: int256 = self._tau(p.expiry, market.now)
             cache_expiry[slot] = p.expiry
             cache_sqrt[slot] = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
             cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
@@ -350,16 +350,17 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
     cache_shock: int256[MAX_POSITIONS] = empty(int256[MAX_POSITIONS])
     cached: uint256 = 0
     for p: Position in portfolio.positions:
-        tau: int256 = self._tau(p.expiry, market.now)
-        if tau == 0:
+        if p.expiry <= market.now:
+            # Expired (tau = 0): intrinsic value.
             total = unsafe_add(total, self._term(p.size, self._expired_value(p, spot_j)))
             continue
         slot: uint256 = cached
-        for c: uint256 in range(MAX_POSITIONS):
-            if c == cached or cache_expiry[c] == p.expiry:
+        for c: uint256 in range(cached, bound=MAX_POSITIONS):
+            if cache_expiry[c] == p.expiry:
                 slot = c
                 break
         if slot == cached:
+            tau: int256 = self._tau(p.expiry, market.now)
             cache_expiry[slot] = p.expiry
             cache_sqrt[slot] = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
             cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
