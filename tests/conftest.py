@@ -10,6 +10,7 @@ n * KAPPA_FUZZ_SCALE under deep.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -57,9 +58,17 @@ def events(contract) -> list[tuple[str, dict]]:
     return out
 
 
+@functools.cache
+def _deployer(path: str):
+    """The compiled contract, once per path and process (compiling the protocol takes ~18 s;
+    deploying a compiled contract, well under one)."""
+    return boa.load_partial(str(ROOT / path))
+
+
 def load(path: str, *args):
-    """Compile and deploy a Vyper source (path relative to the repository root) with titanoboa."""
-    return boa.load(str(ROOT / path), *args)
+    """Deploy a Vyper source (path relative to the repository root) with titanoboa, compiling
+    it on its first use in this process."""
+    return _deployer(path).deploy(*args)
 
 
 @pytest.fixture(scope="session")
