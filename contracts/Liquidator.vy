@@ -185,12 +185,13 @@ def start_auction(account: address, witness: uint256):
     """
     @notice Open an auction on a liquidatable account (anyone).
     @dev Liquidatable: H_MM < sequencer.liquidation_threshold() (0, or -grace_liquidation_buffer
-         while the sequencer is down or in grace; the sequencer feed is read only when H_MM
-         lies in [-grace_liquidation_buffer, 0), where the answer depends on it). Proof by a full check (witness = NO_WITNESS)
-         or by one scenario w with V_w - A_MM below the threshold (w = s * (2n + 1) + (j + n),
-         see MarginEngine.health). Reverts "liquidator: auction open", "liquidator: healthy"
-         (full check), "liquidator: witness does not prove" (a scenario that proves nothing),
-         "risk: bad scenario" (an index outside the grid).
+         while the sequencer is down or in grace; the uptime feed is read only when H_MM lies
+         in [-grace_liquidation_buffer, 0), where the answer depends on it). Proof by a full
+         check (witness = NO_WITNESS) or by one scenario w with V_w - A_MM below the
+         threshold (w = s * (2n + 1) + (j + n), see MarginEngine.health). Reverts
+         "liquidator: auction open", "liquidator: healthy" (full check), "liquidator: witness
+         does not prove" (a scenario that proves nothing), "risk: bad scenario" (an index
+         outside the grid).
     @param account The account.
     @param witness A scenario index, or NO_WITNESS for the full check.
     """

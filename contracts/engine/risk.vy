@@ -401,26 +401,46 @@ def _state_vols(sigma: int256, shock: int256, sqrt_tau: int256) -> int256[3]:
     """
     @dev Total vols v = sigma' sqrt(tau) of the down, flat and up vol states.
     """
-    # sigma <= 1e19 and 1 + shock <= 2e18: the products are below 2e37.
-    up: int256 = unsafe_div(unsafe_mul(sigma, unsafe_add(WAD, shock)), WAD)
-    down: int256 = unsafe_div(unsafe_mul(sigma, WAD), unsafe_add(WAD, shock))
-    return [black76.total_vol(down, sqrt_tau), black76.total_vol(sigma, sqrt_tau), black76.total_vol(up, sqrt_tau)]
+    return [
+        black76.total_vol(self._sigma_down(sigma, shock), sqrt_tau),
+        black76.total_vol(sigma, sqrt_tau),
+        black76.total_vol(self._sigma_up(sigma, shock), sqrt_tau),
+    ]
 
 
 @internal
 @pure
 def _state_vol(sigma: int256, shock: int256, sqrt_tau: int256, s: uint256) -> int256:
     """
-    @dev `_state_vols(sigma, shock, sqrt_tau)[s]`, computing only that state (the witness
-         check prices one state): the same formulas, so the same value to the wei.
+    @dev Total vol v = sigma' sqrt(tau) of vol state s (0 down, 1 flat, 2 up): what
+         `_state_vols` gives for all three, computed for the witness check's one state.
     """
     state_sigma: int256 = sigma
-    # sigma <= 1e19 and 1 + shock <= 2e18: the products are below 2e37.
     if s == 0:
-        state_sigma = unsafe_div(unsafe_mul(sigma, WAD), unsafe_add(WAD, shock))
+        state_sigma = self._sigma_down(sigma, shock)
     elif s == 2:
-        state_sigma = unsafe_div(unsafe_mul(sigma, unsafe_add(WAD, shock)), WAD)
+        state_sigma = self._sigma_up(sigma, shock)
     return black76.total_vol(state_sigma, sqrt_tau)
+
+
+@internal
+@pure
+def _sigma_down(sigma: int256, shock: int256) -> int256:
+    """
+    @dev The down state's vol sigma / (1 + shock), rounded down.
+    """
+    # sigma <= 1e19: the product is below 1e37; 1 + shock >= 1e18.
+    return unsafe_div(unsafe_mul(sigma, WAD), unsafe_add(WAD, shock))
+
+
+@internal
+@pure
+def _sigma_up(sigma: int256, shock: int256) -> int256:
+    """
+    @dev The up state's vol sigma (1 + shock), rounded down.
+    """
+    # sigma <= 1e19 and 1 + shock <= 2e18: the product is below 2e37.
+    return unsafe_div(unsafe_mul(sigma, unsafe_add(WAD, shock)), WAD)
 
 
 @internal
