@@ -59,16 +59,17 @@ def events(contract) -> list[tuple[str, dict]]:
 
 
 @functools.cache
-def _deployer(path: str):
-    """The compiled contract, once per path and process (compiling the protocol takes ~18 s;
-    deploying a compiled contract, well under one)."""
+def deployer(path: str):
+    """The compiled contract (path relative to the repository root), compiled once per path
+    and process: compiling the protocol takes ~18 s, deploying a compiled contract well under
+    one."""
     return boa.load_partial(str(ROOT / path))
 
 
 def load(path: str, *args):
     """Deploy a Vyper source (path relative to the repository root) with titanoboa, compiling
     it on its first use in this process."""
-    return _deployer(path).deploy(*args)
+    return deployer(path).deploy(*args)
 
 
 @pytest.fixture(scope="session")

@@ -84,7 +84,7 @@ class _BoaDeployer:
 def deploy(spot: float = 3000.0, usd: Any = None) -> Protocol:
     """Deploy and wire the protocol at block time START; the deployer holds every role (and
     owns the Liquidator, which holds the engine's liquidator role). `usd` replaces the cash
-    token (a test may bring its own 6-decimal one, e.g. a hostile one)."""
+    token (a test may bring its own, e.g. a hostile one; `fund` uses its decimals)."""
     boa.env.time_travel(seconds=max(START - boa.env.timestamp, 0))
     contracts = deployment.deploy_contracts(_BoaDeployer(), spot, usd)
     return Protocol(admin=boa.env.eoa, **contracts)

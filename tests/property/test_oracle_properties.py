@@ -19,7 +19,6 @@ vol test, which restores the clock itself (an anchor does not).
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import boa
@@ -27,18 +26,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT, scaled
+from tests.conftest import deployer, scaled
 
 WAD = 10**18
 ZERO = "0x" + "00" * 20
 MAX_PRICE = 10**36
 MAX_HEARTBEAT = 2 * 86400
-
-
-@cache
-def deployer(path: str) -> Any:
-    """Compiled once per session (compilation is the slow part of a deployment)."""
-    return boa.load_partial(str(ROOT / path))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keeper.routing import amount_out, amount_out_exact, optimal_split
-from tests.conftest import ROOT, scaled
+from tests.conftest import deployer, scaled
 
 WAD = 10**18
 MAX_UINT = 2**256 - 1
@@ -25,9 +25,9 @@ MAX_UINT = 2**256 - 1
 def env():
     """Tokens, deployers and two funded users, shared by every example (each example runs in
     its own anchor, so state never leaks between examples)."""
-    token = boa.load_partial(str(ROOT / "tests/contracts/TestToken.vy"))
-    pool_deployer = boa.load_partial(str(ROOT / "contracts/venues/ConstantProductPool.vy"))
-    feed_deployer = boa.load_partial(str(ROOT / "contracts/feeds/PoolTwapFeed.vy"))
+    token = deployer("tests/contracts/TestToken.vy")
+    pool_deployer = deployer("contracts/venues/ConstantProductPool.vy")
+    feed_deployer = deployer("contracts/feeds/PoolTwapFeed.vy")
     eth = token.deploy("Ether", "ETH", 18)
     usd = token.deploy("US Dollar", "USD", 6)
     lp = boa.env.generate_address("lp")

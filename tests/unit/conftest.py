@@ -8,17 +8,17 @@ from __future__ import annotations
 import boa
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import deployer
 
 
 @pytest.fixture(scope="module")
 def token_deployer():
-    return boa.load_partial(str(ROOT / "tests/contracts/TestToken.vy"))
+    return deployer("tests/contracts/TestToken.vy")
 
 
 @pytest.fixture(scope="module")
 def pool_deployer():
-    return boa.load_partial(str(ROOT / "contracts/venues/ConstantProductPool.vy"))
+    return deployer("contracts/venues/ConstantProductPool.vy")
 
 
 @pytest.fixture(scope="module")

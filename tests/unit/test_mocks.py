@@ -6,21 +6,15 @@ Feed tests are named test_oracle_mock_* and test_sequencer_mock_* (selected by `
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import boa
 import pytest
 
-from tests.conftest import ROOT, events
+from tests.conftest import deployer, events
 
 ZERO = "0x" + "00" * 20
 MAX_UINT = 2**256 - 1
-
-
-@cache
-def deployer(path: str) -> Any:
-    return boa.load_partial(str(ROOT / path))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,23 +7,16 @@ answer * 10**(18 - decimals).
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import boa
 import pytest
 
-from tests.conftest import ROOT, events, load
+from tests.conftest import deployer, events, load
 
 WAD = 10**18
 ZERO = "0x" + "00" * 20
 HOUR = 3600
-
-
-@cache
-def deployer(path: str) -> Any:
-    """Compile once per session; deploy many times (`load` compiles on every call)."""
-    return boa.load_partial(str(ROOT / path))
 
 
 def feed(decimals: int = 8, answer: int | None = None) -> Any:

@@ -6,23 +6,17 @@ contracts/mocks/MockSequencerFeed.vy (answer 0 = up, 1 = down, startedAt = last 
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import boa
 
-from tests.conftest import ROOT, events
+from tests.conftest import deployer, events
 
 WAD = 10**18
 ZERO = "0x" + "00" * 20
 GRACE = 3600
 BUFFER = 500 * WAD
 MAX_UINT = 2**256 - 1
-
-
-@cache
-def deployer(path: str) -> Any:
-    return boa.load_partial(str(ROOT / path))
 
 
 def sequencer(down: bool = False) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import boa
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, deployer
 
 WAD = 10**18
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -42,7 +42,7 @@ class PricePath:
 
 @pytest.fixture(scope="module")
 def feed_deployer():
-    return boa.load_partial(str(ROOT / "contracts/feeds/PoolTwapFeed.vy"))
+    return deployer("contracts/feeds/PoolTwapFeed.vy")
 
 
 @pytest.fixture(scope="module")

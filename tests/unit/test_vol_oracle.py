@@ -7,15 +7,15 @@ from wad.ln_wad's documented precision (see `ln_tolerance`).
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import boa
 import mpmath
 import pytest
 
-from tests.conftest import ROOT, events, load
+from tests.conftest import deployer, events, load
 
+VOL_ORACLE = "contracts/VolOracle.vy"
 WAD = 10**18
 ZERO = "0x" + "00" * 20
 VOL_MIN = WAD // 20  # 5%
@@ -27,11 +27,6 @@ MARKUP = WAD // 2  # +50% when stale
 DAY = 86400
 
 
-@cache
-def deployer() -> Any:
-    return boa.load_partial(str(ROOT / "contracts/VolOracle.vy"))
-
-
 @pytest.fixture
 def feeder() -> str:
     return boa.env.generate_address()
@@ -39,7 +34,7 @@ def feeder() -> str:
 
 @pytest.fixture
 def vol(feeder: str) -> Any:
-    oracle = deployer().deploy(VOL_MIN, VOL_MAX, MAX_CHANGE, MAX_SKEW, HEARTBEAT, MARKUP)
+    oracle = deployer(VOL_ORACLE).deploy(VOL_MIN, VOL_MAX, MAX_CHANGE, MAX_SKEW, HEARTBEAT, MARKUP)
     oracle.add_feeder(feeder)
     return oracle
 
@@ -255,7 +250,7 @@ def test_vol_oracle_max_change_from_clamped_previous(vol: Any, feeder: str) -> N
 
 
 def test_vol_oracle_constructor_state_and_events() -> None:
-    oracle = deployer().deploy(VOL_MIN, VOL_MAX, MAX_CHANGE, MAX_SKEW, HEARTBEAT, MARKUP)
+    oracle = deployer(VOL_ORACLE).deploy(VOL_MIN, VOL_MAX, MAX_CHANGE, MAX_SKEW, HEARTBEAT, MARKUP)
     assert [name for name, _ in events(oracle)] == [
         "OwnershipTransferred",
         "VolBoundsSet",
@@ -269,9 +264,9 @@ def test_vol_oracle_constructor_state_and_events() -> None:
     assert (oracle.max_change(), oracle.max_skew()) == (MAX_CHANGE, MAX_SKEW)
     assert (oracle.vol_heartbeat(), oracle.stale_markup()) == (HEARTBEAT, MARKUP)
     with boa.reverts("vol: bad bounds"):
-        deployer().deploy(VOL_MAX, VOL_MIN, MAX_CHANGE, MAX_SKEW, HEARTBEAT, MARKUP)
+        deployer(VOL_ORACLE).deploy(VOL_MAX, VOL_MIN, MAX_CHANGE, MAX_SKEW, HEARTBEAT, MARKUP)
     with boa.reverts("vol: bad max_change"):
-        deployer().deploy(VOL_MIN, VOL_MAX, 0, MAX_SKEW, HEARTBEAT, MARKUP)
+        deployer(VOL_ORACLE).deploy(VOL_MIN, VOL_MAX, 0, MAX_SKEW, HEARTBEAT, MARKUP)
 
 
 def test_vol_oracle_feeders(vol: Any, feeder: str) -> None:
