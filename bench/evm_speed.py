@@ -53,6 +53,8 @@ def health_args() -> list[tuple[Any, ...]]:
     """HEALTH_CALLS (portfolio, market, mode, grid) with 16 positions each: 4 expiries x 4
     strikes, calls and puts, long and short, sizes varying per call."""
     p = _protocol()
+    from tests import risk_inputs
+
     now = p.START
     out = []
     for k in range(HEALTH_CALLS):
@@ -61,9 +63,10 @@ def health_args() -> list[tuple[Any, ...]]:
             expiry = now + (7 + 14 * (j // 4)) * DAY
             strike = (2600 + 200 * (j % 4) + 10 * k) * WAD
             size = (1 + (j + k) % 5) * WAD * (1 if j % 3 else -1)
-            positions.append((strike, expiry, j % 2 == 0, size, WAD * (6 + j % 4) // 10, 0))
+            sigma = WAD * (6 + j % 4) // 10
+            positions.append(risk_inputs.position(strike, expiry, j % 2 == 0, size, sigma, 0, now))
         portfolio = (200_000 * WAD, (k % 3) * WAD, positions)
-        market = ((3000 + k) * WAD, WAD, now, WAD * 8 // 10)
+        market = risk_inputs.market((3000 + k) * WAD, WAD, now, WAD * 8 // 10)
         out.append((portfolio, market, p.MM, p.GRID))
     return out
 

@@ -474,9 +474,8 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
         cash = -cash
     # Maker: +delta options, -cash; taker the opposite.
     market: risk.Market = self._market()
-    spot: uint256 = convert(market.spot, uint256)
-    maker_before: risk.Portfolio = self._portfolio(order.maker, spot)
-    taker_before: risk.Portfolio = self._portfolio(taker, spot)
+    maker_before: risk.Portfolio = self._portfolio(order.maker)
+    taker_before: risk.Portfolio = self._portfolio(taker)
     self._add_position(order.maker, order.series_id, delta)
     self._add_position(taker, order.series_id, -delta)
     self._add_cash(order.maker, -cash)
@@ -485,8 +484,8 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
         order_hash=digest, maker=order.maker, taker=taker, series_id=order.series_id,
         maker_is_buy=order.is_buy, amount=amount, price=order.price, premium=premium,
     )
-    self._require_margin_rule(maker_before, self._portfolio(order.maker, spot), market)
-    self._require_margin_rule(taker_before, self._portfolio(taker, spot), market)
+    self._require_margin_rule(maker_before, self._portfolio(order.maker), market)
+    self._require_margin_rule(taker_before, self._portfolio(taker), market)
 
 
 @external
@@ -545,7 +544,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
     for pool: address in pools:
         assert self.is_venue[pool], "engine: unknown venue"
     market: risk.Market = self._market()
-    before: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
+    before: risk.Portfolio = self._portfolio(account)
     # Effects on the input side first, then the swap, then the credit of what arrived.
     wad_in: uint256 = total_in * self.underlying_scale
     if to_underlying:
@@ -571,7 +570,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
         self._add_cash(account, convert(wad_out, int256))
     assert value_out * WAD >= value_in * (WAD - MAX_SWAP_LOSS), "engine: swap loss too large"
     log Swap(account=account, token_in=token_in, amount_in=total_in, amount_out=out)
-    self._require_margin_rule(before, self._portfolio(account, convert(market.spot, uint256)), market)
+    self._require_margin_rule(before, self._portfolio(account), market)
     return out
 
 
@@ -592,7 +591,7 @@ def risk_inputs(account: address) -> (risk.Portfolio, risk.Market):
     @return (portfolio, market).
     """
     market: risk.Market = self._market()
-    return self._portfolio(account, convert(market.spot, uint256)), market
+    return self._portfolio(account), market
 
 
 @external
@@ -686,7 +685,7 @@ def margin(account: address) -> (int256, int256, int256):
     @return mtm, health_im, health_mm.
     """
     market: risk.Market = self._market()
-    portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
+    portfolio: risk.Portfolio = self._portfolio(account)
     return staticcall calculator.margin(portfolio, market, self._mode(True), self._mode(False), self._grid())
 
 
@@ -700,7 +699,7 @@ def health(account: address, is_im: bool) -> (int256, uint256):
     @return health (USD wad), witness (w = s * (2n + 1) + (j + n); s: 0 down, 1 flat, 2 up).
     """
     market: risk.Market = self._market()
-    return self._health(self._portfolio(account, convert(market.spot, uint256)), market, is_im)
+    return self._health(self._portfolio(account), market, is_im)
 
 
 @external
@@ -716,7 +715,7 @@ def scenario_value(account: address, scenario: uint256, is_im: bool) -> int256:
     """
     mode: risk.Mode = self._mode(is_im)
     market: risk.Market = self._market()
-    portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
+    portfolio: risk.Portfolio = self._portfolio(account)
     return staticcall calculator.scenario_health(portfolio, market, mode, self._grid(), scenario)
 
 
@@ -730,7 +729,7 @@ def account_greeks(account: address) -> (int256, int256, int256, int256):
     @return delta, gamma, vega, theta.
     """
     market: risk.Market = self._market()
-    return staticcall calculator.greeks(self._portfolio(account, convert(market.spot, uint256)), market)
+    return staticcall calculator.greeks(self._portfolio(account), market)
 
 
 
@@ -1001,34 +1000,30 @@ def _settle_expired(account: address):
 
 @internal
 @view
-def _portfolio(account: address, spot: uint256) -> risk.Portfolio:
+def _portfolio(account: address) -> risk.Portfolio:
     """
-    @dev The account as the risk module sees it: cash, underlying, positions with series data,
-         their vols at the current spot (one batched VolOracle read) and settlement prices.
+    @dev The account as the risk module sees it: cash, underlying, positions with their terms,
+         their expiries' packed vol entries (one batched VolOracle read; the RiskCalculator
+         evaluates the smile) and settlement prices.
     """
-    positions: DynArray[risk.Position, MAX_POSITIONS] = []
+    words: DynArray[uint256, MAX_POSITIONS] = self._positions[account]
     expiries: DynArray[uint256, MAX_POSITIONS] = []
-    strikes: DynArray[uint256, MAX_POSITIONS] = []
-    for packed: uint256 in self._positions[account]:
+    for packed: uint256 in words:
+        expiries.append(self._series_terms(packed >> SIZE_BITS).expiry)
+    limits: uint256 = 0
+    entries: DynArray[uint256, MAX_POSITIONS] = []
+    limits, entries = staticcall vol_oracle.packed_entries(expiries)
+    positions: DynArray[risk.Position, MAX_POSITIONS] = []
+    for i: uint256 in range(len(words), bound=MAX_POSITIONS):
+        packed: uint256 = words[i]
         s: Series = self._series_terms(packed >> SIZE_BITS)
         settlement: uint256 = 0
         if s.expiry <= block.timestamp:
             settlement = self.settlement_price[s.expiry]
-        else:
-            expiries.append(s.expiry)
-            strikes.append(s.strike)
         positions.append(risk.Position(
             strike=convert(s.strike, int256), expiry=s.expiry, is_call=s.is_call,
-            size=self._size(packed), sigma=0, settlement=convert(settlement, int256),
+            size=self._size(packed), smile=entries[i], settlement=convert(settlement, int256),
         ))
-    if len(expiries) > 0:
-        sigmas: DynArray[uint256, 32] = staticcall vol_oracle.sigmas(expiries, strikes, spot)
-        k: uint256 = 0
-        for i: uint256 in range(len(positions), bound=MAX_POSITIONS):
-            if positions[i].expiry > block.timestamp:
-                positions[i].sigma = convert(sigmas[k], int256)
-                # k counts live positions, at most len(positions) <= MAX_POSITIONS.
-                k = unsafe_add(k, 1)
     return risk.Portfolio(
         cash=self._cash(account), underlying=convert(self.underlying_balance[account], int256), positions=positions,
     )
@@ -1038,26 +1033,26 @@ def _portfolio(account: address, spot: uint256) -> risk.Portfolio:
 @view
 def _market() -> risk.Market:
     """
-    @dev Spot and confidence (one oracle read) and the reference vol: the ATM vol of the
-         nearest live expiry, else the configured reference vol.
+    @dev Spot and confidence (one oracle read), the VolOracle's limits and the reference
+         vol's input: the nearest live expiry's packed entry, else the configured reference vol.
     """
     spot: uint256 = 0
     confidence: uint256 = 0
     spot, confidence = self._spot()
     # live_expiries ascends: the first one after now is the nearest, and the loop reads only
-    # the slots up to it (expired expiries wait at the front until settled).
-    nearest: uint256 = max_value(uint256)
+    # the slots up to it (expired expiries wait at the front until settled). 0: none is live.
+    nearest: uint256 = 0
     for i: uint256 in range(len(self.live_expiries), bound=MAX_EXPIRIES):
         e: uint256 = self.live_expiries[i]
         if e > block.timestamp:
             nearest = e
             break
-    sigma_ref: uint256 = (self._params[3] >> risk.PARAM_LANE) & (2**risk.PARAM_LANE - 1)
-    if nearest != max_value(uint256):
-        sigma_ref = staticcall vol_oracle.sigma(nearest, spot, spot)
+    limits: uint256 = 0
+    entries: DynArray[uint256, MAX_POSITIONS] = []
+    limits, entries = staticcall vol_oracle.packed_entries([nearest])
     return risk.Market(
         spot=convert(spot, int256), confidence=convert(confidence, int256), now=block.timestamp,
-        sigma_ref=convert(sigma_ref, int256),
+        sigma_ref=self._field(self._params[3], risk.PARAM_LANE), ref_smile=entries[0], vol_limits=limits,
     )
 
 
@@ -1078,7 +1073,7 @@ def _require_initial_margin(account: address):
     if len(self._positions[account]) == 0 and self._cash(account) >= 0:
         return
     market: risk.Market = self._market()
-    portfolio: risk.Portfolio = self._portfolio(account, convert(market.spot, uint256))
+    portfolio: risk.Portfolio = self._portfolio(account)
     assert self._meets_initial_margin(portfolio, market), "engine: below initial margin"
 
 

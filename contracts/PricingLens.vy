@@ -2,7 +2,7 @@
 """
 @title PricingLens: read-only access to Kappa's on-chain math
 @license MIT
-@notice Exposes the pure math modules (wad, normal, black76) as external views, so keepers,
+@notice Exposes the pure math modules (wad, normal, black76, smile) as external views, so keepers,
         front ends and auditors can price options with exactly the code the margin engine
         runs, and compare it with their own models. It holds no state and no funds.
 """
@@ -10,6 +10,7 @@
 from contracts.math import wad
 from contracts.math import normal
 from contracts.math import black76
+from contracts.math import smile
 
 
 @external
@@ -95,3 +96,31 @@ def greeks(forward: uint256, strike: uint256, tau: uint256, sigma: uint256, is_c
     @return The Greeks struct of black76.
     """
     return black76.greeks(forward, strike, tau, sigma, is_call)
+
+
+@external
+@pure
+def log_moneyness(forward: int256, strike: int256) -> int256:
+    """
+    @notice ln(F/K) as the margin model and the VolOracle compute it, for 0 < F, K <= 1e36.
+    @dev The domain is not checked (see black76.log_moneyness).
+    @param forward F, a wad.
+    @param strike K, a wad.
+    @return ln(F/K), a wad.
+    """
+    return black76.log_moneyness(forward, strike)
+
+
+@external
+@pure
+def smile_sigma(entry: uint256, limits: uint256, ln_fk: int256, now: uint256) -> int256:
+    """
+    @notice The vol of a packed VolOracle entry at ln(F/K) and time `now`: what the margin
+            model prices a position with (contracts/math/smile.vy).
+    @param entry The packed entry (VolOracle.packed_entries).
+    @param limits The packed limits (VolOracle.packed_entries).
+    @param ln_fk ln(F/K), a wad.
+    @param now Unix seconds.
+    @return sigma, a wad.
+    """
+    return smile.sigma(entry, limits, ln_fk, now)

@@ -12,6 +12,7 @@
 """
 
 from contracts.math import black76
+from contracts.math import smile
 from contracts.engine import risk
 
 WAD: constant(int256) = 10**18
@@ -69,7 +70,7 @@ def health_floor(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode
     """
     @notice A lower bound of H that needs no vols and no grid (see risk.health_floor): when it
             is >= 0 the account is healthy in this mode.
-    @param portfolio Cash, underlying and positions (sigmas are not read).
+    @param portfolio Cash, underlying and positions (smiles are not read).
     @param market Spot and confidence.
     @param mode IM or MM parameters.
     @param grid Grid parameters (u_max).
@@ -151,6 +152,18 @@ def contingency(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode)
 
 @external
 @pure
+def reference_vol(market: risk.Market) -> int256:
+    """
+    @notice sigma_ref, the vol the spot shock scales with: the nearest live expiry's ATM vol
+            (VolOracle.sigma(e, S, S)) or, with no live expiry, the configured reference vol.
+    @param market Spot, confidence, time, the reference entry and the vol limits.
+    @return sigma_ref, a wad.
+    """
+    return risk.reference_vol(market)
+
+
+@external
+@pure
 def spot_shock(mode: risk.Mode, grid: risk.Grid, sigma_ref: int256) -> int256:
     """
     @notice The grid's largest relative spot move u.
@@ -193,8 +206,9 @@ def greeks(portfolio: risk.Portfolio, market: risk.Market) -> (int256, int256, i
         if p.expiry <= market.now:
             continue
         tau: uint256 = (p.expiry - market.now) * 10**18 // 31_536_000
+        sigma: int256 = smile.sigma(p.smile, market.vol_limits, black76.log_moneyness(market.spot, p.strike), market.now)
         g: black76.Greeks = black76.greeks(
-            convert(market.spot, uint256), convert(p.strike, uint256), tau, convert(p.sigma, uint256), p.is_call
+            convert(market.spot, uint256), convert(p.strike, uint256), tau, convert(sigma, uint256), p.is_call
         )
         delta += p.size * g.delta // WAD
         gamma += p.size * convert(g.gamma, int256) // WAD

@@ -10,6 +10,8 @@
 
             sigma(expiry, strike, forward) = clamp(atm + skew * ln(strike / forward), vol_min, vol_max)
 
+        with ln(K/F) = -black76.log_moneyness(F, K) (contracts/math/smile.vy has the formula
+        and the packed forms; the margin engine's RiskCalculator evaluates the same one).
         Rounding: skew * ln(K/F) / 1e18 is truncated toward zero; at strike == forward the log
         term is exactly 0, so sigma(e, F, F) == clamp(atm).
 
@@ -44,7 +46,8 @@
 """
 
 from contracts.auth import ownable
-from contracts.math import wad
+from contracts.math import black76
+from contracts.math import smile
 from contracts.interfaces import IVolOracle
 
 implements: IVolOracle
@@ -53,16 +56,8 @@ initializes: ownable
 
 exports: (ownable.owner, ownable.pending_owner, ownable.transfer_ownership, ownable.accept_ownership)
 
-# Largest batch of `sigmas` (the engine's position limit).
+# Largest batch of `packed_entries` (the engine's position limit).
 MAX_BATCH: constant(uint256) = 32
-
-struct Limits:
-    # What `_sigma` reads of the owner's parameters: one storage word (`_limits_word`).
-    vol_min: uint256
-    vol_max: uint256
-    heartbeat: uint256
-    stale_markup: uint256
-
 
 struct VolEntry:
     atm: uint256
@@ -110,19 +105,11 @@ HARD_MAX_SKEW: constant(uint256) = 10 * 10**18
 HARD_MAX_HEARTBEAT: constant(uint256) = 86400
 HARD_MAX_STALE_MARKUP: constant(uint256) = 10 * 10**18
 MAX_PRICE: constant(uint256) = 10**36
-# ln(1e18) in wad, rounded to nearest (as in black76): ln(K/F) = ln_wad(K * 1e36 / F) - ln(1e18).
-LN_1E18_WAD: constant(int256) = 41446531673892822312
-
-# An entry packed in one slot: atm (bits 0..95) | (skew + SKEW_OFFSET) << 96 (bits 96..191) |
-# updated_at << 192 (bits 192..255). atm <= 1e19 < 2**96 and |skew| <= 1e19 < 2**95, so both
-# fields fit; updated_at >= 1 makes a stored entry non-zero.
-MASK_96: constant(uint256) = 2**96 - 1
-SKEW_OFFSET: constant(int256) = 2**95
-
-# The parameters every read needs, packed in one slot so a batch pays one cold read:
-# vol_min (bits 0..63) | vol_max << 64 | vol_heartbeat << 128 | stale_markup << 192. The hard
-# bounds keep each below 2**64: vol_min <= vol_max <= 1e19, heartbeat <= 86400, markup <= 1e19.
-MASK_64: constant(uint256) = 2**64 - 1
+# Storage layout: each entry is one slot (`_entries`) and the parameters every read needs are
+# one slot (`_limits_word`), both in contracts/math/smile.vy's packed forms, so a batch pays one
+# cold read for the limits and one per distinct expiry. The hard bounds keep every field in its
+# lane: atm <= 1e19 < 2**96, |skew| <= 1e19 < 2**95, vol_min <= vol_max <= 1e19 < 2**64,
+# heartbeat <= 86400, markup <= 1e19 < 2**64.
 
 is_feeder: public(HashMap[address, bool])
 
@@ -180,51 +167,41 @@ def sigma(expiry: uint256, strike: uint256, forward: uint256) -> uint256:
     @param forward F, a wad.
     @return sigma, a wad.
     """
-    return self._sigma(expiry, strike, forward, self._limits())
+    return self._sigma(expiry, strike, forward)
 
 
 @external
 @view
-def sigmas(expiries: DynArray[uint256, MAX_BATCH], strikes: DynArray[uint256, MAX_BATCH], forward: uint256) -> DynArray[uint256, MAX_BATCH]:
+def packed_entries(expiries: DynArray[uint256, MAX_BATCH]) -> (uint256, DynArray[uint256, MAX_BATCH]):
     """
-    @notice `sigma` for several (expiry, strike) pairs on one forward, in one call.
-    @dev What the margin engine reads for an account's positions: one external call instead
-         of one per position. Same values and reverts as `sigma`, plus "vol: length mismatch".
-    @param expiries The expiries, unix seconds.
-    @param strikes The strikes, wads (same length).
-    @param forward F, a wad.
-    @return The vols, wads, in the same order.
+    @notice The packed limits and the packed entries of several expiries, in one call: what
+            the margin engine hands to the RiskCalculator, which evaluates `sigma` from them
+            (contracts/math/smile.vy has the layout and the formula).
+    @dev Expiry 0 answers 0 (the engine's "no expiry"); any other expiry never fed reverts
+         "vol: no entry". An entry is answered as stored, fresh or stale: the formula marks a
+         stale one up at the time it is evaluated.
+    @param expiries The expiries, unix seconds (0 for none).
+    @return (limits, entries): the packed limits and one packed entry per expiry, in order.
     """
-    assert len(expiries) == len(strikes), "vol: length mismatch"
-    out: DynArray[uint256, MAX_BATCH] = []
-    # The owner's bounds are read once for the batch.
-    limits: Limits = self._limits()
-    for i: uint256 in range(len(expiries), bound=MAX_BATCH):
-        out.append(self._sigma(expiries[i], strikes[i], forward, limits))
-    return out
+    entries: DynArray[uint256, MAX_BATCH] = []
+    for expiry: uint256 in expiries:
+        packed: uint256 = 0
+        if expiry != 0:
+            packed = self._entries[expiry]
+            assert packed != 0, "vol: no entry"
+        entries.append(packed)
+    return self._limits_word, entries
 
 
 @internal
 @view
-def _limits() -> Limits:
-    word: uint256 = self._limits_word
-    return Limits(
-        vol_min=word & MASK_64, vol_max=(word >> 64) & MASK_64, heartbeat=(word >> 128) & MASK_64,
-        stale_markup=word >> 192,
-    )
-
-
-@internal
-def _store_limits(limits: Limits):
-    # Each field is below 2**64 by the setters' hard bounds (see `_limits_word`).
-    self._limits_word = (
-        limits.vol_min | (limits.vol_max << 64) | (limits.heartbeat << 128) | (limits.stale_markup << 192)
-    )
+def _limits() -> smile.Limits:
+    return smile.unpack_limits(self._limits_word)
 
 
 @internal
 @view
-def _sigma(expiry: uint256, strike: uint256, forward: uint256, limits: Limits) -> uint256:
+def _sigma(expiry: uint256, strike: uint256, forward: uint256) -> uint256:
     """
     @dev The volatility answer of `sigma` (see there).
     """
@@ -232,33 +209,12 @@ def _sigma(expiry: uint256, strike: uint256, forward: uint256, limits: Limits) -
     assert packed != 0, "vol: no entry"
     assert strike != 0 and strike <= MAX_PRICE, "vol: strike out of range"
     assert forward != 0 and forward <= MAX_PRICE, "vol: forward out of range"
-    atm: uint256 = 0
-    skew: int256 = 0
-    updated_at: uint256 = 0
-    atm, skew, updated_at = self._unpack(packed)
-
-    # atm <= 1e19: the conversion is exact.
-    raw: int256 = convert(atm, int256)
-    if skew != 0 and strike != forward:
-        # strike * 1e36 <= 1e72 < 2**255 and the quotient is >= 1 (forward <= 1e36), so
-        # ln_wad's argument is positive and |ln(K/F)| <= 82.9e18.
-        ln_kf: int256 = unsafe_sub(
-            wad.ln_wad(convert(unsafe_div(unsafe_mul(strike, 10**36), forward), int256)),
-            LN_1E18_WAD,
-        )
-        # |skew| <= 1e19 and |ln_kf| < 8.3e19: |product| < 8.3e38, |raw| < 8.4e20.
-        raw = unsafe_add(raw, unsafe_div(unsafe_mul(skew, ln_kf), WAD))
-
-    lo: int256 = convert(limits.vol_min, int256)
-    hi: uint256 = limits.vol_max
-    # vol_min > 0, so the clamped value is positive and converts exactly.
-    vol: uint256 = min(convert(max(raw, lo), uint256), hi)
-    # updated_at <= block.timestamp (written from block.timestamp): no underflow.
-    if unsafe_sub(block.timestamp, updated_at) > limits.heartbeat:
-        # vol <= 1e19 and 1e18 + markup <= 1.1e19: the product is below 1.1e38. Rounded up.
-        markup: uint256 = unsafe_add(10**18, limits.stale_markup)
-        vol = min(unsafe_div(unsafe_add(unsafe_mul(vol, markup), 10**18 - 1), 10**18), hi)
-    return vol
+    ln_fk: int256 = 0
+    if strike != forward and not smile.is_flat(packed):
+        # 0 < F, K <= 1e36: black76's domain; the conversions are exact.
+        ln_fk = black76.log_moneyness(convert(forward, int256), convert(strike, int256))
+    # The smile's answer lies in [vol_min, vol_max]: the conversion is exact.
+    return convert(smile.sigma(packed, self._limits_word, ln_fk, block.timestamp), uint256)
 
 
 @external
@@ -275,7 +231,7 @@ def entry(expiry: uint256) -> VolEntry:
     atm: uint256 = 0
     skew: int256 = 0
     updated_at: uint256 = 0
-    atm, skew, updated_at = self._unpack(packed)
+    atm, skew, updated_at = smile.unpack_entry(packed)
     return VolEntry(atm=atm, skew=skew, updated_at=updated_at)
 
 
@@ -364,7 +320,7 @@ def update(expiry: uint256, atm: uint256, skew: int256):
     """
     assert self.is_feeder[msg.sender], "vol: not a feeder"
     assert expiry > block.timestamp, "vol: expiry in the past"
-    limits: Limits = self._limits()
+    limits: smile.Limits = self._limits()
     lo: uint256 = limits.vol_min
     hi: uint256 = limits.vol_max
     assert atm >= lo and atm <= hi, "vol: atm out of bounds"
@@ -373,7 +329,7 @@ def update(expiry: uint256, atm: uint256, skew: int256):
     assert skew >= -bound and skew <= bound, "vol: skew out of bounds"
     packed: uint256 = self._entries[expiry]
     if packed != 0:
-        previous: uint256 = min(max(packed & MASK_96, lo), hi)
+        previous: uint256 = min(max(smile.unpack_entry(packed)[0], lo), hi)
         # Both values are at most vol_max <= 1e19: no underflow in either branch.
         change: uint256 = 0
         if atm > previous:
@@ -381,10 +337,8 @@ def update(expiry: uint256, atm: uint256, skew: int256):
         else:
             change = unsafe_sub(previous, atm)
         assert change <= self.max_change, "vol: change too large"
-    # atm <= 1e19 < 2**96; skew + 2**95 lies in (0, 2**96); block.timestamp < 2**64.
-    self._entries[expiry] = (
-        atm | (convert(unsafe_add(skew, SKEW_OFFSET), uint256) << 96) | (block.timestamp << 192)
-    )
+    # atm <= 1e19 < 2**96, |skew| <= 1e19 < 2**95 and block.timestamp < 2**64: the lanes hold.
+    self._entries[expiry] = smile.pack_entry(atm, skew, block.timestamp)
     log VolUpdated(expiry=expiry, atm=atm, skew=skew, feeder=msg.sender)
 
 
@@ -482,25 +436,17 @@ def set_stale_markup(stale_markup_: uint256):
 
 
 @internal
-@pure
-def _unpack(packed: uint256) -> (uint256, int256, uint256):
-    # (packed >> 96) & MASK_96 < 2**96: the conversion and the subtraction cannot overflow.
-    skew: int256 = unsafe_sub(convert((packed >> 96) & MASK_96, int256), SKEW_OFFSET)
-    return packed & MASK_96, skew, packed >> 192
-
-
-@internal
 def _set_vol_bounds(vol_min_: uint256, vol_max_: uint256):
     assert (
         vol_min_ >= HARD_VOL_FLOOR and vol_min_ <= vol_max_ and vol_max_ <= HARD_VOL_CEIL
     ), "vol: bad bounds"
-    limits: Limits = self._limits()
+    limits: smile.Limits = self._limits()
     log VolBoundsSet(
         old_vol_min=limits.vol_min, old_vol_max=limits.vol_max, new_vol_min=vol_min_, new_vol_max=vol_max_
     )
     limits.vol_min = vol_min_
     limits.vol_max = vol_max_
-    self._store_limits(limits)
+    self._limits_word = smile.pack_limits(limits)
 
 
 @internal
@@ -520,16 +466,16 @@ def _set_max_skew(max_skew_: uint256):
 @internal
 def _set_vol_heartbeat(vol_heartbeat_: uint256):
     assert vol_heartbeat_ != 0 and vol_heartbeat_ <= HARD_MAX_HEARTBEAT, "vol: bad heartbeat"
-    limits: Limits = self._limits()
+    limits: smile.Limits = self._limits()
     log VolHeartbeatSet(old_heartbeat=limits.heartbeat, new_heartbeat=vol_heartbeat_)
     limits.heartbeat = vol_heartbeat_
-    self._store_limits(limits)
+    self._limits_word = smile.pack_limits(limits)
 
 
 @internal
 def _set_stale_markup(stale_markup_: uint256):
     assert stale_markup_ <= HARD_MAX_STALE_MARKUP, "vol: bad stale markup"
-    limits: Limits = self._limits()
+    limits: smile.Limits = self._limits()
     log StaleMarkupSet(old_markup=limits.stale_markup, new_markup=stale_markup_)
     limits.stale_markup = stale_markup_
-    self._store_limits(limits)
+    self._limits_word = smile.pack_limits(limits)

@@ -19,6 +19,7 @@
 
 from contracts.math import wad
 from contracts.math import black76
+from contracts.math import smile
 
 WAD: constant(int256) = 10**18
 YEAR: constant(int256) = 31_536_000
@@ -38,8 +39,10 @@ struct Position:
     is_call: bool
     # Signed size in units of the underlying (wad); long > 0.
     size: int256
-    # VolOracle.sigma(expiry, strike, spot): the vol at the current spot, a wad in (0, 10e18].
-    sigma: int256
+    # The expiry's VolOracle entry, packed (contracts/math/smile.vy); the position's vol is
+    # smile.sigma(smile, market.vol_limits, ln(S/K), now), VolOracle.sigma(expiry, strike, spot).
+    # Not read for an expired position.
+    smile: uint256
     # Settlement price of the expiry once recorded, else 0.
     settlement: int256
 
@@ -57,8 +60,13 @@ struct Market:
     spot: int256
     confidence: int256
     now: uint256
-    # ATM vol of the nearest live expiry, or the configured reference vol when none is live.
+    # The configured reference vol (wad), used when no expiry is live (ref_smile == 0).
     sigma_ref: int256
+    # The nearest live expiry's VolOracle entry, packed, or 0 when none is live: sigma_ref is
+    # then its ATM vol (see `reference_vol`).
+    ref_smile: uint256
+    # The VolOracle's limits, packed (contracts/math/smile.vy).
+    vol_limits: uint256
 
 
 struct Mode:
@@ -121,6 +129,20 @@ def vol_shock(v_mode: int256, grid: Grid, tau: int256) -> int256:
 
 @internal
 @pure
+def reference_vol(market: Market) -> int256:
+    """
+    @notice sigma_ref: the ATM vol of the nearest live expiry (VolOracle.sigma(e, S, S)), or
+            the configured reference vol when no expiry is live.
+    @param market The market (ref_smile, vol_limits, sigma_ref, now).
+    @return sigma_ref, a wad.
+    """
+    if market.ref_smile == 0:
+        return market.sigma_ref
+    return smile.sigma(market.ref_smile, market.vol_limits, 0, market.now)
+
+
+@internal
+@pure
 def contingency(portfolio: Portfolio, market: Market, mode: Mode) -> int256:
     """
     @notice A_M = a_M * sum_{q<0} |q| * S + (1 - c) * conf_M * sum |q| * S, rounded up.
@@ -162,11 +184,14 @@ def mtm(portfolio: Portfolio, market: Market) -> int256:
     # b <= 2**100 and S <= 1e36: the product is below 2**220.
     total: int256 = unsafe_add(portfolio.cash, unsafe_div(unsafe_mul(portfolio.underlying, market.spot), WAD))
     for p: Position in portfolio.positions:
+        if p.expiry <= market.now:
+            total = unsafe_add(total, self._term(p.size, self._expired_value(p, market.spot)))
+            continue
         tau: int256 = self._tau(p.expiry, market.now)
         sqrt_tau: int256 = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
-        v: int256 = black76.total_vol(p.sigma, sqrt_tau)
-        value: int256 = self._unit_value(p, tau, market.spot, black76.log_moneyness(market.spot, p.strike), v)
-        total = unsafe_add(total, self._term(p.size, value))
+        ln_sk: int256 = black76.log_moneyness(market.spot, p.strike)
+        v: int256 = black76.total_vol(smile.sigma(p.smile, market.vol_limits, ln_sk, market.now), sqrt_tau)
+        total = unsafe_add(total, self._term(p.size, black76.price_from_log(market.spot, p.strike, ln_sk, v, p.is_call)))
     return total
 
 
@@ -185,7 +210,7 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
     @return (health, witness): health a wad (signed), witness a scenario index.
     """
     points: uint256 = unsafe_add(unsafe_mul(grid.n, 2), 1)
-    u: int256 = self.spot_shock(mode, grid, market.sigma_ref)
+    u: int256 = self.spot_shock(mode, grid, self.reference_vol(market))
     spots: int256[MAX_POINTS] = empty(int256[MAX_POINTS])
     logs: int256[MAX_POINTS] = empty(int256[MAX_POINTS])
     values: int256[MAX_SCENARIOS] = empty(int256[MAX_SCENARIOS])
@@ -231,7 +256,7 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
             cache_sqrt[slot] = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
             cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
             cached = unsafe_add(cached, 1)
-        vs: int256[3] = self._state_vols(p.sigma, cache_shock[slot], cache_sqrt[slot])
+        vs: int256[3] = self._state_vols(smile.sigma(p.smile, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot])
         size: int256 = p.size
         strike: int256 = p.strike
         is_call: bool = p.is_call
@@ -287,7 +312,7 @@ def health_floor(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -
          (call) and <= K (put), an expired call's intrinsic value is below its price (the
          settlement or S_j), and the short term floor(q P) only falls as P rises. So
          health_floor <= H_M, and health_floor >= 0 proves H_M >= 0 without the grid.
-    @param portfolio The account's portfolio (sigmas are not read).
+    @param portfolio The account's portfolio (smiles are not read).
     @param market Spot and confidence (sigma_ref is not read).
     @param mode The IM or MM parameters.
     @param grid The shared grid parameters (u_max).
@@ -339,7 +364,7 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
     assert w < unsafe_mul(3, points), "risk: bad scenario"
     s: uint256 = w // points
     j: uint256 = w % points
-    spot_j: int256 = self._shocked_spot(market.spot, self.spot_shock(mode, grid, market.sigma_ref), j, grid.n)
+    spot_j: int256 = self._shocked_spot(market.spot, self.spot_shock(mode, grid, self.reference_vol(market)), j, grid.n)
     log_j: int256 = black76.log_moneyness(spot_j, market.spot)
     total: int256 = self._collateral_value(portfolio, spot_j, mode.haircut)
     # The same per-expiry cache of sqrt(tau) and the vol shock as `health` (same formulas, so
@@ -365,8 +390,9 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
             cache_sqrt[slot] = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
             cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
             cached = unsafe_add(cached, 1)
-        v: int256 = self._state_vol(p.sigma, cache_shock[slot], cache_sqrt[slot], s)
-        ln_jk: int256 = unsafe_add(black76.log_moneyness(market.spot, p.strike), log_j)
+        ln_sk: int256 = black76.log_moneyness(market.spot, p.strike)
+        v: int256 = self._state_vol(smile.sigma(p.smile, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot], s)
+        ln_jk: int256 = unsafe_add(ln_sk, log_j)
         total = unsafe_add(total, self._term(p.size, black76.price_from_log(spot_j, p.strike, ln_jk, v, p.is_call)))
     return total
 
@@ -429,7 +455,7 @@ def _sigma_down(sigma: int256, shock: int256) -> int256:
     """
     @dev The down state's vol sigma / (1 + shock), rounded down.
     """
-    # sigma <= 1e19: the product is below 1e37; 1 + shock >= 1e18.
+    # sigma < 2**64 (a smile's answer): the product is below 2**124; 1 + shock >= 1e18.
     return unsafe_div(unsafe_mul(sigma, WAD), unsafe_add(WAD, shock))
 
 
@@ -439,19 +465,8 @@ def _sigma_up(sigma: int256, shock: int256) -> int256:
     """
     @dev The up state's vol sigma (1 + shock), rounded down.
     """
-    # sigma <= 1e19 and 1 + shock <= 2e18: the product is below 2e37.
+    # sigma < 2**64 and 1 + shock <= 2e18: the product is below 2**125.
     return unsafe_div(unsafe_mul(sigma, unsafe_add(WAD, shock)), WAD)
-
-
-@internal
-@pure
-def _unit_value(p: Position, tau: int256, spot_j: int256, ln_jk: int256, v: int256) -> int256:
-    """
-    @dev Value of one unit of the option at spot S_j: Black-76, or at expiry its intrinsic value.
-    """
-    if tau == 0:
-        return self._expired_value(p, spot_j)
-    return black76.price_from_log(spot_j, p.strike, ln_jk, v, p.is_call)
 
 
 @internal

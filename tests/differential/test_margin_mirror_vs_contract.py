@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from keeper import margin as km
 from tests import protocol as P  # noqa: N812
+from tests import risk_inputs as R  # noqa: N812
 from tests.conftest import load, scaled
 
 WAD = 10**18
@@ -100,28 +101,41 @@ def test_mirror_agrees_with_contract(chain, c):
             strike = round(spot * math.exp(lm), 2)
             key = (ei, int(strike * 100), is_call)
             held[key] = held.get(key, 0.0) + (size if long else -size)
-        rows = []
+        rows, priced = [], []
         for (ei, strike_c, is_call), size in held.items():
             size_wad = round(size * 10**6) * 10**12
             if size_wad == 0:
                 continue
             strike_wad = strike_c * 10**16
             e = expiries[ei]
+            # What the engine passes: the expiry's packed entry (the calculator evaluates the
+            # smile); and the VolOracle's own answer, for the same portfolio priced at it.
+            smile = vol.packed_entries([e])[1][0] if e > NOW else 0
             sigma = vol.sigma(e, strike_wad, spot_wad) if e > NOW else 0
             settle = 0 if math.isnan(settlement[ei]) else int(settlement[ei] * 10**6) * 10**12
-            rows.append((strike_wad, e, is_call, size_wad, sigma, settle))
+            rows.append((strike_wad, e, is_call, size_wad, smile, settle))
+            priced.append(R.position(strike_wad, e, is_call, size_wad, sigma, settle, NOW))
         cash_wad = int(c["cash"] * 10**6) * 10**12
         b_wad = int(c["underlying"] * 10**6) * 10**12
         conf_wad = int(c["confidence"] * 10**6) * 10**12
-        live = [e for e in expiries if e > NOW]
-        sigma_ref = vol.sigma(min(live), spot_wad, spot_wad)
+        nearest = min(e for e in expiries if e > NOW)
+        limits, (ref_smile,) = vol.packed_entries([nearest])
         portfolio = (cash_wad, b_wad, rows)
-        market = (spot_wad, conf_wad, NOW, sigma_ref)
+        market = R.market(spot_wad, conf_wad, NOW, P.REF_VOL, ref_smile, limits)
         on_chain = {
             "mtm": calculator.mtm(portfolio, market),
             "im": calculator.health(portfolio, market, P.IM, P.GRID),
             "mm": calculator.health(portfolio, market, P.MM, P.GRID),
         }
+        # The calculator's smile is the VolOracle's sigma to the wei: the same portfolio with
+        # every vol (and sigma_ref) given as the oracle's answer has the same values exactly.
+        answered = R.market(spot_wad, conf_wad, NOW, vol.sigma(nearest, spot_wad, spot_wad))
+        assert calculator.mtm((cash_wad, b_wad, priced), answered) == on_chain["mtm"]
+        for tag, mode in (("im", P.IM), ("mm", P.MM)):
+            assert (
+                calculator.health((cash_wad, b_wad, priced), answered, mode, P.GRID)
+                == on_chain[tag]
+            )
         # The health floor (no vols, no grid) never exceeds the health it stands in for.
         for tag, mode in (("im", P.IM), ("mm", P.MM)):
             assert calculator.health_floor(portfolio, market, mode, P.GRID) <= on_chain[tag][0]

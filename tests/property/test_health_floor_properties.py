@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import protocol as P  # noqa: N812
+from tests import risk_inputs as R  # noqa: N812
 from tests.conftest import scaled
 
 WAD = 10**18
@@ -37,12 +38,14 @@ def edge_case(draw):
             settlement = 0
             sigma = draw(st.integers(WAD // 100, 10 * WAD))
         size = draw(st.integers(WAD // 100, 100 * WAD)) * draw(st.sampled_from([-1, -1, 1]))
-        positions.append((strike, expiry, draw(st.booleans()), size, sigma, settlement))
+        positions.append(
+            R.position(strike, expiry, draw(st.booleans()), size, sigma, settlement, NOW)
+        )
     cash = draw(st.integers(-(10**6) * WAD, 10**7 * WAD))
     underlying = draw(st.integers(0, 1_000 * WAD))
     confidence = draw(st.integers(WAD // 2, WAD))
     sigma_ref = draw(st.sampled_from([5 * WAD, draw(st.integers(WAD // 100, 10 * WAD))]))
-    return (cash, underlying, positions), (spot, confidence, NOW, sigma_ref)
+    return (cash, underlying, positions), R.market(spot, confidence, NOW, sigma_ref)
 
 
 @settings(max_examples=scaled(40), deadline=None)
@@ -61,9 +64,9 @@ def test_floor_is_tight_for_a_deep_short_call_at_the_clamped_shock(calc):
     # in the top spot scenario its price is within a hair of S_hi, which is what the floor
     # charges, so floor and health agree to 1e-12 of the notional (measured: 2.7e-14).
     spot = 3_000 * WAD
-    positions = [(spot // 10, NOW + 730 * DAY, True, -5 * WAD, 10 * WAD, 0)]
+    positions = [R.position(spot // 10, NOW + 730 * DAY, True, -5 * WAD, 10 * WAD, 0, NOW)]
     portfolio = (100_000 * WAD, 0, positions)
-    market = (spot, WAD, NOW, 5 * WAD)
+    market = R.market(spot, WAD, NOW, 5 * WAD)
     floor = calc.health_floor(portfolio, market, P.MM, P.GRID)
     health = calc.health(portfolio, market, P.MM, P.GRID)[0]
     notional = 5 * spot * (WAD + P.GRID[3]) // WAD

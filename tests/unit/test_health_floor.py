@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from tests import protocol as P  # noqa: N812
+from tests import risk_inputs as R  # noqa: N812
 
 WAD = 10**18
 NOW = 1_700_000_000
@@ -24,7 +25,7 @@ U_MAX = P.GRID[3]
 
 
 def option(strike, is_call, size, expiry=NOW + 30 * DAY, sigma=6 * WAD // 10, settlement=0):
-    return (strike, expiry, is_call, size, sigma, settlement)
+    return R.position(strike, expiry, is_call, size, sigma, settlement, NOW)
 
 
 def _floor_div(x: int) -> int:
@@ -68,7 +69,7 @@ def test_floor_is_exact_and_rounded_for_the_protocol(calc):
         option(2_500 * WAD, False, 1),
     ]
     portfolio = (cash, underlying, positions)
-    market = (spot, confidence, NOW, 6 * WAD // 10)
+    market = R.market(spot, confidence, NOW, 6 * WAD // 10)
     for mode in (P.IM, P.MM):
         expected = _expected_floor(cash, underlying, positions, spot, confidence, mode)
         assert calc.health_floor(portfolio, market, mode, P.GRID) == expected
@@ -80,11 +81,11 @@ def test_floor_equals_health_of_collateral_when_the_shock_is_clamped(calc):
     # so for cash and underlying alone the floor is the health itself, to the wei.
     spot = 2_999_999999999999999
     portfolio = (-1_000 * WAD - 7, 3 * WAD + 11, [])
-    market = (spot, WAD, NOW, 5 * WAD)
+    market = R.market(spot, WAD, NOW, 5 * WAD)
     floor = calc.health_floor(portfolio, market, P.IM, P.GRID)
     assert floor == calc.health(portfolio, market, P.IM, P.GRID)[0]
     # An unclamped shock keeps the grid above S_lo: the floor is then strictly lower.
-    calm = (spot, WAD, NOW, WAD // 10)
+    calm = R.market(spot, WAD, NOW, WAD // 10)
     floor = calc.health_floor(portfolio, calm, P.IM, P.GRID)
     assert floor < calc.health(portfolio, calm, P.IM, P.GRID)[0]
 
@@ -94,7 +95,7 @@ def test_floor_bounds_a_settled_call_by_its_settlement_above_the_shocked_spot(ca
     settlement = 3_500 * WAD  # above S_hi = 3,000
     positions = [option(1_000 * WAD, True, -WAD, expiry=NOW - DAY, sigma=0, settlement=settlement)]
     portfolio = (10_000 * WAD, 0, positions)
-    market = (spot, WAD, NOW, 6 * WAD // 10)
+    market = R.market(spot, WAD, NOW, 6 * WAD // 10)
     mode = P.MM
     expected = 10_000 * WAD - settlement - _contingency(positions, spot, WAD, mode)
     assert calc.health_floor(portfolio, market, mode, P.GRID) == expected
@@ -116,7 +117,7 @@ def test_is_healthy_uses_the_floor_then_the_grid(calc, cash, floor_ok, healthy):
     spot = 3_000 * WAD
     positions = [option(3_300 * WAD, True, -2 * WAD), option(2_700 * WAD, False, -WAD)]
     portfolio = (cash, 0, positions)
-    market = (spot, WAD, NOW, 6 * WAD // 10)
+    market = R.market(spot, WAD, NOW, 6 * WAD // 10)
     assert (calc.health_floor(portfolio, market, P.IM, P.GRID) >= 0) == floor_ok
     assert (calc.health(portfolio, market, P.IM, P.GRID)[0] >= 0) == healthy
     assert calc.is_healthy(portfolio, market, P.IM, P.GRID) == healthy

@@ -246,6 +246,13 @@ def test_settle_expiry_rules(proto, call_3200):
         proto.engine.settle_expiry(E7)
 
 
+def test_reference_vol_is_the_configured_one_while_no_expiry_is_listed(proto):
+    _, market = proto.engine.risk_inputs(addr("anyone"))
+    limits, _ = proto.vol.packed_entries([])
+    assert market[3:] == (P.REF_VOL, 0, limits)
+    assert proto.calculator.reference_vol(market) == P.REF_VOL
+
+
 def test_live_expiries_ascend_and_settling_drops_exactly_the_settled_one(proto):
     mid, far = P.expiry_in(15), P.expiry_in(36)
     for e in (mid, far):
@@ -259,7 +266,8 @@ def test_live_expiries_ascend_and_settling_drops_exactly_the_settled_one(proto):
     proto.vol.update(far, 6 * WAD // 10, 0)
     # The reference vol is the nearest expiry still ahead, past the expired ones in front.
     _, market = proto.engine.risk_inputs(addr("anyone"))
-    assert market[3] == proto.vol.sigma(far, 3100 * WAD, 3100 * WAD)
+    assert market[4] == proto.vol.packed_entries([far])[1][0]
+    assert proto.calculator.reference_vol(market) == proto.vol.sigma(far, 3100 * WAD, 3100 * WAD)
     proto.engine.settle_expiry(mid)
     assert [proto.engine.live_expiries(i) for i in range(2)] == [E7, far]
     proto.engine.settle_expiry(E7)

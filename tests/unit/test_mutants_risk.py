@@ -15,6 +15,7 @@ import boa
 import pytest
 
 from tests import protocol as P  # noqa: N812
+from tests import risk_inputs as R  # noqa: N812
 
 WAD = 10**18
 NOW = 1_700_000_000
@@ -22,12 +23,12 @@ DAY = 86_400
 
 
 def position(strike, is_call, size, settlement, expiry=NOW - 1, sigma=6 * WAD // 10):
-    return (strike, expiry, is_call, size, sigma, settlement)
+    return R.position(strike, expiry, is_call, size, sigma, settlement, NOW)
 
 
 def test_mtm_of_expired_positions_is_exact_and_floored(calc):
     spot = 3_000_123456789012345678
-    market = (spot, WAD, NOW, 6 * WAD // 10)
+    market = R.market(spot, WAD, NOW, 6 * WAD // 10)
     cash = -1_234_567890123456789
     underlying = 1_500000000000000001
     settled_call = position(2_900 * WAD, True, -2_333333333333333333, 3_100_000000000000000007)
@@ -49,7 +50,7 @@ def test_mtm_of_expired_positions_is_exact_and_floored(calc):
 
 
 def test_mtm_of_whole_units_has_no_rounding(calc):
-    market = (2_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    market = R.market(2_000 * WAD, WAD, NOW, 6 * WAD // 10)
     short_call = position(1_500 * WAD, True, -3 * WAD, 0)  # worth 500 each at the spot
     assert calc.mtm((10 * WAD, 0, [short_call]), market) == 10 * WAD - 1_500 * WAD
 
@@ -60,7 +61,7 @@ def _ceil(x: int, d: int = WAD) -> int:
 
 def test_contingency_is_exact_and_rounded_up(calc):
     spot = 3_000_123456789012345678
-    market = (spot, 95 * WAD // 100, NOW, 6 * WAD // 10)
+    market = R.market(spot, 95 * WAD // 100, NOW, 6 * WAD // 10)
     mode = P.IM  # k, v, a = 2%, conf = 20%, haircut
     sizes = (-2_333333333333333333, 1_777777777777777777, -5 * WAD // 10)
     positions = [position(3_000 * WAD, True, q, 0, expiry=NOW + 7 * DAY) for q in sizes]
@@ -76,7 +77,7 @@ def test_health_is_its_witness_value_minus_contingency_for_whole_units(calc, siz
     # A deep in-the-money call is worth exactly F - K in every scenario (d1 > 9 everywhere),
     # so whole units (short or long) give products that are exact multiples of 1e18: the hot
     # loop's rounding must leave them alone, as the single-scenario path does.
-    market = (3_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    market = R.market(3_000 * WAD, WAD, NOW, 6 * WAD // 10)
     call = position(WAD, True, size, 0, expiry=NOW + 7 * DAY, sigma=WAD // 10)
     portfolio = (0, 0, [call])
     for mode in (P.IM, P.MM):
@@ -165,7 +166,7 @@ def test_check_params_im_at_least_mm(calc):
 
 
 def test_greeks_skip_expired_positions_wherever_they_are(calc):
-    market = (3_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    market = R.market(3_000 * WAD, WAD, NOW, 6 * WAD // 10)
     expired = position(2_900 * WAD, True, 5 * WAD, 0)
     live = position(3_100 * WAD, False, -2 * WAD, 0, expiry=NOW + 30 * DAY)
     alone = calc.greeks((0, WAD, [live]), market)
@@ -204,7 +205,7 @@ def test_health_can_be_set_by_the_flat_vol_state(calc):
     # shock is large (x2 / x0.5) and the far one's small (about 7%), so the value is convex in
     # the vol state and the worst scenario has the flat vol. health() must scan that state too:
     # it equals the lowest of all 21 scenario values, found in the flat block (s = 1).
-    market = (3_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    market = R.market(3_000 * WAD, WAD, NOW, 6 * WAD // 10)
     near, far = NOW + 7 * DAY, NOW + 365 * DAY
     positions = [
         position(3_000 * WAD, True, 10 * WAD, 0, expiry=near),
@@ -224,7 +225,7 @@ def test_health_can_be_set_by_the_flat_vol_state(calc):
 def test_health_of_an_expired_short_is_its_lowest_scenario(calc):
     # An expired, unsettled short put: its intrinsic value at each shocked spot, the same in
     # every vol state, enters exactly the 2n + 1 scenarios of each state and no others.
-    market = (3_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    market = R.market(3_000 * WAD, WAD, NOW, 6 * WAD // 10)
     portfolio = (10_000 * WAD, 0, [position(3_200 * WAD, False, -WAD, 0)])
     points = 2 * P.GRID[0] + 1
     values = [calc.scenario_health(portfolio, market, P.MM, P.GRID, w) for w in range(3 * points)]

@@ -13,6 +13,7 @@ import boa
 import mpmath
 import pytest
 
+from tests import risk_inputs as R  # noqa: N812
 from tests.conftest import deployer, events, load
 
 VOL_ORACLE = "contracts/VolOracle.vy"
@@ -45,10 +46,11 @@ def push(vol: Any, feeder: str, expiry: int, atm: int, skew: int) -> None:
 
 
 def ln_tolerance(skew: int) -> int:
-    """|sigma - exact| bound off the money: ln_wad is within 2e-19 relative of ln(K*1e36/F / 1e18)
-    (|.| <= 125, so <= 25 wei) and ln(1e18) is rounded (0.5 wei): ln(K/F) is within 26 wei,
-    which skew scales by |skew| / 1e18; the truncation adds 1 wei."""
-    return 26 * abs(skew) // WAD + 2
+    """|sigma - exact| bound off the money: ln(K/F) = -black76.log_moneyness(F, K), where
+    ln_wad is within 2e-19 relative of ln(F*1e36/K / 1e18) (|.| <= 125, so <= 25 wei), the
+    quotient's truncation adds below 1e-18 * K/F (< 1 wei here) and ln(1e18) is rounded (0.5
+    wei): ln(K/F) is within 27 wei, which skew scales by |skew| / 1e18; the truncation adds 1."""
+    return 27 * abs(skew) // WAD + 2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -411,16 +413,16 @@ def test_vol_oracle_ownership_two_step(vol: Any) -> None:
         vol.transfer_ownership(owner)
 
 
-def test_vol_oracle_sigmas_batch_equals_single_reads() -> None:
+def test_vol_oracle_packed_entries_are_the_stored_words() -> None:
     oracle = load("contracts/VolOracle.vy", WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 3600, WAD // 2)
     oracle.add_feeder(boa.env.eoa)
     expiries = [boa.env.timestamp + d * 86_400 for d in (7, 30)]
     oracle.update(expiries[0], 6 * WAD // 10, -WAD // 10)
     oracle.update(expiries[1], 7 * WAD // 10, WAD // 20)
-    pairs = [(expiries[0], 2500 * WAD), (expiries[1], 3500 * WAD), (expiries[0], 3000 * WAD)]
-    batch = oracle.sigmas([e for e, _ in pairs], [k for _, k in pairs], 3000 * WAD)
-    assert batch == [oracle.sigma(e, k, 3000 * WAD) for e, k in pairs]
-    with boa.reverts("vol: length mismatch"):
-        oracle.sigmas([expiries[0]], [], 3000 * WAD)
+    limits, entries = oracle.packed_entries([expiries[1], 0, expiries[0], expiries[1]])
+    assert limits == R.pack_limits(WAD // 20, 5 * WAD, 3600, WAD // 2)
+    words = [R.pack_entry(*oracle.entry(e)) for e in expiries]
+    assert entries == [words[1], 0, words[0], words[1]]  # expiry 0: no expiry, answered 0
+    assert oracle.packed_entries([]) == (limits, [])
     with boa.reverts("vol: no entry"):
-        oracle.sigmas([expiries[0] + 1], [3000 * WAD], 3000 * WAD)
+        oracle.packed_entries([expiries[0], expiries[0] + 1])

@@ -1,0 +1,52 @@
+"""Calculator inputs built by hand: packed vol entries and limits (contracts/math/smile.vy) and
+the Market and Position tuples of contracts/engine/risk.vy.
+
+Tests that price a portfolio at a chosen vol give each position a flat smile (skew 0) whose ATM
+vol is that vol, under limits wide enough that the clamp never binds: the calculator then
+prices it at exactly that vol.
+"""
+
+from __future__ import annotations
+
+WAD = 10**18
+SKEW_OFFSET = 2**95
+
+# vol_min 0.1%, vol_max 1000% (the VolOracle's hard bounds), a day's heartbeat, no markup.
+OPEN_BOUNDS = (10**15, 10 * WAD, 86_400, 0)
+
+
+def pack_entry(atm: int, skew: int, updated_at: int) -> int:
+    """A VolOracle entry's word: atm | (skew + 2**95) << 96 | updated_at << 192."""
+    return atm | ((skew + SKEW_OFFSET) << 96) | (updated_at << 192)
+
+
+def pack_limits(vol_min: int, vol_max: int, heartbeat: int, stale_markup: int) -> int:
+    """The VolOracle limits' word: vol_min | vol_max << 64 | heartbeat << 128 | markup << 192."""
+    return vol_min | (vol_max << 64) | (heartbeat << 128) | (stale_markup << 192)
+
+
+OPEN_LIMITS = pack_limits(*OPEN_BOUNDS)
+
+
+def flat_smile(sigma: int, now: int) -> int:
+    """An entry fresh at `now` that answers `sigma` at every strike (0 for no entry)."""
+    return pack_entry(sigma, 0, now) if sigma else 0
+
+
+def market(
+    spot: int,
+    confidence: int,
+    now: int,
+    sigma_ref: int,
+    ref_smile: int = 0,
+    limits: int = OPEN_LIMITS,
+) -> tuple[int, int, int, int, int, int]:
+    """risk.Market: with no ref_smile (no live expiry) sigma_ref is the reference vol."""
+    return (spot, confidence, now, sigma_ref, ref_smile, limits)
+
+
+def position(
+    strike: int, expiry: int, is_call: bool, size: int, sigma: int, settlement: int, now: int
+) -> tuple[int, int, bool, int, int, int]:
+    """risk.Position priced at `sigma` (a flat smile fresh at `now`)."""
+    return (strike, expiry, is_call, size, flat_smile(sigma, now), settlement)
