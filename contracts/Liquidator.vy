@@ -268,7 +268,7 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     # is the cash the MtM counts.
     settled: bool = False
     for p: risk.Position in portfolio.positions:
-        settled = settled or p.settlement != 0
+        settled = settled or risk.settlement(p, market.now) != 0
     if settled:
         extcall engine.settle_positions(account)
         portfolio, market = staticcall engine.risk_inputs(account)

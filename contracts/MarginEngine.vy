@@ -36,6 +36,7 @@ from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 
 from contracts.auth import ownable
+from contracts.engine import positions
 from contracts.engine import risk
 from contracts.engine import orders
 import contracts.RiskCalculator as RiskCalculator
@@ -68,14 +69,10 @@ IMAX_SIZE: constant(int256) = 2**96
 MAX_SPOT: constant(uint256) = 10**35
 MIN_TENOR: constant(uint256) = 3600
 MAX_TENOR: constant(uint256) = 2 * 365 * 86400
-EXPIRY_GRID: constant(uint256) = 3600
 EXPIRY_TIME_OF_DAY: constant(uint256) = 8 * 3600
 MAX_STRIKE_RATIO: constant(uint256) = 10
-# A series id packs its terms (keeper/series.py): (expiry / 3600) << 121 | is_call << 120 |
-# strike. A position word packs id << 108 | size (a 108-bit two's complement), so the margin
-# model reads a position's terms from its one storage slot.
-STRIKE_BITS: constant(uint256) = 120
-SIZE_BITS: constant(uint256) = 108
+# Series ids and position words: contracts/engine/positions.vy.
+SIZE_BITS: constant(uint256) = positions.SIZE_BITS
 # A hedge swap must return at least (1 - 5%) of its input's oracle value: an operator cannot
 # give an account's collateral away through a bad trade.
 MAX_SWAP_LOSS: constant(uint256) = WAD // 20
@@ -209,7 +206,7 @@ cash_debt: public(HashMap[address, uint256])
 underlying_balance: public(HashMap[address, uint256])
 total_underlying: public(uint256)
 
-# Series and positions. A series id is its terms packed (see STRIKE_BITS); `_listed` marks the
+# Series and positions. A series id is its terms packed (contracts/engine/positions.vy); `_listed` marks the
 # listed ones. A position packs (series_id << 108) | (size as a 108-bit two's complement): the
 # margin check reads one slot per position and no series slot.
 _listed: HashMap[uint256, bool]
@@ -360,14 +357,14 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
     @return The series id: its terms packed, (expiry / 3600) << 121 | is_call << 120 | strike.
     """
     self._only_risk_admin()
-    assert expiry % EXPIRY_GRID == 0, "engine: bad expiry"
+    assert expiry % positions.EXPIRY_GRID == 0, "engine: bad expiry"
     assert expiry >= block.timestamp + MIN_TENOR and expiry <= block.timestamp + MAX_TENOR, "engine: bad expiry"
     assert staticcall vol_oracle.has_entry(expiry), "engine: no vol entry"
     spot: uint256 = self._spot()[0]
     assert strike * MAX_STRIKE_RATIO >= spot and strike <= spot * MAX_STRIKE_RATIO, "engine: strike out of bounds"
     # spot <= 1e35 and the ratio bound keep strike <= 1e36 < 2**120, so the id's fields do not
     # overlap; expiry / 3600 < 2**27 by the tenor bound, so the id is below 2**148.
-    series_id: uint256 = ((expiry // EXPIRY_GRID) << (STRIKE_BITS + 1)) | (convert(is_call, uint256) << STRIKE_BITS) | strike
+    series_id: uint256 = positions.series_id(expiry, strike, is_call)
     assert not self._listed[series_id], "engine: series listed"
     # live_expiries is kept ascending, so the nearest live expiry is the first one in the
     # future. Insertion: later expiries move up one place. An expiry already live is met
@@ -613,11 +610,11 @@ def move_portfolio(account: address, receiver: address, fraction: uint256):
     self._settle_expired(account)
     self._settle_expired(receiver)
     f: int256 = convert(fraction, int256)
-    positions: DynArray[uint256, MAX_POSITIONS] = self._positions[account]
-    for packed: uint256 in positions:
+    words: DynArray[uint256, MAX_POSITIONS] = self._positions[account]
+    for packed: uint256 in words:
         # |size| <= 2**96 and f <= 1e18: the product fits easily; unsafe_div (SDIV) truncates
         # toward zero, as // does.
-        moved: int256 = unsafe_div(unsafe_mul(self._size(packed), f), IWAD)
+        moved: int256 = unsafe_div(unsafe_mul(positions.size(packed), f), IWAD)
         if moved != 0:
             self._add_position(account, packed >> SIZE_BITS, -moved)
             self._add_position(receiver, packed >> SIZE_BITS, moved)
@@ -956,16 +953,16 @@ def _add_position(account: address, series_id: uint256, delta: int256):
             break
         packed: uint256 = self._positions[account][i]
         if packed >> SIZE_BITS == series_id:
-            size: int256 = self._size(packed) + delta
+            size: int256 = positions.size(packed) + delta
             assert size <= IMAX_SIZE and size >= -IMAX_SIZE, "engine: size too large"
             if size == 0:
                 self._positions[account][i] = self._positions[account][n - 1]
                 self._positions[account].pop()
             else:
-                self._positions[account][i] = self._pack(series_id, size)
+                self._positions[account][i] = positions.pack(series_id, size)
             return
     assert n < (self._params[3] >> (2 * risk.PARAM_LANE + 64)), "engine: too many positions"
-    self._positions[account].append(self._pack(series_id, delta))
+    self._positions[account].append(positions.pack(series_id, delta))
 
 
 @internal
@@ -981,7 +978,7 @@ def _settle_expired(account: address):
         if price == 0:
             kept.append(packed)
             continue
-        size: int256 = self._size(packed)
+        size: int256 = positions.size(packed)
         intrinsic: uint256 = 0
         if s.is_call and price > s.strike:
             intrinsic = price - s.strike
@@ -1002,30 +999,25 @@ def _settle_expired(account: address):
 @view
 def _portfolio(account: address) -> risk.Portfolio:
     """
-    @dev The account as the risk module sees it: cash, underlying, positions with their terms,
-         their expiries' packed vol entries (one batched VolOracle read; the RiskCalculator
-         evaluates the smile) and settlement prices.
+    @dev The account as the risk module sees it: cash, underlying and each position word as
+         stored with its mark: the expiry's packed vol entry while live (one batched VolOracle
+         read; the RiskCalculator evaluates the smile), the settlement price once expired.
     """
     words: DynArray[uint256, MAX_POSITIONS] = self._positions[account]
     expiries: DynArray[uint256, MAX_POSITIONS] = []
     for packed: uint256 in words:
-        expiries.append(self._series_terms(packed >> SIZE_BITS).expiry)
+        expiries.append(positions.expiry(packed))
     limits: uint256 = 0
-    entries: DynArray[uint256, MAX_POSITIONS] = []
-    limits, entries = staticcall vol_oracle.packed_entries(expiries)
-    positions: DynArray[risk.Position, MAX_POSITIONS] = []
+    marks: DynArray[uint256, MAX_POSITIONS] = []
+    limits, marks = staticcall vol_oracle.packed_entries(expiries)
+    held: DynArray[risk.Position, MAX_POSITIONS] = []
     for i: uint256 in range(len(words), bound=MAX_POSITIONS):
-        packed: uint256 = words[i]
-        s: Series = self._series_terms(packed >> SIZE_BITS)
-        settlement: uint256 = 0
-        if s.expiry <= block.timestamp:
-            settlement = self.settlement_price[s.expiry]
-        positions.append(risk.Position(
-            strike=convert(s.strike, int256), expiry=s.expiry, is_call=s.is_call,
-            size=self._size(packed), smile=entries[i], settlement=convert(settlement, int256),
-        ))
+        mark: uint256 = marks[i]
+        if expiries[i] <= block.timestamp:
+            mark = self.settlement_price[expiries[i]]
+        held.append(risk.Position(word=words[i], mark=mark))
     return risk.Portfolio(
-        cash=self._cash(account), underlying=convert(self.underlying_balance[account], int256), positions=positions,
+        cash=self._cash(account), underlying=convert(self.underlying_balance[account], int256), positions=held,
     )
 
 
@@ -1214,24 +1206,6 @@ def _series_terms(series_id: uint256) -> Series:
     """
     @dev A series' terms from its id (no storage read); `listed` is left False.
     """
-    return Series(
-        expiry=(series_id >> (STRIKE_BITS + 1)) * EXPIRY_GRID, strike=series_id & (2**120 - 1),
-        is_call=(series_id >> STRIKE_BITS) & 1 == 1, listed=False,
-    )
-
-
-@internal
-@pure
-def _pack(series_id: uint256, size: int256) -> uint256:
-    # |size| <= 2**96 < 2**107: its two's complement fits the low 108 bits; series_id < 2**148.
-    return (series_id << SIZE_BITS) | (convert(convert(size, bytes32), uint256) & (2**108 - 1))
-
-
-@internal
-@pure
-def _size(packed: uint256) -> int256:
-    low: uint256 = packed & (2**108 - 1)
-    if low >= 2**107:
-        # low < 2**108: the difference lies in [-2**107, 0).
-        return unsafe_sub(convert(low, int256), 2**108)
-    return convert(low, int256)
+    s: Series = empty(Series)
+    s.expiry, s.strike, s.is_call = positions.terms(series_id)
+    return s

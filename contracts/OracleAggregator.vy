@@ -116,12 +116,14 @@ MAX_GRACE_LIQUIDATION_BUFFER: constant(uint256) = 10**30
 # feed (bits 0..159) | heartbeat << 160 (bits 160..223) | decimals << 224 (bits 224..231).
 MASK_160: constant(uint256) = 2**160 - 1
 MASK_64: constant(uint256) = 2**64 - 1
+# The first source's slot also holds the counts (bits 232..247): count (its low 8 bits) and
+# min_sources (the next 8), both <= MAX_SOURCES. price() reads them with the first source.
+COUNTS_SHIFT: constant(uint256) = 232
+SOURCE_BITS: constant(uint256) = 2**232 - 1
 
-# The sources in use are _sources[0 .. count). `_counts` holds count (bits 0..7) and
-# min_sources (bits 8..15), both <= MAX_SOURCES, so price() reads one word for the two.
-# 1 <= min_sources <= count at all times (after construction).
+# The sources in use are _sources[0 .. count); the counts live in _sources[0] (see
+# COUNTS_SHIFT). 1 <= min_sources <= count at all times (after construction).
 _sources: uint256[MAX_SOURCES]
-_counts: uint256
 
 # The sequencer-uptime feed (bits 0..159) and the grace period (bits 160..): the two values
 # every guard check reads, in one slot. grace_period <= MAX_GRACE_PERIOD < 2**96.
@@ -181,14 +183,17 @@ def price() -> (uint256, uint256, uint256):
             rounded down).
     @return oldest_timestamp The smallest updatedAt among the answers used.
     """
-    counts: uint256 = self._counts
+    first: uint256 = self._sources[0]
+    counts: uint256 = first >> COUNTS_SHIFT
     n: uint256 = counts & 255
     # The fresh answers, kept sorted ascending by insertion; m of them so far.
     values: uint256[MAX_SOURCES] = empty(uint256[MAX_SOURCES])
     m: uint256 = 0
     oldest: uint256 = max_value(uint256)
     for i: uint256 in range(n, bound=MAX_SOURCES):
-        packed: uint256 = self._sources[i]
+        packed: uint256 = first
+        if i != 0:
+            packed = self._sources[i]
         round_id: uint80 = 0
         answer: int256 = 0
         started_at: uint256 = 0
@@ -201,7 +206,7 @@ def price() -> (uint256, uint256, uint256):
         assert updated_at <= block.timestamp, "oracle: answer from the future"
         assert answer > 0, "oracle: non-positive answer"
         # decimals <= 18 (checked when added): the scale is at most 1e18, no overflow.
-        scale: uint256 = pow_mod256(10, unsafe_sub(MAX_DECIMALS, packed >> 224))
+        scale: uint256 = pow_mod256(10, unsafe_sub(MAX_DECIMALS, (packed >> 224) & 255))
         assert convert(answer, uint256) <= unsafe_div(MAX_PRICE, scale), "oracle: answer too large"
         # updated_at <= block.timestamp (checked above): no underflow.
         if unsafe_sub(block.timestamp, updated_at) > (packed >> 160) & MASK_64:
@@ -247,7 +252,7 @@ def source_count() -> uint256:
     @notice Number of configured sources.
     @return The count (<= 8).
     """
-    return self._counts & 255
+    return self._counts() & 255
 
 
 @external
@@ -257,7 +262,7 @@ def min_sources() -> uint256:
     @notice How many fresh sources price() needs.
     @return The minimum (1 .. source_count()).
     """
-    return self._counts >> 8
+    return self._counts() >> 8
 
 
 @external
@@ -269,12 +274,12 @@ def source(index: uint256) -> Source:
     @param index Position in the source list.
     @return The feed, its heartbeat (seconds) and its cached decimals.
     """
-    assert index < self._counts & 255, "oracle: no such source"
+    assert index < self._counts() & 255, "oracle: no such source"
     packed: uint256 = self._sources[index]
     return Source(
         feed=convert(packed & MASK_160, address),
         heartbeat=(packed >> 160) & MASK_64,
-        decimals=convert(packed >> 224, uint8),
+        decimals=convert((packed >> 224) & 255, uint8),
     )
 
 
@@ -414,7 +419,7 @@ def remove_source(feed: address):
     @param feed The feed to remove.
     """
     ownable.check_owner()
-    counts: uint256 = self._counts
+    counts: uint256 = self._counts()
     n: uint256 = counts & 255
     index: uint256 = self._index_of(feed)
     assert index < n, "oracle: unknown source"
@@ -423,8 +428,9 @@ def remove_source(feed: address):
     assert last >= counts >> 8, "oracle: below min_sources"
     self._sources[index] = self._sources[last]
     self._sources[last] = 0
-    # The count drops by one; min_sources is unchanged.
-    self._counts = unsafe_sub(counts, 1)
+    # The count drops by one; min_sources is unchanged. (last >= min_sources >= 1: the first
+    # slot keeps its source; its counts are rewritten here.)
+    self._store_counts(unsafe_sub(counts, 1))
     log SourceRemoved(feed=feed)
 
 
@@ -438,7 +444,7 @@ def set_heartbeat(feed: address, heartbeat: uint256):
     """
     ownable.check_owner()
     index: uint256 = self._index_of(feed)
-    assert index < self._counts & 255, "oracle: unknown source"
+    assert index < self._counts() & 255, "oracle: unknown source"
     assert heartbeat != 0 and heartbeat <= MAX_HEARTBEAT, "oracle: bad heartbeat"
     packed: uint256 = self._sources[index]
     old: uint256 = (packed >> 160) & MASK_64
@@ -504,9 +510,22 @@ def set_grace_liquidation_buffer(buffer: uint256):
 
 @internal
 @view
+def _counts() -> uint256:
+    """count | min_sources << 8, from the first source's slot."""
+    return self._sources[0] >> COUNTS_SHIFT
+
+
+@internal
+def _store_counts(counts: uint256):
+    # counts < 2**16: it fits bits 232..247 above the first source's fields.
+    self._sources[0] = (self._sources[0] & SOURCE_BITS) | (counts << COUNTS_SHIFT)
+
+
+@internal
+@view
 def _index_of(feed: address) -> uint256:
     """Index of `feed` in the source list, or MAX_SOURCES if absent."""
-    for i: uint256 in range(self._counts & 255, bound=MAX_SOURCES):
+    for i: uint256 in range(self._counts() & 255, bound=MAX_SOURCES):
         if convert(self._sources[i] & MASK_160, address) == feed:
             return i
     return MAX_SOURCES
@@ -514,7 +533,7 @@ def _index_of(feed: address) -> uint256:
 
 @internal
 def _add_source(feed: address, heartbeat: uint256):
-    counts: uint256 = self._counts
+    counts: uint256 = self._counts()
     n: uint256 = counts & 255
     assert n < MAX_SOURCES, "oracle: too many sources"
     assert feed != empty(address), "oracle: zero address"
@@ -523,17 +542,18 @@ def _add_source(feed: address, heartbeat: uint256):
     decimals: uint8 = staticcall IAggregatorV3(feed).decimals()
     assert convert(decimals, uint256) <= MAX_DECIMALS, "oracle: too many decimals"
     self._sources[n] = convert(feed, uint256) | (heartbeat << 160) | (convert(decimals, uint256) << 224)
-    # n < MAX_SOURCES: the count stays within its 8 bits.
-    self._counts = unsafe_add(counts, 1)
+    # n < MAX_SOURCES: the count stays within its 8 bits. (For n == 0 the write above
+    # cleared the counts in the first slot; this restores them.)
+    self._store_counts(unsafe_add(counts, 1))
     log SourceAdded(feed=feed, heartbeat=heartbeat, decimals=decimals)
 
 
 @internal
 def _set_min_sources(min_sources_: uint256):
-    counts: uint256 = self._counts
+    counts: uint256 = self._counts()
     assert min_sources_ != 0 and min_sources_ <= counts & 255, "oracle: bad min_sources"
     log MinSourcesSet(old_min_sources=counts >> 8, new_min_sources=min_sources_)
-    self._counts = (counts & 255) | (min_sources_ << 8)
+    self._store_counts((counts & 255) | (min_sources_ << 8))
 
 
 @internal

@@ -13,6 +13,7 @@
 
 from contracts.math import black76
 from contracts.math import smile
+from contracts.engine import positions
 from contracts.engine import risk
 
 WAD: constant(int256) = 10**18
@@ -203,17 +204,23 @@ def greeks(portfolio: risk.Portfolio, market: risk.Market) -> (int256, int256, i
     vega: int256 = 0
     theta: int256 = 0
     for p: risk.Position in portfolio.positions:
-        if p.expiry <= market.now:
+        expiry: uint256 = 0
+        strike: uint256 = 0
+        is_call: bool = False
+        expiry, strike, is_call = positions.terms(p.word >> positions.SIZE_BITS)
+        if expiry <= market.now:
             continue
-        tau: uint256 = (p.expiry - market.now) * 10**18 // 31_536_000
-        sigma: int256 = smile.sigma(p.smile, market.vol_limits, black76.log_moneyness(market.spot, p.strike), market.now)
+        size: int256 = positions.size(p.word)
+        tau: uint256 = (expiry - market.now) * 10**18 // 31_536_000
+        ln_sk: int256 = black76.log_moneyness(market.spot, convert(strike, int256))
+        sigma: int256 = smile.sigma(p.mark, market.vol_limits, ln_sk, market.now)
         g: black76.Greeks = black76.greeks(
-            convert(market.spot, uint256), convert(p.strike, uint256), tau, convert(sigma, uint256), p.is_call
+            convert(market.spot, uint256), strike, tau, convert(sigma, uint256), is_call
         )
-        delta += p.size * g.delta // WAD
-        gamma += p.size * convert(g.gamma, int256) // WAD
-        vega += p.size * convert(g.vega, int256) // WAD
-        theta += p.size * g.theta // WAD
+        delta += size * g.delta // WAD
+        gamma += size * convert(g.gamma, int256) // WAD
+        vega += size * convert(g.vega, int256) // WAD
+        theta += size * g.theta // WAD
     return delta, gamma, vega, theta
 
 

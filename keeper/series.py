@@ -7,7 +7,8 @@ itself:
     id = (expiry // 3600) << 121 | is_call << 120 | strike        (strike a wad < 2**120)
 
 An account's position is one storage word: id << 108 | size, the size (a wad, |size| <= 2**96)
-as a 108-bit two's complement. `MarginEngine.packed_positions(account)` returns these words.
+as a 108-bit two's complement. `MarginEngine.packed_positions(account)` returns these words,
+and the RiskCalculator takes them as they are (contracts/engine/positions.vy).
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def series_terms(sid: int) -> tuple[int, int, bool]:
     """(expiry, strike wad, is_call) of a series id."""
     expiry = (sid >> (STRIKE_BITS + 1)) * EXPIRY_GRID
     return expiry, sid & _STRIKE_MASK, bool(sid >> STRIKE_BITS & 1)
+
+
+def pack_position(sid: int, size: int) -> int:
+    """The engine's word of a position (what RiskCalculator takes as risk.Position.word);
+    raises ValueError for a size beyond the engine's bound of 2**96."""
+    if abs(size) > 1 << 96:
+        raise ValueError(f"size {size} is beyond the engine's bound of 2**96")
+    return sid << SIZE_BITS | (size & _SIZE_MASK)
 
 
 def unpack_position(word: int) -> tuple[int, int]:

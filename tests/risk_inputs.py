@@ -1,12 +1,15 @@
 """Calculator inputs built by hand: packed vol entries and limits (contracts/math/smile.vy) and
 the Market and Position tuples of contracts/engine/risk.vy.
 
-Tests that price a portfolio at a chosen vol give each position a flat smile (skew 0) whose ATM
-vol is that vol, under limits wide enough that the clamp never binds: the calculator then
-prices it at exactly that vol.
+A position is (word, mark): the engine's position word (keeper/series.py) and, while live, its
+expiry's packed vol entry, once expired its settlement price. Tests that price a portfolio at a
+chosen vol give each live position a flat smile (skew 0) whose ATM vol is that vol, under limits
+wide enough that the clamp never binds: the calculator then prices it at exactly that vol.
 """
 
 from __future__ import annotations
+
+from keeper import series
 
 WAD = 10**18
 SKEW_OFFSET = 2**95
@@ -47,6 +50,16 @@ def market(
 
 def position(
     strike: int, expiry: int, is_call: bool, size: int, sigma: int, settlement: int, now: int
-) -> tuple[int, int, bool, int, int, int]:
-    """risk.Position priced at `sigma` (a flat smile fresh at `now`)."""
-    return (strike, expiry, is_call, size, flat_smile(sigma, now), settlement)
+) -> tuple[int, int]:
+    """risk.Position: live (expiry > now), priced at `sigma` (a flat smile fresh at `now`);
+    expired, valued at `settlement` (0: not settled yet). The expiry must be on the hour grid."""
+    word = series.pack_position(series.series_id(expiry, strike, is_call), size)
+    return (word, flat_smile(sigma, now) if expiry > now else settlement)
+
+
+def unpack(position: tuple[int, int], now: int) -> tuple[int, int, bool, int, int]:
+    """(strike, expiry, is_call, size, settlement) of a risk.Position; settlement 0 while live."""
+    word, mark = position
+    sid, size = series.unpack_position(word)
+    expiry, strike, is_call = series.series_terms(sid)
+    return strike, expiry, is_call, size, mark if expiry <= now else 0

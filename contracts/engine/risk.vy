@@ -20,6 +20,7 @@
 from contracts.math import wad
 from contracts.math import black76
 from contracts.math import smile
+from contracts.engine import positions
 
 WAD: constant(int256) = 10**18
 YEAR: constant(int256) = 31_536_000
@@ -32,19 +33,15 @@ PARAM_LANE: constant(uint256) = 85
 
 
 struct Position:
-    # Strike, a wad in (0, 1e36].
-    strike: int256
-    # Expiry, unix seconds.
-    expiry: uint256
-    is_call: bool
-    # Signed size in units of the underlying (wad); long > 0.
-    size: int256
-    # The expiry's VolOracle entry, packed (contracts/math/smile.vy); the position's vol is
-    # smile.sigma(smile, market.vol_limits, ln(S/K), now), VolOracle.sigma(expiry, strike, spot).
-    # Not read for an expired position.
-    smile: uint256
-    # Settlement price of the expiry once recorded, else 0.
-    settlement: int256
+    # The position word as the engine stores it (contracts/engine/positions.vy): the series'
+    # expiry, strike (a wad in (0, 1e36]) and type, and the signed size in units of the
+    # underlying (wad, |size| <= 2**96; long > 0).
+    word: uint256
+    # While the expiry is ahead (expiry > now): its VolOracle entry, packed
+    # (contracts/math/smile.vy), so the position's vol is smile.sigma(mark, vol_limits,
+    # ln(S/K), now), VolOracle.sigma(expiry, strike, spot). Once expired: the expiry's
+    # settlement price (wad), 0 until recorded.
+    mark: uint256
 
 
 struct Portfolio:
@@ -143,6 +140,22 @@ def reference_vol(market: Market) -> int256:
 
 @internal
 @pure
+def settlement(p: Position, now: uint256) -> int256:
+    """
+    @notice The settlement price a position's value uses: its mark once expired (0 until the
+            expiry is settled), 0 while it is live.
+    @param p The position.
+    @param now The valuation time, unix seconds.
+    @return The settlement price, a wad.
+    """
+    if positions.expiry(p.word) > now:
+        return 0
+    # A settlement price is an oracle price (<= 1e36): the conversion is exact.
+    return convert(p.mark, int256)
+
+
+@internal
+@pure
 def contingency(portfolio: Portfolio, market: Market, mode: Mode) -> int256:
     """
     @notice A_M = a_M * sum_{q<0} |q| * S + (1 - c) * conf_M * sum |q| * S, rounded up.
@@ -155,11 +168,12 @@ def contingency(portfolio: Portfolio, market: Market, mode: Mode) -> int256:
     gross: int256 = 0
     for p: Position in portfolio.positions:
         # |size| <= 2**96 by the engine's bounds: the sums stay below 2**101.
-        if p.size < 0:
-            short = unsafe_sub(short, p.size)
-            gross = unsafe_sub(gross, p.size)
+        size: int256 = positions.size(p.word)
+        if size < 0:
+            short = unsafe_sub(short, size)
+            gross = unsafe_sub(gross, size)
         else:
-            gross = unsafe_add(gross, p.size)
+            gross = unsafe_add(gross, size)
     # Notionals: sums (< 2**101) times S (<= 1e36 < 2**120), rounded up, below 2**162; times a
     # parameter or (1 - c) (<= 1e18 < 2**60) below 2**222. Every step rounds up.
     short_notional: int256 = self._ceil_div(unsafe_mul(short, market.spot), WAD)
@@ -184,14 +198,19 @@ def mtm(portfolio: Portfolio, market: Market) -> int256:
     # b <= 2**100 and S <= 1e36: the product is below 2**220.
     total: int256 = unsafe_add(portfolio.cash, unsafe_div(unsafe_mul(portfolio.underlying, market.spot), WAD))
     for p: Position in portfolio.positions:
-        if p.expiry <= market.now:
-            total = unsafe_add(total, self._term(p.size, self._expired_value(p, market.spot)))
+        expiry: uint256 = 0
+        strike: int256 = 0
+        is_call: bool = False
+        expiry, strike, is_call = self._terms(p.word)
+        size: int256 = positions.size(p.word)
+        if expiry <= market.now:
+            total = unsafe_add(total, self._term(size, self._expired_value(strike, is_call, p.mark, market.spot)))
             continue
-        tau: int256 = self._tau(p.expiry, market.now)
+        tau: int256 = self._tau(expiry, market.now)
         sqrt_tau: int256 = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
-        ln_sk: int256 = black76.log_moneyness(market.spot, p.strike)
-        v: int256 = black76.total_vol(smile.sigma(p.smile, market.vol_limits, ln_sk, market.now), sqrt_tau)
-        total = unsafe_add(total, self._term(p.size, black76.price_from_log(market.spot, p.strike, ln_sk, v, p.is_call)))
+        ln_sk: int256 = black76.log_moneyness(market.spot, strike)
+        v: int256 = black76.total_vol(smile.sigma(p.mark, market.vol_limits, ln_sk, market.now), sqrt_tau)
+        total = unsafe_add(total, self._term(size, black76.price_from_log(market.spot, strike, ln_sk, v, is_call)))
     return total
 
 
@@ -233,33 +252,35 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
     cache_shock: int256[MAX_POSITIONS] = empty(int256[MAX_POSITIONS])
     cached: uint256 = 0
     for p: Position in portfolio.positions:
-        if p.expiry <= market.now:
+        expiry: uint256 = 0
+        strike: int256 = 0
+        is_call: bool = False
+        expiry, strike, is_call = self._terms(p.word)
+        size: int256 = positions.size(p.word)
+        if expiry <= market.now:
             # Expired (tau = 0): intrinsic value, the same in every vol state.
             for j: uint256 in range(MAX_POINTS):
                 if j == points:
                     break
-                term: int256 = self._term(p.size, self._expired_value(p, spots[j]))
+                term: int256 = self._term(size, self._expired_value(strike, is_call, p.mark, spots[j]))
                 for s: uint256 in range(3):
                     w: uint256 = unsafe_add(unsafe_mul(s, points), j)
                     values[w] = unsafe_add(values[w], term)
             continue
-        ln_sk: int256 = black76.log_moneyness(market.spot, p.strike)
+        ln_sk: int256 = black76.log_moneyness(market.spot, strike)
         # sqrt(tau) and the vol shock depend on the expiry only: computed once per expiry.
         slot: uint256 = cached
         for c: uint256 in range(cached, bound=MAX_POSITIONS):
-            if cache_expiry[c] == p.expiry:
+            if cache_expiry[c] == expiry:
                 slot = c
                 break
         if slot == cached:
-            tau: int256 = self._tau(p.expiry, market.now)
-            cache_expiry[slot] = p.expiry
+            tau: int256 = self._tau(expiry, market.now)
+            cache_expiry[slot] = expiry
             cache_sqrt[slot] = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
             cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
             cached = unsafe_add(cached, 1)
-        vs: int256[3] = self._state_vols(smile.sigma(p.smile, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot])
-        size: int256 = p.size
-        strike: int256 = p.strike
-        is_call: bool = p.is_call
+        vs: int256[3] = self._state_vols(smile.sigma(p.mark, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot])
         v_down: int256 = vs[0]
         v_flat: int256 = vs[1]
         v_up: int256 = vs[2]
@@ -321,13 +342,18 @@ def health_floor(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -
     spot_hi: int256 = self._shocked_spot(market.spot, grid.u_max, 2, 1)
     total: int256 = self._collateral_value(portfolio, self._shocked_spot(market.spot, grid.u_max, 0, 1), mode.haircut)
     for p: Position in portfolio.positions:
-        if p.size >= 0:
+        size: int256 = positions.size(p.word)
+        if size >= 0:
             continue
-        bound: int256 = p.strike
-        if p.is_call:
-            bound = max(spot_hi, p.settlement)
+        expiry: uint256 = 0
+        strike: int256 = 0
+        is_call: bool = False
+        expiry, strike, is_call = self._terms(p.word)
+        bound: int256 = strike
+        if is_call:
+            bound = max(spot_hi, self.settlement(p, market.now))
         # |size| <= 2**96 and bound <= max(1.9e36, 1e36) < 2**121: see `_term`.
-        total = unsafe_add(total, self._term(p.size, bound))
+        total = unsafe_add(total, self._term(size, bound))
     return unsafe_sub(total, self.contingency(portfolio, market, mode))
 
 
@@ -375,25 +401,30 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
     cache_shock: int256[MAX_POSITIONS] = empty(int256[MAX_POSITIONS])
     cached: uint256 = 0
     for p: Position in portfolio.positions:
-        if p.expiry <= market.now:
+        expiry: uint256 = 0
+        strike: int256 = 0
+        is_call: bool = False
+        expiry, strike, is_call = self._terms(p.word)
+        size: int256 = positions.size(p.word)
+        if expiry <= market.now:
             # Expired (tau = 0): intrinsic value.
-            total = unsafe_add(total, self._term(p.size, self._expired_value(p, spot_j)))
+            total = unsafe_add(total, self._term(size, self._expired_value(strike, is_call, p.mark, spot_j)))
             continue
         slot: uint256 = cached
         for c: uint256 in range(cached, bound=MAX_POSITIONS):
-            if cache_expiry[c] == p.expiry:
+            if cache_expiry[c] == expiry:
                 slot = c
                 break
         if slot == cached:
-            tau: int256 = self._tau(p.expiry, market.now)
-            cache_expiry[slot] = p.expiry
+            tau: int256 = self._tau(expiry, market.now)
+            cache_expiry[slot] = expiry
             cache_sqrt[slot] = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
             cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
             cached = unsafe_add(cached, 1)
-        ln_sk: int256 = black76.log_moneyness(market.spot, p.strike)
-        v: int256 = self._state_vol(smile.sigma(p.smile, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot], s)
+        ln_sk: int256 = black76.log_moneyness(market.spot, strike)
+        v: int256 = self._state_vol(smile.sigma(p.mark, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot], s)
         ln_jk: int256 = unsafe_add(ln_sk, log_j)
-        total = unsafe_add(total, self._term(p.size, black76.price_from_log(spot_j, p.strike, ln_jk, v, p.is_call)))
+        total = unsafe_add(total, self._term(size, black76.price_from_log(spot_j, strike, ln_jk, v, is_call)))
     return total
 
 
@@ -471,16 +502,31 @@ def _sigma_up(sigma: int256, shock: int256) -> int256:
 
 @internal
 @pure
-def _expired_value(p: Position, spot_j: int256) -> int256:
+def _expired_value(strike: int256, is_call: bool, settlement: uint256, spot_j: int256) -> int256:
     """
     @dev Intrinsic value at the settlement price once recorded, else at the (shocked) spot.
     """
     price: int256 = spot_j
-    if p.settlement != 0:
-        price = p.settlement
-    if p.is_call:
-        return max(unsafe_sub(price, p.strike), 0)
-    return max(unsafe_sub(p.strike, price), 0)
+    if settlement != 0:
+        # A settlement price is an oracle price (<= 1e36): the conversion is exact.
+        price = convert(settlement, int256)
+    if is_call:
+        return max(unsafe_sub(price, strike), 0)
+    return max(unsafe_sub(strike, price), 0)
+
+
+@internal
+@pure
+def _terms(word: uint256) -> (uint256, int256, bool):
+    """
+    @dev A position word's expiry, strike (signed, for the pricing arithmetic) and type.
+    """
+    expiry: uint256 = 0
+    strike: uint256 = 0
+    is_call: bool = False
+    expiry, strike, is_call = positions.terms(word >> positions.SIZE_BITS)
+    # strike < 2**120: its reinterpretation as int256 is its value.
+    return expiry, convert(convert(strike, bytes32), int256), is_call
 
 
 @internal

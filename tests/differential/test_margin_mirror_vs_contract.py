@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keeper import margin as km
+from keeper import series
 from tests import protocol as P  # noqa: N812
 from tests import risk_inputs as R  # noqa: N812
 from tests.conftest import load, scaled
@@ -113,7 +114,8 @@ def test_mirror_agrees_with_contract(chain, c):
             smile = vol.packed_entries([e])[1][0] if e > NOW else 0
             sigma = vol.sigma(e, strike_wad, spot_wad) if e > NOW else 0
             settle = 0 if math.isnan(settlement[ei]) else int(settlement[ei] * 10**6) * 10**12
-            rows.append((strike_wad, e, is_call, size_wad, smile, settle))
+            word = series.pack_position(series.series_id(e, strike_wad, is_call), size_wad)
+            rows.append((word, smile if e > NOW else settle))
             priced.append(R.position(strike_wad, e, is_call, size_wad, sigma, settle, NOW))
         cash_wad = int(c["cash"] * 10**6) * 10**12
         b_wad = int(c["underlying"] * 10**6) * 10**12
@@ -170,13 +172,14 @@ def test_mirror_agrees_with_contract(chain, c):
         vol_max=5.0,
     )
     width = max(len(rows), 1)
+    terms = [R.unpack(r, NOW) for r in rows]
     pf = km.Portfolios(
         cash=np.array([cash_wad / WAD]),
         underlying=np.array([b_wad / WAD]),
-        strike=np.array([[r[0] / WAD for r in rows] or [1.0]]).reshape(1, width),
-        expiry=np.array([[r[1] for r in rows] or [NOW]]).reshape(1, width),
-        is_call=np.array([[r[2] for r in rows] or [True]]).reshape(1, width),
-        size=np.array([[r[3] / WAD for r in rows] or [0.0]]).reshape(1, width),
+        strike=np.array([[t[0] / WAD for t in terms] or [1.0]]).reshape(1, width),
+        expiry=np.array([[t[1] for t in terms] or [NOW]]).reshape(1, width),
+        is_call=np.array([[t[2] for t in terms] or [True]]).reshape(1, width),
+        size=np.array([[t[3] / WAD for t in terms] or [0.0]]).reshape(1, width),
     )
     mirror = km.evaluate(pf, mkt, params(), with_scenarios=True)
 

@@ -18,7 +18,7 @@ from tests import risk_inputs as R  # noqa: N812
 from tests.conftest import scaled
 
 WAD = 10**18
-NOW = 1_700_000_000
+NOW = 1_699_999_200  # on the hour grid, as every series expiry
 DAY = 86_400
 
 
@@ -30,11 +30,11 @@ def edge_case(draw):
         strike = spot * draw(st.integers(100, 10_000)) // 1_000 + draw(st.integers(0, 999))
         expired = draw(st.integers(0, 4)) == 0
         if expired:
-            expiry = NOW - draw(st.integers(0, 30 * DAY))
+            expiry = NOW - 3_600 * draw(st.integers(0, 30 * 24))
             settlement = draw(st.sampled_from([0, spot * draw(st.integers(500, 3_000)) // 1_000]))
             sigma = 0
         else:
-            expiry = NOW + draw(st.integers(3_600, 730 * DAY))
+            expiry = NOW + 3_600 * draw(st.integers(1, 730 * 24))
             settlement = 0
             sigma = draw(st.integers(WAD // 100, 10 * WAD))
         size = draw(st.integers(WAD // 100, 100 * WAD)) * draw(st.sampled_from([-1, -1, 1]))

@@ -19,7 +19,7 @@ from tests import protocol as P  # noqa: N812
 from tests import risk_inputs as R  # noqa: N812
 
 WAD = 10**18
-NOW = 1_700_000_000
+NOW = 1_699_999_200  # on the hour grid, as every series expiry
 DAY = 86_400
 U_MAX = P.GRID[3]
 
@@ -38,8 +38,9 @@ def _ceil(x: int) -> int:
 
 def _contingency(positions, spot: int, confidence: int, mode) -> int:
     _, _, a, conf, _ = mode
-    short = sum(-p[3] for p in positions if p[3] < 0)
-    gross = sum(abs(p[3]) for p in positions)
+    sizes = [R.unpack(p, NOW)[3] for p in positions]
+    short = sum(-q for q in sizes if q < 0)
+    gross = sum(abs(q) for q in sizes)
     short_term = _ceil(_ceil(short * spot) * a)
     conf_term = _ceil(_ceil(_ceil(gross * spot) * conf) * (WAD - confidence))
     return short_term + conf_term
@@ -50,7 +51,7 @@ def _expected_floor(cash: int, underlying: int, positions, spot: int, confidence
     s_lo = spot * (WAD - U_MAX) // WAD
     s_hi = spot * (WAD + U_MAX) // WAD
     total = cash + _floor_div(_floor_div(underlying * s_lo) * (WAD - haircut))
-    for strike, _, is_call, size, _, settlement in positions:
+    for strike, _, is_call, size, settlement in (R.unpack(p, NOW) for p in positions):
         if size < 0:
             bound = max(s_hi, settlement) if is_call else strike
             total += _floor_div(size * bound)

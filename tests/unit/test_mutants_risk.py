@@ -18,11 +18,11 @@ from tests import protocol as P  # noqa: N812
 from tests import risk_inputs as R  # noqa: N812
 
 WAD = 10**18
-NOW = 1_700_000_000
+NOW = 1_699_999_200  # on the hour grid, as every series expiry
 DAY = 86_400
 
 
-def position(strike, is_call, size, settlement, expiry=NOW - 1, sigma=6 * WAD // 10):
+def position(strike, is_call, size, settlement, expiry=NOW - 3600, sigma=6 * WAD // 10):
     return R.position(strike, expiry, is_call, size, sigma, settlement, NOW)
 
 

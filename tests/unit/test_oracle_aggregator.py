@@ -331,12 +331,18 @@ def test_oracle_remove_source() -> None:
 
 
 def test_oracle_source_count_and_min_sources_share_a_word() -> None:
-    """Count and min_sources are one storage word: adding and removing sources keeps
-    min_sources, setting min_sources keeps the count, and a removed source's slot is reused."""
+    """Count and min_sources live in the first source's word: adding and removing sources
+    keeps min_sources, setting min_sources keeps the count, replacing or re-timing the first
+    source keeps both (and the source's own fields), and a removed source's slot is reused."""
     feeds = [feed(8, a * 10**8) for a in (1000, 2000, 3000)]
     agg = aggregator(feeds, 2)
     agg.remove_source(feeds[0].address)
     assert (agg.source_count(), agg.min_sources()) == (2, 2)
+    assert agg.source(0) == (feeds[2].address, HOUR, 8)
+    agg.set_heartbeat(feeds[2].address, 2 * HOUR)
+    assert agg.source(0) == (feeds[2].address, 2 * HOUR, 8)
+    assert (agg.source_count(), agg.min_sources()) == (2, 2)
+    agg.set_heartbeat(feeds[2].address, HOUR)
     newcomer = feed(8, 4000 * 10**8)
     agg.add_source(newcomer.address, HOUR)
     assert (agg.source_count(), agg.min_sources()) == (3, 2)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.series import series_id, series_terms, unpack_position
+from keeper.series import pack_position, series_id, series_terms, unpack_position
 
 WAD = 10**18
 
@@ -21,7 +21,8 @@ def test_ids_and_positions_round_trip(hours, strike, is_call, size):
     sid = series_id(hours * 3600, strike, is_call)
     assert sid < 2**148
     assert series_terms(sid) == (hours * 3600, strike, is_call)
-    word = sid << 108 | (size & (2**108 - 1))
+    word = pack_position(sid, size)
+    assert word == sid << 108 | (size & (2**108 - 1))
     assert word < 2**256
     assert unpack_position(word) == (sid, size)
 
@@ -48,3 +49,11 @@ def test_worked_id():
 def test_terms_the_engine_cannot_list_are_rejected(expiry, strike, message):
     with pytest.raises(ValueError, match=message):
         series_id(expiry, strike, True)
+
+
+def test_sizes_beyond_the_engine_bound_are_rejected():
+    sid = series_id(3600, WAD, True)
+    assert unpack_position(pack_position(sid, -(2**96))) == (sid, -(2**96))
+    for size in (2**96 + 1, -(2**96) - 1):
+        with pytest.raises(ValueError, match="beyond the engine's bound"):
+            pack_position(sid, size)
