@@ -175,8 +175,8 @@ def price() -> (uint256, uint256, uint256):
     @dev Reverts (see the contract notice): "oracle: incomplete round", "oracle: answer from
          the future", "oracle: non-positive answer", "oracle: answer too large" for any
          malformed source, "oracle: too few fresh sources" when fewer than min_sources are
-         fresh. Gas, cold, over MockAggregatorV3 feeds (bench/gas_oracle.py): about 2,700 +
-         10,300 per source (33,600 for 3, 85,100 for 8); of each source's 10,300 the feed's
+         fresh. Gas, cold, over MockAggregatorV3 feeds (bench/gas_oracle.py): about 1,200 +
+         10,300 per source (31,500 for 3, 83,300 for 8); of each source's 10,300 the feed's
          own latestRoundData is about 4,600 and the cold account access 2,600.
     @return median_wad Median of the fresh normalised answers (wad, rounded down).
     @return confidence_wad max(0, 1 - (max - min) / median) over the answers used (wad,
