@@ -128,7 +128,15 @@ TARGETS: dict[str, Target] = {
     "contracts/math/black76.vy": Target(
         ("contracts/PricingLens.vy",), (U + "test_black76.py", U + "test_mutants_math.py")
     ),
+    "contracts/math/smile.vy": Target(
+        ("contracts/PricingLens.vy", "contracts/VolOracle.vy"),
+        (U + "test_smile.py", U + "test_vol_oracle.py"),
+    ),
     "contracts/PricingLens.vy": Target(("contracts/PricingLens.vy",), MATH_TESTS),
+    "contracts/engine/positions.vy": Target(
+        ("contracts/RiskCalculator.vy", "contracts/MarginEngine.vy"),
+        (U + "test_mutants_risk.py", U + "test_health_floor.py", *ENGINE_TESTS[:2]),
+    ),
     "contracts/engine/risk.vy": Target(
         ("contracts/RiskCalculator.vy",),
         (U + "test_mutants_risk.py", *ENGINE_TESTS[:2], MIRROR),
