@@ -247,6 +247,12 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "equivalent: NO_WITNESS is max_value(uint256), so no witness exceeds it and >= agrees "
         "with =="
     ),
+    (
+        "contracts/math/smile.vy",
+        "return (entry >> 96) & MASK_96 == SKEW_ZERO",
+        "return (entry >> 96) | MASK_96 == SKEW_ZERO",
+    ): "equivalent in effect: is_flat only lets the VolOracle skip the ln of a zero-skew entry; "
+    "answering False computes an ln that the zero skew multiplies away, so only the gas differs",
     ("contracts/VolOracle.vy", "change: uint256 = 0", "change: uint256 = 1"): "equivalent: both "
     "branches of the if that follows assign change before it is read",
     (_POOL, "if dt != 0 and r0 != 0 and r1 != 0:", "if dt != 0 and r0 >= 0 and r1 != 0:"): (
