@@ -580,10 +580,12 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
 @view
 def risk_inputs(account: address) -> (risk.Portfolio, risk.Market):
     """
-    @notice What the margin model sees of an account: its portfolio (cash, underlying, positions
-            with series data, current vols and settlement prices) and the market (spot,
-            confidence, time, reference vol). Pass them to the RiskCalculator with `im`/`mm`
-            and `grid` to reproduce every number the engine computes.
+    @notice What the margin model sees of an account: its portfolio (cash, underlying, the
+            position words as stored, each with its mark: the packed vol entry while live, the
+            settlement price once expired) and the market (spot, confidence, time, the
+            configured reference vol, the nearest live expiry's packed vol entry, the
+            VolOracle's packed limits). Pass them to the RiskCalculator with `im`/`mm` and
+            `grid` to reproduce every number the engine computes.
     @param account The account.
     @return (portfolio, market).
     """

@@ -219,9 +219,9 @@ def mtm(portfolio: Portfolio, market: Market) -> int256:
 def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int256, uint256):
     """
     @notice H_M = min over the scenario grid of V_{j,s}, minus A_M; and the witness index.
-    @dev Cost: one ln per spot point, one ln and one sqrt per position, one Black-76 price per
-         position and scenario (3 (2n + 1) of them). The witness is the lowest index attaining
-         the minimum.
+    @dev Cost: one ln per spot point, one ln and one smile evaluation per position, two sqrt
+         per expiry, one Black-76 price per position and scenario (3 (2n + 1) of them). The
+         witness is the lowest index attaining the minimum.
     @param portfolio The account's portfolio.
     @param market Spot, confidence, time and the reference vol.
     @param mode The IM or MM parameters.
