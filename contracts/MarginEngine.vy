@@ -206,9 +206,9 @@ cash_debt: public(HashMap[address, uint256])
 underlying_balance: public(HashMap[address, uint256])
 total_underlying: public(uint256)
 
-# Series and positions. A series id is its terms packed (contracts/engine/positions.vy); `_listed` marks the
-# listed ones. A position packs (series_id << 108) | (size as a 108-bit two's complement): the
-# margin check reads one slot per position and no series slot.
+# Series and positions (encodings in contracts/engine/positions.vy). A series id is its terms
+# packed; `_listed` marks the listed ones. A position packs (series_id << 108) | (size as a
+# 108-bit two's complement): the margin check reads one slot per position and no series slot.
 _listed: HashMap[uint256, bool]
 live_expiries: public(DynArray[uint256, MAX_EXPIRIES])
 settlement_price: public(HashMap[uint256, uint256])
