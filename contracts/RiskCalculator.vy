@@ -205,17 +205,16 @@ def greeks(portfolio: risk.Portfolio, market: risk.Market) -> (int256, int256, i
     theta: int256 = 0
     for p: risk.Position in portfolio.positions:
         expiry: uint256 = 0
-        strike: uint256 = 0
+        strike: int256 = 0
         is_call: bool = False
-        expiry, strike, is_call = positions.terms(p.word >> positions.SIZE_BITS)
+        expiry, strike, is_call = risk.terms(p.word)
         if expiry <= market.now:
             continue
         size: int256 = positions.size(p.word)
         tau: uint256 = (expiry - market.now) * 10**18 // 31_536_000
-        ln_sk: int256 = black76.log_moneyness(market.spot, convert(strike, int256))
-        sigma: int256 = smile.sigma(p.mark, market.vol_limits, ln_sk, market.now)
+        sigma: int256 = smile.sigma(p.mark, market.vol_limits, black76.log_moneyness(market.spot, strike), market.now)
         g: black76.Greeks = black76.greeks(
-            convert(market.spot, uint256), strike, tau, convert(sigma, uint256), is_call
+            convert(market.spot, uint256), convert(strike, uint256), tau, convert(sigma, uint256), is_call
         )
         delta += size * g.delta // WAD
         gamma += size * convert(g.gamma, int256) // WAD

@@ -140,6 +140,22 @@ def reference_vol(market: Market) -> int256:
 
 @internal
 @pure
+def terms(word: uint256) -> (uint256, int256, bool):
+    """
+    @notice A position word's expiry, strike and type (contracts/engine/positions.vy).
+    @param word The position word (Position.word).
+    @return (expiry in unix seconds, strike as a signed wad for the pricing arithmetic, is_call).
+    """
+    expiry: uint256 = 0
+    strike: uint256 = 0
+    is_call: bool = False
+    expiry, strike, is_call = positions.terms(word >> positions.SIZE_BITS)
+    # strike < 2**120: its reinterpretation as int256 is its value.
+    return expiry, convert(convert(strike, bytes32), int256), is_call
+
+
+@internal
+@pure
 def settlement(p: Position, now: uint256) -> int256:
     """
     @notice The settlement price a position's value uses: its mark once expired (0 until the
@@ -201,7 +217,7 @@ def mtm(portfolio: Portfolio, market: Market) -> int256:
         expiry: uint256 = 0
         strike: int256 = 0
         is_call: bool = False
-        expiry, strike, is_call = self._terms(p.word)
+        expiry, strike, is_call = self.terms(p.word)
         size: int256 = positions.size(p.word)
         if expiry <= market.now:
             total = unsafe_add(total, self._term(size, self._expired_value(strike, is_call, p.mark, market.spot)))
@@ -255,7 +271,7 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
         expiry: uint256 = 0
         strike: int256 = 0
         is_call: bool = False
-        expiry, strike, is_call = self._terms(p.word)
+        expiry, strike, is_call = self.terms(p.word)
         size: int256 = positions.size(p.word)
         if expiry <= market.now:
             # Expired (tau = 0): intrinsic value, the same in every vol state.
@@ -348,7 +364,7 @@ def health_floor(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -
         expiry: uint256 = 0
         strike: int256 = 0
         is_call: bool = False
-        expiry, strike, is_call = self._terms(p.word)
+        expiry, strike, is_call = self.terms(p.word)
         bound: int256 = strike
         if is_call:
             bound = max(spot_hi, self.settlement(p, market.now))
@@ -404,7 +420,7 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
         expiry: uint256 = 0
         strike: int256 = 0
         is_call: bool = False
-        expiry, strike, is_call = self._terms(p.word)
+        expiry, strike, is_call = self.terms(p.word)
         size: int256 = positions.size(p.word)
         if expiry <= market.now:
             # Expired (tau = 0): intrinsic value.
@@ -513,20 +529,6 @@ def _expired_value(strike: int256, is_call: bool, settlement: uint256, spot_j: i
     if is_call:
         return max(unsafe_sub(price, strike), 0)
     return max(unsafe_sub(strike, price), 0)
-
-
-@internal
-@pure
-def _terms(word: uint256) -> (uint256, int256, bool):
-    """
-    @dev A position word's expiry, strike (signed, for the pricing arithmetic) and type.
-    """
-    expiry: uint256 = 0
-    strike: uint256 = 0
-    is_call: bool = False
-    expiry, strike, is_call = positions.terms(word >> positions.SIZE_BITS)
-    # strike < 2**120: its reinterpretation as int256 is its value.
-    return expiry, convert(convert(strike, bytes32), int256), is_call
 
 
 @internal
