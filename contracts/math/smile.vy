@@ -61,8 +61,9 @@ def unpack_entry(entry: uint256) -> (uint256, int256, uint256):
     @param entry The packed entry.
     @return (atm, skew, updated_at).
     """
-    # (entry >> 96) & MASK_96 < 2**96: the conversion and the subtraction cannot overflow.
-    skew: int256 = unsafe_sub(convert((entry >> 96) & MASK_96, int256), SKEW_OFFSET)
+    # The lane is below 2**96: its reinterpretation as int256 is its value, and the
+    # subtraction cannot overflow.
+    skew: int256 = unsafe_sub(convert(convert((entry >> 96) & MASK_96, bytes32), int256), SKEW_OFFSET)
     return entry & MASK_96, skew, entry >> 192
 
 
@@ -119,16 +120,17 @@ def sigma(entry: uint256, limits: uint256, ln_fk: int256, now: uint256) -> int25
     @param now The time the answer is for, unix seconds.
     @return sigma, a wad.
     """
+    atm: uint256 = 0
+    skew: int256 = 0
+    updated_at: uint256 = 0
+    atm, skew, updated_at = self.unpack_entry(entry)
     # Every lane is below 2**96: its reinterpretation as int256 is its value.
-    vol: int256 = convert(convert(entry & MASK_96, bytes32), int256)
-    skew_lane: uint256 = (entry >> 96) & MASK_96
-    if skew_lane != SKEW_ZERO and ln_fk != 0:
+    vol: int256 = convert(convert(atm, bytes32), int256)
+    if skew != 0 and ln_fk != 0:
         # Truncated toward zero: -(skew * ln(F/K)) / 1e18 == skew * ln(K/F) / 1e18.
-        skew: int256 = unsafe_sub(convert(convert(skew_lane, bytes32), int256), SKEW_OFFSET)
         vol = unsafe_sub(vol, unsafe_div(unsafe_mul(skew, ln_fk), WAD))
     hi: int256 = convert(convert((limits >> 64) & MASK_64, bytes32), int256)
     vol = min(max(vol, convert(convert(limits & MASK_64, bytes32), int256)), hi)
-    updated_at: uint256 = entry >> 192
     if updated_at > now or unsafe_sub(now, updated_at) > (limits >> 128) & MASK_64:
         # 0 <= vol < 2**64 and 1e18 + markup < 2**65: no overflow. Rounded up.
         markup: int256 = unsafe_add(WAD, convert(convert(limits >> 192, bytes32), int256))
