@@ -160,8 +160,8 @@ def sigma(expiry: uint256, strike: uint256, forward: uint256) -> uint256:
     @dev Reverts "vol: no entry" for an expiry never fed, "vol: strike out of range" or
          "vol: forward out of range" outside (0, 1e36]. A stale entry answers the marked-up
          (higher) value. The result always lies in [vol_min, vol_max].
-         Gas, cold (bench/gas_oracle.py; Venom pipeline): about 5,100 at the money, 5,900
-         off the money (one ln_wad), 6,000 stale (the limits are one storage word).
+         Gas, cold (bench/gas_oracle.py; Venom pipeline): about 5,200 at the money, 6,000
+         off the money (one ln_wad), 6,100 stale (the limits are one storage word).
     @param expiry The expiry, unix seconds.
     @param strike K, a wad.
     @param forward F, a wad.
