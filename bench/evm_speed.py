@@ -131,8 +131,8 @@ def _norm(value: Any) -> Any:
 
 def main() -> int:
     workloads = {
-        "price": ("contracts/PricingLens.vy", "price", price_args()),
-        "health": ("contracts/RiskCalculator.vy", "health", health_args()),
+        "price": ("tests/contracts/PricingLens.vy", "price", price_args()),
+        "health": ("contracts/margin/RiskCalculator.vy", "health", health_args()),
     }
     data: dict[str, Any] = {
         "load_average": list(os.getloadavg()),

@@ -53,7 +53,7 @@ LAYERS = ("bench.gas_oracle", "bench.gas_venues", "bench.gas_engine", "bench.gas
 def measure_lens() -> dict[str, int]:
     """PricingLens.price and .greeks on an at-the-money-ish ETH option (external view calls)."""
     with boa.swap_env(boa.Env()):
-        lens = load("contracts/PricingLens.vy")
+        lens = load("tests/contracts/PricingLens.vy")
         args = (3000 * WAD, 3200 * WAD, WAD // 4, 6 * WAD // 10, True)
         return {
             "lens_price": execution_gas(lens, "price", *args),

@@ -31,7 +31,7 @@ def measure() -> dict[str, int]:
             for i, d in enumerate((8, 18, 6))
         ]
         aggregator = _load(
-            "contracts/OracleAggregator.vy",
+            "contracts/oracle/OracleAggregator.vy",
             [f.address for f in feeds],
             [3600, 3600, 3600],
             3,
@@ -42,7 +42,7 @@ def measure() -> dict[str, int]:
         oracle_price_3 = execution_gas(aggregator, "price")
 
         vol = _load(
-            "contracts/VolOracle.vy", WAD // 100, 5 * WAD, WAD // 10, 2 * WAD, 3600, WAD // 2
+            "contracts/oracle/VolOracle.vy", WAD // 100, 5 * WAD, WAD // 10, 2 * WAD, 3600, WAD // 2
         )
         vol.add_feeder(boa.env.eoa)
         expiry = boa.env.timestamp + 30 * 86400

@@ -61,7 +61,7 @@ def measure() -> dict[str, int]:
             usd.approve(pool.address, 2**256 - 1)
             pool.add_liquidity(depth * WAD, depth * 3000 * 10**6, 0, lp)
             pools.append(pool)
-        router = _load("contracts/Router.vy")
+        router = _load("contracts/venues/Router.vy")
         boa.env.eoa = trader
         usd.mint(trader, 10**6 * 10**6)
         usd.approve(router.address, 2**256 - 1)
@@ -83,7 +83,7 @@ def measure() -> dict[str, int]:
         _new_block()
         swap_gas = execution_gas(pools[0], "swap", usd.address, 1_000 * 10**6, 0, trader)
 
-        feed = _load("contracts/feeds/PoolTwapFeed.vy", pools[2].address, eth.address, 1800, "t")
+        feed = _load("contracts/oracle/PoolTwapFeed.vy", pools[2].address, eth.address, 1800, "t")
         for _ in range(12):
             boa.env.time_travel(seconds=feed.period())
             feed.update()

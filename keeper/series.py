@@ -8,7 +8,7 @@ itself:
 
 An account's position is one storage word: id << 108 | size, the size (a wad, |size| <= 2**96)
 as a 108-bit two's complement. `MarginEngine.packed_positions(account)` returns these words,
-and the RiskCalculator takes them as they are (contracts/engine/positions.vy).
+and the RiskCalculator takes them as they are (contracts/margin/positions.vy).
 """
 
 from __future__ import annotations

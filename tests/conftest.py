@@ -75,10 +75,10 @@ def load(path: str, *args):
 @pytest.fixture(scope="session")
 def lens():
     """PricingLens: the math modules exposed as external views."""
-    return load("contracts/PricingLens.vy")
+    return load("tests/contracts/PricingLens.vy")
 
 
 @pytest.fixture(scope="module")
 def calc():
     """A RiskCalculator (stateless: the margin model behind external views), one per module."""
-    return load("contracts/RiskCalculator.vy")
+    return load("contracts/margin/RiskCalculator.vy")

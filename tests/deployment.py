@@ -81,7 +81,7 @@ def deploy_contracts(chain: Deployer, spot: float = 3000.0, usd: Any = None) -> 
     for feed in feeds:
         feed.set_answer(feed.latestRoundData()[1])
     oracle = chain.deploy(
-        "contracts/OracleAggregator.vy",
+        "contracts/oracle/OracleAggregator.vy",
         [f.address for f in feeds],
         [FEED_HEARTBEAT] * len(feeds),
         MIN_SOURCES,
@@ -89,11 +89,11 @@ def deploy_contracts(chain: Deployer, spot: float = 3000.0, usd: Any = None) -> 
         GRACE_PERIOD,
         GRACE_LIQUIDATION_BUFFER,
     )
-    vol = chain.deploy("contracts/VolOracle.vy", *VOL_PARAMS)
+    vol = chain.deploy("contracts/oracle/VolOracle.vy", *VOL_PARAMS)
     vol.add_feeder(chain.deployer)
-    calculator = chain.deploy("contracts/RiskCalculator.vy")
+    calculator = chain.deploy("contracts/margin/RiskCalculator.vy")
     engine = chain.deploy(
-        "contracts/MarginEngine.vy",
+        "contracts/margin/MarginEngine.vy",
         calculator.address,
         oracle.address,
         vol.address,
@@ -104,7 +104,7 @@ def deploy_contracts(chain: Deployer, spot: float = 3000.0, usd: Any = None) -> 
         GRID,
         REF_VOL,
     )
-    liquidator = chain.deploy("contracts/Liquidator.vy", engine.address, *LIQUIDATION)
+    liquidator = chain.deploy("contracts/liquidation/Liquidator.vy", engine.address, *LIQUIDATION)
     engine.set_role("liquidator", liquidator.address)
     return {
         "usd": usd,
@@ -142,7 +142,7 @@ def deploy_venues(
         usd.approve(pool.address, usd_in, sender=lp)
         pool.add_liquidity(weth_in, usd_in, 0, lp, sender=lp)
         pools.append(pool)
-    router = chain.deploy("contracts/Router.vy")
+    router = chain.deploy("contracts/venues/Router.vy")
     engine.set_role("router", router.address)
     for pool in pools:
         engine.set_role("venue", pool.address)

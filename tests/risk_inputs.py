@@ -1,5 +1,5 @@
 """Calculator inputs built by hand: packed vol entries and limits (contracts/math/smile.vy) and
-the Market and Position tuples of contracts/engine/risk.vy.
+the Market and Position tuples of contracts/margin/risk.vy.
 
 A position is (word, mark): the engine's position word (keeper/series.py) and, while live, its
 expiry's packed vol entry, once expired its settlement price. Tests that price a portfolio at a

@@ -109,82 +109,82 @@ class Target:
 
 
 U = "tests/unit/"
-MATH_TESTS = (U + "test_wad.py", U + "test_normal.py", U + "test_black76.py")
+MATH_TESTS = (U + "math/test_wad.py", U + "math/test_normal.py", U + "math/test_black76.py")
 ENGINE_TESTS = (
-    U + "test_margin_examples.py",
-    U + "test_margin_engine.py",
-    U + "test_engine_swap.py",
+    U + "margin/test_margin_examples.py",
+    U + "margin/test_margin_engine.py",
+    U + "margin/test_engine_swap.py",
 )
 MIRROR = "tests/differential/test_margin_mirror_vs_contract.py"
 TARGETS: dict[str, Target] = {
     "contracts/math/wad.vy": Target(
-        ("contracts/PricingLens.vy", "contracts/VolOracle.vy"),
-        (*MATH_TESTS, U + "test_mutants_math.py", U + "test_vol_oracle.py"),
+        ("tests/contracts/PricingLens.vy", "contracts/oracle/VolOracle.vy"),
+        (*MATH_TESTS, U + "math/test_black76_edges.py", U + "oracle/test_vol_oracle.py"),
     ),
     "contracts/math/normal.vy": Target(
-        ("contracts/PricingLens.vy",),
-        (U + "test_normal.py", U + "test_black76.py", U + "test_mutants_math.py"),
+        ("tests/contracts/PricingLens.vy",),
+        (U + "math/test_normal.py", U + "math/test_black76.py", U + "math/test_black76_edges.py"),
     ),
     "contracts/math/black76.vy": Target(
-        ("contracts/PricingLens.vy",), (U + "test_black76.py", U + "test_mutants_math.py")
+        ("tests/contracts/PricingLens.vy",), (U + "math/test_black76.py", U + "math/test_black76_edges.py")
     ),
     "contracts/math/smile.vy": Target(
-        ("contracts/PricingLens.vy", "contracts/VolOracle.vy"),
-        (U + "test_smile.py", U + "test_vol_oracle.py"),
+        ("tests/contracts/PricingLens.vy", "contracts/oracle/VolOracle.vy"),
+        (U + "math/test_smile.py", U + "oracle/test_vol_oracle.py"),
     ),
-    "contracts/PricingLens.vy": Target(("contracts/PricingLens.vy",), MATH_TESTS),
-    "contracts/engine/positions.vy": Target(
-        ("contracts/RiskCalculator.vy", "contracts/MarginEngine.vy"),
-        (U + "test_mutants_risk.py", U + "test_health_floor.py", *ENGINE_TESTS[:2]),
+    "tests/contracts/PricingLens.vy": Target(("tests/contracts/PricingLens.vy",), MATH_TESTS),
+    "contracts/margin/positions.vy": Target(
+        ("contracts/margin/RiskCalculator.vy", "contracts/margin/MarginEngine.vy"),
+        (U + "margin/test_risk_rounding.py", U + "margin/test_health_floor.py", *ENGINE_TESTS[:2]),
     ),
-    "contracts/engine/risk.vy": Target(
-        ("contracts/RiskCalculator.vy",),
-        (U + "test_mutants_risk.py", *ENGINE_TESTS[:2], MIRROR),
+    "contracts/margin/risk.vy": Target(
+        ("contracts/margin/RiskCalculator.vy",),
+        (U + "margin/test_risk_rounding.py", *ENGINE_TESTS[:2], MIRROR),
     ),
-    "contracts/RiskCalculator.vy": Target(
-        ("contracts/RiskCalculator.vy",),
-        (U + "test_mutants_risk.py", *ENGINE_TESTS[:2], MIRROR),
+    "contracts/margin/RiskCalculator.vy": Target(
+        ("contracts/margin/RiskCalculator.vy",),
+        (U + "margin/test_risk_rounding.py", *ENGINE_TESTS[:2], MIRROR),
     ),
-    "contracts/engine/orders.vy": Target(
-        ("tests/contracts/OrdersHarness.vy",), (U + "test_orders.py", U + "test_mutants_orders.py")
+    "contracts/margin/orders.vy": Target(
+        ("tests/contracts/OrdersHarness.vy",), (U + "margin/test_orders.py", U + "test_mutants_orders.py")
     ),
     "contracts/auth/ownable.vy": Target(
-        ("contracts/VolOracle.vy", "contracts/OracleAggregator.vy"),
-        (U + "test_vol_oracle.py", U + "test_oracle_aggregator.py"),
+        ("contracts/oracle/VolOracle.vy", "contracts/oracle/OracleAggregator.vy"),
+        (U + "oracle/test_vol_oracle.py", U + "oracle/test_oracle_aggregator.py"),
     ),
-    "contracts/OracleAggregator.vy": Target(
-        ("contracts/OracleAggregator.vy",),
+    "contracts/oracle/OracleAggregator.vy": Target(
+        ("contracts/oracle/OracleAggregator.vy",),
         (
-            U + "test_sequencer_guard.py",
-            U + "test_oracle_aggregator.py",
+            U + "oracle/test_sequencer_guard.py",
+            U + "oracle/test_oracle_aggregator.py",
             U + "test_mutants_oracle.py",
         ),
     ),
-    "contracts/VolOracle.vy": Target(
-        ("contracts/VolOracle.vy",), (U + "test_vol_oracle.py", U + "test_mutants_vol.py")
+    "contracts/oracle/VolOracle.vy": Target(
+        ("contracts/oracle/VolOracle.vy",), (U + "oracle/test_vol_oracle.py", U + "test_mutants_vol.py")
     ),
     "contracts/venues/ConstantProductPool.vy": Target(
         ("contracts/venues/ConstantProductPool.vy",),
         (
-            U + "test_pool.py",
-            U + "test_router.py",
-            U + "test_twap_feed.py",
-            U + "test_mutants_venues.py",
+            U + "venues/test_pool.py",
+            U + "venues/test_router.py",
+            U + "oracle/test_twap_feed.py",
+            U + "venues/test_router_edges.py",
         ),
     ),
-    "contracts/Router.vy": Target(
-        ("contracts/Router.vy",), (U + "test_router.py", U + "test_mutants_venues.py")
+    "contracts/venues/Router.vy": Target(
+        ("contracts/venues/Router.vy",), (U + "venues/test_router.py", U + "venues/test_router_edges.py")
     ),
-    "contracts/feeds/PoolTwapFeed.vy": Target(
-        ("contracts/feeds/PoolTwapFeed.vy",),
-        (U + "test_twap_feed.py", U + "test_mutants_venues.py"),
+    "contracts/oracle/PoolTwapFeed.vy": Target(
+        ("contracts/oracle/PoolTwapFeed.vy",),
+        (U + "oracle/test_twap_feed.py", U + "venues/test_router_edges.py"),
     ),
-    "contracts/MarginEngine.vy": Target(
-        ("contracts/MarginEngine.vy",), (*ENGINE_TESTS, U + "test_mutants_engine.py"), weight=0.35
+    "contracts/margin/MarginEngine.vy": Target(
+        ("contracts/margin/MarginEngine.vy",), (*ENGINE_TESTS, U + "test_mutants_engine.py"), weight=0.35
     ),
-    "contracts/Liquidator.vy": Target(
-        ("contracts/Liquidator.vy",),
-        (U + "test_liquidation.py", U + "test_mutants_liquidator.py"),
+    "contracts/liquidation/Liquidator.vy": Target(
+        ("contracts/liquidation/Liquidator.vy",),
+        (U + "liquidation/test_liquidation.py", U + "test_mutants_liquidator.py"),
         weight=0.5,
     ),
 }
@@ -211,7 +211,7 @@ SKIP_LINE = re.compile(
 
 # Survivors whose reason is known, keyed by (file, original line, mutated line), both stripped.
 _B76 = "contracts/math/black76.vy"
-_ROUTER = "contracts/Router.vy"
+_ROUTER = "contracts/venues/Router.vy"
 _COMMUTES = "equivalent: the operands of a commutative builtin are swapped"
 _SYMMETRIC = (
     "equivalent: _check_pair accepts (token_in, token_out) in either order, so swapping "
@@ -222,28 +222,28 @@ _OVERWRITTEN = (
     "overwritten by the tuple assignment that follows before anything reads it"
 )
 _POOL = "contracts/venues/ConstantProductPool.vy"
-_TWAP = "contracts/feeds/PoolTwapFeed.vy"
-_ORDERS = "contracts/engine/orders.vy"
+_TWAP = "contracts/oracle/PoolTwapFeed.vy"
+_ORDERS = "contracts/margin/orders.vy"
 _BOTH_RESERVES = (
     "equivalent: the reserves are both zero (empty pool) or both non-zero (the first deposit "
     "locks MINIMUM_LIQUIDITY and a swap cannot take a whole reserve), so r0 is never 0 "
     "while r1 is not"
 )
 EXPLAINED: dict[tuple[str, str, str], str] = {
-    ("contracts/Liquidator.vy", "if mtm <= dust:", "if mtm < dust:"): "equivalent: at MtM == "
+    ("contracts/liquidation/Liquidator.vy", "if mtm <= dust:", "if mtm < dust:"): "equivalent: at MtM == "
     "dust the mutant goes on to the cap, but every later branch returns `wanted` too (cap >= 1, "
     "or a remainder MtM (1 - taken) <= MtM = dust), so the fraction taken is the same",
     (
-        "contracts/Liquidator.vy",
+        "contracts/liquidation/Liquidator.vy",
         "def _floor_mul(x: int256, y: int256) -> int256:",
         "def _floor_mul ( y: int256,x: int256) -> int256:",
     ): "equivalent: swapping the parameters of a product",
     (
-        "contracts/Liquidator.vy",
+        "contracts/liquidation/Liquidator.vy",
         'assert self._auctions[account] == 0, "liquidator: auction open"',
         'assert self._auctions[account] <= 0, "liquidator: auction open"',
     ): "equivalent: the packed auction is a uint256",
-    ("contracts/Liquidator.vy", "if witness == NO_WITNESS:", "if witness >= NO_WITNESS:"): (
+    ("contracts/liquidation/Liquidator.vy", "if witness == NO_WITNESS:", "if witness >= NO_WITNESS:"): (
         "equivalent: NO_WITNESS is max_value(uint256), so no witness exceeds it and >= agrees "
         "with =="
     ),
@@ -253,7 +253,7 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "return (entry >> 96) | MASK_96 == SKEW_ZERO",
     ): "equivalent in effect: is_flat only lets the VolOracle skip the ln of a zero-skew entry; "
     "answering False computes an ln that the zero skew multiplies away, so only the gas differs",
-    ("contracts/VolOracle.vy", "change: uint256 = 0", "change: uint256 = 1"): "equivalent: both "
+    ("contracts/oracle/VolOracle.vy", "change: uint256 = 0", "change: uint256 = 1"): "equivalent: both "
     "branches of the if that follows assign change before it is read",
     (_POOL, "if dt != 0 and r0 != 0 and r1 != 0:", "if dt != 0 and r0 >= 0 and r1 != 0:"): (
         _BOTH_RESERVES
@@ -312,9 +312,9 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
     (_ROUTER, "break", "continue"): "equivalent: after j reaches len(pools) every later j "
     "also satisfies j >= len(pools), so continuing only spends gas on empty iterations",
     (_ROUTER, "if amount == 0:", "if amount <= 0:"): "equivalent: amount is a uint256",
-    ("contracts/engine/risk.vy", "if product < 0:", "if product <= 0:"): "equivalent: for a "
+    ("contracts/margin/risk.vy", "if product < 0:", "if product <= 0:"): "equivalent: for a "
     "zero product the extra step computes (0 - (1e18 - 1)) / 1e18, which truncates to 0 as well",
-    ("contracts/engine/risk.vy", "if p.settlement != 0:", "if p.settlement > 0:"): "equivalent: "
+    ("contracts/margin/risk.vy", "if p.settlement != 0:", "if p.settlement > 0:"): "equivalent: "
     "the engine fills settlement from a uint256 oracle price (never negative) and 0 means not "
     "settled, so != 0 and > 0 agree on every value the engine can pass",
     (_ROUTER, "if allowed != 0:", "if allowed >= 0:"): "equivalent in effect: with a zero "
@@ -333,12 +333,12 @@ _EARLY_EXIT = (
 )
 EXPLAINED_AFTER: dict[tuple[str, str, str, str], str] = {
     (
-        "contracts/MarginEngine.vy",
+        "contracts/margin/MarginEngine.vy",
         "if len(after.positions) == 0 and after.cash >= 0:",
         "return",
         "pass",
     ): _EARLY_EXIT,
-    ("contracts/Liquidator.vy", "if cap >= IWAD:", "return wanted", "pass"): "equivalent: "
+    ("contracts/liquidation/Liquidator.vy", "if cap >= IWAD:", "return wanted", "pass"): "equivalent: "
     "falling through takes min(wanted, cap) = wanted (wanted <= 1e18 <= cap), and the dust check "
     "that follows returns wanted either way",
 }

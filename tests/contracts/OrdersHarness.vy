@@ -2,11 +2,11 @@
 """
 @title OrdersHarness: the orders module behind external wrappers, for tests only
 @license MIT
-@notice Initializes contracts/engine/orders.vy as the engine does and exposes its internal
+@notice Initializes contracts/margin/orders.vy as the engine does and exposes its internal
         functions; msg.sender plays the engine's caller (canceller, nonce owner).
 """
 
-from contracts.engine import orders
+from contracts.margin import orders
 
 initializes: orders
 

@@ -47,7 +47,7 @@ def pool() -> dict[int, list[Any]]:
 
 
 def deploy_aggregator(feeds: list[Any], heartbeats: list[int], min_sources: int) -> Any:
-    return deployer("contracts/OracleAggregator.vy").deploy(
+    return deployer("contracts/oracle/OracleAggregator.vy").deploy(
         [f.address for f in feeds], heartbeats, min_sources, ZERO, 3600, WAD
     )
 
@@ -194,7 +194,7 @@ VOL_HEARTBEAT = 600
 @pytest.fixture(scope="module")
 def vol_oracle() -> tuple[Any, str]:
     feeder = boa.env.generate_address()
-    oracle = deployer("contracts/VolOracle.vy").deploy(
+    oracle = deployer("contracts/oracle/VolOracle.vy").deploy(
         WAD // 100, 10 * WAD, WAD // 10, 10 * WAD, VOL_HEARTBEAT, WAD // 2
     )
     oracle.add_feeder(feeder)

@@ -27,7 +27,7 @@ def env():
     its own anchor, so state never leaks between examples)."""
     token = deployer("tests/contracts/TestToken.vy")
     pool_deployer = deployer("contracts/venues/ConstantProductPool.vy")
-    feed_deployer = deployer("contracts/feeds/PoolTwapFeed.vy")
+    feed_deployer = deployer("contracts/oracle/PoolTwapFeed.vy")
     eth = token.deploy("Ether", "ETH", 18)
     usd = token.deploy("US Dollar", "USD", 6)
     lp = boa.env.generate_address("lp")

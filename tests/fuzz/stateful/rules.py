@@ -737,7 +737,7 @@ BID_TOLERANCE = 10**9
 
 
 class LiquidationRules(KappaMachine):
-    """Auctions, bids, their end, and the insurance fund (contracts/Liquidator.vy).
+    """Auctions, bids, their end, and the insurance fund (contracts/liquidation/Liquidator.vy).
 
     Traders start thin (THIN_USD of cash besides their WETH), so that a few fills, `lever_up`
     and a price move make accounts liquidatable, and some insolvent."""

@@ -30,7 +30,7 @@ def setup(pool_deployer, eth, usd, lp, trader):
             eth.approve(p.address, MAX_UINT)
             usd.approve(p.address, MAX_UINT)
             p.add_liquidity(100 * WAD, 300_000 * 10**6, 0, lp)
-    router = boa.load(str(ROOT / "contracts/Router.vy"))
+    router = boa.load(str(ROOT / "contracts/venues/Router.vy"))
     with boa.env.prank(trader):
         eth.approve(router.address, MAX_UINT)
         usd.approve(router.address, MAX_UINT)

@@ -1,4 +1,4 @@
-"""Unit tests of the L2 sequencer guard in contracts/OracleAggregator.vy.
+"""Unit tests of the L2 sequencer guard in contracts/oracle/OracleAggregator.vy.
 
 Every test name contains "sequencer" (`pytest -k sequencer`). The uptime feed is
 contracts/mocks/MockSequencerFeed.vy (answer 0 = up, 1 = down, startedAt = last change).
@@ -27,7 +27,7 @@ def guard(sequencer_feed: str) -> Any:
     price_feed = deployer("contracts/mocks/MockAggregatorV3.vy").deploy(
         8, "ETH / USD", 2000 * 10**8
     )
-    return deployer("contracts/OracleAggregator.vy").deploy(
+    return deployer("contracts/oracle/OracleAggregator.vy").deploy(
         [price_feed.address], [3600], 1, sequencer_feed, GRACE, BUFFER
     )
 
@@ -134,7 +134,7 @@ def test_sequencer_set_feed_reverts() -> None:
     with boa.env.prank(boa.env.generate_address()), boa.reverts("ownable: not owner"):
         agg.set_sequencer_feed(sequencer().address)
     with boa.reverts("oracle: not a sequencer feed"):
-        deployer("contracts/OracleAggregator.vy").deploy(
+        deployer("contracts/oracle/OracleAggregator.vy").deploy(
             [price_feed.address], [3600], 1, price_feed.address, GRACE, BUFFER
         )
 

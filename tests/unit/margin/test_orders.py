@@ -1,4 +1,4 @@
-"""Unit tests of contracts/engine/orders.vy, through tests/contracts/OrdersHarness.vy.
+"""Unit tests of contracts/margin/orders.vy, through tests/contracts/OrdersHarness.vy.
 
 Every test name contains "orders" (`pytest -k orders`). Orders are signed with eth_account's
 EIP-712 encoder, so the contract's digest is checked against an independent implementation;

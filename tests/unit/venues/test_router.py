@@ -42,7 +42,7 @@ def pools(pool_deployer, eth, usd, lp):
 
 @pytest.fixture(scope="module")
 def router():
-    return boa.load(str(ROOT / "contracts/Router.vy"))
+    return boa.load(str(ROOT / "contracts/venues/Router.vy"))
 
 
 @pytest.fixture(scope="module")

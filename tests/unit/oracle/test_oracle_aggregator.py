@@ -1,4 +1,4 @@
-"""Unit tests of contracts/OracleAggregator.vy: price(), source management, ownership.
+"""Unit tests of contracts/oracle/OracleAggregator.vy: price(), source management, ownership.
 
 Every test name contains "oracle" (`pytest -k oracle`). Exact values throughout: the median,
 the confidence 1 - ceil(spread * 1e18 / median) / 1e18 floored at 0, the normalisation
@@ -29,7 +29,7 @@ def feed(decimals: int = 8, answer: int | None = None) -> Any:
 def aggregator(feeds: list[Any], min_sources: int, heartbeats: list[int] | None = None) -> Any:
     if heartbeats is None:
         heartbeats = [HOUR] * len(feeds)
-    return deployer("contracts/OracleAggregator.vy").deploy(
+    return deployer("contracts/oracle/OracleAggregator.vy").deploy(
         [f.address for f in feeds],
         heartbeats,
         min_sources,
@@ -270,7 +270,7 @@ def test_oracle_constructor_state_and_events() -> None:
 def test_oracle_constructor_reverts() -> None:
     feeds = [feed(), feed()]
     with boa.reverts("oracle: length mismatch"):
-        load("contracts/OracleAggregator.vy", [f.address for f in feeds], [HOUR], 1, ZERO, 0, 0)
+        load("contracts/oracle/OracleAggregator.vy", [f.address for f in feeds], [HOUR], 1, ZERO, 0, 0)
     with boa.reverts("oracle: bad min_sources"):
         aggregator(feeds, 3)
     with boa.reverts("oracle: bad min_sources"):

@@ -14,7 +14,7 @@
 
         Options are European, cash-settled series (expiry, strike, call/put) listed by the risk
         admin. Trades are off-chain orders settled on chain: a maker signs an EIP-712 Order
-        (contracts/engine/orders.vy) and a taker, or its operator, fills part or all of it.
+        (contracts/margin/orders.vy) and a taker, or its operator, fills part or all of it.
 
         The margin rule: after a risk-increasing action (fill, withdraw) an account needs
         H_IM >= 0, unless the action left its H_MM no lower than before. An account with
@@ -36,10 +36,10 @@ from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 
 from contracts.auth import ownable
-from contracts.engine import positions
-from contracts.engine import risk
-from contracts.engine import orders
-import contracts.RiskCalculator as RiskCalculator
+from contracts.margin import positions
+from contracts.margin import risk
+from contracts.margin import orders
+import contracts.margin.RiskCalculator as RiskCalculator
 from contracts.interfaces import IOracleAggregator
 from contracts.interfaces import IRouter
 from contracts.interfaces import ISequencerGuard
@@ -71,7 +71,7 @@ MIN_TENOR: constant(uint256) = 3600
 MAX_TENOR: constant(uint256) = 2 * 365 * 86400
 EXPIRY_TIME_OF_DAY: constant(uint256) = 8 * 3600
 MAX_STRIKE_RATIO: constant(uint256) = 10
-# Series ids and position words: contracts/engine/positions.vy.
+# Series ids and position words: contracts/margin/positions.vy.
 SIZE_BITS: constant(uint256) = positions.SIZE_BITS
 # A hedge swap must return at least (1 - 5%) of its input's oracle value: an operator cannot
 # give an account's collateral away through a bad trade.
@@ -206,7 +206,7 @@ cash_debt: public(HashMap[address, uint256])
 underlying_balance: public(HashMap[address, uint256])
 total_underlying: public(uint256)
 
-# Series and positions (encodings in contracts/engine/positions.vy). A series id is its terms
+# Series and positions (encodings in contracts/margin/positions.vy). A series id is its terms
 # packed; `_listed` marks the listed ones. A position packs (series_id << 108) | (size as a
 # 108-bit two's complement): the margin check reads one slot per position and no series slot.
 _listed: HashMap[uint256, bool]

@@ -20,7 +20,7 @@
 from contracts.math import wad
 from contracts.math import black76
 from contracts.math import smile
-from contracts.engine import positions
+from contracts.margin import positions
 
 WAD: constant(int256) = 10**18
 YEAR: constant(int256) = 31_536_000
@@ -33,7 +33,7 @@ PARAM_LANE: constant(uint256) = 85
 
 
 struct Position:
-    # The position word as the engine stores it (contracts/engine/positions.vy): the series'
+    # The position word as the engine stores it (contracts/margin/positions.vy): the series'
     # expiry, strike (a wad in (0, 1e36]) and type, and the signed size in units of the
     # underlying (wad, |size| <= 2**96; long > 0).
     word: uint256
@@ -142,7 +142,7 @@ def reference_vol(market: Market) -> int256:
 @pure
 def terms(word: uint256) -> (uint256, int256, bool):
     """
-    @notice A position word's expiry, strike and type (contracts/engine/positions.vy).
+    @notice A position word's expiry, strike and type (contracts/margin/positions.vy).
     @param word The position word (Position.word).
     @return (expiry in unix seconds, strike as a signed wad for the pricing arithmetic, is_call).
     """

@@ -595,7 +595,7 @@ def test_tokens_above_18_decimals_are_rejected(proto):
     odd = P.load("contracts/mocks/MockERC20.vy", "Odd", "ODD", 19)
     with boa.reverts("engine: decimals above 18"):
         P.load(
-            "contracts/MarginEngine.vy",
+            "contracts/margin/MarginEngine.vy",
             proto.calculator.address,
             proto.oracle.address,
             proto.vol.address,

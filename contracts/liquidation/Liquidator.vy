@@ -47,9 +47,9 @@
 from ethereum.ercs import IERC20
 
 from contracts.auth import ownable
-from contracts.engine import risk
-import contracts.MarginEngine as MarginEngine
-import contracts.RiskCalculator as RiskCalculator
+from contracts.margin import risk
+import contracts.margin.MarginEngine as MarginEngine
+import contracts.margin.RiskCalculator as RiskCalculator
 from contracts.interfaces import ISequencerGuard
 
 initializes: ownable

@@ -1,4 +1,4 @@
-"""Unit tests of contracts/VolOracle.vy.
+"""Unit tests of contracts/oracle/VolOracle.vy.
 
 Every test name contains "vol_oracle" (`pytest -k vol_oracle`). sigma() is checked exactly at
 the money and on the clamps, and against mpmath off the money with the tolerance that follows
@@ -16,7 +16,7 @@ import pytest
 from tests import risk_inputs as R  # noqa: N812
 from tests.conftest import deployer, events, load
 
-VOL_ORACLE = "contracts/VolOracle.vy"
+VOL_ORACLE = "contracts/oracle/VolOracle.vy"
 WAD = 10**18
 ZERO = "0x" + "00" * 20
 VOL_MIN = WAD // 20  # 5%
@@ -414,7 +414,7 @@ def test_vol_oracle_ownership_two_step(vol: Any) -> None:
 
 
 def test_vol_oracle_packed_entries_are_the_stored_words() -> None:
-    oracle = load("contracts/VolOracle.vy", WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 3600, WAD // 2)
+    oracle = load("contracts/oracle/VolOracle.vy", WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 3600, WAD // 2)
     oracle.add_feeder(boa.env.eoa)
     expiries = [boa.env.timestamp + d * 86_400 for d in (7, 30)]
     oracle.update(expiries[0], 6 * WAD // 10, -WAD // 10)

@@ -23,12 +23,12 @@ def chain() -> Chain:
 
 @pytest.fixture(scope="module")
 def lens(chain):
-    return chain.deploy("contracts/PricingLens.vy")
+    return chain.deploy("tests/contracts/PricingLens.vy")
 
 
 @pytest.fixture(scope="module")
 def boa_lens():
-    return load("contracts/PricingLens.vy")
+    return load("tests/contracts/PricingLens.vy")
 
 
 @pytest.fixture

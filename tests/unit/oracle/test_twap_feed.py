@@ -42,7 +42,7 @@ class PricePath:
 
 @pytest.fixture(scope="module")
 def feed_deployer():
-    return deployer("contracts/feeds/PoolTwapFeed.vy")
+    return deployer("contracts/oracle/PoolTwapFeed.vy")
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_usable_as_oracle_aggregator_source(feed, pool, usd, trader):
         str(ROOT / "contracts/mocks/MockAggregatorV3.vy"), 8, "ETH / USD", 3000 * 10**8
     )
     oracle = boa.load(
-        str(ROOT / "contracts/OracleAggregator.vy"),
+        str(ROOT / "contracts/oracle/OracleAggregator.vy"),
         [chainlink.address, feed.address],
         [172_800, PERIOD + 120],
         1,

@@ -4,7 +4,7 @@
 """
 @title RiskCalculator: Kappa's portfolio margin model as a stateless contract
 @license MIT
-@notice The risk module (contracts/engine/risk.vy, docs/margin_model.md) behind external views.
+@notice The risk module (contracts/margin/risk.vy, docs/margin_model.md) behind external views.
         MarginEngine reads an account from storage and its oracles, then asks this contract for
         health, scenario values, MtM and Greeks; splitting the pricing code out keeps the engine
         under the 24,576-byte contract size limit. Keepers and auditors can call it directly
@@ -13,8 +13,8 @@
 
 from contracts.math import black76
 from contracts.math import smile
-from contracts.engine import positions
-from contracts.engine import risk
+from contracts.margin import positions
+from contracts.margin import risk
 
 WAD: constant(int256) = 10**18
 
