@@ -5,7 +5,7 @@ over four expiries, and builds two 16-position accounts by fills; then it measur
 as the first call of a new transaction (bench.common.execution_gas):
 - health_full_16x21: MarginEngine.health(account, is_im=False), the full grid (n = 3: 7 spot
   points x 3 vol states = 21 scenarios) over 16 positions, with its oracle and vol reads;
-- health_witness_16: MarginEngine.scenario_value at the witness scenario (one scenario);
+- health_witness_16: MarginEngine.scenario_health at the witness scenario (one scenario);
 - fill_16: a fill between the two 16-position accounts in a series both hold, both sides checked;
   both are well funded, so the health floor (no vols, no grid) proves their IM;
 - fill_16_full: the same fill between two thinly funded 16-position accounts, whose floors
@@ -105,7 +105,7 @@ def measure() -> dict[str, int]:
             return {
                 "health_full_16x21": execution_gas(p.engine, "health", trader, False),
                 "health_witness_16": execution_gas(
-                    p.engine, "scenario_value", trader, witness, False
+                    p.engine, "scenario_health", trader, witness, False
                 ),
                 "fill_16": execution_gas(
                     p.engine, "fill", P.as_tuple(order), signature, WAD, trader

@@ -8,8 +8,8 @@ The model, for mode M in {IM, MM} (docs/margin_model.md is normative; this resta
 
     tau_p     = max(expiry_p - now, 0) / 31_536_000                      (years)
     sigma_p   = clamp(atm_e + skew_e * ln(K_p / S), vol_min_e, vol_max_e)  (at the current S)
-    sigma_ref = clamp(atm_e, vol_min_e, vol_max_e), e = nearest listed expiry > now with a
-                surface entry; ref_vol if none
+    sigma_ref = max(ref_vol, clamp(atm_e, vol_min_e, vol_max_e) over the live expiries e the
+                account holds)                                          (per account)
     u_M       = clamp(k_M * sigma_ref * sqrt(horizon_s / 31_536_000), u_min, u_max)
     m_j       = j * u_M / n, S_j = S * (1 + m_j)                           (j = -n .. n)
     v_M(tau)  = min(v_M * sqrt(tau_ref / max(tau, tau_floor)), v_max)
@@ -18,6 +18,7 @@ The model, for mode M in {IM, MM} (docs/margin_model.md is normative; this resta
     MtM       = C + b * S + sum_p q_p * BS(S, K_p, tau_p, sigma_p)
     A_M       = a_M * sum_{q_p < 0} |q_p| * S + (1 - c) * conf_M * sum_p |q_p| * S
     H_M       = min_{j,s} V_{j,s} - A_M;  liquidatable iff H_MM < 0
+    H_IM      = min(H_IM as above, H_MM)   (the IM check covers MM's scenarios: H_IM <= H_MM)
 
 A position at or past expiry (expiry <= now, tau = 0) is worth its intrinsic value at the
 recorded settlement price of its expiry if there is one (constant across scenarios), else at the
@@ -25,15 +26,16 @@ recorded settlement price of its expiry if there is one (constant across scenari
 
 Scenario index (the witness): w = s * (2n + 1) + (j + n), s = 0 down, 1 flat, 2 up; w runs over
 0 .. 3(2n + 1) - 1 and w = n + (2n + 1) is the unshocked flat scenario. The witness of an
-account is the lowest index of the minimum of V_{j,s} (np.argmin's tie rule).
+account is the lowest index of the minimum of V_{j,s} (np.argmin's tie rule). The IM witness is
+MM's witness plus 3(2n + 1) when H_MM is the lower of the two (MarginEngine.scenario_health).
 
 Decisions where docs/margin_model.md leaves room (each applies to the contract as well):
 - A surface entry is "absent" when its atm is NaN. A live position on an expiry without an entry
   raises ValueError (VolOracle.sigma reverts "vol: no entry"); an expired one needs no vol.
 - Stale vol entries: VolOracle answers min(sigma * (1 + stale_markup), vol_max) for an entry
   older than its heartbeat. `Market.stale_markup` (per expiry, 0 = fresh) reproduces that, and
-  it applies to sigma_ref too (sigma_ref is the oracle's answer at strike = forward = S, where
-  the skew term vanishes: clamp(atm) when fresh).
+  it applies to each expiry's term of sigma_ref too (the oracle's answer at strike = forward =
+  S, where the skew term vanishes: clamp(atm) when fresh).
 - The settlement price of an expiry is used only for positions with tau = 0 (it cannot exist
   earlier on chain); NaN means "not recorded".
 - The contingency A_M counts every held position, expired ones included (the rules make no
@@ -151,7 +153,7 @@ class MarginParams:
 
     n: spot points per side (1..10); horizon_s: margin horizon in seconds; u_min <= u_max < 1:
     bounds of the spot shock; tau_ref, tau_floor (years) and v_max shape the vol shock
-    v_M(tau); ref_vol: sigma_ref when no live expiry has a surface entry.
+    v_M(tau); ref_vol: the floor of every account's sigma_ref.
     """
 
     im: ModeParams
@@ -373,20 +375,23 @@ def scenario_of(w: int, n: int) -> tuple[int, int]:
     return offset - n, s
 
 
-def sigma_ref(market: Market, params: MarginParams) -> float:
-    """clamp(atm_e) (stale markup applied) of the nearest listed expiry e > now with a surface
-    entry; params.ref_vol when there is none."""
-    live = (market.expiries > market.now) & ~np.isnan(market.atm)
-    if not live.any():
-        return float(params.ref_vol)
-    e = int(np.argmax(live))  # expiries are increasing: the first live one is the nearest
-    vol = min(max(float(market.atm[e]), float(market.vol_min[e])), float(market.vol_max[e]))
-    return _stale(np.float64(vol), market.stale_markup[e], market.vol_max[e]).item()
+def sigma_ref(portfolios: Portfolios, market: Market, params: MarginParams) -> FloatArray:
+    """Per account: max(ref_vol, clamp(atm_e) (stale markup applied) over the live expiries e
+    the account holds). Listing or settling an expiry an account does not hold leaves it."""
+    book = portfolios.book
+    return _account_refs(book, _series_state(book, market), params)
 
 
-def scenario_grid(market: Market, params: MarginParams, is_im: bool) -> ScenarioGrid:
-    """sigma_ref, u_M = clamp(k_M sigma_ref sqrt(horizon), u_min, u_max), m_j and S_j."""
-    ref = sigma_ref(market, params)
+def _account_refs(book: _Book, state: _SeriesState, params: MarginParams) -> FloatArray:
+    indptr = book.sizes.indptr
+    rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    refs = np.full(indptr.size - 1, float(params.ref_vol))
+    np.maximum.at(refs, rows, state.atm_ref[book.sizes.indices])
+    return refs
+
+
+def scenario_grid(market: Market, params: MarginParams, is_im: bool, ref: float) -> ScenarioGrid:
+    """u_M = clamp(k_M sigma_ref sqrt(horizon), u_min, u_max), m_j and S_j for sigma_ref `ref`."""
     horizon_years = params.horizon_s / SECONDS_PER_YEAR
     raw = params.mode(is_im).k * ref * np.sqrt(horizon_years)
     u = min(max(float(raw), params.u_min), params.u_max)
@@ -413,6 +418,8 @@ def _stale(vol: FloatArray, markup: ArrayLike, vol_max: ArrayLike) -> FloatArray
 class _SeriesState(NamedTuple):
     tau: FloatArray  # [U] years, 0 at or past expiry
     sigma: FloatArray  # [U] surface vol at the current spot (1.0 placeholder when expired)
+    atm_ref: FloatArray  # [U] the expiry's term of sigma_ref: clamp(atm), marked up when stale
+    # (0 when expired)
     settled: BoolArray  # [U] expired with a recorded settlement price
     settlement: FloatArray  # [U] that price (NaN otherwise)
 
@@ -434,8 +441,10 @@ def _series_state(book: _Book, market: Market) -> _SeriesState:
     sigma = np.minimum(np.maximum(raw, market.vol_min[e]), market.vol_max[e])
     sigma = _stale(sigma, market.stale_markup[e], market.vol_max[e])
     sigma = np.where(live, sigma, 1.0)
+    atm_ref = np.minimum(np.maximum(atm, market.vol_min[e]), market.vol_max[e])
+    atm_ref = np.where(live, _stale(atm_ref, market.stale_markup[e], market.vol_max[e]), 0.0)
     settlement = np.where(live, np.nan, market.settlement[e])
-    return _SeriesState(tau, sigma, ~np.isnan(settlement), settlement)
+    return _SeriesState(tau, sigma, atm_ref, ~np.isnan(settlement), settlement)
 
 
 def _forwards(state: _SeriesState, spots: FloatArray, rows: IntArray) -> FloatArray:
@@ -525,20 +534,42 @@ def _values(
     haircut: float,
     spots: FloatArray,
 ) -> FloatArray:
-    """V_{j,s} = C + b S_j (1 - h) + options[:, w], in place in `options` ([rows, 3(2n+1)])."""
-    base = cash[:, None] + underlying[:, None] * spots[None, :] * (1.0 - haircut)
-    values = options.reshape(-1, VOL_STATES, spots.size)
+    """V_{j,s} = C + b S_j (1 - h) + options[:, w], in place in `options` ([rows, 3(2n+1)]);
+    spots [rows, 2n + 1], each account's own grid."""
+    base = cash[:, None] + underlying[:, None] * spots * (1.0 - haircut)
+    values = options.reshape(-1, VOL_STATES, spots.shape[1])
     values += base[:, None, :]
     return options
 
 
 def _mode_options(
-    book: _Book, market: Market, params: MarginParams, state: _SeriesState, is_im: bool
-) -> tuple[FloatArray, ScenarioGrid]:
-    """sum_p q_p BS(...) per account and scenario of one mode, [A, 3(2n+1)], and the grid."""
-    grid = scenario_grid(market, params, is_im)
-    table = _mode_table(book, state, grid, params.mode(is_im).v, params)
-    return book.sizes @ table, grid
+    book: _Book,
+    market: Market,
+    params: MarginParams,
+    state: _SeriesState,
+    is_im: bool,
+    refs: FloatArray,
+    accounts: IntArray | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """sum_p q_p BS(...) per account and scenario of one mode, [A, 3(2n+1)], and each account's
+    spots S_j [A, 2n + 1] (of `accounts` only, when given; refs are theirs).
+
+    Accounts with the same sigma_ref share a grid: one pass per distinct value (at most one per
+    held expiry, plus ref_vol), pricing only the series that group holds."""
+    sizes_all = book.sizes if accounts is None else book.sizes[accounts]
+    n_rows = sizes_all.shape[0]
+    options = np.zeros((n_rows, params.n_scenarios))
+    spots = np.zeros((n_rows, params.points))
+    levels, group = np.unique(refs, return_inverse=True)
+    for g, ref in enumerate(levels):
+        members = np.flatnonzero(group == g)
+        sizes = sizes_all[members]
+        held = np.flatnonzero(np.bincount(sizes.indices, minlength=book.strike.size))
+        grid = scenario_grid(market, params, is_im, float(ref))
+        table = _mode_table(book, state, grid, params.mode(is_im).v, params, rows=held)
+        options[members] = sizes @ table
+        spots[members] = grid.spots
+    return options, spots
 
 
 def _health(
@@ -564,19 +595,26 @@ def evaluate(
     book = portfolios.book
     state = _series_state(book, market)
     cash, underlying = portfolios.cash, portfolios.underlying
+    refs = _account_refs(book, state, params)
     out: dict[str, FloatArray | IntArray | None] = {}
     mtm = np.zeros(0)
     for is_im, tag in ((True, "im"), (False, "mm")):
         mode = params.mode(is_im)
-        options, grid = _mode_options(book, market, params, state, is_im)
+        options, spots = _mode_options(book, market, params, state, is_im, refs)
         if not is_im:
             # MtM: the option part of the unshocked flat scenario (S_j = S, flat vol).
             mtm = cash + underlying * market.spot + options[:, params.flat_index]
-        values = _values(options, cash, underlying, mode.haircut, grid.spots)
+        values = _values(options, cash, underlying, mode.haircut, spots)
         out[f"health_{tag}"], out[f"witness_{tag}"] = _health(
             values, book.short, book.gross, market, mode
         )
         out[f"scenarios_{tag}"] = values if with_scenarios else None
+    # H_IM covers MM's scenarios too: H_IM = min(IM's grid, H_MM), MM's witness offset.
+    im_grid, mm = out["health_im"], out["health_mm"]
+    assert im_grid is not None and mm is not None
+    lower = mm < im_grid
+    out["health_im"] = np.where(lower, mm, im_grid)
+    out["witness_im"] = np.where(lower, out["witness_mm"] + params.n_scenarios, out["witness_im"])
     return MarginResult(mtm=mtm, **out)
 
 
@@ -587,9 +625,10 @@ def scenario_values(
     `scenario_value(account, scenario, is_im)` for all accounts and scenarios at once)."""
     book = portfolios.book
     state = _series_state(book, market)
-    options, grid = _mode_options(book, market, params, state, is_im)
+    refs = _account_refs(book, state, params)
+    options, spots = _mode_options(book, market, params, state, is_im, refs)
     mode = params.mode(is_im)
-    return _values(options, portfolios.cash, portfolios.underlying, mode.haircut, grid.spots)
+    return _values(options, portfolios.cash, portfolios.underlying, mode.haircut, spots)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -683,7 +722,10 @@ def _lower_bound(
     state: _SeriesState,
 ) -> tuple[FloatArray, FloatArray]:
     book = portfolios.book
-    grid = scenario_grid(market, params, is_im=False)
+    # One grid for the screen, the widest any account has (the largest sigma_ref): the bound
+    # holds on every sub-interval of the spot range it covers.
+    widest = float(_account_refs(book, state, params).max(initial=params.ref_vol))
+    grid = scenario_grid(market, params, False, widest)
     agg = book.signed @ _screen_table(book, state, grid, params)
     cash, b = portfolios.cash, portfolios.underlying
     spot = market.spot
@@ -714,13 +756,11 @@ def liquidatable(portfolios: Portfolios, market: Market, params: MarginParams) -
     near = np.flatnonzero(~(bound >= tol))
     if near.size == 0:
         return near.astype(np.int64)
-    sizes = book.sizes[near]
-    held = np.flatnonzero(np.bincount(sizes.indices, minlength=book.strike.size))
-    grid = scenario_grid(market, params, is_im=False)
-    table = _mode_table(book, state, grid, params.mm.v, params, rows=held)
+    refs = _account_refs(book, state, params)[near]
+    options, spots = _mode_options(book, market, params, state, False, refs, accounts=near)
     mm = params.mm
     cash, b = portfolios.cash[near], portfolios.underlying[near]
-    values = _values(sizes @ table, cash, b, mm.haircut, grid.spots)
+    values = _values(options, cash, b, mm.haircut, spots)
     health, _ = _health(values, book.short[near], book.gross[near], market, mm)
     return near[health < 0].astype(np.int64)
 

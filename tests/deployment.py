@@ -28,7 +28,8 @@ START = 1_800_000_000 - (1_800_000_000 % DAY) + 8 * 3600  # 08:00 UTC on a day
 MM = (3 * WAD, WAD // 4, WAD // 100, WAD // 10, WAD // 10)
 IM = (4 * WAD, WAD * 3 // 10, WAD * 2 // 100, WAD // 5, WAD * 15 // 100)
 GRID = (3, DAY, WAD // 20, WAD // 2, WAD // 12, WAD // 365, WAD)
-REF_VOL = WAD * 8 // 10
+# The floor of every account's sigma_ref (below the ATM vols the tests list, so those decide).
+REF_VOL = WAD // 2
 # Liquidator: discount 2% -> 10% over 30 minutes, half the discount to the insurance fund, capped
 # bids restore H_MM to 10 USD, accounts worth at most 100 USD go whole.
 LIQUIDATION = (WAD * 2 // 100, WAD // 10, 1800, WAD // 2, 10 * WAD, 100 * WAD)

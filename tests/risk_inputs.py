@@ -40,12 +40,12 @@ def market(
     spot: int,
     confidence: int,
     now: int,
-    sigma_ref: int,
-    ref_smile: int = 0,
+    ref_vol: int,
     limits: int = OPEN_LIMITS,
-) -> tuple[int, int, int, int, int, int]:
-    """risk.Market: with no ref_smile (no live expiry) sigma_ref is the reference vol."""
-    return (spot, confidence, now, sigma_ref, ref_smile, limits)
+) -> tuple[int, int, int, int, int]:
+    """risk.Market: ref_vol is the floor of each account's sigma_ref (the ATM vols of the live
+    expiries it holds raise it)."""
+    return (spot, confidence, now, ref_vol, limits)
 
 
 def position(

@@ -212,7 +212,7 @@ def start_auction(account: address, witness: uint256):
         assert self._below_threshold(health), "liquidator: healthy"
         maybe_insolvent = mtm <= 0
     else:
-        health = staticcall engine.scenario_value(account, witness, False)
+        health = staticcall engine.scenario_health(account, witness, False)
         assert self._below_threshold(health), "liquidator: witness does not prove"
     self._store_auction(account, Auction(start=block.timestamp, maybe_insolvent=maybe_insolvent))
     if maybe_insolvent:
@@ -335,7 +335,7 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     # The bidder's H_IM >= 0: the health floor proves it for a well-funded bidder without
     # the scenario grid; otherwise the calculator runs the full grid.
     portfolio, market = staticcall engine.risk_inputs(msg.sender)
-    assert staticcall calculator.is_healthy(portfolio, market, im, grid), "liquidator: bidder below initial margin"
+    assert staticcall calculator.meets_initial_margin(portfolio, market, im, mm, grid), "liquidator: bidder below initial margin"
     return taken, outlay
 
 

@@ -1,5 +1,6 @@
 # pragma version ~=0.4.3
 # pragma optimize codesize
+# pragma experimental-codegen
 """
 @title MarginEngine: accounts, collateral, option series, signed-order fills, portfolio margin
 @license MIT
@@ -481,8 +482,12 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
         order_hash=digest, maker=order.maker, taker=taker, series_id=order.series_id,
         maker_is_buy=order.is_buy, amount=amount, price=order.price, premium=premium,
     )
-    self._require_margin_rule(maker_before, self._portfolio(order.maker), market)
-    self._require_margin_rule(taker_before, self._portfolio(taker), market)
+    maker_below: bool = self._require_margin_rule(maker_before, self._portfolio(order.maker), market)
+    taker_below: bool = self._require_margin_rule(taker_before, self._portfolio(taker), market)
+    # Value leaves an account below initial margin only through liquidation, and an operator
+    # cannot hand its account's value away: such fills are held to the fair-price band.
+    if maker_below or taker_below or msg.sender != taker:
+        self._require_fair_price(order.series_id, s.expiry, order.price, market)
 
 
 @external
@@ -703,19 +708,27 @@ def health(account: address, is_im: bool) -> (int256, uint256):
 
 @external
 @view
-def scenario_value(account: address, scenario: uint256, is_im: bool) -> int256:
+def scenario_health(account: address, scenario: uint256, is_im: bool) -> int256:
     """
     @notice One scenario's value minus the contingency: V_w - A. Negative proves H < 0.
-    @dev Reverts "risk: bad scenario" for an index outside the grid.
+    @dev The IM scenarios are IM's grid (w < 3 (2n + 1)) and then MM's (w - 3 (2n + 1), valued
+         with MM's parameters), as H_IM covers both. Reverts "risk: bad scenario" for an index
+         outside the grid.
     @param account The account.
     @param scenario The scenario index (see `health`).
     @param is_im True for initial margin, False for maintenance.
     @return V_w - A, a USD wad.
     """
+    grid: risk.Grid = self._grid()
+    w: uint256 = scenario
     mode: risk.Mode = self._mode(is_im)
+    mm_offset: uint256 = 3 * (2 * grid.n + 1)
+    if is_im and w >= mm_offset:
+        w -= mm_offset
+        mode = self._mode(False)
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account)
-    return staticcall calculator.scenario_health(portfolio, market, mode, self._grid(), scenario)
+    return staticcall calculator.scenario_health(portfolio, market, mode, grid, w)
 
 
 @external
@@ -1027,26 +1040,18 @@ def _portfolio(account: address) -> risk.Portfolio:
 @view
 def _market() -> risk.Market:
     """
-    @dev Spot and confidence (one oracle read), the VolOracle's limits and the reference
-         vol's input: the nearest live expiry's packed entry, else the configured reference vol.
+    @dev Spot and confidence (one oracle read), the VolOracle's limits and the configured
+         reference vol (each account's sigma_ref starts from it: risk.reference_vol).
     """
     spot: uint256 = 0
     confidence: uint256 = 0
     spot, confidence = self._spot()
-    # live_expiries ascends: the first one after now is the nearest, and the loop reads only
-    # the slots up to it (expired expiries wait at the front until settled). 0: none is live.
-    nearest: uint256 = 0
-    for i: uint256 in range(len(self.live_expiries), bound=MAX_EXPIRIES):
-        e: uint256 = self.live_expiries[i]
-        if e > block.timestamp:
-            nearest = e
-            break
     limits: uint256 = 0
     entries: DynArray[uint256, MAX_POSITIONS] = []
-    limits, entries = staticcall vol_oracle.packed_entries([nearest])
+    limits, entries = staticcall vol_oracle.packed_entries([])
     return risk.Market(
         spot=convert(spot, int256), confidence=convert(confidence, int256), now=block.timestamp,
-        sigma_ref=self._field(self._params[3], risk.PARAM_LANE), ref_smile=entries[0], vol_limits=limits,
+        ref_vol=self._field(self._params[3], risk.PARAM_LANE), vol_limits=limits,
     )
 
 
@@ -1073,35 +1078,60 @@ def _require_initial_margin(account: address):
 
 @internal
 @view
-def _require_margin_rule(before: risk.Portfolio, after: risk.Portfolio, market: risk.Market):
+def _require_margin_rule(before: risk.Portfolio, after: risk.Portfolio, market: risk.Market) -> bool:
     """
-    @dev After a risk-increasing action: H_IM >= 0, or H_MM no lower than before.
+    @dev After a risk-increasing action: H_IM >= 0, or the action reduced the account's risk
+         (RiskCalculator.risk_reduced: H_IM no lower, H_MM not pushed below zero). Returns
+         whether the account is below initial margin (its fill is then held to the price band).
     """
     if len(after.positions) == 0 and after.cash >= 0:
-        return
+        return False
     if self._meets_initial_margin(after, market):
-        return
-    h_after: int256 = self._health(after, market, False)[0]
-    h_before: int256 = self._health(before, market, False)[0]
-    assert h_after >= h_before, "engine: below initial margin"
+        return False
+    assert staticcall calculator.risk_reduced(before, after, market, self._mode(True), self._mode(False), self._grid()), "engine: below initial margin"
+    return True
+
+
+@internal
+@view
+def _require_fair_price(series_id: uint256, expiry: uint256, price: uint256, market: risk.Market):
+    """
+    @dev The fill's unit price lies in the series' fair-price band (RiskCalculator.price_band:
+         the model's value at MM's down and up vol states).
+    """
+    limits: uint256 = 0
+    entries: DynArray[uint256, MAX_POSITIONS] = []
+    limits, entries = staticcall vol_oracle.packed_entries([expiry])
+    low: int256 = 0
+    high: int256 = 0
+    low, high = staticcall calculator.price_band(
+        risk.Position(word=positions.pack(series_id, IWAD), mark=entries[0]), market, self._mode(False), self._grid()
+    )
+    assert convert(price, int256) >= low and convert(price, int256) <= high, "engine: price outside band"
 
 
 @internal
 @view
 def _meets_initial_margin(portfolio: risk.Portfolio, market: risk.Market) -> bool:
     """
-    @dev H_IM >= 0, by the RiskCalculator's health floor when it suffices, else the full grid.
+    @dev H_IM >= 0 (H_IM = min(IM's grid, H_MM)), by the health floor when it suffices.
     """
-    return staticcall calculator.is_healthy(portfolio, market, self._mode(True), self._grid())
+    return staticcall calculator.meets_initial_margin(portfolio, market, self._mode(True), self._mode(False), self._grid())
 
 
 @internal
 @view
 def _health(portfolio: risk.Portfolio, market: risk.Market, is_im: bool) -> (int256, uint256):
     """
-    @dev H_IM or H_MM and the witness, from the RiskCalculator (the one call site).
+    @dev H_IM (min of IM's grid and H_MM, see risk.initial_health) or H_MM and the witness.
     """
-    return staticcall calculator.health(portfolio, market, self._mode(is_im), self._grid())
+    if is_im:
+        h: int256 = 0
+        w: uint256 = 0
+        mm_h: int256 = 0
+        h, w, mm_h = staticcall calculator.initial_health(portfolio, market, self._mode(True), self._mode(False), self._grid())
+        return h, w
+    return staticcall calculator.health(portfolio, market, self._mode(False), self._grid())
 
 
 @internal

@@ -37,7 +37,7 @@ def health(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode, grid
 @pure
 def margin(portfolio: risk.Portfolio, market: risk.Market, im: risk.Mode, mm: risk.Mode, grid: risk.Grid) -> (int256, int256, int256):
     """
-    @notice MtM, H_IM and H_MM in one call (MarginEngine.margin).
+    @notice MtM, H_IM (= min(IM's grid, H_MM)) and H_MM in one call (MarginEngine.margin).
     @param portfolio Cash, underlying and positions.
     @param market Spot, confidence, time, reference vol.
     @param im Initial-margin parameters.
@@ -45,7 +45,11 @@ def margin(portfolio: risk.Portfolio, market: risk.Market, im: risk.Mode, mm: ri
     @param grid Grid parameters.
     @return (mtm, health_im, health_mm), wads.
     """
-    return risk.mtm(portfolio, market), risk.health(portfolio, market, im, grid)[0], risk.health(portfolio, market, mm, grid)[0]
+    h_im: int256 = 0
+    w: uint256 = 0
+    h_mm: int256 = 0
+    h_im, w, h_mm = risk.initial_health(portfolio, market, im, mm, grid)
+    return risk.mtm(portfolio, market), h_im, h_mm
 
 
 @external
@@ -153,14 +157,87 @@ def contingency(portfolio: risk.Portfolio, market: risk.Market, mode: risk.Mode)
 
 @external
 @pure
-def reference_vol(market: risk.Market) -> int256:
+def reference_vol(portfolio: risk.Portfolio, market: risk.Market) -> int256:
     """
-    @notice sigma_ref, the vol the spot shock scales with: the nearest live expiry's ATM vol
-            (VolOracle.sigma(e, S, S)) or, with no live expiry, the configured reference vol.
-    @param market Spot, confidence, time, the reference entry and the vol limits.
+    @notice sigma_ref of an account, the vol its spot shock scales with: max(ref_vol, the ATM
+            vol (VolOracle.sigma(e, S, S)) of every live expiry it holds).
+    @param portfolio Cash, underlying and positions (the marks are read).
+    @param market Spot, confidence, time, ref_vol and the vol limits.
     @return sigma_ref, a wad.
     """
-    return risk.reference_vol(market)
+    return risk.reference_vol(portfolio, market)
+
+
+@external
+@pure
+def initial_health(portfolio: risk.Portfolio, market: risk.Market, im: risk.Mode, mm: risk.Mode, grid: risk.Grid) -> (int256, uint256, int256):
+    """
+    @notice H_IM = min(IM's grid health, H_MM), its witness (MM's scenario w answered as
+            w + 3 (2n + 1)), and H_MM.
+    @param portfolio Cash, underlying and positions.
+    @param market Spot, confidence, time, ref_vol and the vol limits.
+    @param im Initial-margin parameters.
+    @param mm Maintenance-margin parameters.
+    @param grid Grid parameters.
+    @return (health_im, witness_im, health_mm), wads.
+    """
+    return risk.initial_health(portfolio, market, im, mm, grid)
+
+
+@external
+@pure
+def meets_initial_margin(portfolio: risk.Portfolio, market: risk.Market, im: risk.Mode, mm: risk.Mode, grid: risk.Grid) -> bool:
+    """
+    @notice H_IM >= 0, by IM's health floor when it suffices, else by both grids (the
+            engine's and the Liquidator's initial-margin checks).
+    @param portfolio Cash, underlying and positions.
+    @param market Spot, confidence, time, ref_vol and the vol limits.
+    @param im Initial-margin parameters.
+    @param mm Maintenance-margin parameters.
+    @param grid Grid parameters.
+    @return True when H_IM >= 0.
+    """
+    return risk.meets_initial_margin(portfolio, market, im, mm, grid)
+
+
+@external
+@pure
+def risk_reduced(before: risk.Portfolio, after: risk.Portfolio, market: risk.Market, im: risk.Mode, mm: risk.Mode, grid: risk.Grid) -> bool:
+    """
+    @notice The margin rule's allowance for an account left below initial margin by an
+            action: its H_IM is no lower than before, and its H_MM did not fall below
+            min(its H_MM before, 0) (no action moves an account from H_MM >= 0 to < 0).
+    @param before The account before the action.
+    @param after The account after it.
+    @param market Spot, confidence, time, ref_vol and the vol limits.
+    @param im Initial-margin parameters.
+    @param mm Maintenance-margin parameters.
+    @param grid Grid parameters.
+    @return True when the action is allowed.
+    """
+    im_after: int256 = 0
+    w: uint256 = 0
+    mm_after: int256 = 0
+    im_after, w, mm_after = risk.initial_health(after, market, im, mm, grid)
+    im_before: int256 = 0
+    mm_before: int256 = 0
+    im_before, w, mm_before = risk.initial_health(before, market, im, mm, grid)
+    return im_after >= im_before and mm_after >= min(mm_before, 0)
+
+
+@external
+@pure
+def price_band(p: risk.Position, market: risk.Market, mm: risk.Mode, grid: risk.Grid) -> (int256, int256):
+    """
+    @notice The fair-price band of a live series: its unit prices at the current spot in MM's
+            down and up vol states (see risk.price_band).
+    @param p The series as a position word (size not read) with its expiry's packed vol entry.
+    @param market Spot, time and the vol limits.
+    @param mm Maintenance-margin parameters.
+    @param grid Grid parameters.
+    @return (lowest, highest) unit price, wads.
+    """
+    return risk.price_band(p, market, mm, grid)
 
 
 @external

@@ -57,11 +57,9 @@ struct Market:
     spot: int256
     confidence: int256
     now: uint256
-    # The configured reference vol (wad), used when no expiry is live (ref_smile == 0).
-    sigma_ref: int256
-    # The nearest live expiry's VolOracle entry, packed, or 0 when none is live: sigma_ref is
-    # then its ATM vol (see `reference_vol`).
-    ref_smile: uint256
+    # The configured reference vol (wad): the floor of every account's sigma_ref (see
+    # `reference_vol`).
+    ref_vol: int256
     # The VolOracle's limits, packed (contracts/math/smile.vy).
     vol_limits: uint256
 
@@ -126,16 +124,20 @@ def vol_shock(v_mode: int256, grid: Grid, tau: int256) -> int256:
 
 @internal
 @pure
-def reference_vol(market: Market) -> int256:
+def reference_vol(portfolio: Portfolio, market: Market) -> int256:
     """
-    @notice sigma_ref: the ATM vol of the nearest live expiry (VolOracle.sigma(e, S, S)), or
-            the configured reference vol when no expiry is live.
-    @param market The market (ref_smile, vol_limits, sigma_ref, now).
+    @notice sigma_ref of the account: max(ref_vol, the ATM vol of every live expiry it holds),
+            each ATM vol VolOracle.sigma(e, S, S). Listing or settling an expiry the account
+            does not hold never moves its grid.
+    @param portfolio The account's portfolio (each live position's mark is its expiry's entry).
+    @param market The market (ref_vol, vol_limits, now).
     @return sigma_ref, a wad.
     """
-    if market.ref_smile == 0:
-        return market.sigma_ref
-    return smile.sigma(market.ref_smile, market.vol_limits, 0, market.now)
+    ref: int256 = market.ref_vol
+    for p: Position in portfolio.positions:
+        if positions.expiry(p.word) > market.now:
+            ref = max(ref, smile.sigma(p.mark, market.vol_limits, 0, market.now))
+    return ref
 
 
 @internal
@@ -245,7 +247,7 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
     @return (health, witness): health a wad (signed), witness a scenario index.
     """
     points: uint256 = unsafe_add(unsafe_mul(grid.n, 2), 1)
-    u: int256 = self.spot_shock(mode, grid, self.reference_vol(market))
+    u: int256 = self.spot_shock(mode, grid, self.reference_vol(portfolio, market))
     spots: int256[MAX_POINTS] = empty(int256[MAX_POINTS])
     logs: int256[MAX_POINTS] = empty(int256[MAX_POINTS])
     values: int256[MAX_SCENARIOS] = empty(int256[MAX_SCENARIOS])
@@ -375,6 +377,54 @@ def health_floor(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -
 
 @internal
 @pure
+def initial_health(portfolio: Portfolio, market: Market, im: Mode, mm: Mode, grid: Grid) -> (int256, uint256, int256):
+    """
+    @notice H_IM = min(min over IM's scenarios of V - A_IM, H_MM): the initial-margin check
+            covers every maintenance scenario, so H_IM <= H_MM holds for every account. Also
+            returns H_MM, which it computes on the way.
+    @dev The IM witness indexes IM's scenarios as `health` does, and MM's scenario w as
+         w + 3 (2n + 1) (MarginEngine.scenario_health reads both). Cost: both grids.
+    @param portfolio The account's portfolio.
+    @param market Spot, confidence, time, the vol limits and ref_vol.
+    @param im The initial-margin parameters.
+    @param mm The maintenance parameters.
+    @param grid The shared grid parameters.
+    @return (H_IM, its witness, H_MM), wads.
+    """
+    h_im: int256 = 0
+    w_im: uint256 = 0
+    h_mm: int256 = 0
+    w_mm: uint256 = 0
+    h_im, w_im = self.health(portfolio, market, im, grid)
+    h_mm, w_mm = self.health(portfolio, market, mm, grid)
+    if h_mm < h_im:
+        return h_mm, unsafe_add(w_mm, unsafe_mul(3, unsafe_add(unsafe_mul(grid.n, 2), 1))), h_mm
+    return h_im, w_im, h_mm
+
+
+@internal
+@pure
+def meets_initial_margin(portfolio: Portfolio, market: Market, im: Mode, mm: Mode, grid: Grid) -> bool:
+    """
+    @notice H_IM >= 0: by IM's health floor when it suffices (it bounds MM's health too: IM's
+            haircut and contingency are at least MM's and the floor does not depend on the
+            grid), else by IM's grid and then MM's.
+    @param portfolio The account's portfolio.
+    @param market Spot, confidence, time, the vol limits and ref_vol.
+    @param im The initial-margin parameters.
+    @param mm The maintenance parameters.
+    @param grid The shared grid parameters.
+    @return True when H_IM >= 0.
+    """
+    if self.health_floor(portfolio, market, im, grid) >= 0:
+        return True
+    if self.health(portfolio, market, im, grid)[0] < 0:
+        return False
+    return self.health(portfolio, market, mm, grid)[0] >= 0
+
+
+@internal
+@pure
 def is_healthy(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> bool:
     """
     @notice H_M >= 0: by `health_floor` when the floor is enough, else by the full grid.
@@ -406,7 +456,7 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
     assert w < unsafe_mul(3, points), "risk: bad scenario"
     s: uint256 = w // points
     j: uint256 = w % points
-    spot_j: int256 = self._shocked_spot(market.spot, self.spot_shock(mode, grid, self.reference_vol(market)), j, grid.n)
+    spot_j: int256 = self._shocked_spot(market.spot, self.spot_shock(mode, grid, self.reference_vol(portfolio, market)), j, grid.n)
     log_j: int256 = black76.log_moneyness(spot_j, market.spot)
     total: int256 = self._collateral_value(portfolio, spot_j, mode.haircut)
     # The same per-expiry cache of sqrt(tau) and the vol shock as `health` (same formulas, so
@@ -442,6 +492,35 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
         ln_jk: int256 = unsafe_add(ln_sk, log_j)
         total = unsafe_add(total, self._term(size, black76.price_from_log(spot_j, strike, ln_jk, v, is_call)))
     return total
+
+
+@internal
+@pure
+def price_band(p: Position, market: Market, mm: Mode, grid: Grid) -> (int256, int256):
+    """
+    @notice The fair-price band of a live series: the unit Black-76 prices at the current spot
+            in MM's down and up vol states, sigma / (1 + v_MM(tau)) and sigma (1 + v_MM(tau)).
+            A fill held to the band moves value between its two sides by at most the model's
+            own vol uncertainty.
+    @param p The series as a position (its word; the size is not read) with its expiry's packed
+             vol entry as the mark.
+    @param market Spot, time and the vol limits.
+    @param mm The maintenance parameters (v).
+    @param grid The shared grid parameters (the vol-shock term structure).
+    @return (lowest, highest) unit price, wads.
+    """
+    expiry: uint256 = 0
+    strike: int256 = 0
+    is_call: bool = False
+    expiry, strike, is_call = self.terms(p.word)
+    tau: int256 = self._tau(expiry, market.now)
+    sqrt_tau: int256 = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
+    shock: int256 = self.vol_shock(mm.v, grid, tau)
+    ln_sk: int256 = black76.log_moneyness(market.spot, strike)
+    sigma: int256 = smile.sigma(p.mark, market.vol_limits, ln_sk, market.now)
+    low: int256 = black76.price_from_log(market.spot, strike, ln_sk, black76.total_vol(self._sigma_down(sigma, shock), sqrt_tau), is_call)
+    high: int256 = black76.price_from_log(market.spot, strike, ln_sk, black76.total_vol(self._sigma_up(sigma, shock), sqrt_tau), is_call)
+    return low, high
 
 
 @internal

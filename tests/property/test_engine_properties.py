@@ -138,9 +138,9 @@ class EngineMachine(RuleBasedStateMachine):
             return
         for account in self.traders:
             h, w = self.p.engine.health(account, False)
-            assert self.p.engine.scenario_value(account, w, False) == h
+            assert self.p.engine.scenario_health(account, w, False) == h
             other = (w + 7) % 21
-            assert self.p.engine.scenario_value(account, other, False) >= h
+            assert self.p.engine.scenario_health(account, other, False) >= h
 
     @invariant()
     def engine_holds_what_it_owes(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from hypothesis import Phase, settings
 
+from tests.fuzz.stateful.coalition import CoalitionRules
 from tests.fuzz.stateful.rules import (
     AdminRules,
     CollateralRules,
@@ -58,12 +59,19 @@ class LiquidationMachine(TradingRules, MarketRules, StressRules, SettlementRules
     insurance fund; loss socialization when the fund runs dry."""
 
 
+class CoalitionMachine(CoalitionRules, OrderRules, CollateralRules):
+    """One party controls every trader (and their operator) on a market that never moves: it
+    trades with itself at any price, levers up, sells back, auctions and bids for its own
+    accounts. Its value must not grow; the insurance fund and the saver must not lose."""
+
+
 ALL_MACHINES: list[type] = [
     ProtocolMachine,
     CollateralMachine,
     TradingMachine,
     MirrorMachine,
     LiquidationMachine,
+    CoalitionMachine,
 ]
 
 # (examples, steps per example) of each machine under the ci profile: at most 6,250 steps in
@@ -76,6 +84,7 @@ BUDGETS: dict[str, tuple[int, int]] = {
     "TradingMachine": (20, 50),
     "MirrorMachine": (10, 40),
     "LiquidationMachine": (25, 50),
+    "CoalitionMachine": (25, 50),
 }
 
 

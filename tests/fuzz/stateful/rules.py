@@ -42,6 +42,9 @@ ORDER = {
     "price": st.integers(1, 600),
 }
 MARGIN = frozenset({"engine: below initial margin"})
+# Fills by an operator, or that leave a side below initial margin, are held to the fair-price
+# band (MarginEngine._require_fair_price).
+BAND = frozenset({"engine: price outside band"})
 GRACE = frozenset({"engine: sequencer grace"})
 PAUSED = frozenset({"engine: paused"})
 ORDER_STATE = frozenset({"orders: overfill", "orders: expired", "orders: cancelled"})
@@ -322,7 +325,7 @@ class TradingRules(KappaMachine):
         before = self.health_before(maker_address, taker_address)
         snapshot = self.current()
         self.allow(maker_address, taker_address)
-        reasons = MARGIN | GRACE | ORACLE_DOWN | ORDER_STATE
+        reasons = MARGIN | GRACE | ORACLE_DOWN | ORDER_STATE | BAND
         reasons |= {"engine: too many positions", "engine: series expired"}
         ok, _ = self.attempt(
             "fill",

@@ -57,7 +57,7 @@ PARAMS = MarginParams(
     tau_ref=30 / 365,
     tau_floor=1 / 365,
     v_max=1.0,
-    ref_vol=0.9,
+    ref_vol=0.5,
 )
 
 
@@ -124,14 +124,16 @@ def ref_vol(m: Market, i: int, strike, spot):
     return vol
 
 
-def ref_sigma_ref(m: Market, p: MarginParams):
-    for i, e in enumerate(m.expiries):  # increasing
-        if e > m.now and not math.isnan(m.atm[i]):
+def ref_sigma_ref(m: Market, p: MarginParams, held: set[int]):
+    """max(ref_vol, the ATM vol of every live expiry held: indices into m.expiries)."""
+    out = mp.mpf(p.ref_vol)
+    for i in held:
+        if m.expiries[i] > m.now and not math.isnan(m.atm[i]):
             vol = ref_clamp(mp.mpf(m.atm[i]), mp.mpf(m.vol_min[i]), mp.mpf(m.vol_max[i]))
             if m.stale_markup[i] > 0:
                 vol = min(vol * (1 + mp.mpf(m.stale_markup[i])), mp.mpf(m.vol_max[i]))
-            return vol
-    return mp.mpf(p.ref_vol)
+            out = max(out, vol)
+    return out
 
 
 def reference(pf: Portfolios, a: int, m: Market, p: MarginParams) -> dict:
@@ -139,10 +141,12 @@ def reference(pf: Portfolios, a: int, m: Market, p: MarginParams) -> dict:
     spot = mp.mpf(m.spot)
     cash, b = mp.mpf(pf.cash[a]), mp.mpf(pf.underlying[a])
     positions = []
+    held: set[int] = set()
     for k, e, c, q in zip(pf.strike[a], pf.expiry[a], pf.is_call[a], pf.size[a], strict=True):
         if q == 0:
             continue
         i = list(m.expiries).index(e)
+        held.add(i)
         tau = mp.mpf(max(int(e) - m.now, 0)) / YEAR
         settle = None if tau > 0 or math.isnan(m.settlement[i]) else mp.mpf(m.settlement[i])
         sigma = ref_vol(m, i, k, spot) if tau > 0 else None
@@ -160,7 +164,7 @@ def reference(pf: Portfolios, a: int, m: Market, p: MarginParams) -> dict:
     short = sum(-q for _, _, _, q, _, _ in positions if q < 0)
     for tag, mode in (("im", p.im), ("mm", p.mm)):
         u = ref_clamp(
-            mp.mpf(mode.k) * ref_sigma_ref(m, p) * mp.sqrt(mp.mpf(p.horizon_s) / YEAR),
+            mp.mpf(mode.k) * ref_sigma_ref(m, p, held) * mp.sqrt(mp.mpf(p.horizon_s) / YEAR),
             mp.mpf(p.u_min),
             mp.mpf(p.u_max),
         )
@@ -190,6 +194,15 @@ def reference(pf: Portfolios, a: int, m: Market, p: MarginParams) -> dict:
             "witness": values.index(lowest),
             "contingency": conting,
         }
+    # H_IM covers MM's scenarios: min(IM's grid, H_MM), MM's witness offset by 3(2n + 1).
+    grid_im = out["im"]
+    if out["mm"]["health"] < grid_im["health"]:
+        out["im"] = {
+            **grid_im,
+            "health": out["mm"]["health"],
+            "witness": out["mm"]["witness"] + len(grid_im["values"]),
+            "values": grid_im["values"] + out["mm"]["values"],
+        }
     return out
 
 
@@ -201,7 +214,8 @@ def assert_matches_reference(pf: Portfolios, m: Market, p: MarginParams = PARAMS
         for tag in ("im", "mm"):
             want = ref[tag]
             values = getattr(got, f"scenarios_{tag}")[a]
-            assert np.allclose(values, [float(v) for v in want["values"]], rtol=REL, atol=ABS)
+            grid = want["values"][: values.size]
+            assert np.allclose(values, [float(v) for v in grid], rtol=REL, atol=ABS)
             assert getattr(got, f"health_{tag}")[a] == pytest.approx(
                 float(want["health"]), rel=REL, abs=ABS
             )
@@ -239,7 +253,7 @@ def test_scenario_index_encoding():
 def test_grid_by_hand():
     h = math.sqrt(DAY / YEAR)
     for is_im, k in ((True, 4.0), (False, 3.0)):
-        grid = scenario_grid(market(), PARAMS, is_im)
+        grid = scenario_grid(market(), PARAMS, is_im, 0.6)
         u = k * 0.6 * h  # 0.1256 (IM), 0.0942 (MM): inside [u_min, u_max]
         assert grid.sigma_ref == 0.6
         assert grid.u == pytest.approx(u, rel=1e-15)
@@ -247,9 +261,9 @@ def test_grid_by_hand():
         assert np.allclose(grid.spots, expected, rtol=1e-15)
         assert grid.spots[3] == SPOT  # the unshocked point is exactly S
     # The clamps: a tiny vol gives u_min, a huge k gives u_max.
-    assert scenario_grid(market(atm=[0.06]), PARAMS, False).u == 0.05
+    assert scenario_grid(market(), PARAMS, False, 0.06).u == 0.05
     wide = replace(PARAMS, mm=replace(PARAMS.mm, k=100.0))
-    assert scenario_grid(market(), wide, False).u == 0.5
+    assert scenario_grid(market(), wide, False, 0.6).u == 0.5
 
 
 def test_witness_encoding_on_single_positions():
@@ -280,38 +294,44 @@ def test_witness_encoding_on_single_positions():
     assert_matches_reference(pf, market())
 
 
-def test_sigma_ref_nearest_live_expiry_and_fallback():
-    expiries = [NOW - DAY, NOW, NOW + 3600, NOW + 7 * DAY, E30]
+def test_sigma_ref_is_the_accounts_own():
+    """max(ref_vol, the ATM vol of every live expiry the account holds): an expiry it does not
+    hold, listed or not, never moves it."""
+    expiries = [NOW - DAY, NOW + 7 * DAY, E30]
     m = market(
         expiries=expiries,
-        atm=[0.3, 0.35, np.nan, 4.0, 0.6],  # expired, expiring now, no entry, above vol_max
-        skew=[0.0] * 5,
-        settlement=[2950.0] + [np.nan] * 4,
+        atm=[0.3, 4.0, 0.6],  # expired; above vol_max; the 30-day expiry
+        skew=[0.0] * 3,
+        settlement=[2950.0, np.nan, np.nan],
         vol_max=2.5,
     )
-    # NOW - DAY and NOW are not live, NOW + 3600 has no entry: 7 days, clamped to vol_max.
-    assert sigma_ref(m, PARAMS) == 2.5
-    m = market(
-        expiries=expiries,
-        atm=[0.3, 0.35, np.nan, 0.8, 0.6],
-        skew=[0.0] * 5,
-        settlement=[np.nan] * 5,
+    pf = book(
+        [
+            (0.0, 0.0, [(3000.0, E30, True, 1.0)]),  # 0.6 > ref_vol 0.5
+            (0.0, 0.0, [(3000.0, E30, True, 1.0), (3000.0, NOW + 7 * DAY, False, -1.0)]),
+            (0.0, 0.0, [(3000.0, NOW - DAY, True, 1.0)]),  # expired only: the floor
+            (0.0, 0.0, []),
+        ]
     )
-    assert sigma_ref(m, PARAMS) == 0.8
-    # Nothing live: the configured reference vol.
-    m = market(
-        expiries=[NOW - DAY, NOW], atm=[0.3, 0.4], skew=[0.0, 0.0], settlement=[np.nan, np.nan]
+    assert list(sigma_ref(pf, m, PARAMS)) == [0.6, 2.5, PARAMS.ref_vol, PARAMS.ref_vol]
+    # Listing a far expiry at a huge vol changes nobody who does not hold it.
+    listed = market(
+        expiries=[*expiries, E30 + 30 * DAY],
+        atm=[0.3, 4.0, 0.6, 2.0],
+        skew=[0.0] * 4,
+        settlement=[2950.0, np.nan, np.nan, np.nan],
+        vol_max=2.5,
     )
-    assert sigma_ref(m, PARAMS) == PARAMS.ref_vol
-    u = scenario_grid(m, PARAMS, False).u
-    assert u == pytest.approx(3.0 * 0.9 * math.sqrt(DAY / YEAR), rel=1e-15)
+    assert np.array_equal(evaluate(pf, listed, PARAMS).health_mm, evaluate(pf, m, PARAMS).health_mm)
+    assert_matches_reference(pf, m)
 
 
 def test_stale_entry_marks_up_sigma_and_sigma_ref():
     """VolOracle answers min(sigma (1 + markup), vol_max) for a stale entry, sigma_ref too."""
     m = market(stale_markup=[0.5])
-    assert sigma_ref(m, PARAMS) == pytest.approx(0.9, rel=1e-15)
-    assert sigma_ref(market(stale_markup=[10.0], vol_max=2.0), PARAMS) == 2.0
+    held = book([(0.0, 0.0, [(3000.0, E30, True, 1.0)])])
+    assert sigma_ref(held, m, PARAMS)[0] == pytest.approx(0.9, rel=1e-15)
+    assert sigma_ref(held, market(stale_markup=[10.0], vol_max=2.0), PARAMS)[0] == 2.0
     pf = book([(20_000.0, 2.0, [(3300.0, E30, True, -3.0), (2500.0, E30, False, 1.5)])])
     assert_matches_reference(pf, m)
     fresh, stale = evaluate(pf, market(), PARAMS), evaluate(pf, m, PARAMS)
@@ -407,10 +427,12 @@ def test_expired_positions_settled_and_unsettled():
     )
     r = evaluate(pf, m, PARAMS, with_scenarios=True)
     assert np.all(r.scenarios_mm[0] == 90.0) and r.mtm[0] == 90.0
-    grid = scenario_grid(m, PARAMS, False)
+    refs = sigma_ref(pf, m, PARAMS)
+    grid = scenario_grid(m, PARAMS, False, float(refs[1]))
     intrinsic = np.maximum(3100.0 - grid.spots, 0.0)
     assert np.array_equal(r.scenarios_mm[1], np.tile(intrinsic, 3))
     assert r.mtm[1] == 100.0
+    grid = scenario_grid(m, PARAMS, False, float(refs[2]))
     assert np.array_equal(r.scenarios_mm[2], -np.tile(np.maximum(grid.spots - 3000.0, 0.0), 3))
     assert r.mtm[2] == 0.0
     # Vol-independent values tie across vol states: the witness is in the down block, and at
@@ -541,7 +563,7 @@ def test_vectorized_equals_per_account():
 def test_empty_book_and_no_accounts():
     pf = book([(100.0, 2.0, []), (0.0, 0.0, [])])
     r = evaluate(pf, market(), PARAMS)
-    u = scenario_grid(market(), PARAMS, False).u
+    u = scenario_grid(market(), PARAMS, False, PARAMS.ref_vol).u  # no positions: the floor
     assert r.mtm[0] == 100.0 + 2.0 * SPOT
     assert r.health_mm[0] == pytest.approx(100.0 + 2.0 * SPOT * (1 - u) * 0.9, rel=1e-15)
     assert r.health_mm[1] == 0.0 and list(liquidatable(pf, market(), PARAMS)) == []
@@ -578,19 +600,20 @@ def test_im_at_most_mm_for_short_option_books(seed):
     assert np.all(r.health_im <= r.health_mm + 1e-12 * scale)
 
 
-def test_im_can_exceed_mm_off_the_shared_grid():
-    """H_IM <= H_MM is not a theorem of the model: the IM spot points (j u_IM / n) are not a
-    superset of MM's (j u_MM / n). A long straddle struck on an MM point is cheapest there and
-    the IM grid misses it; with equal contingencies H_IM > H_MM although IM is stricter in k."""
+def test_im_covers_mm_off_the_shared_grid():
+    """The IM spot points (j u_IM / n) are not a superset of MM's (j u_MM / n): a long straddle
+    struck on an MM point is cheapest there and IM's grid misses it. H_IM covers MM's
+    scenarios (min of the two), so H_IM <= H_MM still holds, with MM's witness offset."""
     p = replace(PARAMS, im=replace(PARAMS.mm, k=4.0))
-    m = market(confidence=1.0)
-    k = float(scenario_grid(m, p, False).spots[4])  # S (1 + u_MM / 3)
     expiry = NOW + DAY
     m = market(confidence=1.0, expiries=[expiry])
+    k = float(scenario_grid(m, p, False, 0.6).spots[4])  # S (1 + u_MM / 3)
     pf = book([(0.0, 0.0, [(k, expiry, True, 1.0), (k, expiry, False, 1.0)])])
-    r = evaluate(pf, m, p)
-    assert r.health_im[0] > r.health_mm[0] + 1.0
+    r = evaluate(pf, m, p, with_scenarios=True)
+    assert r.scenarios_im[0].min() > r.health_mm[0] + 1.0  # IM's grid alone misses it
+    assert r.health_im[0] == r.health_mm[0]
     assert r.witness_mm[0] == scenario_index(1, DOWN, 3)
+    assert r.witness_im[0] == p.n_scenarios + r.witness_mm[0]
 
 
 # ---------------------------------------------------------------------------------------------

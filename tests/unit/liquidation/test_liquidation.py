@@ -113,7 +113,7 @@ def test_auction_rejects_account_without_positions(proto):
 def test_auction_starts_on_witness(proto, victim):
     proto.set_spot(2700)
     witness = proto.engine.health(victim, False)[1]
-    assert proto.engine.scenario_value(victim, witness, False) < 0
+    assert proto.engine.scenario_health(victim, witness, False) < 0
     start(proto, victim, witness)
     assert proto.liquidator.auction_start(victim) == boa.env.timestamp
     # A witness does not measure MtM: the auction counts as possibly insolvent.
@@ -125,7 +125,7 @@ def test_auction_rejects_wrong_witness(proto, victim):
     # The top spot point at the flat vol state: the short put gains there.
     n = P.GRID[0]
     witness = 1 * (2 * n + 1) + (n + n)
-    assert proto.engine.scenario_value(victim, witness, False) >= 0
+    assert proto.engine.scenario_health(victim, witness, False) >= 0
     with boa.reverts("liquidator: witness does not prove"):
         start(proto, victim, witness)
 
@@ -177,7 +177,7 @@ def test_auction_in_sequencer_grace_needs_the_grace_buffer(proto, victim):
 def test_witness_auction_in_sequencer_grace_needs_the_grace_buffer_strictly(proto, victim):
     proto.set_spot(2700)
     witness = proto.engine.health(victim, False)[1]
-    value = proto.engine.scenario_value(victim, witness, False)
+    value = proto.engine.scenario_health(victim, witness, False)
     assert value < 0
     # Outside grace the threshold is 0, whatever the buffer: the uptime feed decides.
     proto.oracle.set_grace_liquidation_buffer(-value)

@@ -79,10 +79,10 @@ def test_swap_may_borrow_cash_within_initial_margin(world):
     p.fund(boa.env.generate_address("lender"), usd=100_000)
     swap(p, alice, p.usd.address, pools[:1], [1_000 * USD])
     assert p.engine.cash(alice) == -1_000 * WAD
-    # 1 + 2.9 WETH against 9,000 USD of debt: the IM crash scenario (spot -16.7%, haircut 15%)
-    # values the WETH at about 2,123 USD each, short of the debt.
+    # About 4.65 WETH against 11,000 USD of debt: the IM crash scenario (spot -10.5% at the
+    # reference vol, haircut 15%) values the WETH at about 2,282 USD each, short of the debt.
     with boa.reverts("engine: below initial margin"):
-        swap(p, alice, p.usd.address, pools[:1], [8_000 * USD])
+        swap(p, alice, p.usd.address, pools[:1], [10_000 * USD])
 
 
 def test_swap_reverts_propagate(world):

@@ -246,11 +246,11 @@ def test_settle_expiry_rules(proto, call_3200):
         proto.engine.settle_expiry(E7)
 
 
-def test_reference_vol_is_the_configured_one_while_no_expiry_is_listed(proto):
-    _, market = proto.engine.risk_inputs(addr("anyone"))
+def test_reference_vol_of_an_account_without_positions_is_the_configured_floor(proto):
+    portfolio, market = proto.engine.risk_inputs(addr("anyone"))
     limits, _ = proto.vol.packed_entries([])
-    assert market[3:] == (P.REF_VOL, 0, limits)
-    assert proto.calculator.reference_vol(market) == P.REF_VOL
+    assert market[3:] == (P.REF_VOL, limits)
+    assert proto.calculator.reference_vol(portfolio, market) == P.REF_VOL
 
 
 def test_live_expiries_ascend_and_settling_drops_exactly_the_settled_one(proto):
@@ -264,10 +264,6 @@ def test_live_expiries_ascend_and_settling_drops_exactly_the_settled_one(proto):
     boa.env.time_travel(seconds=mid - boa.env.timestamp + 60)
     proto.set_spot(3100)
     proto.vol.update(far, 6 * WAD // 10, 0)
-    # The reference vol is the nearest expiry still ahead, past the expired ones in front.
-    _, market = proto.engine.risk_inputs(addr("anyone"))
-    assert market[4] == proto.vol.packed_entries([far])[1][0]
-    assert proto.calculator.reference_vol(market) == proto.vol.sigma(far, 3100 * WAD, 3100 * WAD)
     proto.engine.settle_expiry(mid)
     assert [proto.engine.live_expiries(i) for i in range(2)] == [E7, far]
     proto.engine.settle_expiry(E7)
@@ -324,8 +320,25 @@ def test_fill_by_operator(proto, call_3200):
     proto.fund(taker, usd=50_000)
     with boa.env.prank(taker):
         proto.engine.set_operator(keeper, True)
-    fill(proto, maker, taker, call_3200, False, WAD, 90 * WAD, caller=keeper)
+    low, high = price_band(proto, call_3200, taker)
+    # An operator's fill is held to the fair-price band, on both sides of it.
+    for price in (low - 1, high + 1):
+        with boa.reverts("engine: price outside band"):
+            fill(proto, maker, taker, call_3200, False, WAD, price, caller=keeper)
+    fill(proto, maker, taker, call_3200, False, WAD, high, caller=keeper)
     assert P.position_ids(proto.engine, taker) == ([call_3200], [WAD])
+
+
+def price_band(proto, series_id: int, account: str) -> tuple[int, int]:
+    """The series' fair-price band (RiskCalculator.price_band) at the engine's market."""
+    from keeper import series
+
+    _, market = proto.engine.risk_inputs(account)
+    expiry = proto.engine.series(series_id)[0]
+    word = series.pack_position(series_id, WAD)
+    entry = proto.vol.packed_entries([expiry])[1][0]
+    mm, grid = proto.engine.risk_params()[1], proto.engine.risk_params()[2]
+    return proto.calculator.price_band((word, entry), market, mm, grid)
 
 
 def test_fill_rejects_unauthorised_caller(proto, call_3200):
@@ -465,11 +478,12 @@ def test_witness_scenario_reproduces_health(proto, call_3200, put_2800):
     fill(proto, maker, taker, put_2800, True, 2 * WAD, 45 * WAD)
     for is_im in (True, False):
         h, w = proto.engine.health(taker, is_im)
-        assert proto.engine.scenario_value(taker, w, is_im) == h
-        for other in range(21):
-            assert proto.engine.scenario_value(taker, other, is_im) >= h
+        assert proto.engine.scenario_health(taker, w, is_im) == h
+        # H_IM's scenarios are IM's grid then MM's (indices 21..41).
+        for other in range(42 if is_im else 21):
+            assert proto.engine.scenario_health(taker, other, is_im) >= h
     with boa.reverts("risk: bad scenario"):
-        proto.engine.scenario_value(taker, 21, False)
+        proto.engine.scenario_health(taker, 21, False)
 
 
 def test_account_greeks_match_black76(proto, call_3200):

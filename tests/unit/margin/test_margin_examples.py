@@ -114,11 +114,12 @@ def test_expired_unsettled_and_settled_positions(market):
         boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
         p.set_spot(3300)
         options = [ref.Option(3200, E7, True, -1, 0.6)]
-        # After expiry, before settlement: intrinsic at each shocked spot (no vol dependence).
+        # After expiry, before settlement: intrinsic at each shocked spot (no vol dependence;
+        # no live expiry held, so sigma_ref is the configured floor).
         now = boa.env.timestamp
         cash = mp.mpf(p.engine.cash(alice)) / WAD
         h_mm = mp.mpf(p.engine.margin(alice)[2]) / WAD
-        exp_mm, _ = ref.health(cash, 0, options, 3300, 1, now, 0.8, mode(P.MM), GRID)
+        exp_mm, _ = ref.health(cash, 0, options, 3300, 1, now, P.REF_VOL / WAD, mode(P.MM), GRID)
         assert abs(h_mm - exp_mm) <= 1e-9 * abs(exp_mm) + 1e-6
         p.engine.settle_expiry(E7)
         settled = [ref.Option(3200, E7, True, -1, 0.6, settlement=3300)]
