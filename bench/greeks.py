@@ -1,10 +1,10 @@
-"""Greeks and implied-vol benchmark: keeper.greeks against plain numpy, vollib and QuantLib.
+"""Greeks and implied-vol benchmark: keeper.black76 against plain numpy, vollib and QuantLib.
 
 One run, one seeded book of N = 1,000,000 options, shaped like a listed chain: forward
 3000 * lognormal(0, 0.1), tau log-uniform from 1 day to 1 year, sigma log-uniform from 20% to
 150%, strikes at F exp(z sigma sqrt(tau)) with z uniform in [-4, 4], half calls, half puts.
 
-- kappa_mops: `keeper.greeks.black76` (price + 6 Greeks) on all N, million option-sets / s.
+- kappa_mops: `keeper.black76.black76` (price + 6 Greeks) on all N, million option-sets / s.
 - plain_numpy_mops: the straightforward implementation someone would write (below, `_plain`):
   scipy.stats.norm.cdf / pdf, calls by the textbook formula and puts by parity.
   `plain_ndtr_mops` is the same with scipy.special.ndtr and an inline pdf (a stronger plain
@@ -15,7 +15,7 @@ One run, one seeded book of N = 1,000,000 options, shaped like a listed chain: f
   vanna, volga) in a Python loop over QUANTLIB_SAMPLE options, scaled to M/s. Its outputs are
   also compared with ours (max_rel_diff_vs_quantlib); QuantLib's volga(t) divides by the
   standard deviation sigma sqrt(t) instead of sigma, so it is compared as ours / sqrt(tau).
-- iv_mops: `keeper.greeks.implied_vol` on the N prices from black76; iv_max_abs_err is
+- iv_mops: `keeper.implied_vol.implied_vol` on the N prices from black76; iv_max_abs_err is
   max |sigma_implied - sigma| over the options with |d1| < 4. Rounding a price to a double
   moves sigma by up to eps * price / vega (which matters deep in the money, where the price is
   mostly intrinsic), so iv_max_err_over_bound = max |error| / (1e-10 + 4 eps price / vega) is
@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from bench.common import write_result
-from keeper.greeks import black76, implied_vol
+from keeper.black76 import black76
+from keeper.implied_vol import implied_vol
 
 RESULTS = Path(__file__).resolve().parent / "results" / "greeks.json"
 N = 1_000_000

@@ -35,7 +35,9 @@ DAY = 86_400
 def chain():
     with boa.env.anchor():
         boa.env.time_travel(seconds=max(NOW - boa.env.timestamp, 0))
-        vol = load("contracts/oracle/VolOracle.vy", WAD // 20, 5 * WAD, 10 * WAD, 2 * WAD, DAY, WAD // 2)
+        vol = load(
+            "contracts/oracle/VolOracle.vy", WAD // 20, 5 * WAD, 10 * WAD, 2 * WAD, DAY, WAD // 2
+        )
         vol.add_feeder(boa.env.eoa)
         yield vol, load("contracts/margin/RiskCalculator.vy")
 
