@@ -147,8 +147,8 @@ def black76(
     n = int(np.prod(shape))
     out = np.empty((7, n))
     for lo, hi in _blocks(n):
-        parts = [_full(_cut(v, lo, hi), hi - lo) for v in (F, K, T, S, sign)]
-        _black76_block(*parts, out[:, lo:hi])
+        f, k, t, s, sg = (_full(_cut(v, lo, hi), hi - lo) for v in (F, K, T, S, sign))
+        _black76_block(f, k, t, s, sg, out[:, lo:hi])
     return Greeks(*(row.reshape(shape) for row in out))
 
 
