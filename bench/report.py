@@ -74,11 +74,26 @@ def render() -> str:
     mirror = _load("margin_mirror")
     if mirror and "cold_full_ms" in mirror:
         out += _margin_mirror(mirror)
-    for name in ("routing", "fuzz", "mutation", "mutation_liquidator", "mutation_modules"):
-        data = _load(name)
-        if not data:
-            continue
-        out += _scalars(name.replace("_", " ").capitalize(), data)
+    routing = _load("routing")
+    if routing:
+        out += _row(
+            "Routing: the closed-form split against greedy 5% steps, the best single pool and a "
+            "generic KKT solver (basis points of output)",
+            routing,
+            ("cases", "worst_vs_greedy_bps", "median_vs_greedy_bps", "median_vs_single_pool_bps",
+             "optimality_gap_max", "mean_active_pools"),
+        )  # fmt: skip
+    fuzz = _load("fuzz")
+    if fuzz:
+        out += _row(
+            f"Fuzz: the main stateful machine on {fuzz.get('engine', '?')}, {fuzz.get('timing')}",
+            fuzz,
+            ("steps_per_s", "steps_per_cpu_s", "goal_steps_per_s", "anchor", "anchor_value",
+             "ratio_vs_anchor", "invariants", "steps", "examples", "setup_seconds"),
+        )  # fmt: skip
+    mutation = [(n, d) for n in MUTATION_RUNS if (d := _load(n))]
+    if mutation:
+        out += _mutation(mutation)
     speed = _load("evm_speed")
     if speed:
         out += [
@@ -103,22 +118,41 @@ def render() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _scalars(title: str, data: dict[str, Any]) -> list[str]:
-    """A key/value table of a result's top-level scalars."""
-    scalars = {
-        k: v
-        for k, v in data.items()
-        if isinstance(v, int | float | str | None)
-        and k not in ("command", "measured_at", "commit", "machine")
-    }
+def _row(title: str, data: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """One result as a one-row table of the given keys (the JSON file has the rest)."""
+    shown = [k for k in keys if k in data]
     return [
         f"{title} (`{data.get('command', 'make bench')}`, commit {data.get('commit', '?')}):",
         "",
-        "| key | value |",
-        "|---|---:|",
-        *(f"| `{k}` | {_fmt(v)} |" for k, v in scalars.items()),
+        "| " + " | ".join(f"`{k}`" for k in shown) + " |",
+        "|" + "---:|" * len(shown),
+        "| " + " | ".join(_fmt(data[k]) for k in shown) + " |",
         "",
     ]
+
+
+MUTATION_RUNS = ("mutation", "mutation_liquidator", "mutation_modules")
+MUTATION_KEYS = ("mutants", "killed", "survived", "kill_rate", "equivalent_survivors",
+                 "unexplained_survivors", "kill_rate_counting_rule_equivalent")  # fmt: skip
+
+
+def _mutation(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The mutation runs (tools/mutate.py), one row each; each file lists its survivors."""
+    out = [
+        "Mutation testing (`tools/mutate.py`; the survivors and why each survives are in the "
+        "files):",
+        "",
+        "| file | command | commit | " + " | ".join(f"`{k}`" for k in MUTATION_KEYS) + " |",
+        "|---|---|---|" + "---:|" * len(MUTATION_KEYS),
+    ]
+    for name, d in runs:
+        cells = " | ".join(_fmt(d.get(k)) for k in MUTATION_KEYS)
+        out.append(
+            f"| `bench/results/{name}.json` | `{d.get('command', '?')}` | "
+            f"{d.get('commit', '?')} | {cells} |"
+        )
+    out.append("")
+    return out
 
 
 def _greeks(g: dict[str, Any]) -> list[str]:
@@ -205,15 +239,12 @@ def _demo() -> list[str]:
     keys = ("accounts", "steps", "auctions_started", "liquidations", "bids_failed", "bad_debt",
             "insurance_fund_used", "hedges", "max_abs_delta_after_hedge", "transactions",
             "runtime_s")  # fmt: skip
-    return [
-        f"Crash demo (`make demo`, reports/demo.json as committed in {commit}, "
-        f"network {d.get('network', '?')}):",
-        "",
-        "| key | value |",
-        "|---|---:|",
-        *(f"| `{k}` | {_fmt(d[k])} |" for k in keys if k in d),
-        "",
-    ]
+    data = {**d, "command": "make demo", "commit": commit}
+    return _row(
+        f"Crash demo on {d.get('network', '?')}, from reports/demo.json as committed",
+        data,
+        keys,
+    )
 
 
 def main() -> None:
