@@ -32,7 +32,7 @@ every candidate. Ratios are kappa's rate over the candidate's (> 1: kappa is fas
 py_vollib_vectorized is not benchmarked: it does not run on current numba.
 
 Writes bench/results/greeks.json and prints a side-by-side table. Run:
-`.venv/bin/python -m bench.greeks` (about a minute).
+`.venv/bin/python -m bench.greeks`.
 """
 
 from __future__ import annotations
