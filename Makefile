@@ -23,7 +23,7 @@ help:
 	@echo "make test    the full test suite (what CI runs)"
 	@echo "make bench   every benchmark; results in bench/results/*.json"
 	@echo "make fuzz    long property-based fuzzing (HYPOTHESIS_PROFILE=deep)"
-	@echo "make lint    ruff over the Python code"
+	@echo "make lint    ruff (check, format --check) and mypy (keeper/, kappa_ops/)"
 	@echo "make clean   remove .venv, node_modules and build caches"
 
 setup: $(VENV)/.installed node_modules/.installed $(VYPER_LINK)
@@ -63,6 +63,7 @@ mutate: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) node_modules .build .hypothesis .pytest_cache .ruff_cache

@@ -41,17 +41,27 @@ def execution_gas(contract, fn: str, *args: object, **kwargs: object) -> int:
 
 
 def _commit() -> str:
+    """The short hash of HEAD, with "-dirty" when tracked files other than the results and the
+    README (which benches rewrite) differ from it: a figure is only as reproducible as its tree."""
     try:
-        out = subprocess.run(
+        head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        )
-        return out.stdout.strip() or "unknown"
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":!bench/results", ":!README.md"],
+            cwd=ROOT, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
     except OSError:
         return "unknown"
+    if not head:
+        return "unknown"
+    return f"{head}-dirty" if changed else head
 
 
 def write_result(name: str, data: dict[str, Any], command: str) -> Path:
-    """Write bench/results/<name>.json with the data and how it was made."""
+    """Write bench/results/<name>.json with the data, how it was made and the commit it was
+    measured at."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {
         "command": command,

@@ -1,31 +1,35 @@
-"""Greeks and implied-vol benchmark: keeper.greeks against plain numpy, vollib and QuantLib.
+"""Greeks and implied-vol benchmark: keeper.black76 and keeper.implied_vol against baselines.
 
-One run, one seeded book of N = 1,000,000 options, shaped like a listed chain: forward
-3000 * lognormal(0, 0.1), tau log-uniform from 1 day to 1 year, sigma log-uniform from 20% to
-150%, strikes at F exp(z sigma sqrt(tau)) with z uniform in [-4, 4], half calls, half puts.
+One seeded book of N options shaped like a listed chain: forward 3000 * lognormal(0, 0.1), tau
+log-uniform from 1 day to 1 year, sigma log-uniform from 20% to 150%, strikes at
+F exp(z sigma sqrt(tau)) with z uniform in [-4, 4], half calls, half puts. Every candidate
+computes the same 7 outputs (price, delta, gamma, vega, theta, vanna, volga) into fresh arrays.
 
-- kappa_mops: `keeper.greeks.black76` (price + 6 Greeks) on all N, million option-sets / s.
-- plain_numpy_mops: the straightforward implementation someone would write (below, `_plain`):
-  scipy.stats.norm.cdf / pdf, calls by the textbook formula and puts by parity.
-  `plain_ndtr_mops` is the same with scipy.special.ndtr and an inline pdf (a stronger plain
-  version, reported for transparency).
-- vollib_mops: vollib's black() + analytical delta, gamma, vega, theta (it has no vanna or volga,
-  so it does 5 of the 7 outputs) in a Python loop over VOLLIB_SAMPLE options, scaled to M/s.
-- quantlib_mops: QuantLib's BlackCalculator (value, deltaForward, gammaForward, vega, theta,
-  vanna, volga) in a Python loop over QUANTLIB_SAMPLE options, scaled to M/s. Its outputs are
-  also compared with ours (max_rel_diff_vs_quantlib); QuantLib's volga(t) divides by the
-  standard deviation sigma sqrt(t) instead of sigma, so it is compared as ours / sqrt(tau).
-- iv_mops: `keeper.greeks.implied_vol` on the N prices from black76; iv_max_abs_err is
-  max |sigma_implied - sigma| over the options with |d1| < 4. Rounding a price to a double
-  moves sigma by up to eps * price / vega (which matters deep in the money, where the price is
-  mostly intrinsic), so iv_max_err_over_bound = max |error| / (1e-10 + 4 eps price / vega) is
-  reported too. vollib_iv_mops (vollib's Let's-Be-Rational port, scalar loop) is the anchor.
+Vectorized candidates, on all N options:
+- kappa: `keeper.black76.black76`;
+- plain_ndtr: the textbook formula in numpy with scipy.special.ndtr and the pdf written out
+  (`_plain_ndtr`: calls by the formula, puts by parity), what a careful user would write;
+- numba: the same textbook formula as a `numba.njit` loop over the options, one thread
+  (`math.erfc` for N), compiled before timing (the compile time is reported apart).
+Scalar-loop anchors, on a sample of SAMPLE options, each against kappa on the same sample:
+- vollib: vollib's black() and analytical delta, gamma, vega, theta (5 of the 7 outputs:
+  vollib has no vanna or volga);
+- quantlib: QuantLib's BlackCalculator (value, deltaForward, gammaForward, vega, theta, vanna,
+  volga); its outputs are also compared with ours (max_rel_diff_vs_quantlib). QuantLib's
+  volga(t) divides by the standard deviation sigma sqrt(t) instead of sigma, so it is compared
+  as ours / sqrt(tau).
+Implied vol: `keeper.implied_vol.implied_vol` on the N prices from black76 (iv_mops), and on
+IV_SAMPLE of them against vollib's Let's-Be-Rational port in a scalar loop. iv_max_abs_err is
+max |sigma_implied - sigma| over the options with |d1| < 4; since rounding a price to a double
+moves sigma by up to eps * price / vega (deep in the money, where the price is mostly
+intrinsic), iv_max_err_over_bound = max |error| / (1e-10 + 4 eps price / vega) is reported too.
 
-Timings are wall clock, best of REPEATS runs (the anchors' loops: best of ANCHOR_REPEATS), one
-thread. The machine's load average at the start is recorded: other processes on this 2-core box
-slow every number, ours and the anchors' alike; `cpu_mops` repeats ours and plain numpy's in
-process CPU time, which contention inflates less. py_vollib_vectorized is not benchmarked: it no
-longer runs on current numba.
+Timing: the candidates of a group are timed interleaved, one call each per round, the order
+rotated every round, so a change of machine load hits them alike; each figure is the median of
+its rounds (wall clock, one thread; the fastest and slowest rounds are recorded too). The load
+average at the start and the end is recorded: other processes on this 2-core machine slow
+every candidate. Ratios are kappa's rate over the candidate's (> 1: kappa is faster).
+py_vollib_vectorized is not benchmarked: it does not run on current numba.
 
 Writes bench/results/greeks.json and prints a side-by-side table. Run:
 `.venv/bin/python -m bench.greeks`.
@@ -33,30 +37,37 @@ Writes bench/results/greeks.json and prints a side-by-side table. Run:
 
 from __future__ import annotations
 
+import gc
+import math
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtr
 
 from bench.common import write_result
-from keeper.greeks import black76, implied_vol
+from keeper.black76 import black76
+from keeper.implied_vol import implied_vol
 
-RESULTS = Path(__file__).resolve().parent / "results" / "greeks.json"
+COMMAND = ".venv/bin/python -m bench.greeks"
 N = 1_000_000
 SEED = 20_260_707
-REPEATS = 7
-ANCHOR_REPEATS = 3
-VOLLIB_SAMPLE = 20_000
-QUANTLIB_SAMPLE = 20_000
-VOLLIB_IV_SAMPLE = 5_000
+ROUNDS = 15
+ANCHOR_ROUNDS = 3
+SAMPLE = 20_000
+IV_SAMPLE = 5_000
+FIELDS = ("forward", "strike", "tau", "sigma", "is_call")
+
+Book = dict[str, np.ndarray]
+Outputs = tuple[np.ndarray, ...]
 
 
-def book(n: int = N, seed: int = SEED) -> dict[str, np.ndarray]:
+def book(n: int = N, seed: int = SEED) -> Book:
     """The seeded option book described in the module docstring."""
     rng = np.random.default_rng(seed)
     forward = 3000.0 * np.exp(rng.normal(0.0, 0.1, n))
@@ -67,32 +78,14 @@ def book(n: int = N, seed: int = SEED) -> dict[str, np.ndarray]:
     return {"forward": forward, "strike": strike, "tau": tau, "sigma": sigma, "is_call": is_call}
 
 
-def _plain(forward, strike, tau, sigma, is_call):
-    """A plain numpy Black-76: scipy.stats.norm for N and phi, puts by put-call parity."""
-    from scipy.stats import norm
-
-    sqrt_t = np.sqrt(tau)
-    s = sigma * sqrt_t
-    d1 = (np.log(forward / strike) + 0.5 * s * s) / s
-    d2 = d1 - s
-    nd1 = norm.cdf(d1)
-    nd2 = norm.cdf(d2)
-    pdf = norm.pdf(d1)
-    call = forward * nd1 - strike * nd2
-    price = np.where(is_call, call, call - (forward - strike))
-    delta = np.where(is_call, nd1, nd1 - 1.0)
-    gamma = pdf / (forward * s)
-    vega = forward * pdf * sqrt_t
-    theta = -forward * pdf * sigma / (2.0 * sqrt_t)
-    vanna = -pdf * d2 / sigma
-    volga = vega * d1 * d2 / sigma
-    return price, delta, gamma, vega, theta, vanna, volga
+def _args(b: Book, m: int | None = None) -> tuple[np.ndarray, ...]:
+    return tuple(b[k][:m] for k in FIELDS)
 
 
-def _plain_ndtr(forward, strike, tau, sigma, is_call):
-    """The same with scipy.special.ndtr and the pdf written out (a stronger plain version)."""
-    from scipy.special import ndtr
-
+def _plain_ndtr(
+    forward: np.ndarray, strike: np.ndarray, tau: np.ndarray, sigma: np.ndarray, is_call: np.ndarray
+) -> Outputs:
+    """The textbook Black-76 in numpy: scipy.special.ndtr for N, the pdf written out."""
     sqrt_t = np.sqrt(tau)
     s = sigma * sqrt_t
     d1 = (np.log(forward / strike) + 0.5 * s * s) / s
@@ -111,22 +104,60 @@ def _plain_ndtr(forward, strike, tau, sigma, is_call):
     return price, delta, gamma, vega, theta, vanna, volga
 
 
-def _best(run: Callable[[], object], repeats: int, clock=time.perf_counter) -> float:
-    """Best time of `repeats` calls on `clock` (wall by default), after one warm-up call."""
-    run()
-    best = float("inf")
-    for _ in range(repeats):
-        start = clock()
-        run()
-        best = min(best, clock() - start)
-    return best
+def _numba_candidate() -> tuple[Callable[..., Outputs] | None, float | None, str | None]:
+    """The textbook formula as a jitted loop: (function, compile seconds, note if unavailable)."""
+    try:
+        import numba
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        return None, None, f"numba not installed: {exc}"
+    inv_sqrt2 = 1.0 / math.sqrt(2.0)
+    inv_sqrt_2pi = 1.0 / math.sqrt(2.0 * math.pi)
+
+    @numba.njit(cache=False)
+    def loop(
+        F: np.ndarray, K: np.ndarray, T: np.ndarray, S: np.ndarray, C: np.ndarray, out: np.ndarray
+    ) -> None:
+        for i in range(F.size):
+            f, k, sig = F[i], K[i], S[i]
+            sqrt_t = math.sqrt(T[i])
+            s = sig * sqrt_t
+            d1 = math.log(f / k) / s + 0.5 * s
+            d2 = d1 - s
+            nd1 = 0.5 * math.erfc(-d1 * inv_sqrt2)
+            nd2 = 0.5 * math.erfc(-d2 * inv_sqrt2)
+            pdf = math.exp(-0.5 * d1 * d1) * inv_sqrt_2pi
+            call = f * nd1 - k * nd2
+            if C[i]:
+                out[0, i] = call
+                out[1, i] = nd1
+            else:
+                out[0, i] = call - (f - k)
+                out[1, i] = nd1 - 1.0
+            vega = f * pdf * sqrt_t
+            out[2, i] = pdf / (f * s)
+            out[3, i] = vega
+            out[4, i] = -f * pdf * sig / (2.0 * sqrt_t)
+            out[5, i] = -pdf * d2 / sig
+            out[6, i] = vega * d1 * d2 / sig
+
+    def run(
+        forward: np.ndarray,
+        strike: np.ndarray,
+        tau: np.ndarray,
+        sigma: np.ndarray,
+        is_call: np.ndarray,
+    ) -> Outputs:
+        out = np.empty((7, forward.size))
+        loop(forward, strike, tau, sigma, is_call, out)
+        return tuple(out)
+
+    small = _args(book(16, 1))
+    start = time.perf_counter()
+    run(*small)
+    return run, time.perf_counter() - start, None
 
 
-def _mops(count: int, seconds: float) -> float:
-    return count / seconds / 1e6
-
-
-def _vollib(b: dict[str, np.ndarray], m: int) -> tuple[float | None, str | None]:
+def _vollib_candidate(b: Book, m: int) -> tuple[Callable[[], None] | None, str | None]:
     try:
         from vollib.black import black
         from vollib.black.greeks import analytical as ga
@@ -135,10 +166,7 @@ def _vollib(b: dict[str, np.ndarray], m: int) -> tuple[float | None, str | None]
     rows = list(
         zip(
             np.where(b["is_call"][:m], "c", "p").tolist(),
-            b["forward"][:m].tolist(),
-            b["strike"][:m].tolist(),
-            b["tau"][:m].tolist(),
-            b["sigma"][:m].tolist(),
+            *(b[k][:m].tolist() for k in ("forward", "strike", "tau", "sigma")),
             strict=True,
         )
     )
@@ -151,15 +179,16 @@ def _vollib(b: dict[str, np.ndarray], m: int) -> tuple[float | None, str | None]
             ga.vega(flag, f, k, t, 0.0, v)
             ga.theta(flag, f, k, t, 0.0, v)
 
-    return _mops(m, _best(run, ANCHOR_REPEATS)), None
+    return run, None
 
 
-def _quantlib(b: dict[str, np.ndarray], m: int) -> tuple[float | None, str | None, float | None]:
-    """QuantLib timing, and the max relative difference of its 7 outputs from black76's."""
+def _quantlib_candidate(
+    b: Book, m: int
+) -> tuple[Callable[[], list[tuple[float, ...]]] | None, str | None]:
     try:
         import QuantLib as ql  # noqa: N813 - the library's documented alias
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        return None, f"QuantLib not installed: {exc}", None
+        return None, f"QuantLib not installed: {exc}"
     call, put = ql.Option.Call, ql.Option.Put
     rows = list(
         zip(
@@ -171,10 +200,9 @@ def _quantlib(b: dict[str, np.ndarray], m: int) -> tuple[float | None, str | Non
             strict=True,
         )
     )
-    results: list[tuple[float, ...]] = []
 
-    def run() -> None:
-        results.clear()
+    def run() -> list[tuple[float, ...]]:
+        results = []
         for c, f, k, t, std in rows:
             calc = ql.BlackCalculator(ql.PlainVanillaPayoff(call if c else put, k), f, std, 1.0)
             results.append(
@@ -188,17 +216,12 @@ def _quantlib(b: dict[str, np.ndarray], m: int) -> tuple[float | None, str | Non
                     calc.volga(t),
                 )
             )
+        return results
 
-    mops = _mops(m, _best(run, ANCHOR_REPEATS))
-    ours = np.array(black76(*(b[k][:m] for k in ("forward", "strike", "tau", "sigma", "is_call"))))
-    ours[6] /= np.sqrt(b["tau"][:m])  # QuantLib's volga convention (see the module docstring)
-    theirs = np.array(results).T
-    scale = np.maximum(np.abs(theirs), 1e-300)
-    agree = float(np.max(np.abs(ours - theirs) / scale, where=np.abs(theirs) > 1e-8, initial=0.0))
-    return mops, None, agree
+    return run, None
 
 
-def _vollib_iv(b: dict[str, np.ndarray], prices: np.ndarray, m: int) -> float | None:
+def _vollib_iv_candidate(b: Book, prices: np.ndarray, m: int) -> Callable[[], None] | None:
     try:
         from vollib.black.implied_volatility import implied_volatility
     except ImportError:  # pragma: no cover - depends on the environment
@@ -221,12 +244,45 @@ def _vollib_iv(b: dict[str, np.ndarray], prices: np.ndarray, m: int) -> float | 
             except Exception:  # vollib raises on prices at the bounds
                 continue
 
-    return _mops(m, _best(run, 1))
+    return run
+
+
+def interleaved(candidates: dict[str, Callable[[], object]], rounds: int) -> dict[str, Any]:
+    """Time the candidates round by round (one call each per round, order rotated per round)
+    after one untimed warm-up call each; per candidate the median, fastest and slowest round."""
+    names = list(candidates)
+    for name in names:
+        candidates[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            gc.collect()
+            start = time.perf_counter()
+            candidates[name]()
+            times[name].append(time.perf_counter() - start)
+    return {
+        name: {
+            "median_s": statistics.median(t),
+            "min_s": min(t),
+            "max_s": max(t),
+            "rounds": rounds,
+        }
+        for name, t in times.items()
+    }
+
+
+def _mops(count: int, seconds: float | None) -> float | None:
+    return None if seconds is None else count / seconds / 1e6
+
+
+def _max_rel_diff(ours: Outputs, theirs: Outputs) -> float:
+    a, b = np.array(ours), np.array(theirs)
+    return float(np.max(np.abs(a - b) / (1.0 + np.abs(b))))
 
 
 def _versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("numpy", "scipy", "vollib", "QuantLib"):
+    for name in ("numpy", "scipy", "numba", "vollib", "QuantLib"):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -235,72 +291,120 @@ def _versions() -> dict[str, str | None]:
 
 
 def main() -> dict[str, Any]:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load_start = os.getloadavg()[0]
     b = book()
-    args = tuple(b[k] for k in ("forward", "strike", "tau", "sigma", "is_call"))
+    args = _args(b)
+    notes: dict[str, str] = {}
 
-    t_kappa = _best(lambda: black76(*args), REPEATS)
-    t_plain = _best(lambda: _plain(*args), REPEATS)
-    t_ndtr = _best(lambda: _plain_ndtr(*args), REPEATS)
+    # Vectorized Greeks on all N options.
+    numba_run, numba_compile_s, note = _numba_candidate()
+    if note:
+        notes["numba"] = note
+    vector: dict[str, Callable[[], object]] = {
+        "kappa": lambda: black76(*args),
+        "plain_ndtr": lambda: _plain_ndtr(*args),
+    }
+    if numba_run is not None:
+        vector["numba"] = lambda: numba_run(*args)
+    vector_t = interleaved(vector, ROUNDS)
+
     greeks = black76(*args)
-    plain = np.array(_plain(*args))
-    agree_plain = float(np.max(np.abs(np.array(greeks) - plain) / (1.0 + np.abs(plain))))
+    agreement = {"plain_ndtr": _max_rel_diff(tuple(greeks), _plain_ndtr(*args))}
+    if numba_run is not None:
+        agreement["numba"] = _max_rel_diff(tuple(greeks), numba_run(*args))
 
+    # Scalar-loop anchors against kappa on the same SAMPLE options.
+    sample = _args(b, SAMPLE)
+    anchors: dict[str, Callable[[], object]] = {"kappa": lambda: black76(*sample)}
+    vollib_run, note = _vollib_candidate(b, SAMPLE)
+    if vollib_run is not None:
+        anchors["vollib"] = vollib_run
+    elif note:
+        notes["vollib"] = note
+    quantlib_run, note = _quantlib_candidate(b, SAMPLE)
+    if quantlib_run is not None:
+        anchors["quantlib"] = quantlib_run
+    elif note:
+        notes["quantlib"] = note
+    anchor_t = interleaved(anchors, ANCHOR_ROUNDS)
+    quantlib_agree = None
+    if quantlib_run is not None:
+        ours = np.array(black76(*sample))
+        ours[6] /= np.sqrt(b["tau"][:SAMPLE])  # QuantLib's volga convention (module docstring)
+        theirs = np.array(quantlib_run()).T
+        scale = np.maximum(np.abs(theirs), 1e-300)
+        quantlib_agree = float(
+            np.max(np.abs(ours - theirs) / scale, where=np.abs(theirs) > 1e-8, initial=0.0)
+        )
+
+    # Implied vol: all N alone, then IV_SAMPLE against vollib.
     price_args = (greeks.price, b["forward"], b["strike"], b["tau"], b["is_call"])
-    t_iv = _best(lambda: implied_vol(*price_args), REPEATS)
+    iv_t = interleaved({"kappa": lambda: implied_vol(*price_args)}, ROUNDS)
     iv = implied_vol(*price_args)
     s = b["sigma"] * np.sqrt(b["tau"])
     d1 = np.log(b["forward"] / b["strike"]) / s + 0.5 * s
     core = np.abs(d1) < 4
     iv_err = np.abs(iv - b["sigma"])
     bound = 1e-10 + 4 * np.finfo(np.float64).eps * greeks.price / greeks.vega
-
-    vollib_mops, vollib_note = _vollib(b, VOLLIB_SAMPLE)
-    quantlib_mops, quantlib_note, quantlib_agree = _quantlib(b, QUANTLIB_SAMPLE)
-    vollib_iv = _vollib_iv(b, greeks.price, VOLLIB_IV_SAMPLE)
-
-    kappa = _mops(N, t_kappa)
-    iv_mops = _mops(N, t_iv)
-    cpu = time.process_time
-    cpu_mops = {
-        "kappa": _mops(N, _best(lambda: black76(*args), REPEATS, cpu)),
-        "plain_numpy": _mops(N, _best(lambda: _plain(*args), REPEATS, cpu)),
-        "iv": _mops(N, _best(lambda: implied_vol(*price_args), REPEATS, cpu)),
+    iv_anchor: dict[str, Callable[[], object]] = {
+        "kappa": lambda: implied_vol(*(a[:IV_SAMPLE] for a in price_args))
     }
+    vollib_iv = _vollib_iv_candidate(b, greeks.price, IV_SAMPLE)
+    if vollib_iv is not None:
+        iv_anchor["vollib"] = vollib_iv
+    iv_anchor_t = interleaved(iv_anchor, ANCHOR_ROUNDS)
+
+    def rate(group: dict[str, Any], name: str, count: int) -> float | None:
+        return _mops(count, group[name]["median_s"]) if name in group else None
+
+    def ratio(group: dict[str, Any], name: str) -> float | None:
+        return group[name]["median_s"] / group["kappa"]["median_s"] if name in group else None
+
     result: dict[str, Any] = {
         "n": N,
-        "kappa_mops": kappa,
-        "plain_numpy_mops": _mops(N, t_plain),
-        "ratio_vs_plain_numpy": t_plain / t_kappa,
-        "plain_ndtr_mops": _mops(N, t_ndtr),
-        "ratio_vs_plain_ndtr": t_ndtr / t_kappa,
-        "vollib_mops": vollib_mops,
+        "kappa_mops": rate(vector_t, "kappa", N),
+        "plain_ndtr_mops": rate(vector_t, "plain_ndtr", N),
+        "ratio_vs_plain_ndtr": ratio(vector_t, "plain_ndtr"),
+        "numba_mops": rate(vector_t, "numba", N),
+        "ratio_vs_numba": ratio(vector_t, "numba"),
+        "numba_compile_s": numba_compile_s,
+        "sample": SAMPLE,
+        "kappa_sample_mops": rate(anchor_t, "kappa", SAMPLE),
+        "vollib_mops": rate(anchor_t, "vollib", SAMPLE),
+        "ratio_vs_vollib": ratio(anchor_t, "vollib"),
         "vollib_outputs": "price, delta, gamma, vega, theta (vollib has no vanna/volga)",
-        "quantlib_mops": quantlib_mops,
-        "iv_mops": iv_mops,
+        "quantlib_mops": rate(anchor_t, "quantlib", SAMPLE),
+        "ratio_vs_quantlib": ratio(anchor_t, "quantlib"),
+        "iv_mops": rate(iv_t, "kappa", N),
+        "iv_sample": IV_SAMPLE,
+        "iv_sample_mops": rate(iv_anchor_t, "kappa", IV_SAMPLE),
+        "vollib_iv_mops": rate(iv_anchor_t, "vollib", IV_SAMPLE),
+        "iv_ratio_vs_vollib": ratio(iv_anchor_t, "vollib"),
         "iv_max_abs_err": float(np.max(iv_err[core])),
         "iv_max_err_over_bound": float(np.max((iv_err / bound)[core])),
         "iv_core_fraction": float(core.mean()),
         "iv_nan_count": int(np.isnan(iv).sum()),
-        "vollib_iv_mops": vollib_iv,
-        "max_rel_diff_vs_plain": agree_plain,
+        "max_rel_diff_vs_plain_ndtr": agreement["plain_ndtr"],
+        "max_rel_diff_vs_numba": agreement.get("numba"),
         "max_rel_diff_vs_quantlib": quantlib_agree,
-        "cpu_mops": cpu_mops,
-        "samples": {
-            "vollib": VOLLIB_SAMPLE,
-            "quantlib": QUANTLIB_SAMPLE,
-            "vollib_iv": VOLLIB_IV_SAMPLE,
-        },
-        "timing": f"wall clock, best of {REPEATS} (anchors: best of {ANCHOR_REPEATS}), 1 thread",
-        "load_average_at_start": load,
+        "timing": (
+            f"wall clock, 1 thread, candidates interleaved round by round (order rotated), "
+            f"median of {ROUNDS} rounds ({ANCHOR_ROUNDS} for the scalar-loop anchors)"
+        ),
+        "load_average_at_start": load_start,
+        "load_average_at_end": os.getloadavg()[0],
         "seed": SEED,
+        "rounds": {
+            "greeks": vector_t,
+            "greeks_sample": anchor_t,
+            "implied_vol": iv_t,
+            "implied_vol_sample": iv_anchor_t,
+        },
         "versions": _versions(),
     }
-    if vollib_note:
-        result["vollib_note"] = vollib_note
-    if quantlib_note:
-        result["quantlib_note"] = quantlib_note
-    write_result("greeks", result, "make bench  (python -m bench.greeks)")
+    if notes:
+        result["notes"] = notes
+    write_result("greeks", result, COMMAND)
     _print_table(result)
     return result
 
@@ -311,26 +415,25 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 
 def _print_table(r: dict[str, Any]) -> None:
     rows = [
-        ("Greeks, vs plain numpy (norm.cdf)", r["kappa_mops"], r["plain_numpy_mops"]),
-        ("Greeks, vs plain numpy (ndtr)", r["kappa_mops"], r["plain_ndtr_mops"]),
-        ("Greeks, vs vollib (scalar loop)", r["kappa_mops"], r["vollib_mops"]),
-        ("Greeks, vs QuantLib (scalar loop)", r["kappa_mops"], r["quantlib_mops"]),
-        ("implied vol, vs vollib (scalar loop)", r["iv_mops"], r["vollib_iv_mops"]),
+        (f"Greeks x{r['n']:,}", "plain numpy + ndtr", r["kappa_mops"], r["plain_ndtr_mops"]),
+        (f"Greeks x{r['n']:,}", "numba loop", r["kappa_mops"], r["numba_mops"]),
+        (f"Greeks x{r['sample']:,}", "vollib loop", r["kappa_sample_mops"], r["vollib_mops"]),
+        (f"Greeks x{r['sample']:,}", "QuantLib loop", r["kappa_sample_mops"], r["quantlib_mops"]),
+        (f"IV x{r['iv_sample']:,}", "vollib loop", r["iv_sample_mops"], r["vollib_iv_mops"]),
     ]
-    print(f"{'M options/s (1,000,000 options)':40s} {'kappa':>9s} {'anchor':>9s} {'ratio':>9s}")
-    for name, ours, anchor in rows:
-        ratio = None if not anchor else ours / anchor
-        print(f"{name:40s} {ours:9.3f} {_fmt(anchor):>9s} {_fmt(ratio, '.1f'):>9s}")
+    print(f"{'M options/s':24s} {'candidate':20s} {'kappa':>9s} {'candidate':>10s} {'ratio':>8s}")
+    for what, name, ours, theirs in rows:
+        ratio = None if not theirs or ours is None else ours / theirs
+        shown = _fmt(ratio, ".2f")
+        print(f"{what:24s} {name:20s} {_fmt(ours):>9s} {_fmt(theirs):>10s} {shown:>8s}")
     print(
-        f"iv_max_abs_err (|d1| < 4, {r['iv_core_fraction']:.0%} of the book): "
-        f"{r['iv_max_abs_err']:.2e}   targets: ratio >= 2, iv_mops >= 5, err <= 1e-10"
+        f"implied vol x{r['n']:,}: {_fmt(r['iv_mops'])} M/s; max |error| (|d1| < 4, "
+        f"{r['iv_core_fraction']:.0%} of the book) {r['iv_max_abs_err']:.2e}"
     )
-    cpu = r["cpu_mops"]
     print(
-        f"in CPU time: kappa {cpu['kappa']:.2f}, plain numpy {cpu['plain_numpy']:.2f} "
-        f"(ratio {cpu['kappa'] / cpu['plain_numpy']:.1f}), implied vol {cpu['iv']:.2f} M/s"
+        f"numba compile {_fmt(r['numba_compile_s'], '.2f')} s (not timed); load average "
+        f"{r['load_average_at_start']:.2f} -> {r['load_average_at_end']:.2f}"
     )
-    print(f"load average at start: {_fmt(r['load_average_at_start'], '.2f')}  -> {RESULTS}")
 
 
 if __name__ == "__main__":

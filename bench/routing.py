@@ -8,10 +8,10 @@ y*g*a / (x + g*a):
   chunk goes to the pool whose output grows most from it, given the chunks already placed
   (what Uniswap's smart order router does with its 5% distribution);
 - single pool: the whole order in the pool that pays most for it;
-- a generic convex solver: the KKT conditions solved numerically in mpmath from nothing but
-  each pool's first and second derivatives (safeguarded Newton for each pool's leg at a given
-  marginal level, safeguarded Newton on log(lambda) for the budget), to ~1e-40 relative;
-  it never uses the closed form.
+- a generic convex solver (tests/routing_reference.py, shared with the routing tests): the KKT
+  conditions solved in mpmath from nothing but each pool's first and second derivatives
+  (safeguarded Newton for each pool's leg at a given marginal level, safeguarded Newton on
+  log(lambda) for the budget), to ~1e-40 relative; it never uses the closed form.
 
 Cases: pool prices within +-0.5% of each other, depths log-uniform over two decades, fees drawn
 from {1, 5, 30, 100} bps, order sizes log-uniform from 0.1% to 50% of the total input-side depth.
@@ -31,106 +31,13 @@ import numpy as np
 
 from bench.common import write_result
 from keeper.routing import optimal_split
+from tests.routing_reference import DPS, out, reference_split
 
 COMMAND = "python -m bench.routing"
 CASES = 240
 SEED = 20_240_601
 GREEDY_STEPS = 20
 FEES_BPS = (1, 5, 30, 100)
-DPS = 50
-
-
-Pool = tuple[mp.mpf, mp.mpf, mp.mpf]  # (x, y, g)
-
-
-def _out(pool: Pool, a: mp.mpf) -> mp.mpf:
-    x, y, g = pool
-    return y * g * a / (x + g * a) if a > 0 else mp.mpf(0)
-
-
-def _d1(pool: Pool, a: mp.mpf) -> mp.mpf:
-    x, y, g = pool
-    return g * x * y / (x + g * a) ** 2
-
-
-def _d2(pool: Pool, a: mp.mpf) -> mp.mpf:
-    x, y, g = pool
-    return -2 * g * g * x * y / (x + g * a) ** 3
-
-
-def _newton_bisect(fun, lo: mp.mpf, hi: mp.mpf, tol: mp.mpf) -> mp.mpf:
-    """Root of a decreasing function on [lo, hi] (fun(lo) > 0 > fun(hi)) by Newton's method
-    safeguarded with bisection (Numerical Recipes' rtsafe): a Newton step that leaves the
-    bracket or does not halve the step before it is replaced by a bisection. `fun` returns
-    (value, derivative)."""
-    u = (lo + hi) / 2
-    dx_old = hi - lo
-    dx = dx_old
-    for _ in range(400):
-        val, der = fun(u)
-        if val == 0:
-            return u
-        if val > 0:
-            lo = u
-        else:
-            hi = u
-        newton = u - val / der if der != 0 else None
-        if newton is None or not lo < newton < hi or abs(2 * val) > abs(dx_old * der):
-            dx_old, dx = dx, (hi - lo) / 2
-            u = lo + dx
-        else:
-            dx_old, dx = dx, u - newton
-            u = newton
-        if abs(dx) <= tol * (1 + abs(u)):
-            return u
-    raise RuntimeError("reference solver did not converge")
-
-
-def _leg_at_level(pool: Pool, lam: mp.mpf, tol: mp.mpf) -> mp.mpf:
-    """Solve out'(a) = lam for a >= 0 (0 when out'(0) <= lam) as the root of
-    psi(a) = log out'(a) - log lam, which decreases in a for any concave out; the bracket's top
-    is found by doubling."""
-    if _d1(pool, mp.mpf(0)) <= lam:
-        return mp.mpf(0)
-    up = mp.mpf(1)
-    while _d1(pool, up) > lam:
-        up *= 2
-    log_lam = mp.log(lam)
-
-    def psi(a: mp.mpf) -> tuple[mp.mpf, mp.mpf]:
-        d1 = _d1(pool, a)
-        return mp.log(d1) - log_lam, _d2(pool, a) / d1
-
-    return _newton_bisect(psi, mp.mpf(0), up, tol)
-
-
-def reference_split(amount: float, x: np.ndarray, y: np.ndarray, fees: np.ndarray) -> list[mp.mpf]:
-    """Generic KKT solve in mpmath: find lambda with sum_i a_i(lambda) = amount, where a_i solves
-    out_i'(a) = lambda (0 when out_i'(0) <= lambda). Uses only out' and out'' (no closed form);
-    both levels are safeguarded Newton iterations (`_newton_bisect`) to ~1e-40 relative."""
-    with mp.workdps(DPS):
-        pools = [
-            (mp.mpf(xi), mp.mpf(yi), 1 - mp.mpf(fi)) for xi, yi, fi in zip(x, y, fees, strict=True)
-        ]
-        big_a = mp.mpf(amount)
-        tol = mp.mpf(10) ** (-(DPS - 10))
-        # Bracket for u = log(lambda): at the top nobody trades (sum = 0 < amount); at the
-        # bottom the pool with the flattest curve alone takes at least the whole amount.
-        hi = mp.log(max(_d1(p, mp.mpf(0)) for p in pools))
-        lo = mp.log(min(_d1(p, big_a) for p in pools))
-        legs: list[mp.mpf] = []
-
-        def excess(u: mp.mpf) -> tuple[mp.mpf, mp.mpf]:
-            nonlocal legs
-            lam = mp.exp(u)
-            legs = [_leg_at_level(p, lam, tol) for p in pools]
-            # d(sum a_i)/du = lambda * sum 1/out_i''(a_i) over the legs that trade.
-            slope = lam * mp.fsum(1 / _d2(p, a) for p, a in zip(pools, legs, strict=True) if a > 0)
-            return mp.fsum(legs) - big_a, slope
-
-        u = _newton_bisect(excess, lo, hi, tol)
-        excess(u)
-        return legs
 
 
 def greedy_split(amount: float, x: np.ndarray, y: np.ndarray, fees: np.ndarray) -> list[mp.mpf]:
@@ -142,18 +49,18 @@ def greedy_split(amount: float, x: np.ndarray, y: np.ndarray, fees: np.ndarray) 
         chunk = mp.mpf(amount) / GREEDY_STEPS
         legs = [mp.mpf(0)] * len(pools)
         for _ in range(GREEDY_STEPS):
-            gains = [_out(p, a + chunk) - _out(p, a) for p, a in zip(pools, legs, strict=True)]
+            gains = [out(p, a + chunk) - out(p, a) for p, a in zip(pools, legs, strict=True)]
             best = max(range(len(pools)), key=gains.__getitem__)
             legs[best] += chunk
         return legs
 
 
-def total_out(legs: list[mp.mpf], x: np.ndarray, y: np.ndarray, fees: np.ndarray) -> mp.mpf:
+def totalout(legs: list[mp.mpf], x: np.ndarray, y: np.ndarray, fees: np.ndarray) -> mp.mpf:
     with mp.workdps(DPS):
         pools = [
             (mp.mpf(xi), mp.mpf(yi), 1 - mp.mpf(fi)) for xi, yi, fi in zip(x, y, fees, strict=True)
         ]
-        return mp.fsum(_out(p, mp.mpf(a)) for p, a in zip(pools, legs, strict=True))
+        return mp.fsum(out(p, mp.mpf(a)) for p, a in zip(pools, legs, strict=True))
 
 
 def random_case(rng: np.random.Generator) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
@@ -180,11 +87,11 @@ def run(cases: int = CASES, seed: int = SEED) -> dict:
             legs_mp = [mp.mpf(float(v)) for v in legs]
             scale = mp.mpf(amount) / mp.fsum(legs_mp)
             legs_mp = [v * scale for v in legs_mp]
-            opt = total_out(legs_mp, x, y, fees)
-            ref = total_out(reference_split(amount, x, y, fees), x, y, fees)
-            greedy = total_out(greedy_split(amount, x, y, fees), x, y, fees)
+            opt = totalout(legs_mp, x, y, fees)
+            ref = totalout(reference_split(amount, x, y, fees), x, y, fees)
+            greedy = totalout(greedy_split(amount, x, y, fees), x, y, fees)
             single = max(
-                total_out([mp.mpf(amount)], x[i : i + 1], y[i : i + 1], fees[i : i + 1])
+                totalout([mp.mpf(amount)], x[i : i + 1], y[i : i + 1], fees[i : i + 1])
                 for i in range(len(x))
             )
             gap = float((ref - opt) / ref)

@@ -201,8 +201,10 @@ class ChainReader:
             atm=np.array(atm),
             skew=np.array(skew),
             settlement=np.array(settlement),
-            vol_min=self.vol_min,
-            vol_max=self.vol_max,
+            # Market takes the VolOracle's limits as scalars too (its docstring: "arrays or
+            # scalars"); its field annotation names only the array form.
+            vol_min=self.vol_min,  # type: ignore[arg-type]
+            vol_max=self.vol_max,  # type: ignore[arg-type]
             stale_markup=np.array(markup),
         )
 

@@ -40,7 +40,7 @@ from kappa_ops.scenario import (
 )
 from kappa_ops.tx import Sender, TxError
 from keeper import margin as km
-from keeper.greeks import black76
+from keeper.black76 import black76
 from keeper.hedging import delta_ratio, needs_hedge, plan_hedge
 from keeper.liquidation import plan_liquidations, price_limit
 from keeper.orders import as_tuple

@@ -277,7 +277,9 @@ def deploy(
     return result
 
 
-def _deploy_one(d: Deploy, container: Any, account: Any, addresses: dict[str, str], now: int):
+def _deploy_one(
+    d: Deploy, container: Any, account: Any, addresses: dict[str, str], now: int
+) -> Any:
     args = _resolve(d.args, addresses, now)
     try:
         return account.deploy(container, *args)

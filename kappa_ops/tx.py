@@ -58,7 +58,7 @@ class Sender:
                 "data": bytes(method.encode_input(*args)),
                 "gas": GAS,
             }
-            hashes.append(self.w3.eth.send_transaction(tx))  # type: ignore[arg-type]
+            hashes.append(self.w3.eth.send_transaction(tx))
         out: list[Any] = []
         for (method, args, sender), txn_hash in zip(txs, hashes, strict=True):
             receipt = self.w3.eth.wait_for_transaction_receipt(

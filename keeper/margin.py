@@ -65,7 +65,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 
-from keeper.greeks import black76
+from keeper.black76 import black76
 
 __all__ = [
     "DOWN",

@@ -109,7 +109,9 @@ def amount_out_exact(amount_in: int, reserve_in: int, reserve_out: int, fee_bps:
 
 def _sorted_pools(
     x: FloatArray, y: FloatArray, f: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[
+    npt.NDArray[np.intp], npt.NDArray[np.bool_], FloatArray, FloatArray, FloatArray, FloatArray
+]:
     """Pools sorted by initial marginal price (descending) along the last axis.
 
     Returns (order, live, w = x/g, m = g*y/x, sqrt(m), thresholds) in sorted order, where

@@ -126,7 +126,8 @@ TARGETS: dict[str, Target] = {
         (U + "math/test_normal.py", U + "math/test_black76.py", U + "math/test_black76_edges.py"),
     ),
     "contracts/math/black76.vy": Target(
-        ("tests/contracts/PricingLens.vy",), (U + "math/test_black76.py", U + "math/test_black76_edges.py")
+        ("tests/contracts/PricingLens.vy",),
+        (U + "math/test_black76.py", U + "math/test_black76_edges.py"),
     ),
     "contracts/math/smile.vy": Target(
         ("tests/contracts/PricingLens.vy", "contracts/oracle/VolOracle.vy"),
@@ -146,7 +147,8 @@ TARGETS: dict[str, Target] = {
         (U + "margin/test_risk_rounding.py", *ENGINE_TESTS[:2], MIRROR),
     ),
     "contracts/margin/orders.vy": Target(
-        ("tests/contracts/OrdersHarness.vy",), (U + "margin/test_orders.py", U + "test_mutants_orders.py")
+        ("tests/contracts/OrdersHarness.vy",),
+        (U + "margin/test_orders.py", U + "test_mutants_orders.py"),
     ),
     "contracts/auth/ownable.vy": Target(
         ("contracts/oracle/VolOracle.vy", "contracts/oracle/OracleAggregator.vy"),
@@ -161,7 +163,8 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "contracts/oracle/VolOracle.vy": Target(
-        ("contracts/oracle/VolOracle.vy",), (U + "oracle/test_vol_oracle.py", U + "test_mutants_vol.py")
+        ("contracts/oracle/VolOracle.vy",),
+        (U + "oracle/test_vol_oracle.py", U + "test_mutants_vol.py"),
     ),
     "contracts/venues/ConstantProductPool.vy": Target(
         ("contracts/venues/ConstantProductPool.vy",),
@@ -173,14 +176,17 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "contracts/venues/Router.vy": Target(
-        ("contracts/venues/Router.vy",), (U + "venues/test_router.py", U + "venues/test_router_edges.py")
+        ("contracts/venues/Router.vy",),
+        (U + "venues/test_router.py", U + "venues/test_router_edges.py"),
     ),
     "contracts/oracle/PoolTwapFeed.vy": Target(
         ("contracts/oracle/PoolTwapFeed.vy",),
         (U + "oracle/test_twap_feed.py", U + "venues/test_router_edges.py"),
     ),
     "contracts/margin/MarginEngine.vy": Target(
-        ("contracts/margin/MarginEngine.vy",), (*ENGINE_TESTS, U + "test_mutants_engine.py"), weight=0.35
+        ("contracts/margin/MarginEngine.vy",),
+        (*ENGINE_TESTS, U + "test_mutants_engine.py"),
+        weight=0.35,
     ),
     "contracts/liquidation/Liquidator.vy": Target(
         ("contracts/liquidation/Liquidator.vy",),
@@ -230,7 +236,11 @@ _BOTH_RESERVES = (
     "while r1 is not"
 )
 EXPLAINED: dict[tuple[str, str, str], str] = {
-    ("contracts/liquidation/Liquidator.vy", "if mtm <= dust:", "if mtm < dust:"): "equivalent: at MtM == "
+    (
+        "contracts/liquidation/Liquidator.vy",
+        "if mtm <= dust:",
+        "if mtm < dust:",
+    ): "equivalent: at MtM == "
     "dust the mutant goes on to the cap, but every later branch returns `wanted` too (cap >= 1, "
     "or a remainder MtM (1 - taken) <= MtM = dust), so the fraction taken is the same",
     (
@@ -243,7 +253,11 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         'assert self._auctions[account] == 0, "liquidator: auction open"',
         'assert self._auctions[account] <= 0, "liquidator: auction open"',
     ): "equivalent: the packed auction is a uint256",
-    ("contracts/liquidation/Liquidator.vy", "if witness == NO_WITNESS:", "if witness >= NO_WITNESS:"): (
+    (
+        "contracts/liquidation/Liquidator.vy",
+        "if witness == NO_WITNESS:",
+        "if witness >= NO_WITNESS:",
+    ): (
         "equivalent: NO_WITNESS is max_value(uint256), so no witness exceeds it and >= agrees "
         "with =="
     ),
@@ -253,8 +267,11 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "return (entry >> 96) | MASK_96 == SKEW_ZERO",
     ): "equivalent in effect: is_flat only lets the VolOracle skip the ln of a zero-skew entry; "
     "answering False computes an ln that the zero skew multiplies away, so only the gas differs",
-    ("contracts/oracle/VolOracle.vy", "change: uint256 = 0", "change: uint256 = 1"): "equivalent: both "
-    "branches of the if that follows assign change before it is read",
+    (
+        "contracts/oracle/VolOracle.vy",
+        "change: uint256 = 0",
+        "change: uint256 = 1",
+    ): "equivalent: both branches of the if that follows assign change before it is read",
     (_POOL, "if dt != 0 and r0 != 0 and r1 != 0:", "if dt != 0 and r0 >= 0 and r1 != 0:"): (
         _BOTH_RESERVES
     ),
@@ -338,7 +355,12 @@ EXPLAINED_AFTER: dict[tuple[str, str, str, str], str] = {
         "return",
         "pass",
     ): _EARLY_EXIT,
-    ("contracts/liquidation/Liquidator.vy", "if cap >= IWAD:", "return wanted", "pass"): "equivalent: "
+    (
+        "contracts/liquidation/Liquidator.vy",
+        "if cap >= IWAD:",
+        "return wanted",
+        "pass",
+    ): "equivalent: "
     "falling through takes min(wanted, cap) = wanted (wanted <= 1e18 <= cap), and the dust check "
     "that follows returns wanted either way",
 }

@@ -2,7 +2,7 @@
 
 Expected values come from `reference`, an independent scalar implementation of
 docs/margin_model.md in 40-digit mpmath (one loop per scenario and position, sharing no code
-with keeper.margin or keeper.greeks), plus numbers derived by hand where the model makes them
+with keeper.margin or keeper.black76), plus numbers derived by hand where the model makes them
 simple (a cash-only account, the grid, contingencies, which scenario is the worst).
 Tolerance against the reference: the mirror's agreement rule, 1e-9 relative + 1e-6 USD
 (float64 values of sums of a few dozen terms of size <= 1e6 carry ~1e-10 USD of rounding).

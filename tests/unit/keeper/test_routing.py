@@ -7,7 +7,6 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from bench.routing import reference_split
 from keeper.routing import (
     amount_out,
     amount_out_exact,
@@ -18,6 +17,7 @@ from keeper.routing import (
     slice_order,
     to_integer_amounts,
 )
+from tests.routing_reference import reference_split
 
 X = np.array([100.0, 200.0, 50.0, 80.0])
 Y = np.array([300_000.0, 610_000.0, 140_000.0, 236_000.0])

@@ -487,7 +487,7 @@ def test_witness_scenario_reproduces_health(proto, call_3200, put_2800):
 
 
 def test_account_greeks_match_black76(proto, call_3200):
-    from keeper.greeks import black76
+    from keeper.black76 import black76
 
     maker, taker = P.Maker.new("mm"), addr("taker")
     proto.fund(maker.address, usd=1_000_000)

@@ -69,7 +69,9 @@ def test_smile_pack_layout(lens: Any) -> None:
 
 @pytest.fixture(scope="module")
 def oracle() -> Any:
-    vol = load("contracts/oracle/VolOracle.vy", WAD // 20, 3 * WAD, WAD // 2, 2 * WAD, 3600, WAD // 2)
+    vol = load(
+        "contracts/oracle/VolOracle.vy", WAD // 20, 3 * WAD, WAD // 2, 2 * WAD, 3600, WAD // 2
+    )
     vol.add_feeder(boa.env.eoa)
     return vol
 

@@ -1,4 +1,4 @@
-"""keeper.greeks against exact closed forms evaluated independently in 40-digit mpmath.
+"""keeper.black76 and keeper.implied_vol against exact closed forms in 40-digit mpmath.
 
 Tolerance for every output: |ours - exact| <= 1e-9 |exact| + 1e-13 * scale, where the scale is
 the output's natural size for the option (a bound on its magnitude over moneyness, up to O(1)
@@ -29,7 +29,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keeper.greeks import _guess_table, _lbr_guess, _nb, _table_guess, black76, implied_vol
+from keeper.black76 import black76
+from keeper.implied_vol import _guess_table, _lbr_guess, _nb, _table_guess, implied_vol
 from tests.conftest import scaled
 
 DPS = 40
