@@ -45,7 +45,7 @@ Speed. Option series are shared: the accounts' positions reference a few hundred
 (expiry, strike, is_call). `Portfolios.book` (built once per set of portfolios, cached) maps
 every occupied slot to a series and keeps the sizes as a sparse account x series matrix Q
 (CSR, slot order). A price update then prices each series once per scenario with
-keeper.greeks.black76 (a U x 3(2n+1) table per mode) and aggregates V = Q @ table: the work is
+keeper.black76.black76 (a U x 3(2n+1) table per mode) and aggregates V = Q @ table: the work is
 O(U * W) Black-76 prices plus O(A * P * W) multiply-adds, and every number is the exact model
 (no approximation anywhere in `evaluate`). With every position in its own series (U = A * P)
 the pricing dominates; bench/margin_mirror.py reports that case too.
@@ -782,7 +782,7 @@ class AccountGreeks(NamedTuple):
 def account_greeks(portfolios: Portfolios, market: Market) -> AccountGreeks:
     """Black-76 Greeks at the current spot and surface, size-weighted, plus b in delta.
 
-    Expired positions follow keeper.greeks at tau = 0: an unsettled one has the payoff's delta
+    Expired positions follow keeper.black76 at tau = 0: an unsettled one has the payoff's delta
     (1 or 0, one half at the money) and no other Greek; a settled one has none at all.
     """
     book = portfolios.book

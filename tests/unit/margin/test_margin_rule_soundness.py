@@ -119,7 +119,7 @@ def test_operator_cannot_sell_itself_its_accounts_value(proto):
     p.fund(operator.address, usd=1_000)
     with boa.env.prank(owner):
         p.engine.set_operator(operator.address, True)
-    low, high = band(p, put, owner)
+    _, high = band(p, put, owner)
     assert high < 8_000 * WAD
     with boa.reverts("engine: price outside band"):
         fill(p, operator, owner, put, False, WAD, 8_000 * WAD, caller=operator.address)

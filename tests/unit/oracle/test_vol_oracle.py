@@ -414,7 +414,9 @@ def test_vol_oracle_ownership_two_step(vol: Any) -> None:
 
 
 def test_vol_oracle_packed_entries_are_the_stored_words() -> None:
-    oracle = load("contracts/oracle/VolOracle.vy", WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 3600, WAD // 2)
+    oracle = load(
+        "contracts/oracle/VolOracle.vy", WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 3600, WAD // 2
+    )
     oracle.add_feeder(boa.env.eoa)
     expiries = [boa.env.timestamp + d * 86_400 for d in (7, 30)]
     oracle.update(expiries[0], 6 * WAD // 10, -WAD // 10)
