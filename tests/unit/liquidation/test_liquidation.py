@@ -3,7 +3,8 @@
 The victim sells 10 puts (K = 2,800, one week) to a market maker with 3,000 USD of cash; at
 spot 2,700 it is solvent but below maintenance (MtM ~ 1,770, H_MM ~ -766), at 2,200 insolvent
 (MtM ~ -2,680). Every amount is checked against the formulas in
-contracts/liquidation/Liquidator.vy from the numbers the contract reports (Bid event, engine views), to the wei.
+contracts/liquidation/Liquidator.vy from the numbers the contract reports (Bid event, engine
+views), to the wei.
 """
 
 from __future__ import annotations
