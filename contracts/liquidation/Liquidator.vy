@@ -27,17 +27,21 @@
         bidder's total cash outlay (signed; negative means the bidder is paid) so a bid
         cannot execute against a moved auction.
 
-        Insolvent accounts (MtM <= 0) go whole: the bidder takes everything and is paid
-        -MtM + d * R, where R = MtM - H_MM >= 0 is the maintenance requirement it takes on,
-        by the insurance fund. What the fund cannot pay is socialized: the engine lowers the
-        cash share price, so positive cash balances share the loss pro rata and no debt is
-        reduced, and the amount is recorded in `bad_debt` with a BadDebt event. Socialized loss
-        always equals recorded bad debt.
+        Insolvent accounts. A loss is realized as soon as the Liquidator measures it (a full
+        check in `start_auction`, every bid): the insurance fund pays the account its negative
+        MtM, and what the fund cannot pay is socialized (the engine lowers the cash share price
+        of every other positive balance, never a debt; beyond the whole cash pool it records a
+        deficit), so a deposit made later does not pay for it and a saver who waits does not
+        escape it. The account is then worth zero, and bidders take it in fractions of any
+        size (several small bidders can share one): a bid of f is paid f * d * R, where
+        R = MtM - H_MM >= 0 is the maintenance requirement it takes on, by the fund, and the
+        rest socialized likewise, with the bidder's own balance left out (it is never charged
+        its own reward). Every socialized amount is recorded in `bad_debt` with a BadDebt
+        event, so socialized loss always equals recorded bad debt.
 
         Insurance fund: the Liquidator's own cash balance in the engine. Anyone deposits; the
-        owner withdraws, but not while an auction that may be insolvent is open (an auction
-        started by a witness counts as possibly insolvent until a bid or a full check
-        measures its MtM).
+        owner withdraws, but not while any auction is open (a solvent one can turn insolvent
+        with the next price move).
 
         Rounding favours the protocol: the bidder's payment and the fund's share round up, the
         fund's payment to a bidder rounds down, cash moved to the bidder with the fraction
@@ -72,21 +76,10 @@ MAX_DURATION: constant(uint256) = 7 * 86400
 MAX_USD: constant(uint256) = 10**9 * WAD
 
 
-struct Auction:
-    start: uint256
-    # Counted in `open_insolvent`: MtM <= 0 at the last measurement, or not measured yet.
-    maybe_insolvent: bool
-
-
-# An auction in one storage slot: the start time in the low 64 bits, maybe_insolvent in bit 64.
-INSOLVENT_BIT: constant(uint256) = 2**64
-
-
 event AuctionStarted:
     account: indexed(address)
     witness: uint256
     health: int256
-    maybe_insolvent: bool
 
 event Bid:
     account: indexed(address)
@@ -135,10 +128,11 @@ fund_share: public(uint256)
 buffer: public(uint256)
 dust: public(uint256)
 
+# Each open auction's start time (0: none).
 _auctions: HashMap[address, uint256]
-# open_insolvent + 1: the counter's slot never returns to zero, so opening the first possibly
-# insolvent auction rewrites a live slot instead of creating one (~17k gas less).
-_open_insolvent_plus_one: uint256
+# open auctions + 1: the counter's slot never returns to zero, so opening the first auction
+# rewrites a live slot instead of creating one (~17k gas less).
+_open_plus_one: uint256
 bad_debt: public(uint256)
 
 
@@ -164,7 +158,7 @@ def __init__(
     @param dust_ MtM (USD wad) at or below which an account may be taken whole.
     """
     ownable.__init__()
-    self._open_insolvent_plus_one = 1
+    self._open_plus_one = 1
     engine = engine_
     calculator = staticcall engine_.calculator()
     # The engine's oracle aggregator is also its sequencer guard.
@@ -188,7 +182,8 @@ def start_auction(account: address, witness: uint256):
          while the sequencer is down or in grace; the uptime feed is read only when H_MM lies
          in [-grace_liquidation_buffer, 0), where the answer depends on it). Proof by a full
          check (witness = NO_WITNESS) or by one scenario w with V_w - A_MM below the
-         threshold (w = s * (2n + 1) + (j + n), see MarginEngine.health). Reverts
+         threshold (w = s * (2n + 1) + (j + n), see MarginEngine.health). A full check that
+         finds MtM < 0 realizes the loss at once (see the contract notice). Reverts
          "liquidator: auction open", "liquidator: healthy" (full check), "liquidator: witness
          does not prove" (a scenario that proves nothing), "risk: bad scenario" (an index
          outside the grid).
@@ -197,12 +192,11 @@ def start_auction(account: address, witness: uint256):
     """
     assert self._auctions[account] == 0, "liquidator: auction open"
     health: int256 = 0
-    maybe_insolvent: bool = True
+    mtm: int256 = 0
     if witness == NO_WITNESS:
         portfolio: risk.Portfolio = empty(risk.Portfolio)
         market: risk.Market = empty(risk.Market)
         portfolio, market = staticcall engine.risk_inputs(account)
-        mtm: int256 = 0
         w: uint256 = 0
         im: risk.Mode = empty(risk.Mode)
         mm: risk.Mode = empty(risk.Mode)
@@ -210,14 +204,14 @@ def start_auction(account: address, witness: uint256):
         im, mm, grid = self._margin_params()
         mtm, health, w = staticcall calculator.assess(portfolio, market, mm, grid)
         assert self._below_threshold(health), "liquidator: healthy"
-        maybe_insolvent = mtm <= 0
     else:
         health = staticcall engine.scenario_health(account, witness, False)
         assert self._below_threshold(health), "liquidator: witness does not prove"
-    self._store_auction(account, Auction(start=block.timestamp, maybe_insolvent=maybe_insolvent))
-    if maybe_insolvent:
-        self._open_insolvent_plus_one += 1
-    log AuctionStarted(account=account, witness=witness, health=health, maybe_insolvent=maybe_insolvent)
+    self._auctions[account] = block.timestamp
+    self._open_plus_one += 1
+    log AuctionStarted(account=account, witness=witness, health=health)
+    if mtm < 0:
+        self._realize(account, mtm)
 
 
 @internal
@@ -245,20 +239,22 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     @dev Solvent account (MtM > 0): the fraction taken is min(fraction, f*) with f* the cap that
          restores H_MM to `buffer` (see the contract notice), lifted when MtM or the remainder's
          MtM is at or below `dust`; the caller pays ceil(f MtM (1 - d)) to the account and
-         ceil(fund_share f MtM d) to the insurance fund. Insolvent account (MtM <= 0): the
-         whole account, `fraction` must be 1e18; the fund pays the caller -MtM + d R (R = MtM -
-         H_MM), any shortfall is socialized and recorded as bad debt. A whole-account bid ends
-         the auction. Reverts "liquidator: no auction", "liquidator: self bid", "liquidator:
-         healthy" (H_MM >= 0: end the auction instead), "liquidator: bad fraction",
-         "liquidator: insolvent goes whole", "liquidator: price above limit", "liquidator:
-         bidder below initial margin", and the engine's "engine: too many positions".
+         ceil(fund_share f MtM d) to the insurance fund. Insolvent account (MtM <= 0): a loss
+         (MtM < 0) is realized first (the fund pays it to the account, the rest socialized),
+         then the caller takes `fraction` and is paid floor(f d R) (R = MtM - H_MM) by the
+         fund, any shortfall socialized over the others and recorded as bad debt. A bid that
+         takes the whole account, or restores H_MM >= 0, ends the auction. Reverts
+         "liquidator: no auction", "liquidator: self bid", "liquidator: healthy" (H_MM >= 0:
+         end the auction instead), "liquidator: bad fraction", "liquidator: price above
+         limit", "liquidator: bidder below initial margin", and the engine's "engine: too many
+         positions".
     @param account The auctioned account.
     @param fraction The largest fraction wanted, a wad in (0, 1e18].
     @param price_limit The most cash (USD wad, signed) the caller accepts to pay in total.
     @return (fraction taken, the caller's total cash outlay: negative when it is paid).
     """
-    auction: Auction = self._load_auction(account)
-    assert auction.start != 0, "liquidator: no auction"
+    start: uint256 = self._auctions[account]
+    assert start != 0, "liquidator: no auction"
     assert msg.sender != account, "liquidator: self bid"
     assert fraction > 0 and fraction <= WAD, "liquidator: bad fraction"
     portfolio: risk.Portfolio = empty(risk.Portfolio)
@@ -282,7 +278,7 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     im, mm, grid = self._margin_params()
     mtm, health, w = staticcall calculator.assess(portfolio, market, mm, grid)
     assert health < 0, "liquidator: healthy"
-    d: uint256 = self._discount(auction.start)
+    d: uint256 = self._discount(start)
 
     taken: uint256 = WAD
     price: int256 = 0
@@ -294,35 +290,35 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
         discount: int256 = self._mul_up(mtm, self._mul_up(convert(taken, int256), convert(d, int256)))
         fee = convert(self._mul_up(discount, convert(self.fund_share, int256)), uint256)
     else:
-        assert fraction == WAD, "liquidator: insolvent goes whole"
-        # The bidder is paid -MtM + d R, rounded down.
-        requirement: int256 = mtm - health
-        price = mtm - requirement * convert(d, int256) // IWAD
+        taken = fraction
+        # The bidder is paid f d R, rounded down (R = MtM - H_MM >= 0: the requirement the
+        # fraction carries, which realizing the loss leaves unchanged).
+        reward: int256 = self._floor_mul(self._floor_mul(mtm - health, convert(taken, int256)), convert(d, int256))
+        price = -reward
     outlay: int256 = price + convert(fee, int256)
     assert outlay <= price_limit, "liquidator: price above limit"
 
     # Effects: the auction's bookkeeping, then the engine moves (the engine is trusted).
     insolvent: bool = mtm <= 0
-    if taken == WAD:
+    # A bid that takes the whole account, or the whole requirement of a solvent one
+    # (H'(f) = (1 - f) H + f P >= 0), ends the auction.
+    if taken == WAD or (not insolvent and self._restores(mtm, health, d, taken)):
         self._auctions[account] = 0
-        if auction.maybe_insolvent:
-            self._open_insolvent_plus_one -= 1
+        self._open_plus_one -= 1
         log AuctionEnded(account=account)
-    elif insolvent != auction.maybe_insolvent:
-        self._store_auction(account, Auction(start=auction.start, maybe_insolvent=insolvent))
-        if insolvent:
-            self._open_insolvent_plus_one += 1
-        else:
-            self._open_insolvent_plus_one -= 1
     log Bid(
         account=account, bidder=msg.sender, fraction=taken, mtm=mtm, health=health, discount=d,
         price=outlay, fund_fee=fee,
     )
 
-    cash_taken: int256 = self._floor_mul(portfolio.cash, convert(taken, int256))
+    cash: int256 = portfolio.cash
     to_account: int256 = price
     if insolvent:
         to_account = 0
+        if mtm < 0:
+            self._realize(account, mtm)
+            cash = staticcall engine.cash(account)
+    cash_taken: int256 = self._floor_mul(cash, convert(taken, int256))
     extcall engine.move_portfolio(account, msg.sender, taken)
     # Net cash from the bidder to the account: the price (solvent accounts only) less the
     # account's cash the bidder takes along with the fraction.
@@ -330,7 +326,7 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     if fee > 0:
         extcall engine.move_cash(msg.sender, self, fee)
     if insolvent:
-        self._pay_bidder(account, msg.sender, convert(-price, uint256))
+        self._pay(account, msg.sender, convert(-price, uint256))
 
     # The bidder's H_IM >= 0: the health floor proves it for a well-funded bidder without
     # the scenario grid; otherwise the calculator runs the full grid.
@@ -347,13 +343,11 @@ def end_auction(account: address):
     @dev Full check. Reverts "liquidator: no auction", "liquidator: unhealthy".
     @param account The account.
     """
-    auction: Auction = self._load_auction(account)
-    assert auction.start != 0, "liquidator: no auction"
+    assert self._auctions[account] != 0, "liquidator: no auction"
     health: int256 = (staticcall engine.health(account, False))[0]
     assert health >= 0, "liquidator: unhealthy"
     self._auctions[account] = 0
-    if auction.maybe_insolvent:
-        self._open_insolvent_plus_one -= 1
+    self._open_plus_one -= 1
     log AuctionEnded(account=account)
 
 
@@ -365,7 +359,7 @@ def discount(account: address) -> uint256:
     @param account The account.
     @return d(t) = d_start + (d_max - d_start) * min(elapsed, duration) / duration.
     """
-    start: uint256 = self._load_auction(account).start
+    start: uint256 = self._auctions[account]
     if start == 0:
         return 0
     return self._discount(start)
@@ -379,28 +373,17 @@ def auction_start(account: address) -> uint256:
     @param account The account.
     @return The start timestamp.
     """
-    return self._load_auction(account).start
+    return self._auctions[account]
 
 
 @external
 @view
-def auctions(account: address) -> Auction:
+def open_auctions() -> uint256:
     """
-    @notice The account's open auction: its start (0 when none) and whether it may be insolvent.
-    @param account The account.
-    @return The auction.
-    """
-    return self._load_auction(account)
-
-
-@external
-@view
-def open_insolvent() -> uint256:
-    """
-    @notice Open auctions that may be insolvent; insurance withdrawals wait until it is 0.
+    @notice Open auctions; insurance withdrawals wait until there are none.
     @return The count.
     """
-    return self._open_insolvent_plus_one - 1
+    return self._open_plus_one - 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,15 +411,15 @@ def deposit_insurance(amount: uint256):
 @nonreentrant
 def withdraw_insurance(amount: uint256, receiver: address):
     """
-    @notice Withdraw cash tokens from the insurance fund (owner), never while an auction that
-            may be insolvent is open.
-    @dev Reverts "ownable: not owner", "liquidator: insolvent auction open" and the engine's
+    @notice Withdraw cash tokens from the insurance fund (owner), never while an auction is
+            open.
+    @dev Reverts "ownable: not owner", "liquidator: auction open" and the engine's
          withdraw reasons (e.g. more than the fund holds: "engine: below initial margin").
     @param amount Cash-token units.
     @param receiver Where the tokens go.
     """
     ownable.check_owner()
-    assert self._open_insolvent_plus_one == 1, "liquidator: insolvent auction open"
+    assert self._open_plus_one == 1, "liquidator: auction open"
     log InsuranceWithdraw(receiver=receiver, amount=amount)
     extcall engine.withdraw(cash_token.address, amount, receiver)
 
@@ -511,22 +494,6 @@ def _margin_params() -> (risk.Mode, risk.Mode, risk.Grid):
 
 @internal
 @view
-def _load_auction(account: address) -> Auction:
-    packed: uint256 = self._auctions[account]
-    return Auction(start=packed & (INSOLVENT_BIT - 1), maybe_insolvent=packed & INSOLVENT_BIT != 0)
-
-
-@internal
-def _store_auction(account: address, auction: Auction):
-    # start is a block timestamp (< 2**64); maybe_insolvent goes to bit 64.
-    packed: uint256 = auction.start
-    if auction.maybe_insolvent:
-        packed |= INSOLVENT_BIT
-    self._auctions[account] = packed
-
-
-@internal
-@view
 def _discount(start: uint256) -> uint256:
     elapsed: uint256 = min(block.timestamp - start, self.duration)
     return self.d_start + (self.d_max - self.d_start) * elapsed // self.duration
@@ -563,22 +530,44 @@ def _move_cash(sender: address, receiver: address, amount: int256):
 
 
 @internal
-def _pay_bidder(account: address, bidder: address, reward: uint256):
+@view
+def _restores(mtm: int256, health: int256, d: uint256, taken: uint256) -> bool:
     """
-    @dev The insurance fund pays the bidder for an insolvent account; the rest is socialized
-         and recorded as bad debt.
+    @dev Whether a solvent account's bid of `taken` brings H_MM to >= 0: H'(f) = (1 - f) H +
+         f P with P = MtM (1 - d) (see the contract notice), rounded down.
+    """
+    p: int256 = mtm * convert(WAD - d, int256) // IWAD
+    f: int256 = convert(taken, int256)
+    return self._floor_mul(health, IWAD - f) + self._floor_mul(p, f) >= 0
+
+
+@internal
+def _realize(account: address, mtm: int256):
+    """
+    @dev Realize an insolvent account's loss -MtM: the fund pays it into the account, the rest
+         is socialized (recorded as bad debt). The account is then worth zero.
+    """
+    self._pay(account, account, convert(-mtm, uint256))
+
+
+@internal
+def _pay(account: address, receiver: address, amount: uint256):
+    """
+    @dev The insurance fund pays `amount` to `receiver` for the insolvent `account`; what it
+         cannot pay is socialized over every other positive balance (the receiver's own left
+         out) and recorded as bad debt.
     """
     fund: int256 = staticcall engine.cash(self)
     paid: uint256 = 0
     if fund > 0:
-        paid = min(reward, convert(fund, uint256))
+        paid = min(amount, convert(fund, uint256))
     if paid > 0:
-        extcall engine.move_cash(self, bidder, paid)
-    shortfall: uint256 = reward - paid
+        extcall engine.move_cash(self, receiver, paid)
+    shortfall: uint256 = amount - paid
     if shortfall > 0:
         self.bad_debt += shortfall
         log BadDebt(account=account, amount=shortfall)
-        extcall engine.socialize_loss(bidder, shortfall)
+        extcall engine.socialize_loss(receiver, shortfall)
 
 
 @internal

@@ -17,9 +17,13 @@
         admin. Trades are off-chain orders settled on chain: a maker signs an EIP-712 Order
         (contracts/margin/orders.vy) and a taker, or its operator, fills part or all of it.
 
-        The margin rule: after a risk-increasing action (fill, withdraw) an account needs
-        H_IM >= 0, unless the action left its H_MM no lower than before. An account with
-        H_MM < 0 is liquidatable (by the Liquidator, issue #5).
+        The margin rule: after a risk-increasing action (fill, withdraw, swap) an account needs
+        H_IM >= 0 (H_IM covers MM's scenarios, so H_IM <= H_MM). An account below initial
+        margin may still reduce its risk: the action must leave its H_IM no lower and its H_MM
+        not below min(before, 0), and its fills are held to the fair-price band, so value
+        leaves it only through liquidation. Operators' fills are held to the band too, and
+        their hedge swaps to a daily loss budget the account sets. An account with H_MM < 0
+        is liquidatable (by the Liquidator).
 
         Rounding favours the protocol: token amounts credited round down and debited round up
         (cash shares: minted down, burned up); a premium is rounded up for its payer and its
@@ -37,6 +41,7 @@ from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 
 from contracts.auth import ownable
+from contracts.math import smile
 from contracts.margin import positions
 from contracts.margin import risk
 from contracts.margin import orders
@@ -136,6 +141,12 @@ event Swap:
     token_in: indexed(address)
     amount_in: uint256
     amount_out: uint256
+    # The swap's loss at the oracle price (USD wad, 0 for a gain).
+    loss: uint256
+
+event HedgeBudget:
+    account: indexed(address)
+    budget: uint256
 
 event CashSharePrice:
     share_price: uint256
@@ -153,6 +164,7 @@ event CashMoved:
 event LossSocialized:
     receiver: indexed(address)
     amount: uint256
+    deficit: uint256
 
 event RiskParams:
     im: risk.Mode
@@ -206,6 +218,8 @@ cash_shares: public(HashMap[address, uint256])
 cash_debt: public(HashMap[address, uint256])
 underlying_balance: public(HashMap[address, uint256])
 total_underlying: public(uint256)
+# Losses socialized beyond every other positive balance: credited cash that no balance backs.
+deficit: public(uint256)
 
 # Series and positions (encodings in contracts/margin/positions.vy). A series id is its terms
 # packed; `_listed` marks the listed ones. A position packs (series_id << 108) | (size as a
@@ -215,6 +229,10 @@ live_expiries: public(DynArray[uint256, MAX_EXPIRIES])
 settlement_price: public(HashMap[uint256, uint256])
 _positions: HashMap[address, DynArray[uint256, MAX_POSITIONS]]
 is_operator: public(HashMap[address, HashMap[address, bool]])
+# What an account's operators may lose to hedge swaps per UTC day (USD wad, at the oracle
+# price), set by the account; and the day and the loss so far: day << 192 | loss.
+hedge_budget: public(HashMap[address, uint256])
+_hedge_loss: HashMap[address, uint256]
 
 
 @deploy
@@ -298,7 +316,8 @@ def withdraw(token: address, amount: uint256, receiver: address):
     """
     @notice Withdraw tokens from the caller's own account (never an operator).
     @dev The account must meet initial margin afterwards ("engine: below initial margin"),
-         and, if it holds positions, the sequencer guard must allow risk increases
+         hold no live position whose expiry's vol entry is stale ("engine: stale vol"), and,
+         if it holds positions, the sequencer guard must allow risk increases
          ("engine: sequencer grace"). Allowed while paused. Reverts "engine: unknown token",
          "engine: zero amount", "engine: zero receiver", "engine: insufficient underlying".
          Cash may go negative (a debt) if the margin rule holds.
@@ -337,6 +356,31 @@ def set_operator(operator: address, allowed: bool):
     assert operator != empty(address), "engine: zero operator"
     self.is_operator[msg.sender][operator] = allowed
     log OperatorSet(account=msg.sender, operator=operator, allowed=allowed)
+
+
+@external
+def set_hedge_budget(budget: uint256):
+    """
+    @notice Set how much the caller's operators may lose to hedge swaps per UTC day, in USD
+            (wad) at the oracle price. 0 (the default) lets them swap only at no loss.
+    @param budget USD wad per day.
+    """
+    self.hedge_budget[msg.sender] = budget
+    log HedgeBudget(account=msg.sender, budget=budget)
+
+
+@external
+@view
+def hedge_loss_today(account: address) -> uint256:
+    """
+    @notice What the account's operators lost to hedge swaps so far this UTC day (USD wad).
+    @param account The account.
+    @return The loss.
+    """
+    packed: uint256 = self._hedge_loss[account]
+    if packed >> 192 != block.timestamp // 86400:
+        return 0
+    return packed & (2**192 - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,7 +487,11 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
          "engine: paused", "engine: sequencer grace", "engine: unknown series", "engine: series
          expired", "engine: self trade", "engine: size too large", "engine: too many
          positions", the orders module's reasons (expired, cancelled, overfill, signature), and
-         "engine: below initial margin" if either side fails the margin rule afterwards.
+         "engine: below initial margin" if either side fails the margin rule afterwards: H_IM
+         >= 0, or else (and always while it holds an expiry whose vol entry is stale) H_IM no
+         lower than before and H_MM not pushed below zero. A fill sent by an operator, or one
+         that leaves a side below initial margin, must be priced within the series'
+         fair-price band (RiskCalculator.price_band, "engine: price outside band").
          The maker buys (order.is_buy) or sells `amount` options at order.price per unit; the
          premium amount * price is rounded up and moves between the two cash balances.
     @param order The maker's order.
@@ -519,7 +567,8 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
     @dev Caller: the account or one of its operators ("engine: not authorised"). Only pools
          the owner listed as venues ("engine: unknown venue"), and the output must be worth at
          least 95% of the input at the oracle price ("engine: swap loss too large"), so an
-         operator can hedge but cannot give collateral away. Reverts "engine: paused",
+         operator can hedge but cannot give collateral away; an operator's losses add up per
+         UTC day against the account's `hedge_budget` ("engine: hedge budget exceeded"). Reverts "engine: paused",
          "engine: sequencer grace", "engine: unknown token", "engine: no router", "engine: insufficient underlying", "engine: cap exceeded", the Router's
          reasons (deadline, min-out, pools), and "engine: below initial margin" unless the
          account meets IM afterwards or its H_MM did not fall. The output is what the engine's
@@ -571,7 +620,21 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
         value_in = wad_in * spot // WAD
         self._add_cash(account, convert(wad_out, int256))
     assert value_out * WAD >= value_in * (WAD - MAX_SWAP_LOSS), "engine: swap loss too large"
-    log Swap(account=account, token_in=token_in, amount_in=total_in, amount_out=out)
+    loss: uint256 = 0
+    if value_in > value_out:
+        loss = value_in - value_out
+    if msg.sender != account:
+        # An operator's losses add up per day against the budget the account set, so repeated
+        # (sandwiched) round trips cannot bleed it.
+        day: uint256 = block.timestamp // 86400
+        packed: uint256 = self._hedge_loss[account]
+        used: uint256 = 0
+        if packed >> 192 == day:
+            used = packed & (2**192 - 1)
+        used += loss
+        assert used <= self.hedge_budget[account], "engine: hedge budget exceeded"
+        self._hedge_loss[account] = (day << 192) | used
+    log Swap(account=account, token_in=token_in, amount_in=total_in, amount_out=out, loss=loss)
     self._require_margin_rule(before, self._portfolio(account), market)
     return out
 
@@ -651,27 +714,35 @@ def move_cash(sender: address, receiver: address, amount: uint256):
 @external
 def socialize_loss(receiver: address, amount: uint256):
     """
-    @notice Socialize a loss the insurance fund could not cover: lower the cash share price so
-            that positive cash balances together lose `amount` (rounded against them) and credit
-            `amount` to `receiver` (the bidder who took the insolvent account). Debts are
-            untouched.
-    @dev Reverts "engine: not liquidator", "engine: loss exceeds cash pool" unless the pool keeps
-         a positive share price.
+    @notice Socialize a loss the insurance fund could not cover and credit `amount` to
+            `receiver` (the insolvent account whose loss is realized, or the bidder paid to
+            take it): lower the cash share price so that every other positive balance together
+            loses `amount` (rounded against them), and credit the receiver for what its own
+            shares lost too, so it is never charged its own payment. Debts are untouched. What
+            exceeds the other balances (the price stays at least 1 wei a share) is recorded in
+            `deficit`: cash credited that no balance backs.
+    @dev Reverts "engine: not liquidator".
     @param receiver The account credited.
     @param amount USD wad.
     """
     self._only_liquidator()
-    shares: uint256 = self.total_cash_shares
-    pool: uint256 = shares * self.cash_share_price // WAD
-    price: uint256 = 0
-    if amount < pool:
-        price = (pool - amount) * WAD // shares
-    assert price > 0, "engine: loss exceeds cash pool"
-    self.cash_share_price = price
-    log CashSharePrice(share_price=price)
-    self._add_cash(receiver, convert(amount, int256))
-    log LossSocialized(receiver=receiver, amount=amount)
-
+    price: uint256 = self.cash_share_price
+    own: uint256 = self.cash_shares[receiver]
+    others: uint256 = self.total_cash_shares - own
+    # The price cut that takes `amount` from the other balances, rounded up, keeping a price
+    # of at least 1.
+    cut: uint256 = 0
+    if others > 0:
+        cut = min((amount * WAD + others - 1) // others, price - 1)
+    covered: uint256 = min(amount, others * cut // WAD)
+    if cut > 0:
+        self.cash_share_price = price - cut
+        log CashSharePrice(share_price=price - cut)
+    if covered < amount:
+        self.deficit += amount - covered
+    # The receiver's shares lost own * cut / 1e18 with the price: credited back, rounded down.
+    self._add_cash(receiver, convert(amount + own * cut // WAD, int256))
+    log LossSocialized(receiver=receiver, amount=amount, deficit=amount - covered)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1073,6 +1144,7 @@ def _require_initial_margin(account: address):
         return
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account)
+    assert not self._holds_stale(portfolio, market.vol_limits), "engine: stale vol"
     assert self._meets_initial_margin(portfolio, market), "engine: below initial margin"
 
 
@@ -1086,10 +1158,25 @@ def _require_margin_rule(before: risk.Portfolio, after: risk.Portfolio, market: 
     """
     if len(after.positions) == 0 and after.cash >= 0:
         return False
-    if self._meets_initial_margin(after, market):
+    # A stale vol entry is not conservative for every side of a book (it marks longs up as
+    # well): while an expiry the account holds is stale, it may only reduce its risk.
+    stale: bool = self._holds_stale(after, market.vol_limits)
+    if not stale and self._meets_initial_margin(after, market):
         return False
     assert staticcall calculator.risk_reduced(before, after, market, self._mode(True), self._mode(False), self._grid()), "engine: below initial margin"
     return True
+
+
+@internal
+@view
+def _holds_stale(portfolio: risk.Portfolio, limits: uint256) -> bool:
+    """
+    @dev Whether the account holds a live position whose expiry's vol entry is stale.
+    """
+    for p: risk.Position in portfolio.positions:
+        if positions.expiry(p.word) > block.timestamp and smile.is_stale(p.mark, limits, block.timestamp):
+            return True
+    return False
 
 
 @internal

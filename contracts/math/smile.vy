@@ -106,6 +106,20 @@ def unpack_limits(word: uint256) -> Limits:
 
 @internal
 @pure
+def is_stale(entry: uint256, limits: uint256, now: uint256) -> bool:
+    """
+    @notice Whether an entry is older than the heartbeat at `now` (or dated in the future).
+    @param entry The packed entry.
+    @param limits The packed limits.
+    @param now Unix seconds.
+    @return True when stale.
+    """
+    updated_at: uint256 = entry >> 192
+    return updated_at > now or unsafe_sub(now, updated_at) > (limits >> 128) & MASK_64
+
+
+@internal
+@pure
 def sigma(entry: uint256, limits: uint256, ln_fk: int256, now: uint256) -> int256:
     """
     @notice The volatility of a packed entry at log-moneyness ln(F/K) (formula in the notice).
@@ -131,7 +145,7 @@ def sigma(entry: uint256, limits: uint256, ln_fk: int256, now: uint256) -> int25
         vol = unsafe_sub(vol, unsafe_div(unsafe_mul(skew, ln_fk), WAD))
     hi: int256 = convert(convert((limits >> 64) & MASK_64, bytes32), int256)
     vol = min(max(vol, convert(convert(limits & MASK_64, bytes32), int256)), hi)
-    if updated_at > now or unsafe_sub(now, updated_at) > (limits >> 128) & MASK_64:
+    if self.is_stale(entry, limits, now):
         # 0 <= vol < 2**64 and 1e18 + markup < 2**65: no overflow. Rounded up.
         markup: int256 = unsafe_add(WAD, convert(convert(limits >> 192, bytes32), int256))
         vol = min(unsafe_div(unsafe_add(unsafe_mul(vol, markup), WAD - 1), WAD), hi)

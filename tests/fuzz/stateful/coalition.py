@@ -209,7 +209,7 @@ class CoalitionRules(LiquidationRules):
         who = self.traders[(victim + bidder) % TRADERS].address
         liq = self.p.liquidator
         if liq.auction_start(account) == 0:
-            self.allow()
+            self.allow(account, self.w.fund)
             ok, _ = self.attempt(
                 "coalition start",
                 liq.start_auction,
@@ -220,6 +220,7 @@ class CoalitionRules(LiquidationRules):
             )
             if not ok:
                 return
+            self.record_realized_loss()
             mark("coalition: auction started")
         self.do_bid(account, who, percent * WAD // 100, NO_LIMIT)
 

@@ -55,8 +55,10 @@ class Ghost:
     settled_size: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     settled_payoff: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     settled_count: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    # Losses socialized through the cash share price (USD wad).
+    # Losses socialized through the cash share price (USD wad), and the part of them beyond
+    # every other positive balance (MarginEngine.deficit: credited cash nothing backs).
     socialized: int = 0
+    deficit: int = 0
 
     def holdings(self, account: str) -> Holdings:
         return self.accounts.setdefault(account, Holdings())
@@ -195,15 +197,19 @@ class Ghost:
         self.add_cash(receiver, amount)
 
     def socialize_loss(self, receiver: str, amount: int) -> int:
-        """Lower the share price so positive balances lose `amount` together (rounded against
-        them), credit the receiver; returns the new share price."""
-        shares = sum(h.shares for h in self.accounts.values())
-        pool = shares * self.share_price // WAD
-        assert amount < pool
-        self.share_price = (pool - amount) * WAD // shares
+        """As MarginEngine.socialize_loss: lower the share price so that every other positive
+        balance loses `amount` together (rounded against them, the price kept at 1 wei or
+        more; the uncovered rest is a deficit), and credit the receiver `amount` plus what its
+        own shares lost. Returns the new share price."""
+        own = self.holdings(receiver).shares
+        others = sum(h.shares for h in self.accounts.values()) - own
+        cut = min(-(-amount * WAD // others), self.share_price - 1) if others else 0
+        covered = min(amount, others * cut // WAD)
+        self.share_price -= cut
+        self.deficit += amount - covered
         # Holders lose up to one wei per WAD of shares to the price's rounding, and their
         # balances round down each.
-        self.dust_budget += shares // WAD + 2 + len(self.accounts)
+        self.dust_budget += others // WAD + 2 + len(self.accounts)
         self.socialized += amount
-        self.add_cash(receiver, amount)
+        self.add_cash(receiver, amount + own * cut // WAD)
         return self.share_price

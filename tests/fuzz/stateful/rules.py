@@ -42,6 +42,8 @@ ORDER = {
     "price": st.integers(1, 600),
 }
 MARGIN = frozenset({"engine: below initial margin"})
+# While an expiry an account holds has a stale vol entry it cannot withdraw.
+STALE = frozenset({"engine: stale vol"})
 # Fills by an operator, or that leave a side below initial margin, are held to the fair-price
 # band (MarginEngine._require_fair_price).
 BAND = frozenset({"engine: price outside band"})
@@ -51,6 +53,7 @@ ORDER_STATE = frozenset({"orders: overfill", "orders: expired", "orders: cancell
 SWAP_REASONS = frozenset(
     {
         "engine: swap loss too large",
+        "engine: hedge budget exceeded",
         "engine: insufficient underlying",
         "pool: zero output",
         "erc20: insufficient balance",
@@ -110,7 +113,7 @@ class CollateralRules(KappaMachine):
         before = self.health_before(account) if positions or cash else {}
         reasons = MARGIN | ORACLE_DOWN | {"engine: insufficient underlying"}
         if positions:
-            reasons |= GRACE
+            reasons |= GRACE | STALE
         ok, reason = self.attempt(
             "withdraw",
             self.engine.withdraw,
@@ -173,7 +176,7 @@ class CollateralRules(KappaMachine):
                 allowed=MARGIN | ORACLE_DOWN,
             )
             assert not ok, "a fresh account took out more than it put in"
-        reasons = MARGIN | GRACE | ORACLE_DOWN
+        reasons = MARGIN | GRACE | ORACLE_DOWN | STALE
         ok, _ = self.attempt(
             "round trip: withdraw",
             self.engine.withdraw,
@@ -195,7 +198,8 @@ class CollateralRules(KappaMachine):
     def exit_always_possible(self, account: str) -> None:
         """A user can always leave: with no positions and no debt, withdrawing every unit of
         cash and underlying succeeds (paused, oracle down or sequencer down alike); with
-        positions, withdrawing cash up to H_IM succeeds while the oracle and sequencer allow."""
+        positions, withdrawing cash up to H_IM succeeds while the oracle and sequencer allow
+        and the vol entries of the expiries it holds are fresh."""
         s = self.current().accounts[account]
         cash = self.cash(account)
         snap = self.chain.snapshot()
@@ -225,6 +229,9 @@ class CollateralRules(KappaMachine):
             h = self.health(account)
             if h is None or not self.p.oracle.risk_increase_allowed():
                 mark("exit: oracle or sequencer down")
+                return
+            if self.holds_stale_vol(account):
+                mark("exit: a held expiry's vol is stale")
                 return
             amount = (min(h.im, cash) - 10**3) // USD_SCALE
             if amount <= 0:
@@ -728,7 +735,6 @@ BID_REASONS = frozenset(
     {
         "liquidator: no auction",
         "liquidator: healthy",
-        "liquidator: insolvent goes whole",
         "liquidator: price above limit",
         "liquidator: bidder below initial margin",
         "engine: too many positions",
@@ -777,16 +783,23 @@ class LiquidationRules(KappaMachine):
                 settled |= {e.account, e.receiver}
             elif e.name == "CashMoved":
                 g.move_cash(e.sender, e.receiver, e.amount)
-            elif e.name == "CashSharePrice":
-                price = e.share_price
             elif e.name == "LossSocialized":
-                assert g.socialize_loss(e.receiver, e.amount) == price
+                g.socialize_loss(e.receiver, e.amount)
+                assert g.deficit == self.engine.deficit() or e.deficit == 0
                 mark("liquidation: loss socialized")
         liq = self.p.liquidator
         for e in self.chain.decode_logs(liq.compiled, liq.address):
             if e.name == "BadDebt":
                 bad_debt[e.account] = bad_debt.get(e.account, 0) + e.amount
         return bad_debt
+
+    def record_realized_loss(self) -> None:
+        """Apply an auction start's realized loss (the fund's payment, the socialized rest) to
+        the ghost, and check it was recorded as bad debt."""
+        # The logs are the last call's: decode them before any other read.
+        bad_debt = self.apply_engine_logs()
+        debt_before = self.p.liquidator.bad_debt() - sum(bad_debt.values())
+        self.socialized_loss_is_bad_debt(debt_before, sum(bad_debt.values()))
 
     def threshold(self) -> int:
         return int(self.p.oracle.liquidation_threshold())
@@ -816,6 +829,8 @@ class LiquidationRules(KappaMachine):
         reasons = {"liquidator: auction open"} if open_ else set()
         if not unhealthy:
             reasons |= {"liquidator: healthy", "liquidator: witness does not prove"}
+        # A full check that finds MtM < 0 realizes the loss: the fund pays the account.
+        self.allow(account, self.w.fund)
         ok, got = self.attempt(
             "start_auction",
             self.p.liquidator.start_auction,
@@ -824,6 +839,8 @@ class LiquidationRules(KappaMachine):
             sender=self.w.outsider,
             allowed=reasons,
         )
+        if ok:
+            self.record_realized_loss()
         if open_:
             assert got == "liquidator: auction open"
         elif unhealthy:
@@ -939,18 +956,18 @@ class LiquidationRules(KappaMachine):
             mark("lever up: nothing above the limit")
             return
         self.allow(account)
-        ok, _ = self.attempt(
+        ok, reason = self.attempt(
             "lever up",
             self.engine.withdraw,
             self.p.usd.address,
             amount,
             account,
             sender=account,
-            allowed=MARGIN if self.has_positions(account) else (),
+            allowed=MARGIN | STALE if self.has_positions(account) else (),
         )
         if ok:
             self.ghost.withdraw(account, usd=amount)
-        else:
+        elif reason in MARGIN:
             self.refusal_is_justified(account, amount * USD_SCALE)
 
     @step()
@@ -971,10 +988,12 @@ class LiquidationRules(KappaMachine):
             return
         liq = self.p.liquidator
         if liq.auction_start(account) == 0:
+            self.allow(account, self.w.fund)
             ok, _ = self.attempt(
                 "liquidate: start", liq.start_auction, account, NO_WITNESS, sender=self.w.outsider
             )
             assert ok
+            self.record_realized_loss()
         for _ in range(6):
             h = self.health(account)
             assert h is not None
@@ -1040,7 +1059,7 @@ class LiquidationRules(KappaMachine):
             amount,
             self.p.admin,
             sender=self.p.admin,
-            allowed={"liquidator: insolvent auction open"} | MARGIN | ORACLE_DOWN,
+            allowed={"liquidator: auction open"} | MARGIN | ORACLE_DOWN,
         )
         if ok:
             self.ghost.withdraw(self.w.fund, usd=amount)

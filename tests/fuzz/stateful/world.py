@@ -7,7 +7,8 @@ three expiries (1, 3 and 10 days out) with vol entries and six series each (call
 
 - TRADERS makers/takers with keys (they sign orders), each holding USD and WETH in its wallet
   (allowance to the engine and the Router given) and a deposit in its engine account;
-- an operator, allowed by the first two traders to fill and hedge for them;
+- an operator, allowed by the first two traders to fill and hedge for them (within a daily
+  hedge-loss budget);
 - an outsider with a wallet and no rights over anyone's account;
 - a backstop liquidator: an account with a deep deposit that bids in auctions;
 - the Liquidator contract, whose own engine account is the insurance fund.
@@ -34,6 +35,8 @@ INITIAL_USD = 200_000 * 10**6
 INITIAL_WETH = 10 * WAD
 BACKSTOP_USD = 20_000_000 * 10**6
 INITIAL_FUND_USD = 50_000 * 10**6
+# What the operator may lose to hedge swaps per day for each trader it operates (USD).
+HEDGE_BUDGET_USD = 2_000
 # Lift EIP-170 like titanoboa: the suite tests behaviour, bench/gas tracks code size.
 CODE_SIZE_LIMIT = 2**20
 
@@ -125,4 +128,5 @@ def _build() -> World:
         p.engine.deposit(p.weth.address, INITIAL_WETH, sender=t.address)
     for t in traders[:2]:
         p.engine.set_operator(operator, True, sender=t.address)
+        p.engine.set_hedge_budget(HEDGE_BUDGET_USD * WAD, sender=t.address)
     return World(chain, p, lens, traders, operator, outsider, backstop, series, chain.snapshot())

@@ -94,8 +94,7 @@ def test_auction_starts_on_full_check_of_unhealthy_account(proto, victim):
     start(proto, victim)
     assert proto.liquidator.auction_start(victim) == boa.env.timestamp
     assert proto.liquidator.discount(victim) == D_START
-    # Solvent at the full check: the auction does not block insurance withdrawals.
-    assert proto.liquidator.open_insolvent() == 0
+    assert proto.liquidator.open_auctions() == 1
 
 
 def test_auction_rejects_healthy_account(proto, victim):
@@ -117,8 +116,7 @@ def test_auction_starts_on_witness(proto, victim):
     assert proto.engine.scenario_health(victim, witness, False) < 0
     start(proto, victim, witness)
     assert proto.liquidator.auction_start(victim) == boa.env.timestamp
-    # A witness does not measure MtM: the auction counts as possibly insolvent.
-    assert proto.liquidator.open_insolvent() == 1
+    assert proto.liquidator.open_auctions() == 1
 
 
 def test_auction_rejects_wrong_witness(proto, victim):
@@ -219,7 +217,10 @@ def test_auction_bid_is_capped_at_the_buffer(proto, victim, bidder, put):
     fee = mul_up(mul_up(mtm, mul_up(taken, D_START)), FUND_SHARE)
     assert outlay == price + fee
     assert proto.liquidator.insurance_fund() == fee
-    assert proto.liquidator.auction_start(victim) != 0  # a partial bid keeps it open
+    # The bid restored H_MM >= 0: it ended the auction (a later shortfall starts a new one,
+    # whose discount starts again at d_start).
+    assert proto.liquidator.auction_start(victim) == 0
+    assert proto.liquidator.open_auctions() == 0
 
 
 def test_auction_bid_never_lowers_the_accounts_health(proto, victim, bidder):
@@ -363,13 +364,19 @@ def test_auction_bid_on_recovered_account_rejected_then_ended(proto, victim, bid
         proto.liquidator.end_auction(victim)
 
 
-def test_auction_ends_after_a_capped_bid(proto, victim, bidder):
+def test_a_capped_bid_ends_the_auction_and_a_new_shortfall_starts_afresh(proto, victim, bidder):
     proto.set_spot(2700)
     start(proto, victim)
+    boa.env.time_travel(seconds=DURATION // 2)
     with boa.env.prank(bidder):
         proto.liquidator.bid(victim, WAD, 2**255 - 1)
-    proto.liquidator.end_auction(victim)
     assert proto.liquidator.auction_start(victim) == 0
+    with boa.reverts("liquidator: no auction"):
+        proto.liquidator.end_auction(victim)
+    # The next shortfall opens a new auction whose discount starts again at d_start.
+    proto.set_spot(2400)
+    start(proto, victim)
+    assert proto.liquidator.discount(victim) == D_START
 
 
 # --- insolvent accounts -----------------------------------------------------------------------
@@ -380,23 +387,28 @@ def test_insolvent_account_covered_by_insurance_fund(proto, victim, bidder):
     proto.set_spot(2200)
     mtm, _, h = proto.engine.margin(victim)
     assert mtm < 0
-    start(proto, victim)
-    assert proto.liquidator.open_insolvent() == 1
-    bidder_cash = proto.engine.cash(bidder)
     victim_cash = proto.engine.cash(victim)
+    start(proto, victim)
+    # The loss is realized when the full check measures it: the fund pays -MtM into the
+    # account, which is then worth exactly zero (cash shares at a price of 1 are exact).
+    assert proto.liquidator.insurance_fund() == 20_000 * WAD + mtm
+    assert proto.engine.cash(victim) == victim_cash - mtm
+    assert proto.engine.margin(victim)[0] == 0
+    assert proto.liquidator.open_auctions() == 1
+    bidder_cash = proto.engine.cash(bidder)
     with boa.env.prank(bidder):
         taken, outlay = proto.liquidator.bid(victim, WAD, 2**255 - 1)
-    reward = -mtm + (mtm - h) * D_START // WAD
+    reward = (mtm - h) * D_START // WAD
     assert (taken, outlay) == (WAD, -reward)
-    assert proto.liquidator.insurance_fund() == 20_000 * WAD - reward
-    assert proto.engine.cash(bidder) == bidder_cash + victim_cash + reward
+    assert proto.liquidator.insurance_fund() == 20_000 * WAD + mtm - reward
+    assert proto.engine.cash(bidder) == bidder_cash + victim_cash - mtm + reward
     assert proto.liquidator.bad_debt() == 0
     assert proto.engine.cash_share_price() == WAD
     # The victim is empty; the auction is over.
     assert proto.engine.packed_positions(victim) == []
     assert proto.engine.cash(victim) == 0
     assert proto.liquidator.auction_start(victim) == 0
-    assert proto.liquidator.open_insolvent() == 0
+    assert proto.liquidator.open_auctions() == 0
 
 
 def test_auction_bid_boundary_is_one_wei_of_negative_health():
@@ -477,6 +489,14 @@ def test_auction_bid_settles_expired_positions_before_taking_cash(proto, victim,
     assert P.position_ids(proto.engine, bidder) == ([put_later], [-moved])
 
 
+def socialized_cut(proto, receiver: str, amount: int, received: int = 0) -> int:
+    """The share-price cut MarginEngine.socialize_loss makes for `amount` (the receiver's own
+    shares, `received` more than now, left out), rounded up against the other balances."""
+    own = proto.engine.cash_shares(receiver) + received
+    others = proto.engine.total_cash_shares() - own
+    return min(-(-amount * WAD // others), proto.engine.cash_share_price() - 1)
+
+
 def test_insolvent_account_beyond_fund_is_socialized(proto, victim, bidder):
     fund_insurance(proto, 500)
     # A borrower: negative cash backed by underlying; its debt must not shrink.
@@ -490,42 +510,98 @@ def test_insolvent_account_beyond_fund_is_socialized(proto, victim, bidder):
     proto.fund(saver, usd=10_000)
     proto.set_spot(2200)
     mtm, _, h = proto.engine.margin(victim)
+    saver_shares = proto.engine.cash_shares(saver)
+    shortfall = -mtm - 500 * WAD
+    # The fund's 500 USD reach the victim first (as shares at a price of 1), then the rest is
+    # socialized over the others.
+    price = WAD - socialized_cut(proto, victim, shortfall, received=500 * WAD)
     start(proto, victim)
-    pool_before = proto.engine.total_cash_shares() * proto.engine.cash_share_price() // WAD
-    saver_before = proto.engine.cash(saver)
+    assert ("BadDebt", {"account": victim, "amount": shortfall}) in events(proto.liquidator)
+    assert proto.engine.cash_share_price() == price
+    assert proto.engine.margin(victim)[0] >= -1  # worth zero, to the share price's rounding
+    reward = (mtm - h) * D_START // WAD
+    # The bidder takes the victim's shares with the account, then is paid its reward.
+    price -= socialized_cut(proto, bidder, reward, received=proto.engine.cash_shares(victim))
+    bidder_before = proto.engine.cash(bidder)
+    victim_cash = proto.engine.cash(victim)
     with boa.env.prank(bidder):
         proto.liquidator.bid(victim, WAD, 2**255 - 1)
-    logged = events(proto.liquidator)
-    reward = -mtm + (mtm - h) * D_START // WAD
-    shortfall = reward - 500 * WAD
-    assert ("BadDebt", {"account": victim, "amount": shortfall}) in logged
-    assert proto.liquidator.bad_debt() == shortfall
-    # Positive balances lost the shortfall pro rata; the debt is untouched.
+    assert ("BadDebt", {"account": victim, "amount": reward}) in events(proto.liquidator)
+    # The bid measures the account again: the wei or two its cash lost to the new share price
+    # are realized too.
+    assert 0 <= proto.liquidator.bad_debt() - (shortfall + reward) <= 2
+    # Positive balances lost the shortfalls pro rata; the debt is untouched; the bidder was
+    # credited its whole reward (its own balance is left out of the socialization).
     assert proto.engine.cash_debt(borrower) == debt
-    price = proto.engine.cash_share_price()
-    assert price < WAD
-    expected_saver = saver_before - saver_before * shortfall // pool_before
-    assert abs(proto.engine.cash(saver) - expected_saver) <= WAD // 10**9
+    final = proto.engine.cash_share_price()
+    assert price - 2 <= final <= price
+    assert proto.engine.cash(saver) == saver_shares * final // WAD
+    # (To the share price's rounding: a few wei per cash move below a price of 1.)
+    assert abs(proto.engine.cash(bidder) - (bidder_before + victim_cash + reward)) <= 10**6
     assert proto.liquidator.insurance_fund() == 0
 
 
+def test_bidder_is_never_charged_its_own_reward(proto, victim):
+    """Finding 8: with an empty fund the reward was socialized over every positive balance,
+    the bidder's included: a bidder holding 20,000 beside a 50,000 saver lost 906.61."""
+    bidder, saver = addr("rich-bidder"), addr("big-saver")
+    proto.fund(bidder, usd=20_000)
+    proto.fund(saver, usd=50_000)
+    proto.set_spot(2200)
+    start(proto, victim)
+    mtm, _, h = proto.engine.margin(victim)
+    assert mtm >= -1
+    before = proto.engine.cash(bidder)
+    victim_cash = proto.engine.cash(victim)
+    with boa.env.prank(bidder):
+        _, outlay = proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    reward = -outlay
+    assert reward == (mtm - h) * D_START // WAD > 0
+    assert abs(proto.engine.cash(bidder) - (before + victim_cash + reward)) <= 10**6
+
+
+def test_loss_is_realized_when_measured_so_later_deposits_do_not_pay(proto, victim, bidder):
+    """Finding 9: an insolvent auction was public; 20,000 USD deposited before the bid paid
+    381.54 of the 2,728.02 bad debt. The loss is realized at the full check that opens the
+    auction: a later depositor shares only in the bidder's reward."""
+    saver = addr("early-saver")
+    proto.fund(saver, usd=50_000)
+    proto.set_spot(2200)
+    mtm, _, h = proto.engine.margin(victim)
+    start(proto, victim)
+    assert proto.liquidator.bad_debt() == -mtm
+    late = addr("late-depositor")
+    proto.fund(late, usd=20_000)
+    with boa.env.prank(bidder):
+        proto.liquidator.bid(victim, WAD, 2**255 - 1)
+    reward = (mtm - h) * D_START // WAD
+    lost = 20_000 * WAD - proto.engine.cash(late)
+    pool = proto.engine.total_cash_shares() * proto.engine.cash_share_price() // WAD
+    # At most its pro-rata share of the reward (plus rounding), never of the realized -MtM.
+    assert 0 < lost <= reward * 20_000 * WAD // (pool - proto.engine.cash(bidder)) + 10**6
+    assert lost < (-mtm) // 10
+
+
 def test_insolvent_account_with_an_empty_fund_is_socialized_whole(proto, victim, bidder):
-    # No insurance: the fund pays nothing (not even a wei it does not have) and the whole
-    # reward is bad debt.
+    # No insurance: the fund pays nothing (not even a wei it does not have); the realized loss
+    # and the reward are bad debt.
     proto.set_spot(2200)
     mtm, _, h = proto.engine.margin(victim)
     start(proto, victim)
     with boa.env.prank(bidder):
         proto.liquidator.bid(victim, WAD, 2**255 - 1)
-    reward = -mtm + (mtm - h) * D_START // WAD
-    assert proto.liquidator.bad_debt() == reward
+    reward = (mtm - h) * D_START // WAD
+    # The bid measures the account again: the wei its cash lost to the new share price is
+    # realized too.
+    assert 0 <= proto.liquidator.bad_debt() - (-mtm + reward) <= 2
     assert proto.engine.cash(proto.liquidator.address) == 0
     assert proto.liquidator.insurance_fund() == 0
 
 
 def test_insolvent_bid_takes_the_last_wei_of_cash(proto, put, bidder):
     # An account whose only cash is a 1-wei premium (1 put sold at 1 wei) against 1 WETH: after
-    # a crash it is insolvent, and the whole-account bid moves that 1 wei to the bidder too.
+    # a crash it is insolvent, and the whole-account bid moves its cash (the wei and the
+    # realized loss) to the bidder too.
     maker, account = P.Maker.new("mm"), addr("thin")
     proto.fund(maker.address, usd=100_000)
     proto.fund(account, weth=1)
@@ -533,24 +609,64 @@ def test_insolvent_bid_takes_the_last_wei_of_cash(proto, put, bidder):
     with boa.env.prank(account):
         proto.engine.fill(P.as_tuple(order), maker.sign(proto.engine, order), WAD, account)
     assert proto.engine.cash(account) == 1
-    fund_insurance(proto, 20_000)  # covers the reward: no socialization blurs the wei
+    fund_insurance(proto, 20_000)  # covers everything: no socialization blurs the wei
     proto.set_spot(1000)
-    assert proto.engine.margin(account)[0] < 0
-    start(proto, account)
-    before = proto.engine.cash(bidder)
     mtm, _, h = proto.engine.margin(account)
+    assert mtm < 0
+    start(proto, account)
+    assert proto.engine.cash(account) == 1 - mtm
+    before = proto.engine.cash(bidder)
     with boa.env.prank(bidder):
         proto.liquidator.bid(account, WAD, 2**255 - 1)
     assert proto.engine.cash(account) == 0
-    reward = -mtm + (mtm - h) * D_START // WAD
-    assert proto.engine.cash(bidder) == before + 1 + reward
+    reward = (mtm - h) * D_START // WAD
+    assert proto.engine.cash(bidder) == before + 1 - mtm + reward
 
 
-def test_insolvent_account_goes_whole(proto, victim, bidder):
+def test_insolvent_account_can_be_shared_by_small_bidders(proto, victim):
+    """Finding 7: an insolvent account had to go whole, so two bidders with 2,000 USD each could
+    not liquidate one at MtM -2,680. Fractions of any size now go through."""
+    fund_insurance(proto, 20_000)
     proto.set_spot(2200)
     start(proto, victim)
-    with boa.env.prank(bidder), boa.reverts("liquidator: insolvent goes whole"):
-        proto.liquidator.bid(victim, WAD // 2, 2**255 - 1)
+    small = [addr("small-1"), addr("small-2")]
+    for b in small:
+        proto.fund(b, usd=2_000)
+    with boa.env.prank(small[0]):
+        assert proto.liquidator.bid(victim, WAD // 2, 2**255 - 1)[0] == WAD // 2
+    assert proto.liquidator.auction_start(victim) != 0
+    with boa.env.prank(small[1]):
+        assert proto.liquidator.bid(victim, WAD, 2**255 - 1)[0] == WAD
+    assert proto.engine.packed_positions(victim) == []
+    assert proto.liquidator.auction_start(victim) == 0
+
+
+def test_loss_beyond_the_cash_pool_is_a_recorded_deficit(proto, put, bidder):
+    """Finding 7: with a WETH-collateralised book and a cash pool of 320 USD, every bid on an
+    account at MtM -3,280 reverted "engine: loss exceeds cash pool". The part beyond the pool
+    is now recorded as the engine's deficit and the liquidation goes through."""
+    with boa.env.anchor():
+        p = P.deploy()
+        p.vol.update(E7, 6 * WAD // 10, 0)
+        put = p.engine.list_series(E7, 2800 * WAD, False)
+        maker, account = P.Maker.new("weth-mm"), addr("weth-writer")
+        p.fund(maker.address, weth=100)
+        p.fund(account, weth=2)
+        order = maker.order(put, True, 10 * WAD, 32 * WAD)
+        with boa.env.prank(account):
+            p.engine.fill(P.as_tuple(order), maker.sign(p.engine, order), 10 * WAD, account)
+        bidder = addr("weth-bidder")
+        p.fund(bidder, weth=50)
+        p.set_spot(1200)
+        mtm = p.engine.margin(account)[0]
+        pool = p.engine.total_cash_shares() * p.engine.cash_share_price() // WAD
+        assert -mtm > pool
+        start(p, account)
+        assert p.engine.deficit() > 0
+        assert p.liquidator.bad_debt() == -mtm
+        with boa.env.prank(bidder):
+            assert p.liquidator.bid(account, WAD, 2**255 - 1)[0] == WAD
+        assert p.engine.packed_positions(account) == []
 
 
 # --- insurance fund ---------------------------------------------------------------------------
@@ -571,27 +687,19 @@ def test_insurance_deposit_and_owner_withdrawal(proto):
         proto.liquidator.deposit_insurance(0)
 
 
-def test_insurance_withdrawal_blocked_while_insolvent_auction_open(proto, victim, bidder):
+def test_insurance_withdrawal_blocked_while_any_auction_is_open(proto, victim, bidder):
     fund_insurance(proto, 20_000)
+    # A solvent auction blocks too: the next price move can make it insolvent.
+    proto.set_spot(2700)
+    start(proto, victim, proto.engine.health(victim, False)[1])
+    with boa.reverts("liquidator: auction open"):
+        proto.liquidator.withdraw_insurance(10**6, addr("treasury"))
     proto.set_spot(2200)
-    start(proto, victim)
-    with boa.reverts("liquidator: insolvent auction open"):
+    with boa.reverts("liquidator: auction open"):
         proto.liquidator.withdraw_insurance(10**6, addr("treasury"))
     with boa.env.prank(bidder):
         proto.liquidator.bid(victim, WAD, 2**255 - 1)
-    proto.liquidator.withdraw_insurance(10**6, addr("treasury"))
-
-
-def test_insurance_withdrawal_blocked_by_witness_auction_until_measured(proto, victim, bidder):
-    fund_insurance(proto, 1_000)
-    proto.set_spot(2700)
-    start(proto, victim, proto.engine.health(victim, False)[1])
-    with boa.reverts("liquidator: insolvent auction open"):
-        proto.liquidator.withdraw_insurance(10**6, addr("treasury"))
-    # A bid measures MtM > 0: the auction no longer counts as possibly insolvent.
-    with boa.env.prank(bidder):
-        proto.liquidator.bid(victim, WAD // 10, 2**255 - 1)
-    assert proto.liquidator.open_insolvent() == 0
+    assert proto.liquidator.open_auctions() == 0
     proto.liquidator.withdraw_insurance(10**6, addr("treasury"))
 
 
@@ -667,11 +775,15 @@ def test_liquidation_hooks_reject_bad_moves_and_oversized_losses(proto, victim, 
         ):
             with boa.reverts("engine: bad move"):
                 proto.engine.move_portfolio(account, receiver, fraction)
-        pool = proto.engine.total_cash_shares() * proto.engine.cash_share_price() // WAD
-        with boa.reverts("engine: loss exceeds cash pool"):
-            proto.engine.socialize_loss(bidder, pool)
-        proto.engine.socialize_loss(bidder, pool // 2)
-    assert proto.engine.cash_share_price() < WAD
+        # A loss beyond every other balance leaves the price at 1 wei a share and the rest as
+        # a deficit; the receiver is credited in full.
+        others = proto.engine.total_cash_shares() - proto.engine.cash_shares(bidder)
+        pool = others * proto.engine.cash_share_price() // WAD
+        before = proto.engine.cash(bidder)
+        proto.engine.socialize_loss(bidder, 2 * pool)
+    assert proto.engine.cash_share_price() == 1
+    assert proto.engine.deficit() == 2 * pool - others * (WAD - 1) // WAD
+    assert proto.engine.cash(bidder) >= before + 2 * pool - 1
 
 
 def test_insurance_deposit_rejects_a_token_that_reports_failure():

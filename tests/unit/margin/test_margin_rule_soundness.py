@@ -137,3 +137,36 @@ def test_listing_an_expiry_the_account_does_not_hold_moves_nothing(proto):
     p.vol.update(near, WAD, 0)
     p.engine.list_series(near, 3000 * WAD, True)
     assert p.engine.margin(victim) == before
+
+
+def test_a_stale_vol_blocks_new_risk_on_the_accounts_that_hold_it(proto):
+    """Finding 5: after 6 hours without a vol update a long-straddle account withdrew
+    4,753.82 USD where a fresh vol allowed 4,102.75 (the stale markup marks longs up too), and
+    was liquidatable at the next refresh. While an expiry it holds is stale an account may
+    only reduce its risk: no withdrawal, no fill that lowers its H_IM."""
+    p = proto
+    call = p.engine.list_series(E7, 3000 * WAD, True)
+    put = p.engine.list_series(E7, 3000 * WAD, False)
+    a, b = boa.env.generate_address("straddle"), P.Maker.new("dealer")
+    p.fund(a, usd=20_000)
+    p.fund(b.address, usd=1_000_000)
+    for sid in (call, put):
+        low, high = band(p, sid, a)
+        fill(p, b, a, sid, False, 10 * WAD, (low + high) // 2)
+    heartbeat = p.vol.vol_heartbeat()
+    boa.env.time_travel(seconds=heartbeat + 1)
+    p.set_spot(3000)  # the price feeds stay fresh
+    fresh_limit = None
+    with boa.env.prank(a), boa.reverts("engine: stale vol"):
+        p.engine.withdraw(p.usd.address, 10**6, a)
+    # A fill that adds risk is refused; deposits are always welcome.
+    order = b.order(call, False, WAD, band(p, call, a)[1])
+    with boa.env.prank(a), boa.reverts("engine: below initial margin"):
+        p.engine.fill(P.as_tuple(order), b.sign(p.engine, order), WAD, a)
+    p.fund(a, usd=1)
+    # Once the vol is fresh again, the account withdraws to its (fresh) initial margin.
+    p.vol.update(E7, 6 * WAD // 10, 0)
+    fresh_limit = p.engine.health(a, True)[0] // 10**12
+    with boa.env.prank(a):
+        p.engine.withdraw(p.usd.address, fresh_limit, a)
+    assert p.engine.margin(a)[2] >= 0
