@@ -49,6 +49,9 @@ from keeper.series import series_id
 
 WAD = 10**18
 REPORTS = ROOT / "reports"
+# What each market maker lets the keeper lose to hedge swaps per day (fees and impact), USD:
+# 1% of its deposit.
+MM_HEDGE_BUDGET_USD = 30_000
 
 
 @dataclass
@@ -182,6 +185,13 @@ class CrashDemo:
         for mm in self.mms:
             self.fund(mm.address, 3_000_000)
             self.send("set_operator", self.engine.set_operator, k.address, True, sender=mm)
+            # The keeper hedges for the market makers: what it may lose to swaps per day.
+            self.send(
+                "set_hedge_budget",
+                self.engine.set_hedge_budget,
+                MM_HEDGE_BUDGET_USD * WAD,
+                sender=mm,
+            )
         self.fund(self.bidder.address, 20_000_000)
         if self.liquidator is not None:
             self.send("approve", self.usd.approve, self.liquidator.address, 2**256 - 1, sender=k)

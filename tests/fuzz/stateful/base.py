@@ -217,8 +217,10 @@ class KappaMachine(RuleBasedStateMachine):
         accounts that changed get a new version, which invalidates their cached health)."""
         if self.dirty:
             old, self.now = self.now, self.read_state()
+            repriced = self.now.share_price != old.share_price
             for a in self.accounts:
-                if self.now.accounts[a] != old.accounts[a]:
+                # A new cash share price revalues every holder's cash (a socialized loss).
+                if repriced or self.now.accounts[a] != old.accounts[a]:
                     self.versions[a] += 1
         return self.now
 

@@ -793,6 +793,17 @@ class LiquidationRules(KappaMachine):
                 bad_debt[e.account] = bad_debt.get(e.account, 0) + e.amount
         return bad_debt
 
+    @postcondition
+    def loss_is_realized_when_measured(self, account: str, proof: int) -> None:
+        """A full check that opens an auction on an insolvent account realizes its loss at
+        once: the account is then worth zero (to a wei or two of share-price rounding), so a
+        later deposit cannot be made to pay for it."""
+        if proof != NO_WITNESS:
+            return
+        h = self.health(account)
+        assert h is not None and h.mtm is not None
+        assert h.mtm >= -2 * (1 + self.now.share_price // WAD), (account, h.mtm)
+
     def record_realized_loss(self) -> None:
         """Apply an auction start's realized loss (the fund's payment, the socialized rest) to
         the ghost, and check it was recorded as bad debt."""
@@ -845,6 +856,7 @@ class LiquidationRules(KappaMachine):
             assert got == "liquidator: auction open"
         elif unhealthy:
             assert ok, "an unhealthy account could not be auctioned"
+            self.loss_is_realized_when_measured(account, proof)
         else:
             assert not ok, f"a healthy account (H_MM {h.mm / WAD}) was auctioned"
             assert healthy_reason is None or got == healthy_reason
@@ -894,7 +906,32 @@ class LiquidationRules(KappaMachine):
         self.bids_never_lower_health(account, before[account], after[account])
         self.bid_conserves_value(account, bidder, before, after, cash_before, b)
         self.socialized_loss_is_bad_debt(debt_before, sum(bad_debt.values()))
+        self.bid_ends_what_it_restores(account, after[account], b)
+        if b.mtm <= 0:
+            self.insolvent_bidder_gets_its_whole_reward(bidder, before[bidder], after[bidder], b)
         return True
+
+    @postcondition
+    def bid_ends_what_it_restores(self, account: str, after: Any, b: Any) -> None:
+        """A bid that takes the whole account, or brings its H_MM back to >= 0, ends the
+        auction (a later shortfall starts a new one at d_start); an auction left open is one
+        whose account is still below zero."""
+        open_ = self.p.liquidator.auction_start(account) != 0
+        if b.fraction == WAD:
+            assert not open_
+        elif open_:
+            assert after is not None and after.mm < BID_TOLERANCE, (account, after)
+
+    @postcondition
+    def insolvent_bidder_gets_its_whole_reward(
+        self, bidder: str, before: Any, after: Any, b: Any
+    ) -> None:
+        """An insolvent account's loss is realized before the bid (it is worth zero), so the
+        bidder's value grows by exactly its reward f d R, whoever else the socialization
+        charges: the bidder is never charged its own reward."""
+        assert before is not None and after is not None
+        gained = after.mtm - before.mtm
+        assert abs(gained + b.price) <= BID_TOLERANCE, (gained / WAD, -b.price / WAD)
 
     @postcondition
     def bids_never_lower_health(self, account: str, before: Any, after: Any) -> None:
@@ -1046,14 +1083,15 @@ class LiquidationRules(KappaMachine):
 
     @step(percent=st.integers(1, 150))
     def insurance_withdraw(self, percent: int) -> None:
-        """The owner takes cash out of the fund (refused while an auction may be insolvent, or
-        beyond the fund)."""
+        """The owner takes cash out of the fund: refused while any auction is open (a solvent
+        one can turn insolvent with the next move), or beyond the fund."""
         fund = self.cash(self.w.fund)
         amount = max(fund, 0) * percent // 100 // USD_SCALE
         if amount == 0:
             return
         self.allow(self.w.fund)
-        ok, _ = self.attempt(
+        open_auctions = self.p.liquidator.open_auctions()
+        ok, reason = self.attempt(
             "insurance withdraw",
             self.p.liquidator.withdraw_insurance,
             amount,
@@ -1061,6 +1099,9 @@ class LiquidationRules(KappaMachine):
             sender=self.p.admin,
             allowed={"liquidator: auction open"} | MARGIN | ORACLE_DOWN,
         )
+        assert (reason == "liquidator: auction open") == (open_auctions > 0 and not ok)
+        if open_auctions:
+            assert not ok, "the fund paid out while an auction was open"
         if ok:
             self.ghost.withdraw(self.w.fund, usd=amount)
             assert amount * USD_SCALE <= fund, "the fund paid out more than it held"

@@ -580,6 +580,7 @@ def test_fill_settles_expired_positions_first_freeing_their_slots(proto, call_32
     boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
     proto.set_spot(3300)
     proto.engine.settle_expiry(E7)
+    proto.vol.update(later, 6 * WAD // 10, 0)  # fresh again: no new risk on a stale expiry
     # The expired call still holds the taker's only slot until the next fill settles it.
     fill(proto, maker, taker, next_series, False, WAD, 60 * WAD)
     assert P.position_ids(proto.engine, taker) == ([next_series], [WAD])
@@ -645,12 +646,16 @@ def test_socialized_loss_lowers_positive_cash_only(proto):
     with boa.env.prank(fund):
         proto.engine.move_cash(poor, fund, 500 * WAD)  # `poor` owes 500 against its WETH
         proto.engine.socialize_loss(fund, 400 * WAD)
-    # The pool of positive cash (3,000 + 1,000 + 500) shrinks by 400: price (4,500 - 400) /
-    # 4,500 shares, rounded down.
-    price = (4_500 * WAD - 400 * WAD) * WAD // (4_500 * WAD)
+    # The other positive balances (3,000 + 1,000 shares) lose the 400 together: the price
+    # falls by ceil(400 / 4,000 shares); the receiver's own 500 shares are left out (credited
+    # back what they lost), so it ends exactly 400 richer.
+    price = WAD - -(-400 * WAD * WAD // (4_000 * WAD))
+    assert price == 9 * WAD // 10
     assert proto.engine.cash_share_price() == price
     assert proto.engine.cash(rich) == 3_000 * WAD * price // WAD
+    assert proto.engine.cash(fund) == 900 * WAD
     assert proto.engine.cash(poor) == -500 * WAD  # debts are untouched
+    assert proto.engine.deficit() == 0
 
 
 def test_fill_is_locked_against_reentry_through_a_token_callback():
