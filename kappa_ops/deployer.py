@@ -800,7 +800,9 @@ def _summary(result: Deployment, log: Callable[[str], None]) -> None:
         rows.append((d.name, d.contract, address, status, gas))
     for step, gas in result.gas.items():
         if step not in result.plan.names:
-            rows.append((step, "", "", "simulated" if result.dry_run else "sent", f"{gas:,}"))
+            call, _, label = step.partition(" (")
+            status = "simulated" if result.dry_run else "sent"
+            rows.append((call, label.removesuffix(")")[:42], "", status, f"{gas:,}"))
     header = ("name", "contract", "address", "status", "gas")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     log("")

@@ -355,7 +355,7 @@ class Fix:
     def render(self) -> str:
         if self.method is None:
             return f"redeploy {self.target}"
-        return f"{self.target}.{self.method}{describe(self.args)}"
+        return f"{self.target}.{self.method}({', '.join(describe(a) for a in self.args)})"
 
 
 @dataclass(frozen=True)
