@@ -94,7 +94,12 @@ def _driver(code: str, *args: str, env: dict[str, str] | None = None, timeout: i
         """
     )
     proc = subprocess.run(
-        [sys.executable, "-c", head + textwrap.dedent(code) + '\nprint("RESULT " + json.dumps(out))', *args],
+        [
+            sys.executable,
+            "-c",
+            head + textwrap.dedent(code) + '\nprint("RESULT " + json.dumps(out))',
+            *args,
+        ],
         cwd=ROOT,
         env=env or _env(),
         capture_output=True,
@@ -226,7 +231,8 @@ def test_dry_run_on_a_fork_reports_gas_and_checks_addresses(tmp_path: Path):
         skip = False
         keep.append(line)
     (tmp_path / "base.yaml").write_text("\n".join(keep) + "\n")
-    for url, _ in _anvil("--chain-id", "84532"):
+    # Blocks every second: base:sepolia waits for 2 confirmations of each mock deployment.
+    for url, _ in _anvil("--chain-id", "84532", "--block-time", "1"):
         result = _driver(
             FORK_DRIVER, url, str(tmp_path), env=_env(BASE_SEPOLIA_RPC_URL=url), timeout=240
         )
