@@ -798,11 +798,11 @@ def _summary(result: Deployment, log: Callable[[str], None]) -> None:
             address = str(result.contracts[d.name].address)
         gas = f"{result.gas[d.name]:,}" if d.name in result.gas else ""
         rows.append((d.name, d.contract, address, status, gas))
-    for step, gas in result.gas.items():
+    for step, used in result.gas.items():
         if step not in result.plan.names:
             call, _, label = step.partition(" (")
             status = "simulated" if result.dry_run else "sent"
-            rows.append((call, label.removesuffix(")")[:42], "", status, f"{gas:,}"))
+            rows.append((call, label.removesuffix(")")[:42], "", status, f"{used:,}"))
     header = ("name", "contract", "address", "status", "gas")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     log("")
