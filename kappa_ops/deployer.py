@@ -125,9 +125,13 @@ def provider_label() -> str:
 
 
 def _default_log(line: str) -> None:
+    """ape's logger: "warning: ..." lines at WARNING, the rest at INFO (`-v` selects)."""
     from ape.logging import logger
 
-    logger.info(line)
+    if line.startswith("warning: "):
+        logger.warning(line.removeprefix("warning: "))
+    else:
+        logger.info(line)
 
 
 def passphrase_variable(alias: str) -> str:
