@@ -139,12 +139,17 @@ def passphrase_variable(alias: str) -> str:
 
 
 def resolve_account(
-    config: DeployConfig, network: Network, account: Any = None, yes: bool = False
+    config: DeployConfig,
+    network: Network,
+    account: Any = None,
+    yes: bool = False,
+    sign: bool = True,
 ) -> Any:
     """The signing account: `account` (ape's `--account`) if given, else a test account on
     local networks, else the keystore alias of the config; a keystore account is set to sign
     without a prompt when its passphrase is in APE_ACCOUNTS_<alias>_PASSPHRASE or with `yes`
-    (then the passphrase is asked once)."""
+    (then the passphrase is asked once). With `sign=False` (a read-only check) nothing is
+    unlocked."""
     from ape import accounts
 
     if account is None:
@@ -161,7 +166,7 @@ def resolve_account(
             raise DeployError(
                 f"no ape account {spec.alias!r}: import one with `ape accounts import {spec.alias}`"
             ) from None
-    if hasattr(account, "set_autosign") and hasattr(account, "keyfile_path"):
+    if sign and hasattr(account, "set_autosign") and hasattr(account, "keyfile_path"):
         _autosign(account, yes)
     return account
 
@@ -641,7 +646,7 @@ def deploy(
     if mode == "dry-run":
         return _dry_run(config, network, label, path, log, account, yes)
 
-    signer = resolve_account(config, network, account, yes)
+    signer = resolve_account(config, network, account, yes, sign=mode != "check")
     run = _Run(config, network, signer, path, log, simulate=False)
     plan, recorded = run.plan()
     log(f"network {label} (chain id {chain_id}); deployer {signer.address}; record {path}")
