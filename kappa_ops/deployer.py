@@ -90,6 +90,7 @@ class Deployment:
     gas: dict[str, int] = field(default_factory=dict)  # gas per step (deploy or call), this run
     drift: list[Drift] = field(default_factory=list)  # what still differs from the config
     fixes_sent: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     dry_run: bool = False
     gas_price: int = 0  # wei per gas used for the cost estimate (dry run)
 
@@ -396,6 +397,17 @@ class _Run:
         self.chain_id = int(chain.chain_id)
         self.simulate = simulate
         self.record = load_record(path)
+        legacy = path.parent / f"{self.chain_id}.json"
+        if not path.is_file() and legacy.is_file() and not simulate:
+            # Records used to be keyed by chain id alone: adopt one only if it names this network.
+            try:
+                named = json.loads(legacy.read_text()).get("network")
+            except (json.JSONDecodeError, AttributeError):
+                named = None
+            if named == network.label:
+                self.record = load_record(legacy)
+                self.record.setdefault("calls", [])
+                log(f"adopting the old record {legacy} as {path}")
 
     def plan(self) -> tuple[Plan, dict[str, str]]:
         entries = self.record["contracts"]
@@ -520,7 +532,13 @@ def drift(result: Deployment, config: DeployConfig) -> list[Drift]:
     for s in settings(config):
         if s.target not in contracts:
             continue
-        got: Any = getattr(contracts[s.target], s.view)(*s.args)
+        view = getattr(contracts[s.target], s.view, None)
+        if view is None:  # a parameter this contract version does not have
+            result_notes = f"{s.key}: {s.target} has no {s.view}() view; not compared"
+            if result_notes not in result.notes:
+                result.notes.append(result_notes)
+            continue
+        got: Any = view(*s.args)
         got = _normal(got)
         for i in s.pick:
             got = got[i]
@@ -598,6 +616,8 @@ def _execute(
             run.send(f"config {fix.target}.{fix.method}", fix.target, fix.method, args, result)
             result.fixes_sent.append(fix.render())
     result.drift = drift(result, run.config) if result.fixes_sent else drifts
+    for note in result.notes:
+        run.log(f"note: {note}")
     if result.drift:
         _report_drift(result.drift, run.log)
         if mode == "deploy":

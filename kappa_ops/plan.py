@@ -392,6 +392,16 @@ def settings(config: DeployConfig) -> tuple[Setting, ...]:
                 f"oracle.{key}", "oracle", key, value, Fix("oracle", setter, (value,)), unit=unit
             )
         )
+    if o.settlement_timeout is not None:
+        out.append(
+            Setting(
+                "oracle.settlement_timeout",
+                "oracle",
+                "settlement_timeout",
+                o.settlement_timeout,
+                Fix("oracle", "set_settlement_timeout", (o.settlement_timeout,)),
+            )
+        )
     if config.mocks is None:
         sequencer = o.sequencer_feed or ZERO_ADDRESS
         out.append(
