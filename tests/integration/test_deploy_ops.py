@@ -312,3 +312,44 @@ def test_interrupted_deploy_resumes_and_drift_is_reported_and_applied(tmp_path: 
     assert r["applied"][1].startswith("liquidator.set_params(")
     assert r["after"] == []
     assert (r["min_sources"], r["duration"]) == (3, 900)
+
+
+def test_cli_check_exits_3_on_drift_and_apply_reconciles(tmp_path: Path, anvil):
+    """`ape run deploy` against a node of our own (APE_FOUNDRY_HOST): deploy, change the
+    config, `--check` (exit 3, the differences and their calls), `--apply`, `--check` (0)."""
+    url, _ = anvil
+    first = _local_copy(tmp_path, "first.yaml", "")
+    changed = _local_copy(tmp_path, "changed.yaml", "liquidator: {duration: 900}\n")
+    ape = str(Path(sys.executable).parent / "ape")
+    env = _env(APE_FOUNDRY_HOST=url)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [ape, "run", "deploy", "--network", "base:local:foundry"]
+        cmd += ["--records-dir", str(tmp_path / "records"), *args]
+        return subprocess.run(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=200,
+        )
+
+    assert run("--config", str(first)).returncode == 0
+    check = run("--config", str(changed), "--check")
+    out = check.stdout + check.stderr
+    assert check.returncode == 3, out[-2000:]
+    assert "liquidator.duration: chain 600, config 900" in out
+    assert "liquidator.set_params(" in out
+    both = run("--config", str(changed), "--check", "--apply")
+    assert both.returncode == 2 and "exclude each other" in both.stdout + both.stderr
+    applied = run("--config", str(changed), "--apply")
+    assert applied.returncode == 0, (applied.stdout + applied.stderr)[-2000:]
+    again = run("--config", str(changed), "--check")
+    assert again.returncode == 0 and "in sync" in again.stdout + again.stderr
+    typo = _local_copy(tmp_path, "typo.yaml", "oracle: {grace_periode: 7200}\n")
+    bad = run("--config", str(typo))
+    assert bad.returncode == 1
+    assert f"{typo}: oracle.grace_periode: unknown key" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr
