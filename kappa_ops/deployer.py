@@ -700,6 +700,9 @@ def _simulation(network: Network, label: str, log: Callable[[str], None]) -> Ite
         finally:
             chain.restore(snapshot)
         return
+    pinned = ROOT / "node_modules" / ".bin"
+    if (pinned / "anvil").is_file():  # the pinned anvil (package.json), not another on PATH
+        os.environ["PATH"] = f"{pinned}{os.pathsep}{os.environ.get('PATH', '')}"
     try:
         context = networks.fork(provider_name="foundry")
         provider = context.__enter__()

@@ -145,7 +145,7 @@ def make_plan(
     recorded: Mapping[str, str] | None = None,
     present: Iterable[str] = (),
 ) -> Plan:
-    """The plan for `network`. `recorded` maps names to the addresses of deployments/<ecosystem>-<network>-<chain-id>.json;
+    """The plan for `network`. `recorded` maps names to the addresses of the record file;
     `present` holds the recorded names whose code is on chain (checked by the executor).
 
     Raises PlanError for mock contracts on a public network and for a public network without a
