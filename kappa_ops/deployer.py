@@ -747,17 +747,16 @@ def _dry_run(
             log(
                 f"no keystore account for {config.deployer.alias!r}: simulating as {signer.address}"
             )
-        elif network.is_local:
+        elif network.is_local and account is None:
             signer = accounts.test_accounts[config.deployer.test_account or 0]
-            if account is not None:
-                signer = accounts[address] if not hasattr(account, "keyfile_path") else account
         else:
-            signer = accounts[address]  # impersonated on the fork
-        if not network.is_local:
-            provider.set_balance(str(signer.address), 10**24)
+            try:  # the deployer's own address, impersonated: nothing to unlock
+                signer = accounts[address]
+                provider.set_balance(str(signer.address), 10**24)
+            except Exception:
+                signer = accounts.test_accounts[0]
+                log(f"cannot impersonate {address} here: simulating as {signer.address}")
         run = _Run(config, network, signer, record, log, simulate=True)
-        if hasattr(signer, "keyfile_path"):
-            resolve_account(config, network, signer, yes)
         plan, recorded = run.plan()
         log(f"dry run: network {label}; deployer {signer.address}; record {path} (not written)")
         for note in plan.notes:
