@@ -94,6 +94,11 @@ Text = Annotated[str, Field(min_length=1)]
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
+    def args(self) -> tuple[Any, ...]:
+        """The fields in declaration order: a contract's constructor or setter arguments
+        (VolSpec, ModeSpec, GridSpec and LiquidatorSpec declare them in the contracts' order)."""
+        return tuple(getattr(self, name) for name in type(self).model_fields)
+
 
 # ---------------------------------------------------------------------------------------------
 # Schema
@@ -156,16 +161,6 @@ class VolSpec(Spec):
     heartbeat: Annotated[Int, Field(ge=1, le=86_400)]
     stale_markup: Wad
 
-    def args(self) -> tuple[int, ...]:
-        return (
-            self.vol_min,
-            self.vol_max,
-            self.max_change,
-            self.max_skew,
-            self.heartbeat,
-            self.stale_markup,
-        )
-
 
 class ModeSpec(Spec):
     k: Wad
@@ -173,9 +168,6 @@ class ModeSpec(Spec):
     a: Wad
     conf: Wad
     haircut: Wad
-
-    def args(self) -> tuple[int, int, int, int, int]:
-        return (self.k, self.v, self.a, self.conf, self.haircut)
 
 
 class GridSpec(Spec):
@@ -186,17 +178,6 @@ class GridSpec(Spec):
     tau_ref: Wad
     tau_floor: Wad
     v_max: Wad
-
-    def args(self) -> tuple[int, ...]:
-        return (
-            self.n,
-            self.horizon,
-            self.u_min,
-            self.u_max,
-            self.tau_ref,
-            self.tau_floor,
-            self.v_max,
-        )
 
 
 class CapsSpec(Spec):
@@ -228,9 +209,6 @@ class LiquidatorSpec(Spec):
     fund_share: Wad
     buffer: Wad
     dust: Wad
-
-    def args(self) -> tuple[int, ...]:
-        return (self.d_start, self.d_max, self.duration, self.fund_share, self.buffer, self.dust)
 
 
 class PoolSpec(Spec):
