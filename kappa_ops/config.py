@@ -2,10 +2,13 @@
 beyond reading the file).
 
 A file describes what to deploy and every constructor parameter, in human units: fractions such
-as `0.05` or `1/12` become wads exactly (`Fraction`, floored), durations are seconds, fees basis
-points. `${VAR}` and `${VAR:-default}` in a string value are read from the environment (RPC
-URLs, account aliases), so nothing secret lives in the file. `extends: <file>` loads another
-file of the same folder first and merges this one over it (mappings key by key).
+as `0.05` or `1/12` become wads exactly (floored), durations are seconds, fees basis points.
+`${VAR}` and `${VAR:-default}` in a string value are read from the environment (RPC URLs,
+account aliases), so nothing secret lives in the file. `extends: <file>` loads another file of
+the same folder first and merges this one over it (mappings key by key, lists replaced).
+
+The schema is the pydantic models below, each with `extra="forbid"`: an unknown key at any
+depth (`oracle.grace_periode`, `pools[0].depht`) is an error, never a silently used default.
 
 Two kinds of network:
 - local (`mocks:` present): the deployer also creates the cash and underlying tokens, mock price
@@ -14,23 +17,25 @@ Two kinds of network:
 - public (`tokens:` and `oracle.sources:` present): existing tokens and Chainlink-style feeds;
   pools are deployed empty.
 
-Every error is a `ConfigError` with a one-line message naming the file and the key.
+Every error is a `ConfigError` with one line: `<file>: <key.path>: <message>`.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 WAD = 10**18
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "deploy" / "networks"
+UNLIMITED = 2**256 - 1
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -39,149 +44,198 @@ class ConfigError(ValueError):
     """A config file that cannot be used; the message is one line."""
 
 
-@dataclass(frozen=True)
-class TokenSpec:
-    name: str
-    symbol: str
-    decimals: int
+# ---------------------------------------------------------------------------------------------
+# Field types
 
 
-@dataclass(frozen=True)
-class PoolSpec:
+def _fraction(value: Any) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Fraction):
+        raise ValueError(f"expected a number or a fraction a/b, got {value!r}")
+    try:
+        number = Fraction(str(value).replace("_", "").strip())
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"expected a number or a fraction a/b, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return number
+
+
+def _wad(value: Any) -> int:
+    return int(_fraction(value) * WAD)
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"expected an integer, got {value!r}")
+    try:
+        return int(str(value).replace("_", "").strip())
+    except ValueError:
+        raise ValueError(f"expected an integer, got {value!r}") from None
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise ValueError(f"expected a 0x-prefixed 20-byte address, got {value!r}")
+    return value
+
+
+def _optional_address(value: Any) -> str | None:
+    return None if value is None or value == "" else _address(value)
+
+
+Num = Annotated[Fraction, BeforeValidator(_fraction)]  # a non-negative exact number
+Wad = Annotated[int, BeforeValidator(_wad)]  # a non-negative number as a wad (floored)
+Int = Annotated[int, BeforeValidator(_integer)]
+Address = Annotated[str, BeforeValidator(_address)]
+OptionalAddress = Annotated[str | None, BeforeValidator(_optional_address)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    def args(self) -> tuple[Any, ...]:
+        """The fields in declaration order: a contract's constructor or setter arguments
+        (VolSpec, ModeSpec, GridSpec and LiquidatorSpec declare them in the contracts' order)."""
+        return tuple(getattr(self, name) for name in type(self).model_fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema
+
+
+class DeployerSpec(Spec):
+    """Who signs: an ape keystore alias (public networks) or a test account index (local).
+    `ape run deploy --account` overrides both."""
+
+    alias: Text | None = None
+    test_account: Annotated[Int, Field(ge=0, le=9)] | None = None
+
+
+class TokenSpec(Spec):
+    name: Text
+    symbol: Text
+    decimals: Annotated[Int, Field(ge=0, le=18)]
+
+
+class TokensSpec(Spec):
+    """Existing tokens (public networks)."""
+
+    cash: Address
+    underlying: Address
+
+
+class MockSpec(Spec):
+    """Local networks only: tokens, `len(feed_decimals)` mock ETH/USD feeds at `spot`, and a
+    mock sequencer-uptime feed (up since well before the grace period) when `sequencer_feed`."""
+
+    spot: Num
+    cash: TokenSpec = TokenSpec(name="USD Coin", symbol="USDC", decimals=6)
+    underlying: TokenSpec = TokenSpec(name="Wrapped Ether", symbol="WETH", decimals=18)
+    feed_decimals: Annotated[tuple[Annotated[Int, Field(ge=0, le=18)], ...], Field(min_length=1)]
+    sequencer_feed: bool = True
+
+
+class SourceSpec(Spec):
+    feed: Address
+    heartbeat: Annotated[Int, Field(ge=1, le=172_800)]
+
+
+class OracleSpec(Spec):
+    sources: tuple[SourceSpec, ...] = ()  # public networks; mock feeds are added by the plan
+    heartbeat: Annotated[Int, Field(ge=1, le=172_800)] = 3600  # heartbeat of each mock feed
+    min_sources: Annotated[Int, Field(ge=1)]
+    sequencer_feed: OptionalAddress = None  # public networks: Chainlink L2 uptime feed
+    grace_period: Annotated[Int, Field(ge=0, le=86_400)] = 3600
+    grace_liquidation_buffer: Wad = 0
+    # Settlement: how long after an expiry a source may take to publish its first round (read
+    # by the contracts that support it; accepted and reported otherwise).
+    settlement_timeout: Annotated[Int, Field(ge=0)] | None = None
+
+
+class VolSpec(Spec):
+    vol_min: Wad
+    vol_max: Wad
+    max_change: Wad
+    max_skew: Wad
+    heartbeat: Annotated[Int, Field(ge=1, le=86_400)]
+    stale_markup: Wad
+
+
+class ModeSpec(Spec):
+    k: Wad
+    v: Wad
+    a: Wad
+    conf: Wad
+    haircut: Wad
+
+
+class GridSpec(Spec):
+    n: Annotated[Int, Field(ge=1, le=10)]
+    horizon: Annotated[Int, Field(ge=3600, le=30 * 86_400)]
+    u_min: Wad
+    u_max: Wad
+    tau_ref: Wad
+    tau_floor: Wad
+    v_max: Wad
+
+
+class CapsSpec(Spec):
+    """Supply caps on total deposits in token units (MarginEngine.set_caps); absent: none."""
+
+    cash: Wad | None = None
+    underlying: Wad | None = None
+
+    def args(self) -> tuple[int, int]:
+        return (
+            UNLIMITED if self.cash is None else self.cash,
+            UNLIMITED if self.underlying is None else self.underlying,
+        )
+
+
+class RiskSpec(Spec):
+    im: ModeSpec
+    mm: ModeSpec
+    grid: GridSpec
+    ref_vol: Wad
+    max_positions: Annotated[Int, Field(ge=1, le=32)] = 16
+    caps: CapsSpec = CapsSpec()
+
+
+class LiquidatorSpec(Spec):
+    d_start: Wad
+    d_max: Wad
+    duration: Annotated[Int, Field(ge=1)]
+    fund_share: Wad
+    buffer: Wad
+    dust: Wad
+
+
+class PoolSpec(Spec):
     """A ConstantProductPool (underlying/cash) with `fee_bps`; on local networks it is seeded
     with `depth` units of underlying and `depth * spot` of cash."""
 
-    fee_bps: int
-    depth: Fraction
+    fee_bps: Annotated[Int, Field(ge=0, le=1000)]
+    depth: Num = Fraction(0)
 
     @property
     def name(self) -> str:
         return f"pool_{self.fee_bps}"
 
 
-@dataclass(frozen=True)
-class MockSpec:
-    """Local networks only: tokens, `len(feed_decimals)` mock ETH/USD feeds at `spot`, and a
-    mock sequencer-uptime feed (up since well before the grace period) when `sequencer_feed`."""
-
-    spot: Fraction
-    cash: TokenSpec
-    underlying: TokenSpec
-    feed_decimals: tuple[int, ...]
-    sequencer_feed: bool
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    feed: str
-    heartbeat: int
-
-
-@dataclass(frozen=True)
-class OracleSpec:
-    sources: tuple[SourceSpec, ...]  # public networks; mock feeds are added by the plan
-    heartbeat: int  # heartbeat of each mock feed
-    min_sources: int
-    sequencer_feed: str | None  # public networks: Chainlink L2 uptime feed, or None
-    grace_period: int
-    grace_liquidation_buffer: int  # wad
-
-
-@dataclass(frozen=True)
-class VolSpec:
-    vol_min: int
-    vol_max: int
-    max_change: int
-    max_skew: int
-    heartbeat: int
-    stale_markup: int
-
-    def args(self) -> tuple[int, ...]:
-        return (
-            self.vol_min,
-            self.vol_max,
-            self.max_change,
-            self.max_skew,
-            self.heartbeat,
-            self.stale_markup,
-        )
-
-
-@dataclass(frozen=True)
-class ModeSpec:
-    k: int
-    v: int
-    a: int
-    conf: int
-    haircut: int
-
-    def args(self) -> tuple[int, int, int, int, int]:
-        return (self.k, self.v, self.a, self.conf, self.haircut)
-
-
-@dataclass(frozen=True)
-class GridSpec:
-    n: int
-    horizon: int
-    u_min: int
-    u_max: int
-    tau_ref: int
-    tau_floor: int
-    v_max: int
-
-    def args(self) -> tuple[int, ...]:
-        return (
-            self.n,
-            self.horizon,
-            self.u_min,
-            self.u_max,
-            self.tau_ref,
-            self.tau_floor,
-            self.v_max,
-        )
-
-
-@dataclass(frozen=True)
-class RiskSpec:
-    im: ModeSpec
-    mm: ModeSpec
-    grid: GridSpec
-    ref_vol: int
-
-
-@dataclass(frozen=True)
-class LiquidatorSpec:
-    d_start: int
-    d_max: int
-    duration: int
-    fund_share: int
-    buffer: int
-    dust: int
-
-    def args(self) -> tuple[int, ...]:
-        return (self.d_start, self.d_max, self.duration, self.fund_share, self.buffer, self.dust)
-
-
-@dataclass(frozen=True)
-class DeployerSpec:
-    """Who signs: an ape keystore alias (public networks) or a test account index (local)."""
-
-    alias: str | None
-    test_account: int | None
-
-
-@dataclass(frozen=True)
-class DeployConfig:
-    source: str  # the file it came from, for messages
-    deployer: DeployerSpec
-    feeders: tuple[str, ...]  # extra VolOracle feeders (the deployer always is one)
-    tokens: tuple[str, str] | None  # (cash, underlying) on public networks
-    mocks: MockSpec | None
+class DeployConfig(Spec):
+    source: str = "<config>"  # the file it came from, for messages
+    deployer: DeployerSpec = DeployerSpec()
+    feeders: tuple[Address, ...] = ()  # extra VolOracle feeders (the deployer always is one)
+    tokens: TokensSpec | None = None
+    mocks: MockSpec | None = None
     oracle: OracleSpec
     vol: VolSpec
     risk: RiskSpec
     liquidator: LiquidatorSpec
-    pools: tuple[PoolSpec, ...]
+    pools: tuple[PoolSpec, ...] = ()
+    # The keeper's settings: validated by keeper/runtime when the bot starts, opaque here.
+    keeper: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,7 +271,7 @@ def _read_merged(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if parent is None:
         return data
     if not isinstance(parent, str):
-        raise ConfigError(f"{path}: 'extends' must be a file name")
+        raise ConfigError(f"{path}: extends: must be a file name")
     return _merge(_read_merged(path.parent / parent, (*seen, path)), data)
 
 
@@ -241,7 +295,7 @@ def _substitute(value: Any, env: dict[str, str], source: str) -> Any:
 
     def repl(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in env and env[name] != "":
+        if env.get(name, "") != "":
             return env[name]
         if default is not None:
             return default
@@ -254,261 +308,97 @@ def _substitute(value: Any, env: dict[str, str], source: str) -> Any:
 # Validation
 
 
-class _Reader:
-    """Typed access to a nested mapping with one-line errors naming the key path."""
-
-    def __init__(self, data: Any, source: str, path: str = "") -> None:
-        self.data = data
-        self.source = source
-        self.path = path
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        where = f"{self.path}.{key}" if self.path else key
-        return ConfigError(f"{self.source}: {where}: {message}")
-
-    def has(self, key: str) -> bool:
-        return isinstance(self.data, dict) and self.data.get(key) is not None
-
-    def sub(self, key: str, required: bool = True) -> _Reader:
-        value = self.data.get(key) if isinstance(self.data, dict) else None
-        if value is None:
-            if required:
-                raise self.fail(key, "missing")
-            value = {}
-        if not isinstance(value, dict):
-            raise self.fail(key, "expected a mapping")
-        return _Reader(value, self.source, f"{self.path}.{key}" if self.path else key)
-
-    def raw(self, key: str, default: Any = ...) -> Any:
-        value = self.data.get(key) if isinstance(self.data, dict) else None
-        if value is None:
-            if default is ...:
-                raise self.fail(key, "missing")
-            return default
-        return value
-
-    def fraction(self, key: str, default: Any = ..., lo: Fraction | None = None) -> Fraction:
-        value = self.raw(key, default)
-        if isinstance(value, bool):
-            raise self.fail(key, f"expected a number, got {value!r}")
-        try:
-            number = Fraction(str(value).replace("_", ""))
-        except (ValueError, ZeroDivisionError):
-            raise self.fail(key, f"expected a number or a fraction a/b, got {value!r}") from None
-        if lo is not None and number < lo:
-            raise self.fail(key, f"must be at least {lo}, got {value!r}")
-        return number
-
-    def wad(self, key: str, default: Any = ...) -> int:
-        """A non-negative number as a wad (floored)."""
-        return int(self.fraction(key, default, lo=Fraction(0)) * WAD)
-
-    def integer(self, key: str, default: Any = ..., lo: int = 0, hi: int | None = None) -> int:
-        value = self.raw(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise self.fail(key, f"expected an integer, got {value!r}")
-        try:
-            number = int(str(value).replace("_", ""))
-        except ValueError:
-            raise self.fail(key, f"expected an integer, got {value!r}") from None
-        if number < lo or (hi is not None and number > hi):
-            bound = f"in {lo}..{hi}" if hi is not None else f"at least {lo}"
-            raise self.fail(key, f"must be {bound}, got {number}")
-        return number
-
-    def text(self, key: str, default: Any = ...) -> str:
-        value = self.raw(key, default)
-        if not isinstance(value, str) or not value:
-            raise self.fail(key, f"expected a non-empty string, got {value!r}")
-        return value
-
-    def address(self, key: str, default: Any = ...) -> str | None:
-        value = self.raw(key, default)
-        if value is None or (value == "" and default is None):
-            return None
-        if not isinstance(value, str) or not _ADDRESS.match(value):
-            raise self.fail(key, f"expected a 0x-prefixed 20-byte address, got {value!r}")
-        return value
-
-    def boolean(self, key: str, default: Any = ...) -> bool:
-        value = self.raw(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {value!r}")
-        return value
-
-    def items(self, key: str) -> list[_Reader]:
-        value = self.raw(key, [])
-        if not isinstance(value, list):
-            raise self.fail(key, "expected a list")
-        prefix = f"{self.path}.{key}" if self.path else key
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, dict):
-                raise self.fail(f"{key}[{i}]", "expected a mapping")
-            out.append(_Reader(item, self.source, f"{prefix}[{i}]"))
-        return out
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith(("function-", "nullable", "tuple[", "str", "int")):
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
 
 
-KNOWN_KEYS = {
-    "deployer",
-    "feeders",
-    "tokens",
-    "mocks",
-    "oracle",
-    "vol",
-    "risk",
-    "liquidator",
-    "pools",
-}
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows where `loc` (ending in the unknown key) points."""
+    model: Any = DeployConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _message(error: Any) -> str:
+    kind, loc = error["type"], tuple(error["loc"])
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
+        return "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind == "missing":
+        return "missing"
+    text = str(error["msg"]).removeprefix("Value error, ")
+    if kind.startswith(("greater_than", "less_than")):
+        text += f", got {error.get('input')!r}"
+    return text
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig:
     """Validate a merged, substituted mapping into a DeployConfig."""
-    unknown = sorted(set(data) - KNOWN_KEYS)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key {unknown[0]!r}")
-    r = _Reader(data, source)
+    try:
+        config = DeployConfig.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(
+            f"{source}: {_key_path(tuple(first['loc']))}: {_message(first)}{more}"
+        ) from None
+    _cross_checks(config, source)
+    return config
 
-    dep = r.sub("deployer", required=False)
-    alias = dep.text("alias") if dep.has("alias") else None
-    index = dep.integer("test_account", lo=0, hi=9) if dep.has("test_account") else None
-    if alias is None and index is None:
-        raise r.fail("deployer", "needs 'alias' (an ape keystore account) or 'test_account'")
-    deployer = DeployerSpec(alias=alias, test_account=index)
 
-    feeders_raw = r.raw("feeders", [])
-    if not isinstance(feeders_raw, list):
-        raise r.fail("feeders", "expected a list of addresses")
-    feeders = tuple(
-        str(_Reader({"a": f}, source, f"feeders[{i}]").address("a"))
-        for i, f in enumerate(feeders_raw)
-    )
+def _cross_checks(c: DeployConfig, source: str) -> None:
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{source}: {key}: {message}")
 
-    mocks = None
-    if r.has("mocks"):
-        m = r.sub("mocks")
-
-        def token(key: str, name: str, symbol: str, decimals: int) -> TokenSpec:
-            t = m.sub(key, required=False)
-            return TokenSpec(
-                name=t.text("name", name),
-                symbol=t.text("symbol", symbol),
-                decimals=t.integer("decimals", decimals, lo=0, hi=18),
-            )
-
-        decimals = m.raw("feed_decimals", [8, 18, 6])
-        if not isinstance(decimals, list) or not decimals:
-            raise m.fail("feed_decimals", "expected a non-empty list of integers")
-        feed_decimals = tuple(
-            _Reader({"d": d}, source, f"mocks.feed_decimals[{i}]").integer("d", lo=0, hi=18)
-            for i, d in enumerate(decimals)
-        )
-        mocks = MockSpec(
-            spot=m.fraction("spot", lo=Fraction(1, 10**6)),
-            cash=token("cash", "USD Coin", "USDC", 6),
-            underlying=token("underlying", "Wrapped Ether", "WETH", 18),
-            feed_decimals=feed_decimals,
-            sequencer_feed=m.boolean("sequencer_feed", True),
-        )
-
-    tokens = None
-    if r.has("tokens"):
-        t = r.sub("tokens")
-        cash, underlying = t.address("cash"), t.address("underlying")
-        assert cash is not None and underlying is not None
-        tokens = (cash, underlying)
-    if (mocks is None) == (tokens is None):
+    if c.deployer.alias is None and c.deployer.test_account is None:
+        raise fail("deployer", "needs 'alias' (an ape keystore account) or 'test_account'")
+    if (c.mocks is None) == (c.tokens is None):
         raise ConfigError(
             f"{source}: give exactly one of 'mocks' (local networks) and 'tokens' (existing tokens)"
         )
-
-    o = r.sub("oracle")
-    sources = tuple(
-        SourceSpec(feed=str(s.address("feed")), heartbeat=s.integer("heartbeat", lo=1, hi=172_800))
-        for s in o.items("sources")
-    )
-    if mocks is None and not sources:
-        raise o.fail("sources", "a network without mocks needs at least one price feed")
-    if mocks is not None and sources:
-        raise o.fail("sources", "give feeds either here or as mocks, not both")
-    n_sources = len(sources) if mocks is None else len(mocks.feed_decimals)
-    oracle = OracleSpec(
-        sources=sources,
-        heartbeat=o.integer("heartbeat", 3600, lo=1, hi=172_800),
-        min_sources=o.integer("min_sources", lo=1, hi=n_sources),
-        sequencer_feed=o.address("sequencer_feed", None),
-        grace_period=o.integer("grace_period", 3600, lo=0, hi=86_400),
-        grace_liquidation_buffer=o.wad("grace_liquidation_buffer", 0),
-    )
-    if mocks is not None and oracle.sequencer_feed is not None:
-        raise o.fail("sequencer_feed", "with mocks the sequencer feed is a mock: leave it out")
-
-    v = r.sub("vol")
-    vol = VolSpec(
-        vol_min=v.wad("vol_min"),
-        vol_max=v.wad("vol_max"),
-        max_change=v.wad("max_change"),
-        max_skew=v.wad("max_skew"),
-        heartbeat=v.integer("heartbeat", lo=1, hi=86_400),
-        stale_markup=v.wad("stale_markup"),
-    )
-    if not 0 < vol.vol_min <= vol.vol_max:
-        raise v.fail("vol_min", "need 0 < vol_min <= vol_max")
-
-    k = r.sub("risk")
-
-    def mode(key: str) -> ModeSpec:
-        s = k.sub(key)
-        return ModeSpec(
-            k=s.wad("k"), v=s.wad("v"), a=s.wad("a"), conf=s.wad("conf"), haircut=s.wad("haircut")
-        )
-
-    g = k.sub("grid")
-    grid = GridSpec(
-        n=g.integer("n", lo=1, hi=10),
-        horizon=g.integer("horizon", lo=3600, hi=30 * 86_400),
-        u_min=g.wad("u_min"),
-        u_max=g.wad("u_max"),
-        tau_ref=g.wad("tau_ref"),
-        tau_floor=g.wad("tau_floor"),
-        v_max=g.wad("v_max"),
-    )
-    risk = RiskSpec(im=mode("im"), mm=mode("mm"), grid=grid, ref_vol=k.wad("ref_vol"))
+    o = c.oracle
+    if c.mocks is None and not o.sources:
+        raise fail("oracle.sources", "a network without mocks needs at least one price feed")
+    if c.mocks is not None and o.sources:
+        raise fail("oracle.sources", "give feeds either here or as mocks, not both")
+    if c.mocks is not None and o.sequencer_feed is not None:
+        raise fail("oracle.sequencer_feed", "with mocks the sequencer feed is a mock: leave it out")
+    n_sources = len(o.sources) if c.mocks is None else len(c.mocks.feed_decimals)
+    if o.min_sources > n_sources:
+        raise fail("oracle.min_sources", f"must be in 1..{n_sources}, got {o.min_sources}")
+    if not 0 < c.vol.vol_min <= c.vol.vol_max:
+        raise fail("vol.vol_min", "need 0 < vol_min <= vol_max")
     for name in ("k", "v", "a", "conf", "haircut"):
-        if getattr(risk.im, name) < getattr(risk.mm, name):
-            raise k.fail(f"im.{name}", "must be at least mm's (IM is the stricter mode)")
-
-    q = r.sub("liquidator")
-    liquidator = LiquidatorSpec(
-        d_start=q.wad("d_start"),
-        d_max=q.wad("d_max"),
-        duration=q.integer("duration", lo=1),
-        fund_share=q.wad("fund_share"),
-        buffer=q.wad("buffer"),
-        dust=q.wad("dust"),
-    )
-    if liquidator.d_start > liquidator.d_max:
-        raise q.fail("d_start", "must not exceed d_max")
-
-    pools = []
-    for p in r.items("pools"):
-        depth = p.fraction("depth", 0, lo=Fraction(0))
-        if depth and mocks is None:
-            raise p.fail("depth", "pools are seeded only on local networks (mocks)")
-        pools.append(PoolSpec(fee_bps=p.integer("fee_bps", lo=0, hi=1000), depth=depth))
-    names = [p.name for p in pools]
+        if getattr(c.risk.im, name) < getattr(c.risk.mm, name):
+            raise fail(f"risk.im.{name}", "must be at least mm's (IM is the stricter mode)")
+    if c.liquidator.d_start > c.liquidator.d_max:
+        raise fail("liquidator.d_start", "must not exceed d_max")
+    for i, pool in enumerate(c.pools):
+        if pool.depth and c.mocks is None:
+            raise fail(f"pools[{i}].depth", "pools are seeded only on local networks (mocks)")
+    names = [p.name for p in c.pools]
     if len(set(names)) != len(names):
-        raise r.fail("pools", "two pools with the same fee")
-
-    return DeployConfig(
-        source=source,
-        deployer=deployer,
-        feeders=feeders,
-        tokens=tokens,
-        mocks=mocks,
-        oracle=oracle,
-        vol=vol,
-        risk=risk,
-        liquidator=liquidator,
-        pools=tuple(pools),
-    )
+        raise fail("pools", "two pools with the same fee")

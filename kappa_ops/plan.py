@@ -1,10 +1,16 @@
 """What to deploy and wire on a network, from a config and what is already there (pure).
 
 `make_plan(config, network, deployer, recorded, present)` returns a `Plan`: the contracts in
-dependency order, each either kept (recorded in `deployments/<chain-id>.json`, its code is on
-chain and every contract it was built on is kept) or to deploy, then the wiring calls. A call
-carries a `Check` (a view and the value that means "already done") or runs only right after a
-given contract was deployed, so re-running a complete deployment sends nothing.
+dependency order, each either kept (recorded in `deployments/<network>-<chain-id>.json`, its
+code is on chain and every contract it was built on is kept) or to deploy, then the wiring
+calls. A call carries a `Check` (a view and the value that means "already done") or is a
+one-shot call (`once=True`: sent once per deployed address of its target, recorded as done in
+the record), so re-running a complete deployment, or resuming an interrupted one, sends only
+what has not happened.
+
+`settings(config)` lists every parameter the config sets on a deployed contract, with the view
+that reads it and the setter that changes it (or none: only a redeploy does); the deployer
+compares them with the chain (`--check`) and sends the setters (`--apply`).
 
 Arguments refer to other contracts of the plan with `Ref(name)` and to the chain time with
 `Now(offset)`; the executor (`kappa_ops.deployer`) resolves them.
@@ -89,7 +95,7 @@ class Call:
     method: str
     args: tuple[Any, ...]
     check: Check | None = None  # skip when the check holds
-    after_deploy_of: str | None = None  # or: run only when this contract is deployed now
+    once: bool = False  # or: a one-shot call, sent once per address of `target` (recorded)
     check_on: str | None = None  # the contract the check reads (default: target)
 
     @property
@@ -139,7 +145,7 @@ def make_plan(
     recorded: Mapping[str, str] | None = None,
     present: Iterable[str] = (),
 ) -> Plan:
-    """The plan for `network`. `recorded` maps names to the addresses of deployments/<id>.json;
+    """The plan for `network`. `recorded` maps names to the addresses of the record file;
     `present` holds the recorded names whose code is on chain (checked by the executor).
 
     Raises PlanError for mock contracts on a public network and for a public network without a
@@ -192,12 +198,12 @@ def make_plan(
                     "sequencer_feed",
                     "set_round_data",
                     (1, 0, started, Now(0), 1),
-                    after_deploy_of="sequencer_feed",
+                    once=True,
                 )
             )
     else:
         assert config.tokens is not None
-        cash, underlying = config.tokens
+        cash, underlying = config.tokens.cash, config.tokens.underlying
         feed_refs = [s.feed for s in config.oracle.sources]
         heartbeats = [s.heartbeat for s in config.oracle.sources]
         sequencer = config.oracle.sequencer_feed or ZERO_ADDRESS
@@ -331,3 +337,207 @@ def describe(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(describe(v) for v in value) + "]"
     return repr(value) if isinstance(value, str) else str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings: what the config sets on deployed contracts, for drift checks
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A call that makes settings true (`target.method(*args)`), or a redeploy of `target`
+    when `method` is None."""
+
+    target: str
+    method: str | None
+    args: tuple[Any, ...] = ()
+
+    def render(self) -> str:
+        if self.method is None:
+            return f"redeploy {self.target}"
+        return f"{self.target}.{self.method}({', '.join(describe(a) for a in self.args)})"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """`target.view(*args)` (its item `pick` for a struct or tuple answer) should equal
+    `expect`; `fix` makes it so. `unit` renders values: "wad", "int" or "address"."""
+
+    key: str  # the config key path, e.g. "oracle.min_sources"
+    target: str
+    view: str
+    expect: Any
+    fix: Fix
+    args: tuple[Any, ...] = ()
+    pick: tuple[int, ...] = ()
+    unit: str = "int"
+
+
+def settings(config: DeployConfig) -> tuple[Setting, ...]:
+    """Every contract parameter `config` sets, in the order their fixes should be sent."""
+    out: list[Setting] = []
+    o = config.oracle
+    for key, setter, value, unit in (
+        ("min_sources", "set_min_sources", o.min_sources, "int"),
+        ("grace_period", "set_grace_period", o.grace_period, "int"),
+        (
+            "grace_liquidation_buffer",
+            "set_grace_liquidation_buffer",
+            o.grace_liquidation_buffer,
+            "wad",
+        ),
+    ):
+        out.append(
+            Setting(
+                f"oracle.{key}", "oracle", key, value, Fix("oracle", setter, (value,)), unit=unit
+            )
+        )
+    if o.settlement_timeout is not None:
+        out.append(
+            Setting(
+                "oracle.settlement_timeout",
+                "oracle",
+                "settlement_timeout",
+                o.settlement_timeout,
+                Fix("oracle", "set_settlement_timeout", (o.settlement_timeout,)),
+            )
+        )
+    if config.mocks is None:
+        sequencer = o.sequencer_feed or ZERO_ADDRESS
+        out.append(
+            Setting(
+                "oracle.sequencer_feed",
+                "oracle",
+                "sequencer_feed",
+                sequencer,
+                Fix("oracle", "set_sequencer_feed", (sequencer,)),
+                unit="address",
+            )
+        )
+    v = config.vol
+    bounds = Fix("vol_oracle", "set_vol_bounds", (v.vol_min, v.vol_max))
+    out += [
+        Setting("vol.vol_min", "vol_oracle", "vol_min", v.vol_min, bounds, unit="wad"),
+        Setting("vol.vol_max", "vol_oracle", "vol_max", v.vol_max, bounds, unit="wad"),
+    ]
+    for key, view, setter, value, unit in (
+        ("max_change", "max_change", "set_max_change", v.max_change, "wad"),
+        ("max_skew", "max_skew", "set_max_skew", v.max_skew, "wad"),
+        ("heartbeat", "vol_heartbeat", "set_vol_heartbeat", v.heartbeat, "int"),
+        ("stale_markup", "stale_markup", "set_stale_markup", v.stale_markup, "wad"),
+    ):
+        out.append(
+            Setting(
+                f"vol.{key}",
+                "vol_oracle",
+                view,
+                value,
+                Fix("vol_oracle", setter, (value,)),
+                unit=unit,
+            )
+        )
+
+    r = config.risk
+    risk_fix = Fix(
+        "engine",
+        "set_risk_params",
+        (r.im.args(), r.mm.args(), r.grid.args(), r.ref_vol, r.max_positions),
+    )
+    for i, mode in ((0, "im"), (1, "mm")):
+        spec = r.im if mode == "im" else r.mm
+        for j, name in enumerate(("k", "v", "a", "conf", "haircut")):
+            out.append(
+                Setting(
+                    f"risk.{mode}.{name}",
+                    "engine",
+                    "risk_params",
+                    getattr(spec, name),
+                    risk_fix,
+                    pick=(i, j),
+                    unit="wad",
+                )
+            )
+    for j, name in enumerate(("n", "horizon", "u_min", "u_max", "tau_ref", "tau_floor", "v_max")):
+        unit = "int" if name in ("n", "horizon") else "wad"
+        out.append(
+            Setting(
+                f"risk.grid.{name}",
+                "engine",
+                "risk_params",
+                r.grid.args()[j],
+                risk_fix,
+                pick=(2, j),
+                unit=unit,
+            )
+        )
+    out.append(
+        Setting("risk.ref_vol", "engine", "risk_params", r.ref_vol, risk_fix, pick=(3,), unit="wad")
+    )
+    out.append(
+        Setting("risk.max_positions", "engine", "risk_params", r.max_positions, risk_fix, pick=(4,))
+    )
+    caps = r.caps.args()
+    caps_fix = Fix("engine", "set_caps", caps)
+    out += [
+        Setting("risk.caps.cash", "engine", "cash_cap", caps[0], caps_fix, unit="wad"),
+        Setting("risk.caps.underlying", "engine", "underlying_cap", caps[1], caps_fix, unit="wad"),
+    ]
+    if config.tokens is not None:
+        out += [
+            Setting(
+                "tokens.cash",
+                "engine",
+                "cash_token",
+                config.tokens.cash,
+                Fix("engine", None),
+                unit="address",
+            ),
+            Setting(
+                "tokens.underlying",
+                "engine",
+                "underlying_token",
+                config.tokens.underlying,
+                Fix("engine", None),
+                unit="address",
+            ),
+        ]
+    q = config.liquidator
+    liq_fix = Fix("liquidator", "set_params", q.args())
+    for name in ("d_start", "d_max", "duration", "fund_share", "buffer", "dust"):
+        unit = "int" if name == "duration" else "wad"
+        out.append(
+            Setting(f"liquidator.{name}", "liquidator", name, getattr(q, name), liq_fix, unit=unit)
+        )
+    return tuple(out)
+
+
+def source_fixes(
+    wanted: list[tuple[str, int]], actual: list[tuple[str, int]]
+) -> tuple[list[tuple[str, Fix]], list[tuple[str, Fix]]]:
+    """(what differs, fix) pairs that turn the oracle's sources `actual` [(feed, heartbeat)]
+    into `wanted`, as (additions and heartbeats, removals): the deployer sends min_sources'
+    fix between the two, so that no step breaks 1 <= min_sources <= count."""
+    have = {feed.lower(): hb for feed, hb in actual}
+    want = {feed.lower(): hb for feed, hb in wanted}
+    adds, beats, removes = [], [], []
+    for feed, hb in wanted:
+        if feed.lower() not in have:
+            adds.append(
+                (f"oracle.sources: {feed} missing", Fix("oracle", "add_source", (feed, hb)))
+            )
+        elif have[feed.lower()] != hb:
+            beats.append(
+                (
+                    f"oracle.sources: {feed} heartbeat {have[feed.lower()]} -> {hb}",
+                    Fix("oracle", "set_heartbeat", (feed, hb)),
+                )
+            )
+    for feed, _ in actual:
+        if feed.lower() not in want:
+            removes.append(
+                (
+                    f"oracle.sources: {feed} not in the config",
+                    Fix("oracle", "remove_source", (feed,)),
+                )
+            )
+    return adds + beats, removes

@@ -39,7 +39,7 @@ def test_local_config_values_become_exact_wads():
 def test_extends_and_environment_substitution():
     c = load_config(config_path("arbitrum", "sepolia"), {"KAPPA_DEPLOYER": "ops"})
     assert c.deployer.alias == "ops"
-    assert c.tokens is not None and c.tokens[1].lower().startswith("0x980b62")
+    assert c.tokens is not None and c.tokens.underlying.lower().startswith("0x980b62")
     assert len(c.oracle.sources) == 1 and c.oracle.sequencer_feed is None
     with pytest.raises(ConfigError, match="KAPPA_DEPLOYER is not set"):
         load_config(config_path("base", "sepolia"), {})
@@ -52,7 +52,21 @@ def test_extends_and_environment_substitution():
         ("vol: {vol_min: abc}\n", "vol.vol_min: expected a number"),
         ("oracle: {min_sources: 5}\n", "oracle.min_sources: must be in 1..3"),
         ("pools:\n  - {fee_bps: 30}\n  - {fee_bps: 30}\n", "two pools with the same fee"),
-        ("surprise: 1\n", "unknown key 'surprise'"),
+        ("surprise: 1\n", "surprise: unknown key"),
+        (
+            "oracle: {grace_periode: 7200}\n",
+            r"oracle\.grace_periode: unknown key \(did you mean 'grace_period'\?\)",
+        ),
+        (
+            "pools:\n  - {fee_bps: 5, depht: 10}\n",
+            r"pools\[0\]\.depht: unknown key \(did you mean 'depth'\?\)",
+        ),
+        ("risk:\n  grid: {nn: 3}\n", r"risk\.grid\.nn: unknown key"),
+        (
+            "oracle: {heartbeat: -1}\n",
+            r"oracle\.heartbeat: Input should be greater than or equal to 1",
+        ),
+        ("deployer: {test_account: true}\n", r"deployer\.test_account: expected an integer"),
         ("tokens: {cash: '0x1', underlying: '0x2'}\n", "tokens.cash: expected a 0x-prefixed"),
     ],
 )
@@ -99,7 +113,7 @@ def test_fresh_local_plan_deploys_everything_in_dependency_order():
     )
     assert plan.deploy("liquidator").args[0] == Ref("engine")
     seq = [c for c in plan.calls if c.target == "sequencer_feed"]
-    assert seq and isinstance(seq[0].args[2], Now) and seq[0].after_deploy_of == "sequencer_feed"
+    assert seq and isinstance(seq[0].args[2], Now) and seq[0].once
     seeding = [c for c in plan.calls if c.label.startswith("liquidity")]
     assert len(seeding) == 15 and all(c.check_target.startswith("pool_") for c in seeding)
 
@@ -126,7 +140,7 @@ def test_public_plan_uses_existing_tokens_and_feeds():
     c = load_config(config_path("base", "sepolia"), {"KAPPA_DEPLOYER": "ops"})
     plan = make_plan(c, SEPOLIA, ME)
     assert not any(d.mock for d in plan.deploys)
-    assert plan.deploy("engine").args[3] == c.tokens[0]  # type: ignore[index]
+    assert c.tokens is not None and plan.deploy("engine").args[3] == c.tokens.cash
     assert plan.deploy("oracle").args[0] == [c.oracle.sources[0].feed]
     assert not any(call.label.startswith("liquidity") for call in plan.calls)
     assert any("sequencer" in note for note in plan.notes)
@@ -137,6 +151,44 @@ def test_public_network_needs_a_keystore_alias():
     with pytest.raises(PlanError, match="refusing"):
         make_plan(c, SEPOLIA, ME)
     public = load_config(config_path("base", "sepolia"), {"KAPPA_DEPLOYER": "ops"})
-    no_alias = type(public)(**{**public.__dict__, "deployer": type(public.deployer)(None, 0)})
+    no_alias = public.model_copy(update={"deployer": type(public.deployer)(test_account=0)})
     with pytest.raises(PlanError, match=r"deployer\.alias"):
         make_plan(no_alias, SEPOLIA, ME)
+
+
+def test_keeper_and_settlement_timeout_are_accepted(tmp_path: Path):
+    (tmp_path / "base-local.yaml").write_text((CONFIG_DIR / "base-local.yaml").read_text())
+    path = tmp_path / "k.yaml"
+    path.write_text(
+        "extends: base-local.yaml\n"
+        "oracle: {settlement_timeout: 86400}\n"
+        "keeper: {roles: {liquidator: true}, anything: [1, 2]}\n"
+    )
+    c = load_config(path)
+    assert c.oracle.settlement_timeout == 86400
+    assert c.keeper == {"roles": {"liquidator": True}, "anything": [1, 2]}
+
+
+def test_file_and_key_path_in_the_message(tmp_path: Path):
+    (tmp_path / "base-local.yaml").write_text((CONFIG_DIR / "base-local.yaml").read_text())
+    path = tmp_path / "typo.yaml"
+    path.write_text("extends: base-local.yaml\noracle: {grace_periode: 7200}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: oracle.grace_periode: unknown key")
+
+
+def test_settings_cover_the_setters_and_sources_fix_in_a_safe_order():
+    from kappa_ops.plan import settings, source_fixes
+
+    public = load_config(config_path("base", "sepolia"), {"KAPPA_DEPLOYER": "ops"})
+    keys = {s.key: s for s in settings(public)}
+    assert keys["oracle.min_sources"].fix.method == "set_min_sources"
+    assert keys["liquidator.duration"].fix.method == "set_params"
+    assert keys["risk.mm.k"].fix.method == "set_risk_params"
+    assert keys["risk.caps.cash"].fix.method == "set_caps"
+    assert keys["tokens.cash"].fix.method is None  # only a redeploy changes a token
+    a, b, c = "0x" + "a" * 40, "0x" + "b" * 40, "0x" + "c" * 40
+    first, last = source_fixes([(a, 60), (b, 120)], [(a, 30), (c, 60)])
+    assert [f.method for _, f in first] == ["add_source", "set_heartbeat"]
+    assert [f.method for _, f in last] == ["remove_source"]
