@@ -32,7 +32,8 @@ GOALS: dict[str, int | None] = {
     "twap_feed_read": None,
     "health_full_16x21": 1_200_000,
     "health_witness_16": 120_000,
-    "fill_16": 2_600_000,
+    # A well-funded fill, passed by the health floor (the margin-rule soundness issue's goal).
+    "fill_16": 600_000,
     # The same fill between thinly funded accounts: the health floor fails, the grid runs.
     "fill_16_full": 2_600_000,
     "deposit": None,
