@@ -113,8 +113,14 @@ class Evaluation:
     @classmethod
     def empty(cls, n: int) -> Evaluation:
         nan = np.full(n, np.nan)
-        return cls(nan.copy(), nan.copy(), nan.copy(), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                   np.zeros(n, np.int64))  # fmt: skip
+        return cls(
+            nan.copy(),
+            nan.copy(),
+            nan.copy(),
+            np.zeros(n, np.int64),
+            np.zeros(n, np.int64),
+            np.zeros(n, np.int64),
+        )
 
     def grow(self, n: int) -> None:
         old = self.mtm.size
