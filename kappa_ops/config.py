@@ -359,6 +359,7 @@ KNOWN_KEYS = {
     "risk",
     "liquidator",
     "pools",
+    "keeper",  # the keeper bot's settings: validated by keeper.runtime.settings
 }
 
 

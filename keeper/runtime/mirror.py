@@ -441,8 +441,8 @@ class Mirror:
         price = self.share_price
         for i in rows:
             a = self.accounts[i]
-            self.cash_f[i] = float(a.cash(price)) / WAD
-            self.underlying_f[i] = float(a.underlying) / WAD
+            self.cash_f[i] = a.cash(price) / WAD
+            self.underlying_f[i] = a.underlying / WAD
             self.auction_s[i] = a.auction_start
             n = len(a.positions)
             self.size_f[i, n:] = 0.0
@@ -451,8 +451,8 @@ class Mirror:
             self.call_b[i, n:] = False
             for j, (sid, size) in enumerate(a.positions):
                 expiry, strike, is_call = series_terms(sid)
-                self.size_f[i, j] = float(size) / WAD
-                self.strike_f[i, j] = float(strike) / WAD
+                self.size_f[i, j] = size / WAD
+                self.strike_f[i, j] = strike / WAD
                 self.expiry_i[i, j] = expiry
                 self.call_b[i, j] = is_call
         n_shards = -(-self.n_accounts // self.shard_size)
