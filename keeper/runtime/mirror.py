@@ -600,3 +600,23 @@ class Mirror:
         except (KeyError, TypeError, ValueError) as exc:
             raise MirrorError(f"checkpoint: malformed ({type(exc).__name__}: {exc})") from None
         return m
+
+
+def repair_account(
+    m: Mirror,
+    address: str,
+    shares: int,
+    debt: int,
+    underlying: int,
+    words: Sequence[int],
+    auction_start: int,
+) -> None:
+    """Overwrite one account with what the chain holds (the drift check's repair)."""
+    from keeper.series import unpack_position
+
+    i = m.row(address)
+    a = m.accounts[i]
+    a.shares, a.debt, a.underlying = int(shares), int(debt), int(underlying)
+    a.positions = [list(unpack_position(int(w))) for w in words]
+    a.auction_start = int(auction_start)
+    m._touch(i)

@@ -1,0 +1,158 @@
+"""A local demo chain for the keeper bot (`make keeper`, tests/integration/test_keeper_bot.py).
+
+    python -m keeper.runtime.localnet node  --port 8545      # anvil, in the foreground
+    python -m keeper.runtime.localnet seed  --port 8545      # deploy + seed the demo market
+    python -m keeper.runtime.localnet crash --port 8545 --spot 2100   # move the mock feeds
+    python -m keeper.runtime.localnet traders --port 8545 --count 4   # more accounts
+
+The node is plain anvil with ape's test mnemonic (anvil's default), so ape's test accounts are
+its unlocked dev accounts; ape connects to it through APE_FOUNDRY_HOST instead of starting its
+own. `seed` runs the crash demo's setup (kappa_ops.demo.CrashDemo: deployment through
+kappa_ops.deployer, series over three expiries, market makers, directional traders and the
+insurance fund), recording the deployment in deployments/<chain-id>.json; `crash` moves the
+three mock feeds (and optionally the ATM vols) as the demo's crash does. Local chains only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kappa_ops.config import ROOT
+
+NETWORK = "base:local:foundry"
+KEEP_BLOCKS = 256
+WAD = 10**18
+
+
+def anvil_command(port: int) -> list[str]:
+    """anvil as ape-foundry starts it for base:local (zero fees), without step tracing."""
+    binary = shutil.which("anvil", path=str(ROOT / "node_modules" / ".bin")) or "anvil"
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--block-base-fee-per-gas",
+        "0",
+        "--gas-price",
+        "0",
+        "--transaction-block-keeper",
+        str(KEEP_BLOCKS),
+    ]
+
+
+@contextmanager
+def connected(port: int) -> Iterator[Any]:
+    """ape connected to the anvil node on `port` (never starting one)."""
+    os.environ["APE_FOUNDRY_HOST"] = f"http://127.0.0.1:{port}"
+    from ape import networks
+    from ape.logging import logger
+
+    logger.set_level("ERROR")
+    with networks.parse_network_choice(NETWORK) as provider:
+        yield provider
+
+
+def demo(records_dir: Path, short: bool = True, log: Any = print) -> Any:
+    """The crash demo's market, set up (deployed and seeded; idempotent deployment)."""
+    from kappa_ops.demo import CrashDemo
+    from kappa_ops.scenario import ScenarioSettings
+
+    settings = ScenarioSettings.short() if short else ScenarioSettings()
+    d = CrashDemo(settings, log=log, records_dir=records_dir, charts=False)
+    d.setup()
+    return d
+
+
+def attach(records_dir: Path, log: Any = print) -> Any:
+    """The demo's handles on an existing deployment, without seeding anything."""
+    from kappa_ops.chain import ChainReader
+    from kappa_ops.config import load_config
+    from kappa_ops.demo import CrashDemo
+    from kappa_ops.deployer import deploy
+    from kappa_ops.scenario import ScenarioSettings
+
+    d = CrashDemo(ScenarioSettings.short(), log=log, records_dir=records_dir, charts=False)
+    config = load_config(ROOT / "deploy" / "networks" / "base-local.yaml")
+    d.config = config
+    d.dep = deploy(config, records_dir=records_dir, log=lambda _line: None)
+    d.engine, d.oracle, d.vol = d.dep["engine"], d.dep["oracle"], d.dep["vol_oracle"]
+    d.usd, d.weth, d.liquidator = d.dep["usd"], d.dep["weth"], d.dep["liquidator"]
+    d.pools = [d.dep[p.name] for p in config.pools]
+    d.feeds = [d.dep[f"feed_{x}"] for x in config.mocks.feed_decimals]  # type: ignore[union-attr]
+    d.feed_decimals = list(config.mocks.feed_decimals)  # type: ignore[union-attr]
+    d.usd_scale = 10**config.mocks.cash.decimals  # type: ignore[union-attr]
+    d.reader = ChainReader(d.engine, d.oracle, d.vol, d.liquidator)
+    d.params = d.reader.params
+    # The listed series, in listing order (the demo lists calls, then puts, per expiry).
+    from ape import chain
+
+    listed = list(d.engine.SeriesListed.range(0, chain.blocks.head.number + 1))
+    d.series = [(int(x.expiry), int(x.strike) // WAD, bool(x.is_call)) for x in listed]
+    d.series_ids = [int(x.series_id) for x in listed]
+    d.expiries = sorted({e for e, _, _ in d.series})
+    d.reader.track_expiries(d.expiries)
+    return d
+
+
+def move_feeds(d: Any, spot: float) -> None:
+    """Every mock feed to `spot` (spread as in the demo), in one pipelined batch."""
+    spread = d.s.feed_spread
+    moves = (1 - spread, 1.0, 1 + spread)
+    d.send_batch(
+        [
+            ("feed_update", feed.set_answer, (round(spot * m * 10**dec),), d.keeper)
+            for feed, dec, m in zip(d.feeds, d.feed_decimals, moves, strict=False)
+        ]
+    )
+
+
+def add_traders(d: Any, first: int, count: int, seed: int) -> list[str]:
+    """`count` new directional traders (keys derived from index `first` on), seeded with fills
+    against the market makers as the demo seeds its own; returns their addresses."""
+    from kappa_ops.demo import Trader
+
+    d.traders = [Trader.derive(first + i) for i in range(count)]
+    d.s = replace(d.s, traders=count, near_limit=max(count // 2, 1), seed=seed)
+    d.seed_traders()
+    return [t.address for t in d.traders]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m keeper.runtime.localnet")
+    p.add_argument("command", choices=("node", "seed", "crash", "traders"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("KAPPA_KEEPER_PORT", 8545)))
+    p.add_argument("--records-dir", type=Path, default=ROOT / "deployments")
+    p.add_argument("--spot", type=float, default=None, help="crash: the new feed answer (USD)")
+    p.add_argument("--count", type=int, default=4, help="traders: how many")
+    p.add_argument("--first", type=int, default=1000, help="traders: first key index")
+    p.add_argument("--full", action="store_true", help="seed: the full demo market")
+    a = p.parse_args(argv)
+    if a.command == "node":
+        os.execv(anvil_command(a.port)[0], anvil_command(a.port))
+    with connected(a.port):
+        if a.command == "seed":
+            d = demo(a.records_dir, short=not a.full)
+            print(f"seeded {len(d.accounts)} accounts; engine {d.engine.address}")
+        elif a.command == "crash":
+            if a.spot is None or not a.spot > 0:
+                print("kappa localnet: crash needs --spot > 0", file=sys.stderr)
+                return 2
+            move_feeds(attach(a.records_dir, log=lambda _line: None), a.spot)
+            print(f"feeds moved to {a.spot}")
+        else:
+            d = attach(a.records_dir, log=lambda _line: None)
+            for addr in add_traders(d, a.first, a.count, seed=a.first):
+                print(addr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
