@@ -139,6 +139,7 @@ class Keeper:
         self._drift_cursor = 0
         self._blocks = 0
         self._rows_evaluated = 0
+        self._max_fee = self.txm.policy.max_fee_wei
 
     # -- mirror and checkpoint ----------------------------------------------------------------
 
@@ -262,6 +263,11 @@ class Keeper:
     def _step(self, started: float) -> dict[str, float]:
         self._reconcile()
         self._check_reorg()
+        self._max_fee = self.txm.policy.max_fee_wei
+        if self.sender is not None:
+            fees = initial_fees(*self.sender.fee_inputs(), self.txm.policy)
+            if fees is not None:
+                self._max_fee = fees[0]
         head = self.events.head()
         target = head - self.s.confirmations
         m = self.mirror
@@ -349,7 +355,9 @@ class Keeper:
         return rows
 
     def _gas_usd(self, kind: str, spot: float) -> float:
-        return GAS_ESTIMATE[kind] * self.txm.policy.max_fee_wei / 1e18 * spot
+        """Gas of an action in USD at this block's max fee (the fee cap while the base fee is
+        above it), with the underlying as the gas token's price (WETH on our L2s)."""
+        return GAS_ESTIMATE[kind] * self._max_fee / 1e18 * spot
 
     def _plan(self, now: int, spot: float) -> list[Action]:
         m = self.mirror
