@@ -1,5 +1,6 @@
 """A local demo chain for the keeper bot (`make keeper`, tests/integration/test_keeper_bot.py).
 
+    python -m keeper.runtime.localnet up    --port 8545      # anvil in the background + seed
     python -m keeper.runtime.localnet node  --port 8545      # anvil, in the foreground
     python -m keeper.runtime.localnet seed  --port 8545      # deploy + seed the demo market
     python -m keeper.runtime.localnet crash --port 8545 --spot 2100   # move the mock feeds
@@ -58,6 +59,51 @@ def connected(port: int) -> Iterator[Any]:
     logger.set_level("ERROR")
     with networks.parse_network_choice(NETWORK) as provider:
         yield provider
+
+
+def node_running(port: int) -> bool:
+    """An RPC node answers on localhost:`port`."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}", body.encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return "result" in json.loads(resp.read())
+    except OSError:
+        return False
+
+
+def start_node(port: int, log_file: Path) -> int:
+    """anvil in the background (its own session, output to `log_file`); returns its pid."""
+    import subprocess
+    import time
+
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as out:
+        proc = subprocess.Popen(anvil_command(port), stdout=out, stderr=out, start_new_session=True)
+    for _ in range(100):
+        if node_running(port):
+            return proc.pid
+        time.sleep(0.1)
+    raise RuntimeError(f"anvil did not answer on port {port}; see {log_file}")
+
+
+def seeded(records_dir: Path) -> bool:
+    """The recorded engine has code and listed series (a seeded demo market)."""
+    from ape import chain, networks
+
+    record = records_dir / f"{int(chain.chain_id)}.json"
+    if not record.is_file():
+        return False
+    import json
+
+    engine = json.loads(record.read_text()).get("contracts", {}).get("engine", {})
+    address = engine.get("address") if isinstance(engine, dict) else None
+    return bool(address) and bool(bytes(networks.provider.get_code(address)))
 
 
 def demo(records_dir: Path, short: bool = True, log: Any = print) -> Any:
@@ -127,7 +173,7 @@ def add_traders(d: Any, first: int, count: int, seed: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m keeper.runtime.localnet")
-    p.add_argument("command", choices=("node", "seed", "crash", "traders"))
+    p.add_argument("command", choices=("up", "node", "seed", "crash", "traders"))
     p.add_argument("--port", type=int, default=int(os.environ.get("KAPPA_KEEPER_PORT", 8545)))
     p.add_argument("--records-dir", type=Path, default=ROOT / "deployments")
     p.add_argument("--spot", type=float, default=None, help="crash: the new feed answer (USD)")
@@ -137,8 +183,16 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.command == "node":
         os.execv(anvil_command(a.port)[0], anvil_command(a.port))
+    if a.command == "up":
+        if node_running(a.port):
+            print(f"a node answers on port {a.port}: using it")
+        else:
+            pid = start_node(a.port, ROOT / ".keeper" / "anvil.log")
+            print(f"anvil started on port {a.port} (pid {pid}, log .keeper/anvil.log)")
     with connected(a.port):
-        if a.command == "seed":
+        if a.command == "up" and seeded(a.records_dir):
+            print("the demo market is already deployed and seeded")
+        elif a.command in ("up", "seed"):
             d = demo(a.records_dir, short=not a.full)
             print(f"seeded {len(d.accounts)} accounts; engine {d.engine.address}")
         elif a.command == "crash":
