@@ -148,16 +148,18 @@ def attach(records_dir: Path, log: Any = print) -> Any:
     return d
 
 
-def move_feeds(d: Any, spot: float) -> None:
-    """Every mock feed to `spot` (spread as in the demo), in one pipelined batch."""
+def move_feeds(d: Any, spot: float) -> int:
+    """Every mock feed to `spot` (spread as in the demo), in one pipelined batch; returns the
+    block of the last update."""
     spread = d.s.feed_spread
     moves = (1 - spread, 1.0, 1 + spread)
-    d.send_batch(
+    receipts = d.send_batch(
         [
             ("feed_update", feed.set_answer, (round(spot * m * 10**dec),), d.keeper)
             for feed, dec, m in zip(d.feeds, d.feed_decimals, moves, strict=False)
         ]
     )
+    return max(int(r.block_number) for r in receipts)
 
 
 def add_traders(d: Any, first: int, count: int, seed: int) -> list[str]:

@@ -1,0 +1,243 @@
+"""The keeper bot as its own process against an anvil node (DESIGN.md "Keeper", docs/keeper.md).
+
+The test starts anvil, deploys and seeds the demo market (a dozen accounts), starts
+`silverback run keeper.runtime.bot:bot` signing as ape's test account 3, then adds accounts
+while the bot runs, switches the node to 2-second blocks and crashes the mock feeds in steps.
+Every account that turns liquidatable in a step's block B must have its auction started (an
+AuctionStarted log) in block B + 1 or B + 2. At the end the bot's checkpoint (its mirror, written
+after every block) must equal the contracts' storage views for every account at the
+checkpoint's block, and the bot must have logged no error and no drift.
+
+Each chain-side phase runs in a child Python process that connects ape to the node (as in
+test_deploy_anvil.py), so the test session never holds a connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from keeper.runtime.localnet import anvil_command
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+DRIVER = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from keeper.runtime.localnet import connected, demo, attach, add_traders, move_feeds
+
+    phase, port, records = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    out = {}
+    with connected(port) as provider:
+        from ape import chain
+        if phase == "seed":
+            d = demo(records, short=True, log=lambda line: None)
+            out["accounts"] = list(d.accounts)
+        elif phase == "crash":
+            d = attach(records, log=lambda line: None)
+            before = json.loads(sys.argv[4])
+            new = add_traders(d, 5000, 4, seed=77)  # accounts created after the bot started
+            accounts = before + new
+            provider.make_request("evm_setAutomine", [False])
+            provider.make_request("evm_setIntervalMining", [2])
+            eng, liq = d.engine, d.liquidator
+            steps = []
+            for spot in (2700.0, 2400.0, 2100.0, 1800.0):
+                b = move_feeds(d, spot)
+                assert int(d.oracle.price(block_id=b)[0]) == round(spot) * 10**18
+                newly = [
+                    a for a in accounts
+                    if int(eng.margin(a, block_id=b)[2]) < 0
+                    and int(liq.auction_start(a, block_id=b)) == 0
+                ]
+                while chain.blocks.head.number < b + 3:
+                    time.sleep(0.3)
+                started = {}
+                for log in liq.AuctionStarted.range(b + 1, b + 3):
+                    started.setdefault(str(log.account), int(log.block_number))
+                steps.append({"spot": spot, "block": b, "newly": newly, "started": started})
+            out = {"steps": steps, "accounts": accounts, "new": new}
+        elif phase == "compare":
+            ckpt = json.loads(Path(sys.argv[4]).read_text())
+            d = attach(records, log=lambda line: None)
+            eng, liq = d.engine, d.liquidator
+            b = int(ckpt["last_block"])
+            mismatches = []
+            price = int(eng.cash_share_price(block_id=b))
+            if price != int(ckpt["share_price"]):
+                mismatches.append(("share_price", price, ckpt["share_price"]))
+            from keeper.series import pack_position
+            for a in ckpt["accounts"]:
+                addr = a["address"]
+                chain_view = [
+                    int(eng.cash_shares(addr, block_id=b)),
+                    int(eng.cash_debt(addr, block_id=b)),
+                    int(eng.cash(addr, block_id=b)),
+                    int(eng.underlying_balance(addr, block_id=b)),
+                    [int(w) for w in eng.packed_positions(addr, block_id=b)],
+                    int(liq.auction_start(addr, block_id=b)),
+                ]
+                shares, debt = int(a["shares"]), int(a["debt"])
+                mirror_view = [
+                    shares, debt, shares * price // 10**18 if shares else -debt,
+                    int(a["underlying"]), [pack_position(s, q) for s, q in a["positions"]],
+                    int(a["auction_start"]),
+                ]
+                if chain_view != mirror_view:
+                    mismatches.append((addr, chain_view, mirror_view))
+            out = {"block": b, "accounts": [a["address"] for a in ckpt["accounts"]],
+                   "mismatches": mismatches, "head": chain.blocks.head.number}
+    print("RESULT " + json.dumps(out))
+    """
+)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = (
+        f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
+        f"{os.pathsep}{env.get('PATH', '')}"
+    )
+    env.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _drive(*args: str, timeout: int) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def _bot_lines(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
+    env = _env()
+    assert shutil.which("anvil", path=env["PATH"]), "anvil missing: run `make setup` first"
+    port = _free_port()
+    records = tmp_path / "deployments"
+    checkpoint = tmp_path / "keeper.json"
+    config = tmp_path / "base-local.yaml"
+    config.write_text(
+        f"extends: {ROOT / 'deploy' / 'networks' / 'base-local.yaml'}\n"
+        "keeper:\n"
+        f"  checkpoint: {checkpoint}\n"
+        "  drift: {every_blocks: 2, sample: 6}\n"
+    )
+    node_log = (tmp_path / "anvil.log").open("wb")
+    anvil = subprocess.Popen(anvil_command(port), stdout=node_log, stderr=node_log)
+    bot: subprocess.Popen | None = None
+    bot_log = tmp_path / "bot.log"
+    try:
+        seeded = _drive("seed", str(port), str(records), timeout=240)
+        bot_env = {
+            **env,
+            "APE_FOUNDRY_HOST": f"http://127.0.0.1:{port}",
+            "KAPPA_KEEPER_CONFIG": str(config),
+            "KAPPA_RECORDS_DIR": str(records),
+        }
+        with bot_log.open("wb") as out:
+            bot = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "silverback"),
+                    "run",
+                    "keeper.runtime.bot:bot",
+                    "--network",
+                    "base:local:foundry",
+                    "--account",
+                    "TEST::3",
+                ],
+                cwd=ROOT,
+                env=bot_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        _wait(lambda: any(x["event"] == "backfill" for x in _bot_lines(bot_log)), 120, "backfill")
+        crash = _drive(
+            "crash", str(port), str(records), json.dumps(seeded["accounts"]), timeout=240
+        )
+        # Every account that turned liquidatable had its auction started within 2 blocks.
+        turned = 0
+        for step in crash["steps"]:
+            for account in step["newly"]:
+                turned += 1
+                assert account in step["started"], (step, account)
+                assert step["block"] < step["started"][account] <= step["block"] + 2, step
+        assert turned >= 3, crash["steps"]
+        assert bot.poll() is None, bot_log.read_text()[-3000:]
+
+        def caught_up() -> bool:
+            data = json.loads(checkpoint.read_text())
+            return int(data["last_block"]) >= head
+
+        head = crash["steps"][-1]["block"] + 3
+        _wait(caught_up, 60, "the bot's checkpoint")
+        result = _drive("compare", str(port), str(records), str(checkpoint), timeout=180)
+        assert result["mismatches"] == []
+        mirrored = {a.lower() for a in result["accounts"]}
+        assert {a.lower() for a in crash["accounts"]} <= mirrored
+        assert {a.lower() for a in crash["new"]} <= mirrored
+    finally:
+        if bot is not None and bot.poll() is None:
+            bot.send_signal(signal.SIGINT)
+            try:
+                bot.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                bot.kill()
+        anvil.terminate()
+        anvil.wait(timeout=30)
+        node_log.close()
+    lines = _bot_lines(bot_log)
+    assert not [x for x in lines if x["event"] in ("error", "drift", "send_error")], [
+        x for x in lines if x["event"] in ("error", "drift", "send_error")
+    ]
+    sent = [x for x in lines if x["event"] == "sent"]
+    assert sum(x["kind"] == "start_auction" for x in sent) >= turned
+    assert any(x["event"] == "shutdown" for x in lines)
+    final = [x for x in lines if x["event"] == "final"]
+    assert final and all(x["status"] == "ok" for x in final)
