@@ -25,6 +25,7 @@ from ape import chain
 from silverback import SilverbackBot
 
 from kappa_ops.config import ROOT, config_path
+from keeper.runtime.chain import ChainIOError, load_deployment
 from keeper.runtime.service import Keeper, build_keeper, log_line
 from keeper.runtime.settings import KeeperConfigError, load_keeper
 
@@ -35,12 +36,13 @@ _config = Path(
     os.environ.get("KAPPA_KEEPER_CONFIG")
     or config_path(_network.ecosystem.name, _network.name.removesuffix("-fork"))
 )
+RECORDS = Path(os.environ.get("KAPPA_RECORDS_DIR") or ROOT / "deployments")
 try:
     SETTINGS = load_keeper(_config)
-except KeeperConfigError as _exc:
+    DEPLOYMENT = load_deployment(RECORDS, int(bot.provider.chain_id))
+except (KeeperConfigError, ChainIOError) as _exc:
     sys.stderr.write(f"kappa keeper: {_exc}\n")
     sys.exit(2)
-RECORDS = Path(os.environ.get("KAPPA_RECORDS_DIR") or ROOT / "deployments")
 _holder: dict[str, Keeper] = {}
 
 
@@ -50,7 +52,7 @@ def keeper() -> Keeper:
 
 @bot.on_startup()
 def startup(_state: Any) -> None:
-    k = build_keeper(bot, SETTINGS, ROOT, RECORDS)
+    k = build_keeper(bot, SETTINGS, ROOT, DEPLOYMENT)
     _holder["keeper"] = k
     log_line(
         "startup",

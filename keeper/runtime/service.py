@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from keeper.runtime.chain import AccountReader, EventReader, MarketReader, load_deployment
+from keeper.runtime.chain import AccountReader, DeploymentInfo, EventReader, MarketReader
 from keeper.runtime.mirror import WAD, Mirror, MirrorError, repair_account
 from keeper.runtime.planner import Action, BlockInputs, bid_profit, plan_block
 from keeper.runtime.settings import KeeperSettings
@@ -542,13 +542,12 @@ class Keeper:
             m.evaluate(market, params, m.take_touched())
 
 
-def build_keeper(bot: Any, settings: KeeperSettings, root: Path, records_dir: Path) -> Keeper:
+def build_keeper(bot: Any, settings: KeeperSettings, root: Path, info: DeploymentInfo) -> Keeper:
     """A Keeper for the bot's network and signer, from the deployment record."""
     from ape import project
 
     provider = bot.provider
-    chain_id = int(provider.chain_id)
-    info = load_deployment(records_dir, chain_id)
+    chain_id = info.chain_id
     types = {
         "engine": "MarginEngine",
         "liquidator": "Liquidator",
