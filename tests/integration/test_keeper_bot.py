@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from keeper.runtime.localnet import anvil_command
+from keeper.series import series_terms
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -69,6 +70,39 @@ DRIVER = textwrap.dedent(
                     started.setdefault(str(log.account), int(log.block_number))
                 steps.append({"spot": spot, "block": b, "newly": newly, "started": started})
             out = {"steps": steps, "accounts": accounts, "new": new}
+        elif phase == "expire":
+            # While the bot is down: two more accounts, then time moves past the first expiry
+            # and the three feeds publish in one block (the oracle is never stale in between).
+            from keeper.series import series_terms, unpack_position
+            d = attach(records, log=lambda line: None)
+            accounts = json.loads(sys.argv[4])
+            new = add_traders(d, 6000, 2, seed=99)
+            accounts += new
+            first = min(d.expiries)
+            w3 = provider.web3
+            provider.make_request("evm_setIntervalMining", [0])
+            provider.make_request("evm_setAutomine", [False])
+            provider.make_request("evm_increaseTime", [first - chain.blocks.head.timestamp + 600])
+            spread = d.s.feed_spread
+            hashes = [
+                w3.eth.send_transaction({
+                    "from": str(d.keeper.address), "to": str(feed.address), "gas": 500_000,
+                    "data": bytes(feed.set_answer.encode_input(round(1800 * mv * 10**dec))),
+                })
+                for feed, dec, mv in zip(d.feeds, d.feed_decimals, (1 - spread, 1.0, 1 + spread))
+            ]
+            provider.make_request("evm_mine", [])
+            b = chain.blocks.head.number
+            assert all(w3.eth.get_transaction_receipt(h)["status"] == 1 for h in hashes)
+            assert int(d.oracle.price()[2]) >= first
+            provider.make_request("evm_setIntervalMining", [2])
+            holders = [
+                a for a in accounts
+                if any(series_terms(unpack_position(int(w))[0])[0] == first
+                       for w in d.engine.packed_positions(a))
+            ]
+            out = {"expiry": first, "block": b, "new": new, "holders": holders,
+                   "accounts": accounts}
         elif phase == "compare":
             ckpt = json.loads(Path(sys.argv[4]).read_text())
             d = attach(records, log=lambda line: None)
@@ -97,8 +131,16 @@ DRIVER = textwrap.dedent(
                 ]
                 if chain_view != mirror_view:
                     mismatches.append((addr, chain_view, mirror_view))
+            from keeper.series import series_terms, unpack_position
+            left = [
+                a["address"] for a in ckpt["accounts"]
+                if any(int(eng.settlement_price(series_terms(unpack_position(int(w))[0])[0],
+                                                block_id=b))
+                       for w in eng.packed_positions(a["address"], block_id=b))
+            ]
             out = {"block": b, "accounts": [a["address"] for a in ckpt["accounts"]],
-                   "mismatches": mismatches, "head": chain.blocks.head.number}
+                   "mismatches": mismatches, "head": chain.blocks.head.number,
+                   "left_on_settled": left}
     print("RESULT " + json.dumps(out))
     """
 )
@@ -172,7 +214,7 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
     node_log = (tmp_path / "anvil.log").open("wb")
     anvil = subprocess.Popen(anvil_command(port), stdout=node_log, stderr=node_log)
     bot: subprocess.Popen | None = None
-    bot_log = tmp_path / "bot.log"
+    bot_log, bot_log2 = tmp_path / "bot.log", tmp_path / "bot2.log"
     try:
         seeded = _drive("seed", str(port), str(records), timeout=240)
         bot_env = {
@@ -181,21 +223,18 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
             "KAPPA_KEEPER_CONFIG": str(config),
             "KAPPA_RECORDS_DIR": str(records),
         }
+        bot_cmd = [
+            str(Path(sys.executable).parent / "silverback"),
+            "run",
+            "keeper.runtime.bot:bot",
+            "--network",
+            "base:local:foundry",
+            "--account",
+            "TEST::3",
+        ]
         with bot_log.open("wb") as out:
             bot = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "silverback"),
-                    "run",
-                    "keeper.runtime.bot:bot",
-                    "--network",
-                    "base:local:foundry",
-                    "--account",
-                    "TEST::3",
-                ],
-                cwd=ROOT,
-                env=bot_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                bot_cmd, cwd=ROOT, env=bot_env, stdout=out, stderr=subprocess.STDOUT
             )
         _wait(lambda: any(x["event"] == "backfill" for x in _bot_lines(bot_log)), 120, "backfill")
         crash = _drive(
@@ -210,18 +249,35 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
                 assert step["block"] < step["started"][account] <= step["block"] + 2, step
         assert turned >= 3, crash["steps"]
         assert bot.poll() is None, bot_log.read_text()[-3000:]
+        # Fault drill: the bot dies without shutting down; the chain moves on without it.
+        bot.kill()
+        bot.wait(timeout=30)
+        expired = _drive(
+            "expire", str(port), str(records), json.dumps(crash["accounts"]), timeout=180
+        )
+        assert expired["holders"], expired
+        with bot_log2.open("wb") as out:
+            bot = subprocess.Popen(
+                bot_cmd, cwd=ROOT, env=bot_env, stdout=out, stderr=subprocess.STDOUT
+            )
 
-        def caught_up() -> bool:
+        def settled() -> bool:
             data = json.loads(checkpoint.read_text())
-            return int(data["last_block"]) >= head
+            held = {
+                a["address"]
+                for a in data["accounts"]
+                for sid, _ in a["positions"]
+                if series_terms(int(sid))[0] == expired["expiry"]
+            }
+            return int(data["last_block"]) >= expired["block"] + 3 and not held
 
-        head = crash["steps"][-1]["block"] + 3
-        _wait(caught_up, 60, "the bot's checkpoint")
+        _wait(settled, 90, "the settlement of the first expiry")
         result = _drive("compare", str(port), str(records), str(checkpoint), timeout=180)
         assert result["mismatches"] == []
+        assert result["left_on_settled"] == []
         mirrored = {a.lower() for a in result["accounts"]}
-        assert {a.lower() for a in crash["accounts"]} <= mirrored
-        assert {a.lower() for a in crash["new"]} <= mirrored
+        assert {a.lower() for a in expired["accounts"]} <= mirrored
+        assert {a.lower() for a in crash["new"] + expired["new"]} <= mirrored
     finally:
         if bot is not None and bot.poll() is None:
             bot.send_signal(signal.SIGINT)
@@ -232,12 +288,19 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
         anvil.terminate()
         anvil.wait(timeout=30)
         node_log.close()
-    lines = _bot_lines(bot_log)
-    assert not [x for x in lines if x["event"] in ("error", "drift", "send_error")], [
-        x for x in lines if x["event"] in ("error", "drift", "send_error")
-    ]
-    sent = [x for x in lines if x["event"] == "sent"]
+    first, second = _bot_lines(bot_log), _bot_lines(bot_log2)
+    faults = [x for x in first + second if x["event"] in ("error", "drift", "send_error")]
+    assert faults == []
+    sent = [x for x in first if x["event"] == "sent"]
     assert sum(x["kind"] == "start_auction" for x in sent) >= turned
-    assert any(x["event"] == "shutdown" for x in lines)
-    final = [x for x in lines if x["event"] == "final"]
+    final = [x for x in first + second if x["event"] == "final"]
     assert final and all(x["status"] == "ok" for x in final)
+    # The restart resumed from the checkpoint, and backfilled what happened while it was down.
+    loaded = next(x for x in second if x["event"] == "checkpoint_loaded")
+    assert loaded["block"] >= crash["steps"][-1]["block"]
+    backfill = next(x for x in second if x["event"] == "backfill")
+    assert backfill["start"] == loaded["block"] + 1 and backfill["events"] > 0
+    kinds = [x["kind"] for x in final if x in second]
+    assert "settle_expiry" in kinds
+    assert sum(k == "settle_positions" for k in kinds) >= len(expired["holders"])
+    assert any(x["event"] == "shutdown" for x in second)
