@@ -4,9 +4,13 @@ The test starts anvil, deploys and seeds the demo market (a dozen accounts), sta
 `silverback run keeper.runtime.bot:bot` signing as ape's test account 3, then adds accounts
 while the bot runs, switches the node to 2-second blocks and crashes the mock feeds in steps.
 Every account that turns liquidatable in a step's block B must have its auction started (an
-AuctionStarted log) in block B + 1 or B + 2. At the end the bot's checkpoint (its mirror, written
+AuctionStarted log) in block B + 1 or B + 2. Then two fault drills: the bot is killed (no
+shutdown), accounts are added and time moves past the first expiry while it is down, one
+account of its checkpoint is corrupted, and it is restarted: it must resume from the checkpoint,
+backfill the gap, settle the expiry and every holder's positions, and find and repair the
+corrupted account (one `drift` line). At the end the bot's checkpoint (its mirror, written
 after every block) must equal the contracts' storage views for every account at the
-checkpoint's block, and the bot must have logged no error and no drift.
+checkpoint's block, and the bot must have logged no other fault.
 
 Each chain-side phase runs in a child Python process that connects ape to the node (as in
 test_deploy_anvil.py), so the test session never holds a connection.
@@ -256,6 +260,13 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
             "expire", str(port), str(records), json.dumps(crash["accounts"]), timeout=180
         )
         assert expired["holders"], expired
+        # Fault drill: the checkpoint disagrees with the chain for one account (the insurance
+        # fund's cash shares); the drift check must find it, log it and repair it.
+        fund = json.loads((records / "31337.json").read_text())["contracts"]["liquidator"]
+        data = json.loads(checkpoint.read_text())
+        entry = next(a for a in data["accounts"] if a["address"].lower() == fund["address"].lower())
+        entry["shares"] += 12345
+        checkpoint.write_text(json.dumps(data))
         with bot_log2.open("wb") as out:
             bot = subprocess.Popen(
                 bot_cmd, cwd=ROOT, env=bot_env, stdout=out, stderr=subprocess.STDOUT
@@ -272,6 +283,7 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
             return int(data["last_block"]) >= expired["block"] + 3 and not held
 
         _wait(settled, 90, "the settlement of the first expiry")
+        _wait(lambda: any(x["event"] == "drift" for x in _bot_lines(bot_log2)), 60, "drift")
         result = _drive("compare", str(port), str(records), str(checkpoint), timeout=180)
         assert result["mismatches"] == []
         assert result["left_on_settled"] == []
@@ -290,7 +302,9 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
         node_log.close()
     first, second = _bot_lines(bot_log), _bot_lines(bot_log2)
     faults = [x for x in first + second if x["event"] in ("error", "drift", "send_error")]
-    assert faults == []
+    assert [(x["event"], x["account"].lower(), x["fields"]) for x in faults] == [
+        ("drift", fund["address"].lower(), ["shares"])
+    ]
     sent = [x for x in first if x["event"] == "sent"]
     assert sum(x["kind"] == "start_auction" for x in sent) >= turned
     final = [x for x in first + second if x["event"] == "final"]
