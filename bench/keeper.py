@@ -10,6 +10,7 @@ account pairs so that every account holds exactly 16 positions (sizes 1..20 opti
 - `block_ms_p50`: one block after a price move (spot x U(0.9, 1.1), vols x exp(N(0, 0.1)),
   time + 2 s): the full re-evaluation of every account from the cached books (keeper.margin
   MtM, H_IM, H_MM, witnesses) plus the block's plan (keeper.runtime.planner);
+- `block_ms_p50_with_greeks`: the same with the account Greeks (the monitor's default);
 - `incremental_ms_p50`: one block in which one account's event arrived (a deposit) and the
   market did not move: that account's re-evaluation plus the plan;
 - `baseline_full_rebuild_ms_p50`: what a keeper without a mirror does each block (the crash
@@ -225,11 +226,16 @@ def main() -> dict[str, object]:
     now = NOW
     m.take_touched()
     cold_ms = timed(lambda: m.evaluate(market(None, now), PARAMS))
-    block, incremental, baseline = [], [], []
+    block, block_greeks, incremental, baseline = [], [], [], []
     for r in range(ROUNDS):
         now += 2
         mk = market(rng, now)
         block.append(timed(lambda mk=mk, now=now: (m.evaluate(mk, PARAMS), plan(m, now, settings))))
+        block_greeks.append(
+            timed(
+                lambda mk=mk, now=now: (m.evaluate(mk, PARAMS, greeks=True), plan(m, now, settings))
+            )
+        )
         # One account's event, no market move.
         now += 2
         mk = market(None, now)
@@ -277,6 +283,7 @@ def main() -> dict[str, object]:
         "apply_events_per_s": round(len(events) / apply_s),
         "cold_build_ms": round(cold_ms, 2),
         "block_ms_p50": round(float(np.median(block)), 2),
+        "block_ms_p50_with_greeks": round(float(np.median(block_greeks)), 2),
         "incremental_ms_p50": round(float(np.median(incremental)), 3),
         "baseline_full_rebuild_ms_p50": round(float(np.median(baseline)), 2),
         "ratio_baseline_over_block": round(float(np.median(baseline) / np.median(block)), 2),

@@ -109,17 +109,40 @@ class Evaluation:
     witness_im: IntArray
     witness_mm: IntArray
     at: IntArray
+    # Account Greeks (keeper.margin.account_greeks), when evaluated with greeks=True.
+    delta: FloatArray
+    gamma: FloatArray
+    vega: FloatArray
+    theta: FloatArray
+
+    FIELDS = (
+        "mtm",
+        "health_im",
+        "health_mm",
+        "witness_im",
+        "witness_mm",
+        "at",
+        "delta",
+        "gamma",
+        "vega",
+        "theta",
+    )
 
     @classmethod
     def empty(cls, n: int) -> Evaluation:
         nan = np.full(n, np.nan)
+        ints = np.zeros(n, np.int64)
         return cls(
             nan.copy(),
             nan.copy(),
             nan.copy(),
-            np.zeros(n, np.int64),
-            np.zeros(n, np.int64),
-            np.zeros(n, np.int64),
+            ints.copy(),
+            ints.copy(),
+            ints.copy(),
+            nan.copy(),
+            nan.copy(),
+            nan.copy(),
+            nan.copy(),
         )
 
     def grow(self, n: int) -> None:
@@ -127,7 +150,7 @@ class Evaluation:
         if n <= old:
             return
         fresh = Evaluation.empty(n - old)
-        for name in ("mtm", "health_im", "health_mm", "witness_im", "witness_mm", "at"):
+        for name in self.FIELDS:
             setattr(self, name, np.concatenate([getattr(self, name), getattr(fresh, name)]))
 
 
@@ -499,10 +522,11 @@ class Mirror:
         market: km.Market,
         params: km.MarginParams,
         rows: Sequence[int] | NDArray[np.int64] | None = None,
+        greeks: bool = False,
     ) -> NDArray[np.int64]:
         """keeper.margin.evaluate for every row (rows=None: shard by shard from the cached
-        books) or for the given rows only; results land in `self.evaluation`. Returns the rows
-        evaluated."""
+        books) or for the given rows only, and keeper.margin.account_greeks too when `greeks`;
+        results land in `self.evaluation`. Returns the rows evaluated."""
         self.sync()
         ev = self.evaluation
         if rows is None:
@@ -511,12 +535,18 @@ class Mirror:
                 pf = self._shard(k)
                 if pf.n_accounts == 0:
                     continue
-                self._store(slice(lo, lo + pf.n_accounts), km.evaluate(pf, market, params))
+                where = slice(lo, lo + pf.n_accounts)
+                self._store(where, km.evaluate(pf, market, params))
+                if greeks:
+                    self._store_greeks(where, km.account_greeks(pf, market))
             ev.at[: self.n_accounts] = market.now
             return np.arange(self.n_accounts, dtype=np.int64)
         idx = np.unique(np.asarray(rows, dtype=np.int64))
         if idx.size:
-            self._store(idx, km.evaluate(self.portfolios(idx), market, params))
+            pf = self.portfolios(idx)
+            self._store(idx, km.evaluate(pf, market, params))
+            if greeks:
+                self._store_greeks(idx, km.account_greeks(pf, market))
             ev.at[idx] = market.now
         return idx
 
@@ -527,6 +557,11 @@ class Mirror:
         ev.health_mm[where] = r.health_mm
         ev.witness_im[where] = r.witness_im
         ev.witness_mm[where] = r.witness_mm
+
+    def _store_greeks(self, where: slice | NDArray[np.int64], g: km.AccountGreeks) -> None:
+        ev = self.evaluation
+        ev.delta[where], ev.gamma[where] = g.delta, g.gamma
+        ev.vega[where], ev.theta[where] = g.vega, g.theta
 
     def holders_of(self, expiries: Sequence[int]) -> NDArray[np.int64]:
         """Rows holding a position on any of the given expiries (vectorized)."""

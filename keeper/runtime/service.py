@@ -292,11 +292,12 @@ class Keeper:
         touched = m.take_touched()
         params = self.market_reader.params
         t0 = time.perf_counter()
+        greeks = self.s.roles.monitor and self.s.roles.monitor_greeks
         if full:
-            rows = m.evaluate(market, params)
+            rows = m.evaluate(market, params, greeks=greeks)
             self._market_key, self._market_epoch, self._last_full = key, m.market_epoch, now
         else:
-            rows = m.evaluate(market, params, touched)
+            rows = m.evaluate(market, params, touched, greeks=greeks)
         self._rows_evaluated = int(rows.size)
         eval_ms = (time.perf_counter() - t0) * 1e3
         actions = self._plan(now, market.spot)
@@ -337,6 +338,10 @@ class Keeper:
             self.metrics.set(k, v)
         if self.s.roles.monitor:
             finite = h_mm[np.isfinite(h_mm)]
+            delta = ev.delta[:n]
+            gross_delta = float(np.nansum(np.abs(delta))) if n else 0.0
+            out["gross_delta"] = round(gross_delta, 6)
+            self.metrics.set("gross_delta", gross_delta)
             self.log(
                 "risk",
                 block=block,

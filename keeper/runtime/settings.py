@@ -7,7 +7,7 @@ without a `keeper:` key runs the monitor, liquidator and settler with conservati
 
     keeper:
       dry_run: false              # simulate and log every action, never send
-      roles: {monitor: true, liquidator: true, settler: true}
+      roles: {monitor: true, monitor_greeks: true, liquidator: true, settler: true}
       confirmations: 0            # events are applied this many blocks behind the head
       backfill_chunk: 2000        # blocks per eth_getLogs request while catching up
       reprice_seconds: 60         # re-evaluate every account at least this often (time decay)
@@ -40,6 +40,7 @@ class _Model(BaseModel):
 
 class Roles(_Model):
     monitor: bool = True
+    monitor_greeks: bool = True  # account Greeks with every evaluation (the risk monitor)
     liquidator: bool = True
     settler: bool = True
 

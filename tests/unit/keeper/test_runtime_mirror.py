@@ -189,6 +189,10 @@ def test_evaluate_all_and_incremental_equal_keeper_margin():
     # The float rows are the exact state / 1e18: A 5000 + 150 - 20, B 8000 - 150 - 40, C 300 + 60.
     np.testing.assert_array_equal(m.cash_f[:3], [5130.0, 7810.0, 360.0])
     np.testing.assert_array_equal(m.size_f[0, :2], [-2.0, 1.0])
+    m.evaluate(MARKET, PARAMS, greeks=True)
+    g = km.account_greeks(m.portfolios([0, 1, 2]), MARKET)
+    np.testing.assert_array_equal(m.evaluation.delta[:3], g.delta)
+    np.testing.assert_array_equal(m.evaluation.vega[:3], g.vega)
     before = m.evaluation.health_mm.copy()
     m.take_touched()
     m.apply(ev("Deposit", account=C, payer=C, token=USD, amount=1, amount_wad=1000 * WAD))
