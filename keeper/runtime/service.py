@@ -211,7 +211,8 @@ class Keeper:
         m = self.mirror
         if m.last_block < 0 or m.last_block_hash is None:
             return
-        current = self.events.block_hash(m.last_block)
+        head = self.events.head()
+        current = self.events.block_hash(m.last_block) if m.last_block <= head else None
         if current != m.last_block_hash:
             self.log(
                 "reorg",

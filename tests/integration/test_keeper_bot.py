@@ -8,9 +8,10 @@ AuctionStarted log) in block B + 1 or B + 2. Then two fault drills: the bot is k
 shutdown), accounts are added and time moves past the first expiry while it is down, one
 account of its checkpoint is corrupted, and it is restarted: it must resume from the checkpoint,
 backfill the gap, settle the expiry and every holder's positions, and find and repair the
-corrupted account (one `drift` line). At the end the bot's checkpoint (its mirror, written
-after every block) must equal the contracts' storage views for every account at the
-checkpoint's block, and the bot must have logged no other fault.
+corrupted account (one `drift` line); then a reorg of blocks it already processed (anvil
+snapshot and revert) must be detected and the mirror rebuilt. At the end the bot's checkpoint
+(its mirror, written after every block) must equal the contracts' storage views for every
+account at the checkpoint's block, and the bot must have logged no other fault.
 
 Each chain-side phase runs in a child Python process that connects ape to the node (as in
 test_deploy_anvil.py), so the test session never holds a connection.
@@ -107,6 +108,18 @@ DRIVER = textwrap.dedent(
             ]
             out = {"expiry": first, "block": b, "new": new, "holders": holders,
                    "accounts": accounts}
+        elif phase == "fork":
+            # A reorg: the chain goes back to a snapshot taken before `X` was funded, and `Y`
+            # is funded instead; the bot processed the abandoned blocks.
+            d = attach(records, log=lambda line: None)
+            if sys.argv[4] == "snapshot":
+                snap = provider.make_request("evm_snapshot", [])
+                d.fund("0x" + "a1" * 20, 1000)
+                out = {"snapshot": snap, "block": chain.blocks.head.number}
+            else:
+                assert provider.make_request("evm_revert", [sys.argv[4]])
+                d.fund("0x" + "b2" * 20, 2000)
+                out = {"block": chain.blocks.head.number}
         elif phase == "compare":
             ckpt = json.loads(Path(sys.argv[4]).read_text())
             d = attach(records, log=lambda line: None)
@@ -290,6 +303,18 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
         mirrored = {a.lower() for a in result["accounts"]}
         assert {a.lower() for a in expired["accounts"]} <= mirrored
         assert {a.lower() for a in crash["new"] + expired["new"]} <= mirrored
+
+        # Fault drill: a reorg of blocks the bot already processed.
+        def mirrored_now() -> set[str]:
+            return {a["address"].lower() for a in json.loads(checkpoint.read_text())["accounts"]}
+
+        x, y = "0x" + "a1" * 20, "0x" + "b2" * 20
+        fork = _drive("fork", str(port), str(records), "snapshot", timeout=120)
+        _wait(lambda: x in mirrored_now(), 60, "the abandoned branch in the mirror")
+        _drive("fork", str(port), str(records), fork["snapshot"], timeout=120)
+        _wait(lambda: y in mirrored_now() and x not in mirrored_now(), 90, "the reorg rebuild")
+        result = _drive("compare", str(port), str(records), str(checkpoint), timeout=180)
+        assert result["mismatches"] == []
     finally:
         if bot is not None and bot.poll() is None:
             bot.send_signal(signal.SIGINT)
@@ -305,6 +330,7 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
     assert [(x["event"], x["account"].lower(), x["fields"]) for x in faults] == [
         ("drift", fund["address"].lower(), ["shares"])
     ]
+    assert sum(x["event"] == "reorg" for x in second) == 1
     sent = [x for x in first if x["event"] == "sent"]
     assert sum(x["kind"] == "start_auction" for x in sent) >= turned
     final = [x for x in first + second if x["event"] == "final"]
