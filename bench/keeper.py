@@ -20,12 +20,21 @@ account pairs so that every account holds exactly 16 positions (sizes 1..20 opti
   the baseline slower: Multicall3 batches of 400 calls, ~40,000 calls for 10,000 accounts);
 - the ratios baseline / block and baseline / incremental.
 
+With `--node`, also against a local anvil node (the demo market deployed and seeded, then
+NODE_ACCOUNTS more accounts funded with one `deposit_for` each, one block per transaction):
+- `node_backfill_events_per_s` / `node_backfill_blocks_per_s`: keeper.runtime.chain's backfill
+  (`eth_getLogs` over both contracts in chunks of 2,000 blocks, decoding, mirror application);
+- `node_full_read_ms`: one full re-read of every account as the crash demo does it each block
+  (kappa_ops.chain.ChainReader.snapshot: Multicall3 batches of 400 views), the RPC cost the
+  mirror avoids.
+
 Timings are wall clock, one thread, medians over ROUNDS blocks. Writes
-bench/results/keeper.json. Run: `.venv/bin/python -m bench.keeper`.
+bench/results/keeper.json. Run: `.venv/bin/python -m bench.keeper [--node]`.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -213,7 +222,80 @@ def timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - t) * 1e3
 
 
-def main() -> dict[str, object]:
+NODE_ACCOUNTS = 3000
+
+
+def node_figures() -> dict[str, object]:
+    """Backfill rate and a full re-read against a local anvil node (see the module)."""
+    import socket
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from keeper.runtime.chain import EventReader
+    from keeper.runtime.localnet import anvil_command, connected, demo
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    node = subprocess.Popen(
+        anvil_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(1.0)
+        with tempfile.TemporaryDirectory() as tmp, connected(port) as provider:
+            d = demo(Path(tmp), short=True, log=lambda _line: None)
+            w3 = provider.web3
+            extra = [f"0x{0xBEEF0000 + i:040x}" for i in range(NODE_ACCOUNTS)]
+            hashes = [
+                w3.eth.send_transaction(
+                    {  # type: ignore[arg-type]
+                        "from": str(d.keeper.address),
+                        "to": str(d.engine.address),
+                        "gas": 300_000,
+                        "data": bytes(d.engine.deposit_for.encode_input(a, d.usd.address, 10**9)),
+                    }
+                )
+                for a in extra
+            ]
+            w3.eth.wait_for_transaction_receipt(hashes[-1], timeout=300)
+            reader = EventReader(provider, d.engine, d.liquidator)
+            head = reader.head()
+            start = int(
+                json.loads((Path(tmp) / "31337.json").read_text())["contracts"]["engine"]["block"]
+            )
+            e = d.engine
+            mirror = Mirror(
+                str(e.cash_token()),
+                str(e.underlying_token()),
+                int(e.cash_scale()),
+                int(e.underlying_scale()),
+            )
+            t = time.perf_counter()
+            events = 0
+            for lo, hi in reader.chunks(start, head, 2000):
+                batch = reader.logs(lo, hi)
+                mirror.apply_many(batch)
+                events += len(batch)
+            backfill_s = time.perf_counter() - t
+            addresses = list(mirror.addresses)
+            now = int(w3.eth.get_block("latest")["timestamp"])
+            reads = [timed(lambda: d.reader.snapshot(addresses, now)) for _ in range(3)]
+            return {
+                "node_accounts": len(addresses),
+                "node_blocks": head - start + 1,
+                "node_events": events,
+                "node_backfill_s": round(backfill_s, 3),
+                "node_backfill_events_per_s": round(events / backfill_s),
+                "node_backfill_blocks_per_s": round((head - start + 1) / backfill_s),
+                "node_full_read_ms": round(float(np.median(reads)), 1),
+            }
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+
+
+def main(with_node: bool = False) -> dict[str, object]:
     rng = np.random.default_rng(SEED)
     addresses, events, sids = history(rng)
     m = Mirror(USD, WETH, 10**12, 1, width=POSITIONS, shard_size=1024)
@@ -293,7 +375,11 @@ def main() -> dict[str, object]:
         "max_abs_diff_health_mm_vs_rebuild": max_diff,
         "rounds": ROUNDS,
     }
-    path = write_result("keeper", result, "python -m bench.keeper")
+    command = "python -m bench.keeper"
+    if with_node:
+        result.update(node_figures())
+        command += " --node"
+    path = write_result("keeper", result, command)
     rows = [
         (
             "price move: full re-evaluation + plan",
@@ -325,4 +411,6 @@ def main() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(with_node="--node" in sys.argv[1:])
