@@ -29,24 +29,15 @@ from typing import Any
 from kappa_ops.config import ROOT
 
 NETWORK = "base:local:foundry"
-KEEP_BLOCKS = 256
 WAD = 10**18
 
 
 def anvil_command(port: int) -> list[str]:
-    """anvil as ape-foundry starts it for base:local (zero fees), without step tracing."""
+    """anvil as ape-foundry starts it for base:local (zero fees), without step tracing. Every
+    block's transactions and logs are kept (no `--transaction-block-keeper`): the keeper
+    backfills its mirror from the deployment block with eth_getLogs."""
     binary = shutil.which("anvil", path=str(ROOT / "node_modules" / ".bin")) or "anvil"
-    return [
-        binary,
-        "--port",
-        str(port),
-        "--block-base-fee-per-gas",
-        "0",
-        "--gas-price",
-        "0",
-        "--transaction-block-keeper",
-        str(KEEP_BLOCKS),
-    ]
+    return [binary, "--port", str(port), "--block-base-fee-per-gas", "0", "--gas-price", "0"]
 
 
 @contextmanager
