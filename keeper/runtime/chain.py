@@ -118,27 +118,31 @@ class EventReader:
         raw = self.w3.eth.get_logs(
             {"fromBlock": start, "toBlock": end, "address": self.addresses}  # type: ignore[typeddict-item]
         )
-        out: list[Event] = []
-        for log in sorted(raw, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"]))):
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for log in raw:
             address = str(log["address"]).lower()
-            entry = {
-                "address": to_checksum_address(address),
-                "topics": [_hex(t) for t in log["topics"]],
-                "data": _hex(log["data"]),
-                "blockNumber": int(log["blockNumber"]),
-                "blockHash": _hex(log["blockHash"]),
-                "transactionHash": _hex(log["transactionHash"]),
-                "transactionIndex": int(log["transactionIndex"]),
-                "logIndex": int(log["logIndex"]),
-            }
-            decoded = list(self.ecosystem.decode_logs([entry], *self.abis[address]))
-            if not decoded:
-                continue  # an event the mirror does not use (Paused, RoleSet, ...)
-            d = decoded[0]
-            args = {k: _plain(v) for k, v in d.event_arguments.items()}
-            block = int(log["blockNumber"])
-            ts = self.timestamp(block) if d.event_name == "AuctionStarted" else 0
-            out.append(Event(d.event_name, block, int(log["logIndex"]), args, ts))
+            groups.setdefault(address, []).append(
+                {
+                    "address": to_checksum_address(address),
+                    "topics": [_hex(t) for t in log["topics"]],
+                    "data": _hex(log["data"]),
+                    "blockNumber": int(log["blockNumber"]),
+                    "blockHash": _hex(log["blockHash"]),
+                    "transactionHash": _hex(log["transactionHash"]),
+                    "transactionIndex": int(log["transactionIndex"]),
+                    "logIndex": int(log["logIndex"]),
+                }
+            )
+        out: list[Event] = []
+        # One decoding pass per contract (events the mirror does not use are skipped), then
+        # the logs of both contracts back in (block, log index) order.
+        for address, entries in groups.items():
+            for d in self.ecosystem.decode_logs(entries, *self.abis[address]):
+                block = int(d.block_number)
+                args = {k: _plain(v) for k, v in d.event_arguments.items()}
+                ts = self.timestamp(block) if d.event_name == "AuctionStarted" else 0
+                out.append(Event(d.event_name, block, int(d.log_index), args, ts))
+        out.sort(key=lambda e: (e.block, e.index))
         return out
 
     def chunks(self, start: int, end: int, size: int) -> Iterator[tuple[int, int]]:
