@@ -192,6 +192,7 @@ class Mirror:
         # settlement price, risk parameters): every account must be re-evaluated.
         self.market_epoch = 0
         self.params_epoch = 0
+        self._reprice_cash = False
         self._alloc(0)
         self.evaluation = Evaluation.empty(0)
         self._shards: list[km.Portfolios | None] = []
@@ -373,9 +374,9 @@ class Mirror:
 
     def _on_CashSharePrice(self, a: Mapping[str, Any], _: Event) -> None:
         self.share_price = int(a["share_price"])
-        # Every positive balance changed value: all rows are rewritten and re-evaluated.
-        self._stale.update(range(self.n_accounts))
-        self._shards = [None] * len(self._shards)
+        # Every positive balance changed value: every row's cash is recomputed (vectorized, in
+        # `sync`) and every account re-evaluated.
+        self._reprice_cash = True
         self.market_epoch += 1
 
     def _on_LossSocialized(self, a: Mapping[str, Any], _: Event) -> None:
@@ -436,6 +437,8 @@ class Mirror:
         grow("call_b", (capacity, w), np.bool_, False)
         grow("size_f", (capacity, w), np.float64, 0.0)
         grow("auction_s", (capacity,), np.int64, 0)
+        grow("shares_f", (capacity,), np.float64, 0.0)  # cash shares / 1e18
+        grow("debt_f", (capacity,), np.float64, 0.0)  # cash debt / 1e18
         self._capacity = capacity
 
     def _widen(self, width: int) -> None:
@@ -453,7 +456,16 @@ class Mirror:
         self._shards = [None] * len(self._shards)
 
     def sync(self) -> None:
-        """Rewrite the float rows of every account whose exact state changed (only those)."""
+        """Rewrite the float rows of every account whose exact state changed (only those), and
+        every row's cash after a share price change (one vectorized expression)."""
+        if self._reprice_cash:
+            self._reprice_cash = False
+            n = self.n_accounts
+            price = self.share_price / WAD
+            self.cash_f[:n] = np.where(
+                self.shares_f[:n] > 0, self.shares_f[:n] * price, -self.debt_f[:n]
+            )
+            self._shards = [None] * len(self._shards)
         if not self._stale:
             return
         rows = sorted(self._stale)
@@ -465,6 +477,8 @@ class Mirror:
         for i in rows:
             a = self.accounts[i]
             self.cash_f[i] = a.cash(price) / WAD
+            self.shares_f[i] = a.shares / WAD
+            self.debt_f[i] = a.debt / WAD
             self.underlying_f[i] = a.underlying / WAD
             self.auction_s[i] = a.auction_start
             n = len(a.positions)

@@ -208,6 +208,12 @@ def test_evaluate_all_and_incremental_equal_keeper_margin():
 def test_checkpoint_round_trip_is_exact():
     m = _book()
     m.apply(ev("CashSharePrice", share_price=WAD - 12345))
+    m.sync()
+    # The share price change re-values every positive balance (vectorized); debts stay.
+    price = (WAD - 12345) / WAD
+    np.testing.assert_allclose(
+        m.cash_f[:3], [5130.0 * price, 7810.0 * price, 360.0 * price], rtol=1e-15
+    )
     m.last_block, m.last_block_hash = 42, "0xabc"
     data = json.loads(json.dumps(m.to_checkpoint({"chain_id": 31337})))
     again = Mirror.from_checkpoint(data)
