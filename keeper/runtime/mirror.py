@@ -56,6 +56,7 @@ ENGINE_EVENTS = (
     "SeriesListed",
     "ExpirySettled",
     "RiskParams",
+    "OperatorSet",
 )
 LIQUIDATOR_EVENTS = ("AuctionStarted", "Bid", "AuctionEnded")
 
@@ -181,6 +182,8 @@ class Mirror:
         self.listed: set[int] = set()
         self.expiries: list[int] = []
         self.settlement: dict[int, int] = {}
+        # Operators per account (MarginEngine.set_operator): the hedger's accounts.
+        self.operators: dict[str, set[str]] = {}
         self.last_block = -1
         self.last_block_hash: str | None = None
         self.events_applied = 0
@@ -397,6 +400,19 @@ class Mirror:
         self.params_epoch += 1
         self.market_epoch += 1
 
+    def _on_OperatorSet(self, a: Mapping[str, Any], _: Event) -> None:
+        self.row(a["account"])
+        ops = self.operators.setdefault(str(a["account"]).lower(), set())
+        if a["allowed"]:
+            ops.add(str(a["operator"]).lower())
+        else:
+            ops.discard(str(a["operator"]).lower())
+
+    def operated_by(self, operator: str) -> list[int]:
+        """Rows of the accounts that allow `operator` to trade and hedge for them."""
+        op = operator.lower()
+        return sorted(self.index[acct] for acct, ops in self.operators.items() if op in ops)
+
     def _on_AuctionStarted(self, a: Mapping[str, Any], event: Event) -> None:
         i = self.row(a["account"])
         if event.timestamp <= 0:
@@ -605,6 +621,7 @@ class Mirror:
             "listed": sorted(self.listed),
             "expiries": list(self.expiries),
             "settlement": {str(k): v for k, v in sorted(self.settlement.items())},
+            "operators": {k: sorted(v) for k, v in sorted(self.operators.items()) if v},
             "events_applied": self.events_applied,
             "accounts": [
                 {
@@ -639,6 +656,9 @@ class Mirror:
             m.expiries = sorted(int(x) for x in data["expiries"])
             m.settlement = {int(k): int(v) for k, v in data["settlement"].items()}
             m.events_applied = int(data.get("events_applied", 0))
+            m.operators = {
+                str(k): {str(o) for o in v} for k, v in data.get("operators", {}).items()
+            }
             for entry in data["accounts"]:
                 i = m.row(str(entry["address"]))
                 a = m.accounts[i]

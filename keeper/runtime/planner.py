@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from keeper.hedging import delta_ratio, needs_hedge, plan_hedge
 from keeper.liquidation import plan_liquidations, price_limit
 from keeper.runtime.settings import KeeperSettings
 
@@ -243,3 +244,81 @@ def _liquidation(x: BlockInputs, s: KeeperSettings, busy: set[tuple[str, str]]) 
 def _limit_wad(limit_usd: float) -> int:
     """The price limit in wad, rounded up to the next micro-USD (a limit is a ceiling)."""
     return int(np.ceil(limit_usd * 1e6)) * 10**12
+
+
+@dataclass(frozen=True)
+class Pools:
+    """The venues a hedge is split across: addresses, fees and reserves in token units, with
+    the underlying's reserve first (whatever the pool's token0 is)."""
+
+    addresses: Sequence[str]
+    fees_bps: Sequence[int]
+    reserves_underlying: Sequence[int]
+    reserves_cash: Sequence[int]
+
+
+def plan_hedges(
+    addresses: Sequence[str],
+    rows: Sequence[int],
+    net_delta: FloatArray,
+    gross: FloatArray,
+    underlying: FloatArray,
+    pools: Pools,
+    cash_token: str,
+    underlying_token: str,
+    now: int,
+    settings: KeeperSettings,
+    in_flight: Collection[tuple[str, str]] = (),
+    underlying_decimals: int = 18,
+) -> list[Action]:
+    """`MarginEngine.swap` for every operated account whose |net delta| / gross left the band:
+    back to zero delta, split across the pools (keeper.hedging.plan_hedge). The delta test is
+    vectorized; only the accounts due get an order."""
+    h = settings.hedge
+    idx = np.asarray(rows, dtype=np.int64)
+    if idx.size == 0:
+        return []
+    d, g = net_delta[idx], gross[idx]
+    due = needs_hedge(np.nan_to_num(d), g, h.band) & (g > h.min_gross) & np.isfinite(d)
+    busy = {(k, s.lower()) for k, s in in_flight}
+    out: list[Action] = []
+    ratios = delta_ratio(np.nan_to_num(d), g)
+    for k in np.flatnonzero(due):
+        i = int(idx[k])
+        addr = addresses[i]
+        if ("swap", addr.lower()) in busy:
+            continue
+        order = plan_hedge(
+            float(d[k]),
+            float(underlying[i]),
+            list(pools.reserves_underlying),
+            list(pools.reserves_cash),
+            list(pools.fees_bps),
+            underlying_decimals,
+            h.slippage,
+        )
+        if order is None:
+            continue
+        legs = [(a, int(x)) for a, x in zip(pools.addresses, order.legs, strict=True) if x > 0]
+        token_in = cash_token if order.buy_underlying else underlying_token
+        args = (
+            addr,
+            token_in,
+            [a for a, _ in legs],
+            [x for _, x in legs],
+            int(order.min_out),
+            int(now) + h.deadline_seconds,
+        )
+        side = "buy" if order.buy_underlying else "sell"
+        out.append(
+            Action(
+                "swap",
+                "engine",
+                args,
+                account=addr,
+                reason=f"delta {d[k]:+.4f} ratio {ratios[k]:.4f} > {h.band}: {side} "
+                f"{abs(order.delta_change):.6g} over {len(legs)} pools"
+                + (" (clipped)" if order.clipped else ""),
+            )
+        )
+    return out

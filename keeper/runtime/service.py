@@ -37,9 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from keeper import margin as km
+from keeper.hedging import needs_hedge
 from keeper.runtime.chain import AccountReader, DeploymentInfo, EventReader, MarketReader
 from keeper.runtime.mirror import WAD, Mirror, MirrorError, repair_account
-from keeper.runtime.planner import Action, BlockInputs, bid_profit, plan_block
+from keeper.runtime.planner import Action, BlockInputs, Pools, bid_profit, plan_block, plan_hedges
 from keeper.runtime.settings import KeeperSettings
 from keeper.runtime.txmanager import (
     PendingTx,
@@ -58,6 +60,7 @@ GAS_ESTIMATE = {
     "end_auction": 400_000,
     "settle_expiry": 200_000,
     "settle_positions": 600_000,
+    "swap": 1_500_000,
 }
 
 
@@ -112,6 +115,7 @@ class Keeper:
         start_block: int,
         chain_id: int,
         log: Callable[..., None] = log_line,
+        pools: list[tuple[Any, int]] | None = None,
     ) -> None:
         self.s = settings
         self.provider = provider
@@ -132,6 +136,9 @@ class Keeper:
         self.txm = TxManager(TxPolicy.from_settings(settings))
         self.lock = threading.Lock()
         self.mirror = self._load_mirror()
+        # Hedging venues: (pool, fee bps, the underlying is token0).
+        underlying = str(self.engine.underlying_token()).lower()
+        self.pools = [(p, fee, str(p.token0()).lower() == underlying) for p, fee in pools or []]
         self._params_epoch = self.mirror.params_epoch
         self._market_key: tuple[Any, ...] | None = None
         self._market_epoch = -1
@@ -302,6 +309,7 @@ class Keeper:
         self._rows_evaluated = int(rows.size)
         eval_ms = (time.perf_counter() - t0) * 1e3
         actions = self._plan(now, market.spot)
+        actions += self._plan_hedges(market, now)
         for action in actions:
             self._execute(action, market.spot, target)
         self._blocks += 1
@@ -394,6 +402,45 @@ class Keeper:
             gas_usd=self._gas_usd("bid", spot),
         )
         return plan_block(x, self.s)
+
+    def _plan_hedges(self, market: Any, now: int) -> list[Action]:
+        if not (self.s.roles.hedger and self.sender is not None and self.pools):
+            return []
+        m = self.mirror
+        rows = m.operated_by(self.sender.address)
+        if not rows:
+            return []
+        pf = m.portfolios(rows)
+        greeks = km.account_greeks(pf, market)
+        n = m.n_accounts
+        net, gross, under = np.full(n, np.nan), np.zeros(n), np.zeros(n)
+        net[rows] = greeks.delta
+        gross[rows] = np.abs(pf.size).sum(axis=1)
+        under[rows] = pf.underlying
+        if not needs_hedge(net[rows], gross[rows], self.s.hedge.band).any():
+            return []
+        reserves = self.market_reader.reader.batch([(p.get_reserves, ()) for p, _, _ in self.pools])
+        ru, rc = [], []
+        for (_, _, underlying_first), r in zip(self.pools, reserves, strict=True):
+            r0, r1 = int(r[0]), int(r[1])
+            ru.append(r0 if underlying_first else r1)
+            rc.append(r1 if underlying_first else r0)
+        venues = Pools(
+            [str(p.address) for p, _, _ in self.pools], [f for _, f, _ in self.pools], ru, rc
+        )
+        return plan_hedges(
+            m.addresses,
+            rows,
+            net,
+            gross,
+            under,
+            venues,
+            str(self.engine.cash_token()),
+            str(self.engine.underlying_token()),
+            now,
+            self.s,
+            self.txm.in_flight(),
+        )
 
     def _execute(self, action: Action, spot: float, block: int) -> None:
         contract = self.contracts[action.target]
@@ -565,7 +612,22 @@ def build_keeper(bot: Any, settings: KeeperSettings, root: Path, info: Deploymen
     }
     network = provider.network
     checkpoint = settings.checkpoint_path(network.ecosystem.name, network.name, root)
-    return Keeper(settings, contracts, provider, bot.signer, checkpoint, info.start_block, chain_id)
+    # The deployer names pools pool_<fee bps> (kappa_ops.config.PoolSpec).
+    pools = [
+        (project.ConstantProductPool.at(address), int(name.removeprefix("pool_")))
+        for name, address in sorted(info.addresses.items())
+        if name.startswith("pool_") and name.removeprefix("pool_").isdigit()
+    ]
+    return Keeper(
+        settings,
+        contracts,
+        provider,
+        bot.signer,
+        checkpoint,
+        info.start_block,
+        chain_id,
+        pools=pools,
+    )
 
 
 __all__ = ["WAD", "Keeper", "build_keeper", "log_line"]

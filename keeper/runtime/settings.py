@@ -19,6 +19,7 @@ without a `keeper:` key runs the monitor, liquidator and settler with conservati
       liquidation: {start_margin_usd: 0.001, min_profit_usd: 0, price_tolerance: 0.01,
                     max_bids_per_block: 8, end_at: im}
       settlement: {max_accounts_per_block: 16}
+      hedge: {band: 0.02, slippage: 0.005, deadline_seconds: 600, min_gross: 0}   # roles.hedger
       metrics_port: null          # a Prometheus endpoint on this port when set
 """
 
@@ -43,6 +44,7 @@ class Roles(_Model):
     monitor_greeks: bool = True  # account Greeks with every evaluation (the risk monitor)
     liquidator: bool = True
     settler: bool = True
+    hedger: bool = False  # the accounts that made the signer their operator
 
 
 class Drift(_Model):
@@ -74,6 +76,13 @@ class LiquidationSettings(_Model):
     end_at: Literal["im", "mm"] = "im"
 
 
+class HedgeSettings(_Model):
+    band: float = Field(0.02, ge=0, lt=1)  # hedge when |net delta| / gross > band
+    slippage: float = Field(0.005, ge=0, lt=0.05)  # min_out below the exact pool quote
+    deadline_seconds: int = Field(600, ge=1)
+    min_gross: float = Field(0.0, ge=0)  # ignore accounts with a smaller gross option size
+
+
 class SettlementSettings(_Model):
     max_accounts_per_block: int = Field(16, ge=0)
 
@@ -91,6 +100,7 @@ class KeeperSettings(_Model):
     tx: TxSettings = TxSettings()
     liquidation: LiquidationSettings = LiquidationSettings()
     settlement: SettlementSettings = SettlementSettings()
+    hedge: HedgeSettings = HedgeSettings()
     metrics_port: int | None = Field(None, ge=1, le=65535)
 
     def checkpoint_path(self, ecosystem: str, network: str, root: Path) -> Path:

@@ -141,6 +141,11 @@ def test_auctions_series_settlement_and_touched_rows():
     with pytest.raises(MirrorError, match="timestamp"):
         m.apply(ev("AuctionStarted", account=A, witness=3, health=-1, maybe_insolvent=False))
     m.apply(ev("Paused", paused=True))  # not a balance event: ignored
+    m.apply(ev("OperatorSet", account=B, operator=C, allowed=True))
+    m.apply(ev("OperatorSet", account=A, operator=C, allowed=True))
+    m.apply(ev("OperatorSet", account=A, operator=C, allowed=False))
+    assert m.operated_by(C.upper().replace("0X", "0x")) == [1]
+    assert Mirror.from_checkpoint(m.to_checkpoint()).operated_by(C) == [1]
 
 
 def _book() -> Mirror:

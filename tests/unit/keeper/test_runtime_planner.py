@@ -142,3 +142,53 @@ def test_repository_network_files_validate():
                 "KAPPA_KEEPER": "x",
             },
         )
+
+
+def test_plan_hedges_splits_the_due_accounts_across_pools():
+    from keeper.hedging import plan_hedge
+    from keeper.runtime.planner import Pools, plan_hedges
+
+    pools = Pools(
+        ["0xp5", "0xp30"], [5, 30], [2000 * WAD, 1000 * WAD], [6_000_000 * 10**6, 3_000_000 * 10**6]
+    )
+    # Row 0: short 3 deltas on a gross of 10 (ratio 0.3 > 0.02): buy 3 units with cash.
+    # Row 1: inside the band. Row 2: long 2 deltas holding 1.5: sell what it holds (clipped).
+    net = np.array([-3.0, 0.1, 2.0])
+    gross = np.array([10.0, 10.0, 10.0])
+    under = np.array([0.0, 0.0, 1.5])
+    s = KeeperSettings.model_validate({"roles": {"hedger": True}, "hedge": {"band": 0.02}})
+    actions = plan_hedges(
+        ADDR[:3], [0, 1, 2], net, gross, under, pools, "0xusd", "0xweth", now=1000, settings=s
+    )
+    assert [a.account for a in actions] == [ADDR[0], ADDR[2]]
+    buy = plan_hedge(
+        -3.0, 0.0, list(pools.reserves_underlying), list(pools.reserves_cash), [5, 30], 18, 0.005
+    )
+    assert buy is not None and buy.buy_underlying
+    legs = [(p, x) for p, x in zip(pools.addresses, buy.legs, strict=True) if x > 0]
+    assert actions[0].kind == "swap" and actions[0].target == "engine"
+    assert actions[0].args == (
+        ADDR[0],
+        "0xusd",
+        [p for p, _ in legs],
+        [x for _, x in legs],
+        buy.min_out,
+        1600,
+    )
+    sell = actions[1]
+    assert sell.args[1] == "0xweth" and sum(sell.args[3]) == 15 * 10**17
+    assert sell.reason.endswith("(clipped)")
+    busy = plan_hedges(
+        ADDR[:3],
+        [0, 1, 2],
+        net,
+        gross,
+        under,
+        pools,
+        "0xusd",
+        "0xweth",
+        now=1000,
+        settings=s,
+        in_flight=[("swap", ADDR[0])],
+    )
+    assert [a.account for a in busy] == [ADDR[2]]
