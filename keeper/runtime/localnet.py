@@ -3,7 +3,7 @@
     python -m keeper.runtime.localnet up    --port 8545      # anvil in the background + seed
     python -m keeper.runtime.localnet node  --port 8545      # anvil, in the foreground
     python -m keeper.runtime.localnet seed  --port 8545      # deploy + seed the demo market
-    python -m keeper.runtime.localnet crash --port 8545 --spot 2100   # move the mock feeds
+    python -m keeper.runtime.localnet crash --port 8545 --spot 2100   # feeds (+ pools) move
     python -m keeper.runtime.localnet traders --port 8545 --count 4   # more accounts
 
 The node is plain anvil with ape's test mnemonic (anvil's default), so ape's test accounts are
@@ -123,6 +123,7 @@ def attach(records_dir: Path, log: Any = print) -> Any:
     d.engine, d.oracle, d.vol = d.dep["engine"], d.dep["oracle"], d.dep["vol_oracle"]
     d.usd, d.weth, d.liquidator = d.dep["usd"], d.dep["weth"], d.dep["liquidator"]
     d.pools = [d.dep[p.name] for p in config.pools]
+    d.fees = [p.fee_bps for p in config.pools]
     d.feeds = [d.dep[f"feed_{x}"] for x in config.mocks.feed_decimals]  # type: ignore[union-attr]
     d.feed_decimals = list(config.mocks.feed_decimals)  # type: ignore[union-attr]
     d.usd_scale = 10**config.mocks.cash.decimals  # type: ignore[union-attr]
@@ -192,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             if a.spot is None or not a.spot > 0:
                 print("kappa localnet: crash needs --spot > 0", file=sys.stderr)
                 return 2
-            move_feeds(attach(a.records_dir, log=lambda _line: None), a.spot)
-            print(f"feeds moved to {a.spot}")
+            d = attach(a.records_dir, log=lambda _line: None)
+            move_feeds(d, a.spot)
+            d.arbitrage(a.spot)  # the demo's arbitrageur brings the pools to the new price
+            print(f"feeds and pools moved to {a.spot}")
         else:
             d = attach(a.records_dir, log=lambda _line: None)
             for addr in add_traders(d, a.first, a.count, seed=a.first):

@@ -251,12 +251,26 @@ class Sender:
         return base, tip
 
     def simulate(self, method: Any, args: tuple[Any, ...]) -> tuple[Any, str | None]:
-        """eth_call from the signer: (decoded result, None) or (None, the revert reason)."""
+        """eth_call from the signer at the latest block: (decoded result, None) or (None, the
+        revert reason). A raw eth_call (web3), not ape's call: ape enriches a revert with a
+        trace, which costs seconds per call on a node without step tracing."""
+        from web3.exceptions import ContractLogicError
+
+        tx = {
+            "from": self.address,
+            "to": str(method.contract.address),
+            "data": bytes(method.encode_input(*args)),
+        }
         try:
-            return method.call(*args, sender=self.account), None
-        except Exception as exc:  # ContractLogicError and friends: keep the reason, one line
-            message = getattr(exc, "revert_message", None) or str(exc)
-            return None, " ".join(str(message).split())[:300]
+            raw = self.w3.eth.call(tx, "latest")  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            message = str(exc.message or exc).removeprefix("execution reverted: ")
+            return None, " ".join(message.split())[:300] or "reverted"
+        except ValueError as exc:  # a node error (out of gas, ...): keep it, one line
+            return None, " ".join(str(exc).split())[:300]
+        abi = method.abis[0]
+        decoded = self.provider.network.ecosystem.decode_returndata(abi, bytes(raw))
+        return decoded, None
 
     def send(self, to: str, data: bytes, nonce: int, gas: int, max_fee: int, tip: int) -> str:
         """Sign and broadcast one EIP-1559 transaction; returns its hash."""
