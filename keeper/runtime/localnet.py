@@ -10,8 +10,10 @@ The node is plain anvil with ape's test mnemonic (anvil's default), so ape's tes
 its unlocked dev accounts; ape connects to it through APE_FOUNDRY_HOST instead of starting its
 own. `seed` runs the crash demo's setup (kappa_ops.demo.CrashDemo: deployment through
 kappa_ops.deployer, series over three expiries, market makers, directional traders and the
-insurance fund), recording the deployment in deployments/<chain-id>.json; `crash` moves the
-three mock feeds (and optionally the ATM vols) as the demo's crash does. Local chains only.
+insurance fund), lets test account 3 (the bot's signer in `make keeper`) hedge the market
+makers, and records the deployment in deployments/<chain-id>.json; `crash` moves the three
+mock feeds as the demo's crash does and the demo's arbitrageur brings the pools to the new
+price. Local chains only.
 """
 
 from __future__ import annotations
@@ -188,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             print("the demo market is already deployed and seeded")
         elif a.command in ("up", "seed"):
             d = demo(a.records_dir, short=not a.full)
+            # The market makers let the bot's signer (`make keeper`: test account 3) hedge them.
+            for mm in d.mms:
+                d.send("set_operator", d.engine.set_operator, d.bidder.address, True, sender=mm)
             print(f"seeded {len(d.accounts)} accounts; engine {d.engine.address}")
         elif a.command == "crash":
             if a.spot is None or not a.spot > 0:
