@@ -32,6 +32,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,8 @@ class Keeper:
         self.metrics = Metrics(settings.metrics_port)
         self.dry_run = settings.dry_run or signer is None
         self.sender = Sender(signer, provider) if signer is not None else None
-        self.txm = TxManager(TxPolicy.from_settings(settings))
+        policy = TxPolicy.from_settings(settings)
+        self.txm = TxManager(replace(policy, dry_run=self.dry_run))
         self.lock = threading.Lock()
         self.mirror = self._load_mirror()
         # Hedging venues: (pool, fee bps, the underlying is token0).
@@ -470,7 +472,12 @@ class Keeper:
                 self.metrics.inc("skipped_bid")
                 self.log("skip", **base, why="not profitable after gas")
                 return
-        if self.dry_run:
+        verdict, refusal = self.txm.decide(action.key, self._max_fee, int(time.time()))
+        if verdict == "refuse":
+            self.metrics.inc("refused")
+            self.log("skip", **base, why=refusal)
+            return
+        if verdict == "dry_run":
             self.metrics.inc(f"dry_{action.kind}")
             self.log("would_send", **base)
             return

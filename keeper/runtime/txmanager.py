@@ -141,6 +141,20 @@ class TxManager:
             return f"{len(self.pending)} transactions in flight (max_pending)"
         if self.next_nonce is None:
             return "nonce unknown (not reconciled with the node yet)"
+        return self._within_cap(max_fee, now)
+
+    def decide(self, key: tuple[str, str], max_fee: int, now: int) -> tuple[str, str | None]:
+        """("send", None), ("dry_run", None) or ("refuse", reason). In dry run the same limits
+        apply (in-flight and spend cap) but no nonce is needed or consumed and nothing is
+        recorded: the caller logs what it would send."""
+        if self.policy.dry_run:
+            reason = "already in flight" if key in self.in_flight() else None
+            reason = reason or self._within_cap(max_fee, now)
+            return ("refuse", reason) if reason else ("dry_run", None)
+        reason = self.admit(key, max_fee, now)
+        return ("refuse", reason) if reason else ("send", None)
+
+    def _within_cap(self, max_fee: int, now: int) -> str | None:
         committed = sum(tx.worst_cost for tx in self.pending.values() if tx.mined_block is None)
         total = self.spent_last_hour(now) + committed + self.policy.gas_limit * max_fee
         if total > self.policy.hourly_spend_cap_wei:

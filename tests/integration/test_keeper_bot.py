@@ -245,7 +245,7 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
     node_log = (tmp_path / "anvil.log").open("wb")
     anvil = subprocess.Popen(anvil_command(port), stdout=node_log, stderr=node_log)
     bot: subprocess.Popen | None = None
-    bot_log, bot_log2 = tmp_path / "bot.log", tmp_path / "bot2.log"
+    bot_log, bot_log2, dry_log = tmp_path / "bot.log", tmp_path / "bot2.log", tmp_path / "dry.log"
     try:
         seeded = _drive("seed", str(port), str(records), timeout=240)
         bot_env = {
@@ -294,6 +294,31 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
         entry = next(a for a in data["accounts"] if a["address"].lower() == fund["address"].lower())
         entry["shares"] += 12345
         checkpoint.write_text(json.dumps(data))
+        # A dry-run bot (its own checkpoint) plans and simulates the settlement, sends nothing.
+        dry_config = tmp_path / "dry.yaml"
+        dry_config.write_text(
+            f"extends: {config}\nkeeper:\n  dry_run: true\n  checkpoint: {tmp_path / 'dry.json'}\n"
+        )
+        with dry_log.open("wb") as out:
+            dry = subprocess.Popen(
+                bot_cmd,
+                cwd=ROOT,
+                env={**bot_env, "KAPPA_KEEPER_CONFIG": str(dry_config)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            _wait(
+                lambda: any(
+                    x["event"] == "would_send" and x["kind"] == "settle_expiry"
+                    for x in _bot_lines(dry_log)
+                ),
+                90,
+                "the dry run's settle_expiry",
+            )
+        finally:
+            dry.send_signal(signal.SIGINT)
+            dry.wait(timeout=30)
         with bot_log2.open("wb") as out:
             bot = subprocess.Popen(
                 bot_cmd, cwd=ROOT, env=bot_env, stdout=out, stderr=subprocess.STDOUT
@@ -364,3 +389,6 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
     assert all(r <= 0.05 for r in result["mm_delta_ratio"]), result["mm_delta_ratio"]
     assert sum(k == "settle_positions" for k in kinds) >= len(expired["holders"])
     assert any(x["event"] == "shutdown" for x in second)
+    dry_lines = _bot_lines(dry_log)
+    assert not [x for x in dry_lines if x["event"] in ("sent", "final", "error")]
+    assert next(x for x in dry_lines if x["event"] == "startup")["dry_run"] is True

@@ -126,3 +126,21 @@ def test_spend_cap_counts_in_flight_worst_case_and_the_trailing_hour():
 def test_take_nonce_needs_reconciliation():
     with pytest.raises(RuntimeError, match="reconcile"):
         TxManager(POLICY).take_nonce()
+
+
+def test_dry_run_applies_the_limits_but_never_takes_a_nonce():
+    m = TxManager(TxPolicy(**{**POLICY.__dict__, "dry_run": True}))
+    assert m.decide(KEY, 10 * GWEI, now=0) == ("dry_run", None)
+    assert m.next_nonce is None and m.pending == {}
+    m.spent.append((0, ETHER))  # over the cap already
+    assert m.decide(KEY, GWEI, now=10) == (
+        "refuse",
+        "hourly spend cap: 1.001 ETH would exceed 0.05 ETH",
+    )
+    live = TxManager(POLICY)
+    assert live.decide(KEY, GWEI, now=0) == (
+        "refuse",
+        "nonce unknown (not reconciled with the node yet)",
+    )
+    live.reconcile(3, 3, head=1, now=0, receipts={})
+    assert live.decide(KEY, GWEI, now=0) == ("send", None)
