@@ -15,13 +15,14 @@ export HYPOTHESIS_PROFILE ?= ci
 
 VYPER_LINK := $(VVM_BINARY_PATH)/vyper-$(VYPER_VERSION)
 
-.PHONY: help setup test demo bench fuzz lint clean prereqs mutate
+.PHONY: help setup test demo bench fuzz lint clean prereqs mutate keeper
 
 help:
 	@echo "make setup   bootstrap .venv, the anvil binary and the compiler link (idempotent)"
 	@echo "make demo    the main job (see README)"
 	@echo "make test    the full test suite (what CI runs)"
 	@echo "make bench   every benchmark; results in bench/results/*.json"
+	@echo "make keeper  the keeper bot against a local demo chain (anvil + deployment; docs/keeper.md)"
 	@echo "make fuzz    long property-based fuzzing (HYPOTHESIS_PROFILE=deep)"
 	@echo "make lint    ruff (check, format --check) and mypy (keeper/, kappa_ops/)"
 	@echo "make clean   remove .venv, node_modules and build caches"
@@ -50,6 +51,17 @@ test: setup
 
 demo: setup
 	$(BIN)/ape run demo --network base:local:foundry
+
+# The keeper bot (docs/keeper.md) against a local demo chain: anvil on KEEPER_PORT (started in
+# the background if nothing answers there), the demo market deployed and seeded once, then the
+# Silverback bot signing as ape's test account 3. Move the market from another terminal:
+#   .venv/bin/python -m keeper.runtime.localnet crash --port 8545 --spot 2200
+KEEPER_PORT ?= 8545
+KEEPER_ACCOUNT ?= TEST::3
+keeper: setup
+	$(BIN)/python -m keeper.runtime.localnet up --port $(KEEPER_PORT)
+	APE_FOUNDRY_HOST=http://127.0.0.1:$(KEEPER_PORT) $(BIN)/silverback run keeper.runtime.bot:bot \
+		--network base:local:foundry --account $(KEEPER_ACCOUNT)
 
 bench: setup
 	$(BIN)/python -m bench

@@ -1,0 +1,416 @@
+"""Keeper bot benchmark: the event-sourced mirror on 10,000 accounts x 16 positions.
+
+A synthetic engine history is fed to keeper.runtime.mirror as decoded events (no node): 400
+listed series (8 expiries from 7 to 180 days, 25 strikes from 0.6 to 1.4 x spot, calls and
+puts), one cash deposit per account (and the underlying for a third of them), and fills between
+account pairs so that every account holds exactly 16 positions (sizes 1..20 options). Then:
+
+- `apply_events_per_s`: the rate at which the mirror applies those events (exact integers);
+- `cold_build_ms`: the first full evaluation, which builds every shard's series book once;
+- `block_ms_p50`: one block after a price move (spot x U(0.9, 1.1), vols x exp(N(0, 0.1)),
+  time + 2 s): the full re-evaluation of every account from the cached books (keeper.margin
+  MtM, H_IM, H_MM, witnesses) plus the block's plan (keeper.runtime.planner);
+- `block_ms_p50_with_greeks`: the same with the account Greeks (the monitor's default);
+- `incremental_ms_p50`: one block in which one account's event arrived (a deposit) and the
+  market did not move: that account's re-evaluation plus the plan;
+- `baseline_full_rebuild_ms_p50`: what a keeper without a mirror does each block (the crash
+  demo's path, kappa_ops.chain.ChainReader): every account's cash, underlying and packed
+  positions decoded into fresh arrays, a new Portfolios (so a new series book) and a full
+  evaluation, plus the plan. The RPC reads themselves are not counted (they would only make
+  the baseline slower: Multicall3 batches of 400 calls, ~40,000 calls for 10,000 accounts);
+- the ratios baseline / block and baseline / incremental.
+
+With `--node`, also against a local anvil node (the demo market deployed and seeded, then
+NODE_ACCOUNTS more accounts funded with one `deposit_for` each, one block per transaction):
+- `node_backfill_events_per_s` / `node_backfill_blocks_per_s`: keeper.runtime.chain's backfill
+  (`eth_getLogs` over both contracts in chunks of 2,000 blocks, decoding, mirror application);
+- `node_full_read_ms`: one full re-read of every account as the crash demo does it each block
+  (kappa_ops.chain.ChainReader.snapshot: Multicall3 batches of 400 views), the RPC cost the
+  mirror avoids.
+
+Timings are wall clock, one thread, medians over ROUNDS blocks. Writes
+bench/results/keeper.json. Run: `.venv/bin/python -m bench.keeper [--node]`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from bench.common import table, write_result
+from keeper import margin as km
+from keeper.runtime.mirror import WAD, Event, Mirror
+from keeper.runtime.planner import BlockInputs, LiquidatorTerms, plan_block
+from keeper.runtime.settings import KeeperSettings
+from keeper.series import series_id, series_terms, unpack_position
+
+ACCOUNTS = 10_000
+POSITIONS = 16
+ROUNDS = 15
+SEED = 21
+SPOT = 3000.0
+NOW = 1_800_000_000
+DAY = 86_400
+USD = "0x" + "11" * 20
+WETH = "0x" + "22" * 20
+PARAMS = km.MarginParams(
+    im=km.ModeParams(k=4, v=0.3, a=0.02, conf=0.2, haircut=0.15),
+    mm=km.ModeParams(k=3, v=0.25, a=0.01, conf=0.1, haircut=0.1),
+    n=3,
+    horizon_s=86400,
+    u_min=0.05,
+    u_max=0.5,
+    tau_ref=1 / 12,
+    tau_floor=1 / 365,
+    v_max=1.0,
+    ref_vol=0.8,
+)
+TERMS = LiquidatorTerms(0.02, 0.15, 600, 0.5, 50.0, 100.0)
+
+
+def _expiries() -> list[int]:
+    base = NOW - NOW % 3600
+    return [base + d * DAY for d in (7, 14, 30, 45, 60, 90, 120, 180)]
+
+
+def history(rng: np.random.Generator) -> tuple[list[str], list[Event], list[int]]:
+    """Addresses, the events and the listed series ids."""
+    expiries = _expiries()
+    strikes = [round(SPOT * m) for m in np.linspace(0.6, 1.4, 25)]
+    sids = [series_id(e, k * WAD, c) for e in expiries for k in strikes for c in (True, False)]
+    events: list[Event] = []
+    block = 1
+    for sid in sids:
+        e, k, c = series_terms(sid)
+        events.append(
+            Event(
+                "SeriesListed", block, 0, {"series_id": sid, "expiry": e, "strike": k, "is_call": c}
+            )
+        )
+    addresses = [f"0x{i + 1:040x}" for i in range(ACCOUNTS)]
+    cash = rng.integers(20_000, 400_000, ACCOUNTS)
+    for i, a in enumerate(addresses):
+        block += 1
+        events.append(
+            Event(
+                "Deposit",
+                block,
+                0,
+                {
+                    "account": a,
+                    "payer": a,
+                    "token": USD,
+                    "amount": int(cash[i]) * 10**6,
+                    "amount_wad": int(cash[i]) * WAD,
+                },
+            )
+        )
+        if i % 3 == 0:
+            events.append(
+                Event(
+                    "Deposit",
+                    block,
+                    1,
+                    {
+                        "account": a,
+                        "payer": a,
+                        "token": WETH,
+                        "amount": 5 * WAD,
+                        "amount_wad": 5 * WAD,
+                    },
+                )
+            )
+    for p in range(0, ACCOUNTS, 2):
+        maker, taker = addresses[p], addresses[p + 1]
+        chosen = rng.choice(len(sids), POSITIONS, replace=False)
+        sizes = rng.integers(1, 21, POSITIONS)
+        buys = rng.random(POSITIONS) < 0.5
+        for j in range(POSITIONS):
+            block += 1
+            size = int(sizes[j]) * WAD
+            events.append(
+                Event(
+                    "Fill",
+                    block,
+                    0,
+                    {
+                        "order_hash": b"",
+                        "maker": maker,
+                        "taker": taker,
+                        "series_id": sids[int(chosen[j])],
+                        "maker_is_buy": bool(buys[j]),
+                        "amount": size,
+                        "price": 50 * WAD,
+                        "premium": int(sizes[j]) * 50 * WAD,
+                    },
+                )
+            )
+    return addresses, events, sids
+
+
+def market(rng: np.random.Generator | None, now: int) -> km.Market:
+    expiries = np.array(_expiries())
+    atm = np.linspace(0.8, 0.6, expiries.size)
+    spot = SPOT
+    if rng is not None:
+        spot *= float(rng.uniform(0.9, 1.1))
+        atm = atm * np.exp(rng.normal(0.0, 0.1, atm.size))
+    return km.Market(
+        spot=spot,
+        confidence=1.0,
+        now=now,
+        expiries=expiries,
+        atm=atm,
+        skew=np.full(expiries.size, -0.1),
+        settlement=np.full(expiries.size, np.nan),
+        vol_min=0.05,
+        vol_max=5.0,
+    )
+
+
+def plan(m: Mirror, now: int, settings: KeeperSettings) -> int:
+    ev = m.evaluation
+    x = BlockInputs(
+        addresses=m.addresses,
+        mtm=ev.mtm,
+        health_im=ev.health_im,
+        health_mm=ev.health_mm,
+        witness_mm=ev.witness_mm,
+        auction_start=m.auction_start,
+        now=now,
+        terms=TERMS,
+        listed_expiries=m.expiries,
+        settlement=m.settlement,
+    )
+    return len(plan_block(x, settings))
+
+
+def rebuild_from_reads(m: Mirror) -> km.Portfolios:
+    """The no-mirror keeper's per-block rebuild (kappa_ops.chain.ChainReader.portfolios): every
+    account's values as a chain read returns them (cash, underlying, packed words), decoded."""
+    price = m.share_price
+    cash = [a.cash(price) for a in m.accounts]
+    under = [a.underlying for a in m.accounts]
+    words = [a.words() for a in m.accounts]
+    n = len(cash)
+    positions = [[unpack_position(w) for w in ws] for ws in words]
+    width = max([len(p) for p in positions] + [1])
+    strike = np.ones((n, width))
+    expiry = np.zeros((n, width), dtype=np.int64)
+    is_call = np.zeros((n, width), dtype=bool)
+    size = np.zeros((n, width))
+    for i, pos in enumerate(positions):
+        for j, (sid, q) in enumerate(pos):
+            e, k, c = series_terms(sid)
+            strike[i, j], expiry[i, j], is_call[i, j], size[i, j] = k / WAD, e, c, q / WAD
+    return km.Portfolios(
+        np.array(cash, dtype=np.float64) / WAD,
+        np.array(under, dtype=np.float64) / WAD,
+        strike,
+        expiry,
+        is_call,
+        size,
+    )
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1e3
+
+
+NODE_ACCOUNTS = 3000
+
+
+def node_figures() -> dict[str, object]:
+    """Backfill rate and a full re-read against a local anvil node (see the module)."""
+    import socket
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from keeper.runtime.chain import EventReader
+    from keeper.runtime.localnet import anvil_command, connected, demo
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    node = subprocess.Popen(
+        anvil_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(1.0)
+        with tempfile.TemporaryDirectory() as tmp, connected(port) as provider:
+            d = demo(Path(tmp), short=True, log=lambda _line: None)
+            w3 = provider.web3
+            extra = [f"0x{0xBEEF0000 + i:040x}" for i in range(NODE_ACCOUNTS)]
+            hashes = [
+                w3.eth.send_transaction(
+                    {  # type: ignore[arg-type]
+                        "from": str(d.keeper.address),
+                        "to": str(d.engine.address),
+                        "gas": 300_000,
+                        "data": bytes(d.engine.deposit_for.encode_input(a, d.usd.address, 10**9)),
+                    }
+                )
+                for a in extra
+            ]
+            w3.eth.wait_for_transaction_receipt(hashes[-1], timeout=300)
+            reader = EventReader(provider, d.engine, d.liquidator)
+            head = reader.head()
+            start = int(
+                json.loads((Path(tmp) / "31337.json").read_text())["contracts"]["engine"]["block"]
+            )
+            e = d.engine
+            mirror = Mirror(
+                str(e.cash_token()),
+                str(e.underlying_token()),
+                int(e.cash_scale()),
+                int(e.underlying_scale()),
+            )
+            t = time.perf_counter()
+            events = 0
+            for lo, hi in reader.chunks(start, head, 2000):
+                batch = reader.logs(lo, hi)
+                mirror.apply_many(batch)
+                events += len(batch)
+            backfill_s = time.perf_counter() - t
+            addresses = list(mirror.addresses)
+            now = int(w3.eth.get_block("latest")["timestamp"])
+            reads = [timed(lambda: d.reader.snapshot(addresses, now)) for _ in range(3)]
+            return {
+                "node_accounts": len(addresses),
+                "node_blocks": head - start + 1,
+                "node_events": events,
+                "node_backfill_s": round(backfill_s, 3),
+                "node_backfill_events_per_s": round(events / backfill_s),
+                "node_backfill_blocks_per_s": round((head - start + 1) / backfill_s),
+                "node_full_read_ms": round(float(np.median(reads)), 1),
+            }
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+
+
+def main(with_node: bool = False) -> dict[str, object]:
+    rng = np.random.default_rng(SEED)
+    addresses, events, sids = history(rng)
+    m = Mirror(USD, WETH, 10**12, 1, width=POSITIONS, shard_size=1024)
+    t = time.perf_counter()
+    m.apply_many(events)
+    apply_s = time.perf_counter() - t
+    settings = KeeperSettings()
+    assert m.n_accounts == ACCOUNTS
+    assert all(len(a.positions) == POSITIONS for a in m.accounts)
+    now = NOW
+    m.take_touched()
+    cold_ms = timed(lambda: m.evaluate(market(None, now), PARAMS))
+    block, block_greeks, incremental, baseline = [], [], [], []
+    for r in range(ROUNDS):
+        now += 2
+        mk = market(rng, now)
+        block.append(timed(lambda mk=mk, now=now: (m.evaluate(mk, PARAMS), plan(m, now, settings))))
+        block_greeks.append(
+            timed(
+                lambda mk=mk, now=now: (m.evaluate(mk, PARAMS, greeks=True), plan(m, now, settings))
+            )
+        )
+        # One account's event, no market move.
+        now += 2
+        mk = market(None, now)
+        i = int(rng.integers(ACCOUNTS))
+        m.apply(
+            Event(
+                "Deposit",
+                10**7 + r,
+                0,
+                {
+                    "account": addresses[i],
+                    "payer": addresses[i],
+                    "token": USD,
+                    "amount": 10**6,
+                    "amount_wad": WAD,
+                },
+            )
+        )
+
+        def one(mk: km.Market = mk, now: int = now) -> None:
+            m.evaluate(mk, PARAMS, m.take_touched())
+            plan(m, now, settings)
+
+        incremental.append(timed(one))
+        if r < 5:
+            baseline.append(
+                timed(
+                    lambda mk=mk, now=now: (
+                        km.evaluate(rebuild_from_reads(m), mk, PARAMS),
+                        plan(m, now, settings),
+                    )
+                )
+            )
+    # The mirror's numbers are the rebuilt path's numbers, exactly.
+    mk = market(None, now)
+    m.evaluate(mk, PARAMS)
+    direct = km.evaluate(rebuild_from_reads(m), mk, PARAMS)
+    max_diff = float(np.max(np.abs(direct.health_mm - m.evaluation.health_mm)))
+    result: dict[str, object] = {
+        "accounts": ACCOUNTS,
+        "positions_per_account": POSITIONS,
+        "series": len(sids),
+        "events": len(events),
+        "shard_size": m.shard_size,
+        "apply_events_per_s": round(len(events) / apply_s),
+        "cold_build_ms": round(cold_ms, 2),
+        "block_ms_p50": round(float(np.median(block)), 2),
+        "block_ms_p50_with_greeks": round(float(np.median(block_greeks)), 2),
+        "incremental_ms_p50": round(float(np.median(incremental)), 3),
+        "baseline_full_rebuild_ms_p50": round(float(np.median(baseline)), 2),
+        "ratio_baseline_over_block": round(float(np.median(baseline) / np.median(block)), 2),
+        "ratio_baseline_over_incremental": round(
+            float(np.median(baseline) / np.median(incremental)), 1
+        ),
+        "max_abs_diff_health_mm_vs_rebuild": max_diff,
+        "rounds": ROUNDS,
+    }
+    command = "python -m bench.keeper"
+    if with_node:
+        result.update(node_figures())
+        command += " --node"
+    path = write_result("keeper", result, command)
+    rows = [
+        (
+            "price move: full re-evaluation + plan",
+            result["block_ms_p50"],
+            result["ratio_baseline_over_block"],
+        ),
+        (
+            "one account's event + plan",
+            result["incremental_ms_p50"],
+            result["ratio_baseline_over_incremental"],
+        ),
+        (
+            "baseline: re-read + rebuild + evaluate + plan",
+            result["baseline_full_rebuild_ms_p50"],
+            None,
+        ),
+    ]
+    print(
+        table(
+            ("per block (10,000 x 16)", "ms p50", "baseline / this"),
+            [(a, b, c if c is not None else "-") for a, b, c in rows],
+        )
+    )
+    print(
+        f"events applied: {result['apply_events_per_s']:,}/s; cold build {cold_ms:.0f} ms; "
+        f"baseline / price-move block {result['ratio_baseline_over_block']}x; wrote {path}"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(with_node="--node" in sys.argv[1:])

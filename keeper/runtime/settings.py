@@ -1,0 +1,139 @@
+"""The keeper's settings: the `keeper:` key of deploy/networks/<ecosystem>-<network>.yaml.
+
+Validated with pydantic v2 (unknown keys are errors), and every problem is reported as one line
+naming the file and the key path (`KeeperConfigError`). The same file's `extends:` and
+`${VAR}` substitution apply (kappa_ops.config reads it). Every key has a default, so a file
+without a `keeper:` key runs the monitor, liquidator and settler with conservative caps.
+
+    keeper:
+      dry_run: false              # simulate and log every action, never send
+      roles: {monitor: true, monitor_greeks: true, liquidator: true, settler: true}
+      confirmations: 0            # events are applied this many blocks behind the head
+      backfill_chunk: 2000        # blocks per eth_getLogs request while catching up
+      reprice_seconds: 60         # re-evaluate every account at least this often (time decay)
+      checkpoint: null            # default .keeper/<ecosystem>-<network>.json
+      checkpoint_blocks: 1        # write the checkpoint every N processed blocks
+      drift: {every_blocks: 20, sample: 8}
+      tx: {max_fee_gwei: 5, max_priority_fee_gwei: 0.1, gas_limit: 3000000,
+           replace_after_blocks: 3, bump_percent: 12.5, hourly_spend_cap_eth: 0.05}
+      liquidation: {start_margin_usd: 0.001, min_profit_usd: 0, price_tolerance: 0.01,
+                    max_bids_per_block: 8, end_at: im}
+      settlement: {max_accounts_per_block: 16}
+      hedge: {band: 0.02, slippage: 0.005, deadline_seconds: 600, min_gross: 0}   # roles.hedger
+      metrics_port: null          # a Prometheus endpoint on this port when set
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class KeeperConfigError(ValueError):
+    """A `keeper:` section that cannot be used; the message is one line."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Roles(_Model):
+    monitor: bool = True
+    monitor_greeks: bool = True  # account Greeks with every evaluation (the risk monitor)
+    liquidator: bool = True
+    settler: bool = True
+    hedger: bool = False  # the accounts that made the signer their operator
+
+
+class Drift(_Model):
+    every_blocks: int = Field(20, ge=1)
+    sample: int = Field(8, ge=0)
+
+
+class TxSettings(_Model):
+    max_fee_gwei: float = Field(5.0, gt=0)
+    max_priority_fee_gwei: float = Field(0.1, ge=0)
+    gas_limit: int = Field(3_000_000, ge=21_000, le=30_000_000)
+    replace_after_blocks: int = Field(3, ge=1)
+    bump_percent: float = Field(12.5, ge=10, le=200)
+    hourly_spend_cap_eth: float = Field(0.05, ge=0)
+    max_pending: int = Field(16, ge=1)
+
+    @model_validator(mode="after")
+    def _tip_below_cap(self) -> TxSettings:
+        if self.max_priority_fee_gwei > self.max_fee_gwei:
+            raise ValueError("max_priority_fee_gwei must not exceed max_fee_gwei")
+        return self
+
+
+class LiquidationSettings(_Model):
+    start_margin_usd: float = Field(0.001, ge=0)
+    min_profit_usd: float = 0.0
+    price_tolerance: float = Field(0.01, ge=0, le=1)
+    max_bids_per_block: int = Field(8, ge=0)
+    end_at: Literal["im", "mm"] = "im"
+
+
+class HedgeSettings(_Model):
+    band: float = Field(0.02, ge=0, lt=1)  # hedge when |net delta| / gross > band
+    slippage: float = Field(0.005, ge=0, lt=0.05)  # min_out below the exact pool quote
+    deadline_seconds: int = Field(600, ge=1)
+    min_gross: float = Field(0.0, ge=0)  # ignore accounts with a smaller gross option size
+
+
+class SettlementSettings(_Model):
+    max_accounts_per_block: int = Field(16, ge=0)
+
+
+class KeeperSettings(_Model):
+    dry_run: bool = False
+    roles: Roles = Roles()
+    confirmations: int = Field(0, ge=0, le=64)
+    backfill_chunk: int = Field(2000, ge=1)
+    reprice_seconds: int = Field(60, ge=0)
+    checkpoint: str | None = None
+    checkpoint_blocks: int = Field(1, ge=1)
+    shard_size: int = Field(1024, ge=1)
+    drift: Drift = Drift()
+    tx: TxSettings = TxSettings()
+    liquidation: LiquidationSettings = LiquidationSettings()
+    settlement: SettlementSettings = SettlementSettings()
+    hedge: HedgeSettings = HedgeSettings()
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+
+    def checkpoint_path(self, ecosystem: str, network: str, root: Path) -> Path:
+        if self.checkpoint:
+            path = Path(self.checkpoint)
+            return path if path.is_absolute() else root / path
+        return root / ".keeper" / f"{ecosystem}-{network}.json"
+
+
+def parse_keeper(data: Any, source: str = "<config>") -> KeeperSettings:
+    """Validate the `keeper:` mapping (None: every default); one-line KeeperConfigError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise KeeperConfigError(f"{source}: keeper: expected a mapping")
+    try:
+        return KeeperSettings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in ("keeper", *err["loc"]))
+        message = err["msg"].removeprefix("Value error, ")
+        raise KeeperConfigError(f"{source}: {where}: {message}") from None
+
+
+def load_keeper(path: Path, env: dict[str, str] | None = None) -> KeeperSettings:
+    """The `keeper:` key of a network file (after `extends:` and `${VAR}` substitution)."""
+    import os
+
+    from kappa_ops.config import ConfigError, _read_merged, _substitute
+
+    try:
+        raw = _read_merged(Path(path), seen=())
+        data = _substitute(raw.get("keeper"), dict(os.environ) if env is None else env, str(path))
+    except ConfigError as exc:
+        raise KeeperConfigError(str(exc)) from None
+    return parse_keeper(data, str(path))
