@@ -179,6 +179,9 @@ class Mirror:
         self.index: dict[str, int] = {}
         self.accounts: list[Account] = []
         self.share_price = WAD
+        self._pending_cut = 0
+        # MarginEngine.deficit: socialized losses beyond every other positive balance.
+        self.deficit = 0
         self.listed: set[int] = set()
         self.expiries: list[int] = []
         self.settlement: dict[int, int] = {}
@@ -376,6 +379,9 @@ class Mirror:
         self._add_cash(receiver, amount)
 
     def _on_CashSharePrice(self, a: Mapping[str, Any], _: Event) -> None:
+        # A socialized loss: the cut is credited back to its receiver's own shares by the
+        # LossSocialized that follows in the same call.
+        self._pending_cut = self.share_price - int(a["share_price"])
         self.share_price = int(a["share_price"])
         # Every positive balance changed value: every row's cash is recomputed (vectorized, in
         # `sync`) and every account re-evaluated.
@@ -383,7 +389,13 @@ class Mirror:
         self.market_epoch += 1
 
     def _on_LossSocialized(self, a: Mapping[str, Any], _: Event) -> None:
-        self._add_cash(self.row(a["receiver"]), int(a["amount"]))
+        # MarginEngine.socialize_loss credits the amount plus what the receiver's own shares
+        # lost with the price (it is left out of the loss); the part beyond every other
+        # balance is the engine's deficit.
+        i = self.row(a["receiver"])
+        cut, self._pending_cut = self._pending_cut, 0
+        self.deficit += int(a.get("deficit", 0))
+        self._add_cash(i, int(a["amount"]) + self.accounts[i].shares * cut // WAD)
 
     def _on_SeriesListed(self, a: Mapping[str, Any], _: Event) -> None:
         self.listed.add(int(a["series_id"]))
@@ -618,6 +630,7 @@ class Mirror:
             "underlying_scale": self.underlying_scale,
             "width": self.width,
             "share_price": self.share_price,
+            "deficit": self.deficit,
             "listed": sorted(self.listed),
             "expiries": list(self.expiries),
             "settlement": {str(k): v for k, v in sorted(self.settlement.items())},
@@ -652,6 +665,7 @@ class Mirror:
             m.last_block = int(data["last_block"])
             m.last_block_hash = data.get("last_block_hash")
             m.share_price = int(data["share_price"])
+            m.deficit = int(data.get("deficit", 0))
             m.listed = {int(x) for x in data["listed"]}
             m.expiries = sorted(int(x) for x in data["expiries"])
             m.settlement = {int(k): int(v) for k, v in data["settlement"].items()}
