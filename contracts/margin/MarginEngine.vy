@@ -394,8 +394,9 @@ def settle_expiry(expiry: uint256, hints: DynArray[uint80, 8]):
          source's first round updated at or after the expiry (hints: those rounds' ids, one
          per source, from keeper/settlement.py), so the price is fixed by data dated at the
          expiry and not by the moment of the call; it reverts while a source is pending
-         (see the aggregator). Reverts "engine: not expired", "engine: unknown expiry" (never
-         listed, or already settled: settling removes it from the live list).
+         (see the aggregator). Reverts "oracle: not expired" before the expiry, "engine:
+         unknown expiry" (never listed, or already settled: settling removes it from the
+         live list).
     @param expiry The expiry to settle.
     @param hints Per oracle source, the round id of its first round at or after the expiry.
     """
@@ -408,7 +409,7 @@ def settle_expiry(expiry: uint256, hints: DynArray[uint80, 8]):
         found = found or self.live_expiries[i] == expiry
     assert found, "engine: unknown expiry"
     self.live_expiries.pop()
-    assert block.timestamp >= expiry, "engine: not expired"
+    # The aggregator reverts "oracle: not expired" before the expiry.
     price: uint256 = staticcall oracle.settlement_price(expiry, hints)
     self.settlement_price[expiry] = price
     log ExpirySettled(expiry=expiry, price=price)
