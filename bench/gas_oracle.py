@@ -71,9 +71,7 @@ def measure_settlement() -> dict[str, int]:
         p.set_spot(3020)
         hints = p.settlement_hints(expiry)
         return {
-            "oracle_settlement_price_3": execution_gas(
-                p.oracle, "settlement_price", expiry, hints
-            ),
+            "oracle_settlement_price_3": execution_gas(p.oracle, "settlement_price", expiry, hints),
             "settle_expiry": execution_gas(p.engine, "settle_expiry", expiry, hints),
         }
 

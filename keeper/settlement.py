@@ -46,9 +46,13 @@ def first_round_at(rounds: Iterable[tuple[int, int]], expiry: int) -> int:
             return round_id
         previous = history.get(round_id - 1)
         if previous is None:
-            raise ValueError(f"round {round_id - 1} (before round {round_id}) is not in the history")
+            raise ValueError(
+                f"round {round_id - 1} (before round {round_id}) is not in the history"
+            )
         if previous >= expiry:
-            raise ValueError(f"round {round_id - 1} is dated at or after the expiry but was skipped")
+            raise ValueError(
+                f"round {round_id - 1} is dated at or after the expiry but was skipped"
+            )
         return round_id
     return 0
 
@@ -58,7 +62,9 @@ def hints(histories: Sequence[Iterable[tuple[int, int]]], expiry: int) -> list[i
     return [first_round_at(h, expiry) for h in histories]
 
 
-def walk_back(get_round: GetRound, latest_round_id: int, expiry: int, limit: int = 10_000) -> list[tuple[int, int]]:
+def walk_back(
+    get_round: GetRound, latest_round_id: int, expiry: int, limit: int = 10_000
+) -> list[tuple[int, int]]:
     """(round_id, updated_at) of the feed's rounds from its latest back to the first one
     dated before `expiry` (inclusive), within the latest round's phase; fewer when the feed
     has no earlier round. `limit` bounds the number of reads (a feed that published more

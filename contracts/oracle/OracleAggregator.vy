@@ -259,9 +259,8 @@ def price() -> (uint256, uint256, uint256):
     @notice The median price of the usable sources, a confidence and the oldest time used.
     @dev A source that is stale, malformed or reverting is skipped (see the contract notice
          and source_status()). Reverts "oracle: too few fresh sources" only when fewer than
-         min_sources sources are usable. Gas, cold, over MockAggregatorV3 feeds
-         (bench/gas_oracle.py): about 11,000 per source; the feed's own latestRoundData is
-         about 4,600 of it and the cold account access 2,600.
+         min_sources sources are usable. Gas grows by one cold call into each source
+         (bench/gas_oracle.py measures it over three).
     @return median_wad Median of the usable normalised answers (wad, rounded down).
     @return confidence_wad max(0, 1 - spread / median), spread = max - min of the tightest
             strict majority of the sorted answers (wad, rounded down).
@@ -370,7 +369,8 @@ def settlement_price(expiry: uint256, hints: DynArray[uint80, MAX_SOURCES]) -> u
          malformed or reverting) or has no round history. keeper/settlement.py finds the
          hints from a feed's round history. A source is left out when its first round is
          malformed or dated after expiry + settlement_timeout, or, once that deadline has
-         passed, when it is missing. Reverts "oracle: not expired" before the expiry,
+         passed, when it is missing. min_sources applies to the sources with round history.
+         Reverts "oracle: not expired" before the expiry,
          "oracle: one hint per source" unless len(hints) == source_count(), "oracle: bad
          settlement hint" when a source has a round at or after the expiry in its current
          phase and hints[i] is not the first one, "oracle: settlement source pending" while

@@ -204,7 +204,16 @@ def test_oracle_property_decimals_normalise_exactly(
 # ----------------------------------------------------------------------------------------------
 
 HOUR = 3600
-BAD_KINDS = ("answer", "zero", "negative", "future", "incomplete", "too large", "reverting", "stale")
+BAD_KINDS = (
+    "answer",
+    "zero",
+    "negative",
+    "future",
+    "incomplete",
+    "too large",
+    "reverting",
+    "stale",
+)
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +306,9 @@ def settlement_case(draw: st.DrawFn) -> tuple[list[list[tuple[int, int]]], int, 
         is_bad = i < k
         first = draw(st.integers(min_value=0, max_value=3 * HOUR if is_bad else HOUR))
         later = draw(st.lists(st.integers(min_value=1, max_value=HOUR), max_size=3))
-        count = draw(st.integers(min_value=0, max_value=1 + len(later))) if is_bad else 1 + len(later)
+        count = (
+            draw(st.integers(min_value=0, max_value=1 + len(later))) if is_bad else 1 + len(later)
+        )
         times = [first]
         for step in later:
             times.append(times[-1] + step)
@@ -305,9 +316,11 @@ def settlement_case(draw: st.DrawFn) -> tuple[list[list[tuple[int, int]]], int, 
         rounds.append([(t, draw(answers)) for t in times[:count]])
         flags.append(is_bad)
     order = draw(st.permutations(list(range(n))))
-    return [rounds[i] for i in order], draw(st.integers(min_value=0, max_value=30 * 86400)), [
-        flags[i] for i in order
-    ]
+    return (
+        [rounds[i] for i in order],
+        draw(st.integers(min_value=0, max_value=30 * 86400)),
+        [flags[i] for i in order],
+    )
 
 
 @settings(max_examples=scaled(100))

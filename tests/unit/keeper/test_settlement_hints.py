@@ -66,7 +66,10 @@ def test_walk_back_stays_in_the_phase():
     def get_round(round_id: int):
         return (round_id, 1, EXPIRY + 1, EXPIRY + 1, round_id)
 
-    assert walk_back(get_round, PHASE | 2, EXPIRY) == [(PHASE | 2, EXPIRY + 1), (PHASE | 1, EXPIRY + 1)]
+    assert walk_back(get_round, PHASE | 2, EXPIRY) == [
+        (PHASE | 2, EXPIRY + 1),
+        (PHASE | 1, EXPIRY + 1),
+    ]
 
 
 @given(

@@ -305,7 +305,15 @@ def test_oracle_constructor_state_and_events() -> None:
 def test_oracle_constructor_reverts() -> None:
     feeds = [feed(), feed()]
     with boa.reverts("oracle: length mismatch"):
-        load("contracts/oracle/OracleAggregator.vy", [f.address for f in feeds], [HOUR], 1, ZERO, 0, 0)
+        load(
+            "contracts/oracle/OracleAggregator.vy",
+            [f.address for f in feeds],
+            [HOUR],
+            1,
+            ZERO,
+            0,
+            0,
+        )
     with boa.reverts("oracle: bad min_sources"):
         aggregator(feeds, 3)
     with boa.reverts("oracle: bad min_sources"):

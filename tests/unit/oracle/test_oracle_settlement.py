@@ -89,7 +89,7 @@ def test_oracle_settlement_is_the_median_of_the_first_rounds_after_expiry(setup)
 
 
 def test_oracle_settlement_reverts_before_expiry(setup):
-    agg, feeds, expiry = setup
+    agg, _, expiry = setup
     at(expiry - 1)
     with boa.reverts("oracle: not expired"):
         agg.settlement_price(expiry, [0, 0, 0])

@@ -171,7 +171,9 @@ def test_takes_no_part_in_settlement(feed, pool, usd, trader):
     a round dated at an expiry, so the owner marks it and settlement leaves it out."""
     with boa.env.anchor():
         chainlink = [
-            boa.load(str(ROOT / "contracts/mocks/MockAggregatorV3.vy"), 8, "ETH / USD", 3000 * 10**8)
+            boa.load(
+                str(ROOT / "contracts/mocks/MockAggregatorV3.vy"), 8, "ETH / USD", 3000 * 10**8
+            )
             for _ in range(2)
         ]
         oracle = boa.load(
