@@ -744,12 +744,23 @@ def _read_latest(packed: uint256) -> (uint8, uint256, uint256):
     )
     if not ok:
         return STATUS_REVERTING, 0, 0
-    round_id: uint256 = 0
-    value: uint256 = 0
-    updated_at: uint256 = 0
-    round_id, value, updated_at = self._parse(response, packed)
-    if value == 0 or updated_at > block.timestamp:
+    # The checks of _parse, written out here: price() runs them for every source.
+    if len(response) != ROUND_BYTES:
         return STATUS_MALFORMED, 0, 0
+    round_id: uint256 = convert(extract32(response, 0), uint256)
+    answer: int256 = convert(extract32(response, 32), int256)
+    updated_at: uint256 = convert(extract32(response, 96), uint256)
+    answered_in_round: uint256 = convert(extract32(response, 128), uint256)
+    if round_id > MASK_80 or answered_in_round > MASK_80 or answered_in_round < round_id:
+        return STATUS_MALFORMED, 0, 0
+    if updated_at == 0 or updated_at > block.timestamp or answer <= 0:
+        return STATUS_MALFORMED, 0, 0
+    # decimals <= 18 (checked when added): the scale is at most 1e18, no overflow.
+    scale: uint256 = pow_mod256(10, unsafe_sub(MAX_DECIMALS, (packed >> 224) & 255))
+    if convert(answer, uint256) > unsafe_div(MAX_PRICE, scale):
+        return STATUS_MALFORMED, 0, 0
+    # answer <= MAX_PRICE / scale: the product is at most 1e36.
+    value: uint256 = unsafe_mul(convert(answer, uint256), scale)
     # updated_at <= block.timestamp (checked above): no underflow.
     if unsafe_sub(block.timestamp, updated_at) > (packed >> 160) & MASK_64:
         return STATUS_STALE, value, updated_at
