@@ -651,25 +651,32 @@ class SettlementRules(KappaMachine):
 
     @step(market=True)
     def settle_expiry(self) -> None:
-        """Anyone records the settlement price of the oldest expired, unsettled expiry."""
+        """Anyone records the settlement price of the oldest expired, unsettled expiry that
+        can be settled (an expiry whose sources published no round within the settlement
+        timeout after it never can, and must not keep the later ones waiting)."""
         now = self.chain.timestamp
         due = sorted(e for e in self.live if e <= now)
         if not due:
             mark("settle_expiry: none due")
             return
-        ok, _ = self.attempt(
-            "settle_expiry",
-            self.engine.settle_expiry,
-            due[0],
-            deployment.settlement_hints(self.p.oracle, self.p.feeds, due[0]),
-            sender=self.w.outsider,
-            allowed={"oracle: settlement source pending", "oracle: too few settlement sources"},
-        )
-        if ok:
-            (settled,) = [e for e in self.engine.get_logs() if e.name == "ExpirySettled"]
-            assert settled.expiry == due[0] and settled.price > 0
-            self.ghost.settlement[due[0]] = settled.price
-            self.live.remove(due[0])
+        for expiry in due:
+            ok, _ = self.attempt(
+                "settle_expiry",
+                self.engine.settle_expiry,
+                expiry,
+                deployment.settlement_hints(self.p.oracle, self.p.feeds, expiry),
+                sender=self.w.outsider,
+                allowed={
+                    "oracle: settlement source pending",
+                    "oracle: too few settlement sources",
+                },
+            )
+            if ok:
+                (settled,) = [e for e in self.engine.get_logs() if e.name == "ExpirySettled"]
+                assert settled.expiry == expiry and settled.price > 0
+                self.ghost.settlement[expiry] = settled.price
+                self.live.remove(expiry)
+                return
 
     @step(who=trader)
     def settle_positions(self, who: int) -> None:
