@@ -14,8 +14,10 @@
                              up, so the confidence is rounded down (conservative for margin);
             oldest_timestamp the oldest `updatedAt` among the answers used.
 
-        Usable answers. A source is read with a bounded-gas static call that cannot revert
-        this contract; it is usable when its round is well-formed and fresh
+        Usable answers. A source is read with a static call of at most SOURCE_GAS gas that
+        cannot revert this contract (a failed call is reverted with "oracle: out of gas" only
+        when the gas left shows the caller starved it, so a caller cannot drop a source by
+        choosing its gas limit); it is usable when its round is well-formed and fresh
         (block.timestamp - updatedAt <= its heartbeat). Anything else is skipped, never used,
         and reported by `source_status()`:
             STATUS_FRESH (0)      well-formed and fresh: used;
@@ -180,6 +182,8 @@ MAX_SETTLEMENT_TIMEOUT: constant(uint256) = MAX_HEARTBEAT
 # Gas allowance of one call into a source: a Chainlink proxy read costs a small fraction of
 # it; a source that burns it is reported as reverting instead of starving the caller.
 SOURCE_GAS: constant(uint256) = 100_000
+# Gas left after a failed source call below which the failure may be the caller's doing.
+STARVED_GAS: constant(uint256) = SOURCE_GAS // 32
 # A round as AggregatorV3 returns it: five words.
 ROUND_BYTES: constant(uint256) = 160
 
@@ -743,6 +747,9 @@ def _read_latest(packed: uint256) -> (uint8, uint256, uint256):
         revert_on_failure=False,
     )
     if not ok:
+        # A source that got its whole allowance leaves at least 1/63 of it here (the 63/64
+        # rule); less means the caller starved it, which must not drop it from the median.
+        assert msg.gas >= STARVED_GAS, "oracle: out of gas"
         return STATUS_REVERTING, 0, 0
     # The checks of _parse, written out here: price() runs them for every source.
     if len(response) != ROUND_BYTES:
@@ -783,6 +790,7 @@ def _round(feed: address, round_id: uint256, packed: uint256) -> (uint256, uint2
         revert_on_failure=False,
     )
     if not ok:
+        assert msg.gas >= STARVED_GAS, "oracle: out of gas"
         return 0, 0, 0
     return self._parse(response, packed)
 
@@ -831,6 +839,7 @@ def _first_round_at(packed: uint256, expiry: uint256, hint: uint256, deadline: u
         is_static_call=True,
         revert_on_failure=False,
     )
+    assert ok or msg.gas >= STARVED_GAS, "oracle: out of gas"
     if ok:
         latest_id, value, updated_at = self._parse(response, packed)
     if not ok or value == 0 or updated_at > block.timestamp or updated_at < expiry:

@@ -257,3 +257,48 @@ def test_oracle_single_answer_aggregator_loads(proto):
         0,
     )
     assert agg.price()[:2] == (3000 * WAD, WAD)
+
+
+# ----------------------------------------------------------------------------------------------
+# A caller cannot drop a source by starving it of gas
+# ----------------------------------------------------------------------------------------------
+
+
+def test_oracle_caller_gas_limit_cannot_drop_an_honest_source():
+    """A source that burns its allowance comes first; for every gas limit the call either
+    fails or prices from all three honest sources: an honest source starved by the caller's
+    limit reverts the call ("oracle: out of gas") instead of being skipped."""
+    from bench.common import new_transaction
+
+    # A fresh environment: committing state between calls (new_transaction) is not
+    # compatible with the per-test anchor.
+    with boa.swap_env(boa.Env()):
+        burner = hostile(8, 3000)
+        burner.set_mode(2)
+        honest = [mock(8, a) for a in (2990, 3000, 3100)]
+        agg = load(
+            "contracts/oracle/OracleAggregator.vy",
+            [burner.address] + [f.address for f in honest],
+            [HOUR] * 4,
+            2,
+            "0x" + "00" * 20,
+            HOUR,
+            0,
+        )
+        caller = load("tests/contracts/GasLimitedCaller.vy")
+        selector = bytes.fromhex("a035b1fe")  # price()
+        full = agg.price()
+        assert full[0] == 3000 * WAD
+        outcomes: dict[str, int] = {}
+        for gas in range(100_000, 160_000, 250):
+            new_transaction()  # cold accounts, as in a transaction of its own
+            ok, out = caller.call(agg.address, selector, gas)
+            if ok:
+                got = tuple(int.from_bytes(out[i : i + 32], "big") for i in (0, 32, 64))
+                assert got == full, f"gas {gas}: priced from fewer sources: {got}"
+                outcomes["full"] = outcomes.get("full", 0) + 1
+            elif b"oracle: out of gas" in out:
+                outcomes["out of gas"] = outcomes.get("out of gas", 0) + 1
+            else:
+                outcomes["failed"] = outcomes.get("failed", 0) + 1
+    assert outcomes.get("full") and outcomes.get("out of gas"), outcomes
