@@ -9,11 +9,11 @@
 
 @external
 @view
-def call(target: address, data: Bytes[4], gas_: uint256) -> (bool, Bytes[256]):
+def call(target: address, data: Bytes[1024], gas_: uint256) -> (bool, Bytes[256]):
     """
     @notice Static call `target` with `data` and at most `gas_` gas.
     @param target The contract.
-    @param data The calldata (a selector).
+    @param data The calldata.
     @param gas_ The gas limit of the call.
     @return ok Whether the call succeeded.
     @return out Its return data, or its revert data.

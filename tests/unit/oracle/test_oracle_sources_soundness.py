@@ -302,3 +302,49 @@ def test_oracle_caller_gas_limit_cannot_drop_an_honest_source():
             else:
                 outcomes["failed"] = outcomes.get("failed", 0) + 1
     assert outcomes.get("full") and outcomes.get("out of gas"), outcomes
+
+
+def test_oracle_caller_gas_limit_cannot_drop_a_settlement_source():
+    """As above for settlement_price: a burner first, then three honest sources with a round
+    after the expiry; every gas limit either fails or settles at the three honest rounds."""
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    from bench.common import new_transaction
+
+    with boa.swap_env(boa.Env()):
+        burner = hostile(8, 3000)
+        burner.set_mode(2)
+        honest = [mock(8, 3000) for _ in range(3)]
+        agg = load(
+            "contracts/oracle/OracleAggregator.vy",
+            [burner.address] + [f.address for f in honest],
+            [HOUR] * 4,
+            2,
+            "0x" + "00" * 20,
+            HOUR,
+            0,
+        )
+        expiry = boa.env.timestamp + 60
+        boa.env.time_travel(seconds=120)
+        for f, answer in zip(honest, (2990, 3000, 3100), strict=True):
+            f.set_answer(answer * 10**8)
+        boa.env.time_travel(seconds=HOUR)  # the burner is missing: left out after the timeout
+        hints = [0, 2, 2, 2]
+        assert agg.settlement_price(expiry, hints) == 3000 * WAD
+        caller = load("tests/contracts/GasLimitedCaller.vy")
+        data = keccak(b"settlement_price(uint256,uint80[])")[:4] + encode(
+            ["uint256", "uint80[]"], [expiry, hints]
+        )
+        outcomes: dict[str, int] = {}
+        for gas in range(100_000, 190_000, 500):
+            new_transaction()
+            ok, out = caller.call(agg.address, data, gas)
+            if ok:
+                assert int.from_bytes(out[:32], "big") == 3000 * WAD, f"gas {gas}"
+                outcomes["full"] = outcomes.get("full", 0) + 1
+            elif b"oracle: out of gas" in out:
+                outcomes["out of gas"] = outcomes.get("out of gas", 0) + 1
+            else:
+                outcomes["failed"] = outcomes.get("failed", 0) + 1
+    assert outcomes.get("full") and outcomes.get("out of gas"), outcomes
