@@ -27,6 +27,8 @@ GOALS: dict[str, int | None] = {
     "lens_greeks": None,
     "oracle_price_3": 40_000,
     "vol_sigma": None,
+    "oracle_settlement_price_3": None,
+    "settle_expiry": None,
     "pool_swap": None,
     "swap_split_3": 250_000,
     "twap_feed_read": None,

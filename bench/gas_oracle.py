@@ -1,4 +1,6 @@
-"""Gas of the oracle layer's hot reads: `OracleAggregator.price()` and `VolOracle.sigma()`.
+"""Gas of the oracle layer's hot reads: `OracleAggregator.price()` and `VolOracle.sigma()`, and
+of settlement: `OracleAggregator.settlement_price()` over 3 sources and the engine's
+`settle_expiry` that records it (once per expiry, so measured for the record).
 
 `measure()` deploys the contracts with titanoboa and returns the execution gas of one call
 (`bench.common.execution_gas`: the call's own frame including its sub-calls to the feeds, not
@@ -48,9 +50,32 @@ def measure() -> dict[str, int]:
         expiry = boa.env.timestamp + 30 * 86400
         vol.update(expiry, 6 * WAD // 10, -WAD // 5)
         vol_sigma = execution_gas(vol, "sigma", expiry, 2500 * WAD, 3000 * WAD)
-    return {"oracle_price_3": oracle_price_3, "vol_sigma": vol_sigma}
+    figures = {"oracle_price_3": oracle_price_3, "vol_sigma": vol_sigma}
+    figures.update(measure_settlement())
+    return figures
+
+
+def measure_settlement() -> dict[str, int]:
+    """settlement_price over the test protocol's 3 feeds (each with a round before and two
+    after the expiry) and settle_expiry recording it, hints from keeper/settlement.py."""
+    from tests import protocol as P  # noqa: N812
+
+    with boa.swap_env(boa.Env()):
+        p = P.deploy()
+        expiry = P.expiry_in(8)
+        p.vol.update(expiry, 6 * WAD // 10, 0)
+        p.engine.list_series(expiry, 3000 * WAD, True)
+        boa.env.time_travel(seconds=expiry - boa.env.timestamp + 60)
+        p.set_spot(3010)
+        boa.env.time_travel(seconds=600)
+        p.set_spot(3020)
+        hints = p.settlement_hints(expiry)
+        return {
+            "oracle_settlement_price_3": execution_gas(p.oracle, "settlement_price", expiry, hints),
+            "settle_expiry": execution_gas(p.engine, "settle_expiry", expiry, hints),
+        }
 
 
 if __name__ == "__main__":
     for key, gas in measure().items():
-        print(f"{key:>16} {gas:>8,}")
+        print(f"{key:>26} {gas:>8,}")

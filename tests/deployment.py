@@ -9,14 +9,16 @@ own ABI objects with `sender=` (both harnesses accept it) and default to the dep
 holds every admin role.
 
 The market is a realistic ETH options market: USD cash with 6 decimals, WETH with 18, three
-price feeds (8, 18 and 6 decimals) at `spot`, a vol oracle without entries (tests add them),
-and risk parameters a venue would start from.
+price feeds (8, 18 and 6 decimals) at `spot`, all three needed (min_sources 3: one bad source
+cannot move the median outside the honest pair), a vol oracle without entries (tests add
+them), and risk parameters a venue would start from.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
+from keeper import settlement
 from keeper.series import unpack_position
 
 WAD = 10**18
@@ -37,7 +39,7 @@ LIQUIDATION = (WAD * 2 // 100, WAD // 10, 1800, WAD // 2, 10 * WAD, 100 * WAD)
 VOL_PARAMS = (WAD // 20, 5 * WAD, WAD // 2, 2 * WAD, 6 * 3600, WAD // 2)
 FEED_DECIMALS = (8, 18, 6)
 FEED_HEARTBEAT = 3600
-MIN_SOURCES = 2
+MIN_SOURCES = 3
 GRACE_PERIOD = 3600
 GRACE_LIQUIDATION_BUFFER = WAD // 100
 # Pools: (fee in bps, depth in WETH).
@@ -153,6 +155,35 @@ def deploy_venues(
 def expiry_at(timestamp: int, days: int) -> int:
     """The engine-grid expiry (08:00 UTC) `days` days after the day of `timestamp`."""
     return timestamp - timestamp % DAY + 8 * 3600 + days * DAY
+
+
+def settlement_hints(oracle: Any, feeds: list[Any], expiry: int) -> list[int]:
+    """The round-id hints of `oracle.settlement_price(expiry, hints)` / `settle_expiry`: per
+    configured source (in the oracle's order; `feeds` must contain each source's contract),
+    its first round at or after the expiry (keeper/settlement.py), 0 when it has none or
+    cannot be read."""
+    by_address = {str(f.address).lower(): f for f in feeds}
+    out = []
+    for i in range(oracle.source_count()):
+        feed = by_address[str(oracle.source(i)[0]).lower()]
+        try:
+            latest = int(feed.latestRoundData()[0])
+        except Exception:  # a reverting source: the aggregator ignores its hint
+            out.append(0)
+            continue
+
+        def get_round(round_id: int, feed: Any = feed) -> Any:
+            try:
+                return feed.getRoundData(round_id)
+            except Exception:  # no such round
+                return None
+
+        history = settlement.walk_back(get_round, latest, expiry)
+        try:
+            out.append(settlement.first_round_at(history, expiry))
+        except ValueError:  # a gap in the history: no hint can be proven
+            out.append(0)
+    return out
 
 
 def unpack_positions(packed: list[int]) -> tuple[list[int], list[int]]:

@@ -41,6 +41,15 @@ class Protocol:
             decimals = feed.decimals()
             feed.set_answer(round(price * 10**decimals))
 
+    def settlement_hints(self, expiry: int, extra_feeds: list[Any] | None = None) -> list[int]:
+        """Round-id hints for `engine.settle_expiry(expiry, hints)` (tests/deployment.py);
+        `extra_feeds` are sources a test added to the oracle beyond `feeds`."""
+        return deployment.settlement_hints(self.oracle, self.feeds + (extra_feeds or []), expiry)
+
+    def settle_expiry(self, expiry: int) -> None:
+        """Record the settlement price of `expiry` with the hints from the feeds' history."""
+        self.engine.settle_expiry(expiry, self.settlement_hints(expiry))
+
     def fund(self, account: str, usd: float = 0, weth: float = 0) -> None:
         """Mint tokens to `account` and deposit them into its engine account."""
         with boa.env.prank(account):

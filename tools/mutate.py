@@ -159,6 +159,8 @@ TARGETS: dict[str, Target] = {
         (
             U + "oracle/test_sequencer_guard.py",
             U + "oracle/test_oracle_aggregator.py",
+            U + "oracle/test_oracle_sources_soundness.py",
+            U + "oracle/test_oracle_settlement.py",
             U + "test_mutants_oracle.py",
         ),
     ),

@@ -432,17 +432,18 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
 
 
 @external
-def settle_expiry(expiry: uint256):
+def settle_expiry(expiry: uint256, hints: DynArray[uint80, 8]):
     """
     @notice Record the settlement price of an expiry, once, after it passes (anyone).
-    @dev Source: the OracleAggregator median, accepted only when every source it used was
-         updated at or after the expiry ("engine: no price after expiry"), so no pre-expiry
-         price can settle it. Trade-off: the first caller after the sources update fixes the
-         price, so it may lag the expiry by up to a heartbeat and a caller can choose among the
-         post-expiry updates; the median over several sources bounds what one source can do,
-         and keepers settle right after expiry. Reverts "engine: not expired", "engine: unknown
-         expiry" (never listed, or already settled: settling removes it from the live list).
+    @dev Source: OracleAggregator.settlement_price(expiry, hints), the median of each
+         source's first round updated at or after the expiry (hints: those rounds' ids, one
+         per source, from keeper/settlement.py), so the price is fixed by data dated at the
+         expiry and not by the moment of the call; it reverts while a source is pending
+         (see the aggregator). Reverts "oracle: not expired" before the expiry, "engine:
+         unknown expiry" (never listed, or already settled: settling removes it from the
+         live list).
     @param expiry The expiry to settle.
+    @param hints Per oracle source, the round id of its first round at or after the expiry.
     """
     # The expiry is no longer live: drop it from the list, keeping the ascending order (a
     # revert below undoes the move).
@@ -453,12 +454,8 @@ def settle_expiry(expiry: uint256):
         found = found or self.live_expiries[i] == expiry
     assert found, "engine: unknown expiry"
     self.live_expiries.pop()
-    assert block.timestamp >= expiry, "engine: not expired"
-    price: uint256 = 0
-    confidence: uint256 = 0
-    oldest: uint256 = 0
-    price, confidence, oldest = staticcall oracle.price()
-    assert oldest >= expiry, "engine: no price after expiry"
+    # The aggregator reverts "oracle: not expired" before the expiry.
+    price: uint256 = staticcall oracle.settlement_price(expiry, hints)
     self.settlement_price[expiry] = price
     log ExpirySettled(expiry=expiry, price=price)
 

@@ -12,6 +12,11 @@
         `set_round_data(...)` writes every field of the latest round verbatim, so tests can
         build stale, incomplete, future-dated or non-positive rounds.
 
+        Round history: every round set either way stays readable by `getRoundData`, so a test
+        builds a feed's history (rounds before and after an expiry, phase ids
+        phaseId << 64 | aggregatorRoundId, gaps) for OracleAggregator.settlement_price, which
+        reads a source's first round at or after an expiry and the round before it.
+
         Storage layout (gas): the latest answer takes one slot and the other four fields are
         packed in a second one, the way Chainlink's OCR aggregator packs its transmissions, so
         `latestRoundData` costs two storage reads. Timestamps therefore must fit 48 bits

@@ -1,9 +1,15 @@
 """Property tests of the oracle layer (OracleAggregator, VolOracle) with Hypothesis on titanoboa.
 
 - the median lies within [min, max] of the fresh sources, and equals a Python model of it
-  (median, confidence, oldest timestamp) exactly;
+  (median, confidence over the tightest strict majority, oldest timestamp) exactly;
 - with >= 3 fresh sources, one arbitrary source cannot move the answer outside [min, max] of
-  the honest ones (a malformed answer makes price() revert, which moves nothing);
+  the honest ones (a malformed answer is skipped);
+- with n sources and at most floor((n - 1) / 2) bad ones (any answer, malformed, reverting,
+  withholding), price() still answers, within [min, max] of the honest answers, with a
+  confidence at least 1 - (max H - min H) / median (the stated bound);
+- the settlement price is the median of the sources' first rounds at or after the expiry
+  (dated within the timeout), whoever calls and at any later block; with a minority of bad
+  sources it lies within the honest first rounds' range;
 - a stale source is never used: changing its answer changes nothing;
 - decimals 0..18 normalise exactly (answer * 10**(18 - decimals));
 - the vol oracle never answers outside [vol_min, vol_max], fresh or stale, and an update that
@@ -52,13 +58,27 @@ def deploy_aggregator(feeds: list[Any], heartbeats: list[int], min_sources: int)
     )
 
 
-def model_price(values: list[int]) -> tuple[int, int]:
-    """(median, confidence) exactly as the contract defines them."""
+def model_median(values: list[int]) -> int:
     s = sorted(values)
     m = len(s)
-    median = s[m // 2] if m % 2 else (s[m // 2 - 1] + s[m // 2]) // 2
-    ratio = -(-(s[-1] - s[0]) * WAD // median)
+    return s[m // 2] if m % 2 else (s[m // 2 - 1] + s[m // 2]) // 2
+
+
+def model_price(values: list[int]) -> tuple[int, int]:
+    """(median, confidence) exactly as the contract defines them: the spread of the tightest
+    floor(m/2) + 1 consecutive sorted answers over the median, ratio rounded up."""
+    s = sorted(values)
+    m = len(s)
+    median = model_median(s)
+    q = m // 2 + 1
+    spread = min(s[i + q - 1] - s[i] for i in range(m - q + 1))
+    ratio = -(-spread * WAD // median)
     return median, max(0, WAD - ratio)
+
+
+def confidence_bound(honest: list[int], median: int) -> int:
+    """The contract's stated lower bound: 1 - (max H - min H) / median (ratio rounded up)."""
+    return max(0, WAD - -(-(max(honest) - min(honest)) * WAD // median))
 
 
 # A source: decimals, a price in wad (kept exactly representable in those decimals), its
@@ -135,17 +155,12 @@ def test_oracle_property_one_source_cannot_escape_honest_range(
     answers.insert(position % (len(answers) + 1), adversary)
     spec = [{"decimals": 18, "answer": a, "heartbeat": 3600, "age": 0} for a in answers]
     feeds = configure(pool, spec)
-    agg = deploy_aggregator(feeds, [3600] * len(feeds), len(feeds))
-    if adversary <= 0:
-        # A malformed answer halts the price: it cannot move it.
-        with boa.reverts("oracle: non-positive answer"):
-            agg.price()
-    elif adversary > MAX_PRICE:
-        with boa.reverts("oracle: answer too large"):
-            agg.price()
-    else:
-        median, _, _ = agg.price()
-        assert min(honest) <= median <= max(honest)
+    agg = deploy_aggregator(feeds, [3600] * len(feeds), len(honest))
+    median, confidence, _ = agg.price()
+    assert min(honest) <= median <= max(honest)
+    assert confidence >= confidence_bound(honest, median)
+    malformed = adversary <= 0 or adversary > MAX_PRICE
+    assert agg.source_status()[position % len(answers)] == (2 if malformed else 0)
 
 
 @settings(max_examples=scaled(150))
@@ -182,6 +197,172 @@ def test_oracle_property_decimals_normalise_exactly(
     spec = [{"decimals": decimals, "answer": answer, "heartbeat": 60, "age": 0}]
     agg = deploy_aggregator(configure(pool, spec), [60], 1)
     assert agg.price()[:2] == (answer * scale, WAD)
+
+
+# ----------------------------------------------------------------------------------------------
+# A minority of bad sources: price() and settlement_price()
+# ----------------------------------------------------------------------------------------------
+
+HOUR = 3600
+BAD_KINDS = (
+    "answer",
+    "zero",
+    "negative",
+    "future",
+    "incomplete",
+    "too large",
+    "reverting",
+    "stale",
+)
+
+
+@pytest.fixture(scope="module")
+def hostile_pool() -> list[Any]:
+    """Four feeds that can be made to revert (tests/contracts/HostileFeed.vy)."""
+    return [deployer("tests/contracts/HostileFeed.vy").deploy(18, 3000 * WAD) for _ in range(4)]
+
+
+honest_answers = st.integers(min_value=10**15, max_value=10**30)
+
+
+@st.composite
+def minority(draw: st.DrawFn) -> tuple[list[int], list[tuple[str, int]], list[int]]:
+    """(honest answers, bad (kind, answer) pairs, a permutation placing them): n in 3..8
+    sources, at most floor((n - 1) / 2) of them bad."""
+    n = draw(st.integers(min_value=3, max_value=8))
+    k = draw(st.integers(min_value=0, max_value=(n - 1) // 2))
+    honest = draw(st.lists(honest_answers, min_size=n - k, max_size=n - k))
+    bad = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(BAD_KINDS),
+                st.one_of(st.integers(min_value=1, max_value=MAX_PRICE), honest_answers),
+            ),
+            min_size=k,
+            max_size=k,
+        )
+    )
+    order = draw(st.permutations(list(range(n))))
+    return honest, bad, order
+
+
+@settings(max_examples=scaled(100))
+@given(case=minority())
+def test_oracle_property_minority_of_bad_sources_cannot_stop_or_move_the_price(
+    pool: dict[int, list[Any]], hostile_pool: list[Any], case: Any
+) -> None:
+    honest, bad, order = case
+    now = boa.env.timestamp
+    mocks = iter(pool[18])
+    hostiles = iter(hostile_pool)
+    slots: list[Any] = []
+    for answer in honest:
+        f = next(mocks)
+        f.set_round_data(1, answer, now, now, 1)
+        slots.append(f)
+    for kind, answer in bad:
+        if kind == "reverting":
+            f = next(hostiles)
+            f.set_mode(1)
+        else:
+            f = next(mocks)
+            rid, t, answered = 1, now, 1
+            if kind == "zero":
+                answer = 0
+            elif kind == "negative":
+                answer = -answer
+            elif kind == "future":
+                t = now + 1 + answer % 10**6
+            elif kind == "incomplete":
+                rid = 2
+            elif kind == "too large":
+                answer = MAX_PRICE + answer
+            elif kind == "stale":
+                t = now - HOUR - 1  # withholding: its last round ages out
+            f.set_round_data(rid, answer, t if kind != "future" else now, t, answered)
+        slots.append(f)
+    feeds = [slots[i] for i in order]
+    n = len(feeds)
+    # Configured to tolerate the most bad sources the bound allows.
+    agg = deploy_aggregator(feeds, [HOUR] * n, n - (n - 1) // 2)
+    median, confidence, _ = agg.price()
+    assert min(honest) <= median <= max(honest)
+    assert confidence_bound(honest, median) <= confidence <= WAD
+    status = agg.source_status()
+    assert len(status) == n
+    assert all(status[order.index(i)] == 0 for i in range(len(honest)))
+
+
+@st.composite
+def settlement_case(draw: st.DrawFn) -> tuple[list[list[tuple[int, int]]], int, list[bool]]:
+    """Per source its post-expiry rounds as (seconds after the expiry, answer), and whether it
+    is bad. Honest sources publish their first round within the timeout; bad ones may
+    withhold (no round), publish late, or answer anything."""
+    n = draw(st.integers(min_value=3, max_value=8))
+    k = draw(st.integers(min_value=0, max_value=(n - 1) // 2))
+    rounds: list[list[tuple[int, int]]] = []
+    flags = []
+    for i in range(n):
+        is_bad = i < k
+        first = draw(st.integers(min_value=0, max_value=3 * HOUR if is_bad else HOUR))
+        later = draw(st.lists(st.integers(min_value=1, max_value=HOUR), max_size=3))
+        count = (
+            draw(st.integers(min_value=0, max_value=1 + len(later))) if is_bad else 1 + len(later)
+        )
+        times = [first]
+        for step in later:
+            times.append(times[-1] + step)
+        answers = st.integers(min_value=1, max_value=MAX_PRICE) if is_bad else honest_answers
+        rounds.append([(t, draw(answers)) for t in times[:count]])
+        flags.append(is_bad)
+    order = draw(st.permutations(list(range(n))))
+    return (
+        [rounds[i] for i in order],
+        draw(st.integers(min_value=0, max_value=30 * 86400)),
+        [flags[i] for i in order],
+    )
+
+
+@settings(max_examples=scaled(100))
+@given(case=settlement_case(), caller=st.integers(min_value=0, max_value=2**32))
+def test_oracle_property_settlement_is_the_median_of_first_rounds_whoever_and_whenever(
+    pool: dict[int, list[Any]], case: Any, caller: int
+) -> None:
+    from tests.deployment import settlement_hints
+
+    histories, wait, bad = case
+    clock = boa.env.timestamp
+    expiry = clock - 5 * HOUR  # every round below is in the past; the deadline has passed
+    try:
+        feeds = pool[18][: len(histories)]
+        first_rounds = []
+        for f, rounds in zip(feeds, histories, strict=True):
+            f.set_round_data(1, 3000 * WAD, expiry - 60, expiry - 60, 1)
+            for rid, (dt, answer) in enumerate(rounds, start=2):
+                f.set_round_data(rid, answer, expiry + dt, expiry + dt, rid)
+            first_rounds.append(rounds[0] if rounds else None)
+        n = len(feeds)
+        agg = deploy_aggregator(feeds, [HOUR] * n, n - (n - 1) // 2)
+        # The model: each source's first round, if dated within the timeout and well-formed.
+        used = [a for r in first_rounds if r is not None for dt, a in [r] if dt <= HOUR]
+        honest = [r[1] for r, b in zip(first_rounds, bad, strict=True) if not b]
+        hints = settlement_hints(agg, feeds, expiry)
+        expected = model_median(used)
+        with boa.env.prank(boa.env.generate_address(f"caller {caller}")):
+            assert agg.settlement_price(expiry, hints) == expected
+        assert min(honest) <= expected <= max(honest)
+        # Later: new rounds on every source and any later block change nothing.
+        boa.env.time_travel(seconds=wait + 1)
+        now = boa.env.timestamp
+        for f, rounds in zip(feeds, histories, strict=True):
+            f.set_round_data(len(rounds) + 2, 7 * WAD, now, now, len(rounds) + 2)
+        later = settlement_hints(agg, feeds, expiry)
+        # A source that had no round after the expiry now has a late one; the others' hints
+        # stay.
+        assert all(h == g for h, g, r in zip(hints, later, histories, strict=True) if r)
+        assert agg.settlement_price(expiry, later) == expected
+    finally:
+        boa.env.timestamp = clock
 
 
 # ----------------------------------------------------------------------------------------------

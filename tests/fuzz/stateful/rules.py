@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from keeper.orders import as_tuple
+from tests import deployment
 from tests.deployment import DAY, WAD, expiry_at
 from tests.fuzz.protocol_revm import USD_SCALE
 from tests.fuzz.stateful.base import (
@@ -594,8 +595,14 @@ class TimeRules(KappaMachine):
     )
     def time_passes(self, seconds: int, refresh: bool) -> None:
         """Time moves on; the feeds publish again unless `refresh` is off (then they may go
-        stale)."""
-        self.chain.time_travel(seconds=seconds)
+        stale). Publishing feeds, like healthy ones publishing every heartbeat, also publish
+        a minute after each expiry the jump crosses: the rounds settlement is fixed by."""
+        end = self.chain.timestamp + seconds
+        if refresh:
+            for expiry in sorted(e for e in self.live if self.chain.timestamp < e < end - 60):
+                self.chain.time_travel(seconds=expiry + 60 - self.chain.timestamp)
+                self.publish(self.spot)
+        self.chain.time_travel(seconds=end - self.chain.timestamp)
         self.market_moved()
         if refresh:
             self.publish(self.spot)
@@ -625,8 +632,8 @@ class MarketRules(TimeRules):
 
     @step(market=True, source=st.integers(0, 2), age=st.sampled_from([3601, 7200, DAY]))
     def source_goes_stale(self, source: int, age: int) -> None:
-        """One source's latest round is older than its heartbeat (it is skipped; two stale
-        sources leave the oracle without a price)."""
+        """One source's latest round is older than its heartbeat (it is skipped; with
+        min_sources 3 of 3 sources that leaves the oracle without a price)."""
         feed = self.p.feeds[source]
         round_id, answer, _, _, _ = feed.latestRoundData()
         at = max(self.chain.timestamp - age, 1)
@@ -654,24 +661,32 @@ class SettlementRules(KappaMachine):
 
     @step(market=True)
     def settle_expiry(self) -> None:
-        """Anyone records the settlement price of the oldest expired, unsettled expiry."""
+        """Anyone records the settlement price of the oldest expired, unsettled expiry that
+        can be settled (an expiry whose sources published no round within the settlement
+        timeout after it never can, and must not keep the later ones waiting)."""
         now = self.chain.timestamp
         due = sorted(e for e in self.live if e <= now)
         if not due:
             mark("settle_expiry: none due")
             return
-        ok, _ = self.attempt(
-            "settle_expiry",
-            self.engine.settle_expiry,
-            due[0],
-            sender=self.w.outsider,
-            allowed={"engine: no price after expiry"} | ORACLE_DOWN,
-        )
-        if ok:
-            (settled,) = [e for e in self.engine.get_logs() if e.name == "ExpirySettled"]
-            assert settled.expiry == due[0] and settled.price > 0
-            self.ghost.settlement[due[0]] = settled.price
-            self.live.remove(due[0])
+        for expiry in due:
+            ok, _ = self.attempt(
+                "settle_expiry",
+                self.engine.settle_expiry,
+                expiry,
+                deployment.settlement_hints(self.p.oracle, self.p.feeds, expiry),
+                sender=self.w.outsider,
+                allowed={
+                    "oracle: settlement source pending",
+                    "oracle: too few settlement sources",
+                },
+            )
+            if ok:
+                (settled,) = [e for e in self.engine.get_logs() if e.name == "ExpirySettled"]
+                assert settled.expiry == expiry and settled.price > 0
+                self.ghost.settlement[expiry] = settled.price
+                self.live.remove(expiry)
+                return
 
     @step(who=trader)
     def settle_positions(self, who: int) -> None:

@@ -473,7 +473,7 @@ def test_auction_bid_settles_expired_positions_before_taking_cash(proto, victim,
         proto.engine.fill(P.as_tuple(order), maker.sign(proto.engine, order), 10 * WAD, victim)
     boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
     proto.set_spot(2500)
-    proto.engine.settle_expiry(E7)
+    proto.settle_expiry(E7)
     cash_settled = proto.engine.cash(victim) - 10 * 300 * WAD
     assert cash_settled * (WAD // 7) % WAD != 0
     start(proto, victim)

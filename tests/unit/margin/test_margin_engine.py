@@ -9,6 +9,7 @@ import pytest
 
 from keeper.series import series_id
 from tests import protocol as P  # noqa: N812
+from tests.conftest import events
 
 WAD = 10**18
 DAY = 86_400
@@ -229,21 +230,29 @@ def test_list_series_only_risk_admin(proto):
 
 
 def test_settle_expiry_rules(proto, call_3200):
+    no_hints = [0] * proto.oracle.source_count()
     with boa.reverts("engine: unknown expiry"):
-        proto.engine.settle_expiry(E7 + 3600)
-    with boa.reverts("engine: not expired"):
-        proto.engine.settle_expiry(E7)
+        proto.engine.settle_expiry(E7 + 3600, no_hints)
+    with boa.reverts("oracle: not expired"):
+        proto.engine.settle_expiry(E7, no_hints)
     boa.env.time_travel(seconds=E7 - boa.env.timestamp - 60)
     proto.set_spot(3400)
     boa.env.time_travel(seconds=60)
-    with boa.reverts("engine: no price after expiry"):
-        proto.engine.settle_expiry(E7)  # fresh feeds, but updated before the expiry
+    # Fresh feeds, but updated before the expiry: the aggregator waits for their next rounds.
+    with boa.reverts("oracle: settlement source pending"):
+        proto.engine.settle_expiry(E7, no_hints)
     boa.env.time_travel(seconds=60)
     proto.set_spot(3500)
-    proto.engine.settle_expiry(E7)
+    boa.env.time_travel(seconds=600)
+    proto.set_spot(3600)  # a later round: the first one after the expiry still settles
+    with boa.reverts("oracle: bad settlement hint"):
+        proto.engine.settle_expiry(E7, [f.latestRoundData()[0] for f in proto.feeds])
+    hints = proto.settlement_hints(E7)
+    proto.engine.settle_expiry(E7, hints)
+    assert events(proto.engine)[-1] == ("ExpirySettled", {"expiry": E7, "price": 3500 * WAD})
     assert proto.engine.settlement_price(E7) == 3500 * WAD
     with boa.reverts("engine: unknown expiry"):
-        proto.engine.settle_expiry(E7)
+        proto.settle_expiry(E7)
 
 
 def test_reference_vol_of_an_account_without_positions_is_the_configured_floor(proto):
@@ -261,12 +270,14 @@ def test_live_expiries_ascend_and_settling_drops_exactly_the_settled_one(proto):
         proto.engine.list_series(e, 3000 * WAD, True)
     assert [proto.engine.live_expiries(i) for i in range(3)] == [E7, mid, far]
     # E7 and mid pass; mid is settled first: the list keeps E7 (unsettled) in front of far.
+    boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
+    proto.set_spot(3050)  # the rounds E7 settles at
     boa.env.time_travel(seconds=mid - boa.env.timestamp + 60)
     proto.set_spot(3100)
     proto.vol.update(far, 6 * WAD // 10, 0)
-    proto.engine.settle_expiry(mid)
+    proto.settle_expiry(mid)
     assert [proto.engine.live_expiries(i) for i in range(2)] == [E7, far]
-    proto.engine.settle_expiry(E7)
+    proto.settle_expiry(E7)
     assert proto.engine.live_expiries(0) == far
     with boa.reverts():
         proto.engine.live_expiries(1)
@@ -289,7 +300,7 @@ def test_expired_positions_settle_into_cash(proto, strike, is_call, size, premiu
     fill(proto, maker, taker, series_id, True, size * WAD, premium * WAD)
     boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
     proto.set_spot(spot)
-    proto.engine.settle_expiry(E7)
+    proto.settle_expiry(E7)
     proto.engine.settle_positions(maker.address)
     proto.engine.settle_positions(taker)
     paid = size * premium
@@ -579,7 +590,7 @@ def test_fill_settles_expired_positions_first_freeing_their_slots(proto, call_32
     fill(proto, maker, taker, call_3200, False, WAD, 50 * WAD)  # taker long 1 call (its 1 slot)
     boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
     proto.set_spot(3300)
-    proto.engine.settle_expiry(E7)
+    proto.settle_expiry(E7)
     proto.vol.update(later, 6 * WAD // 10, 0)  # fresh again: no new risk on a stale expiry
     # The expired call still holds the taker's only slot until the next fill settles it.
     fill(proto, maker, taker, next_series, False, WAD, 60 * WAD)

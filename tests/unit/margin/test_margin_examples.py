@@ -121,7 +121,7 @@ def test_expired_unsettled_and_settled_positions(market):
         h_mm = mp.mpf(p.engine.margin(alice)[2]) / WAD
         exp_mm, _ = ref.health(cash, 0, options, 3300, 1, now, P.REF_VOL / WAD, mode(P.MM), GRID)
         assert abs(h_mm - exp_mm) <= 1e-9 * abs(exp_mm) + 1e-6
-        p.engine.settle_expiry(E7)
+        p.settle_expiry(E7)
         settled = [ref.Option(3200, E7, True, -1, 0.6, settlement=3300)]
         exp_mtm = ref.mtm(cash, 0, settled, 3300, now)
         assert abs(mp.mpf(p.engine.margin(alice)[0]) / WAD - exp_mtm) <= 1e-6

@@ -1,8 +1,9 @@
 """Unit tests of contracts/oracle/OracleAggregator.vy: price(), source management, ownership.
 
 Every test name contains "oracle" (`pytest -k oracle`). Exact values throughout: the median,
-the confidence 1 - ceil(spread * 1e18 / median) / 1e18 floored at 0, the normalisation
-answer * 10**(18 - decimals).
+the confidence 1 - ceil(spread * 1e18 / median) / 1e18 floored at 0 with the spread of the
+tightest strict majority of the sorted answers, the normalisation answer * 10**(18 - decimals).
+Broken sources and settlement: test_oracle_sources_soundness.py, test_oracle_settlement.py.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ def aggregator(feeds: list[Any], min_sources: int, heartbeats: list[int] | None 
 
 
 def confidence(values: list[int], median: int) -> int:
-    ratio = -(-(max(values) - min(values)) * WAD // median)
+    """The contract's rule: the spread of the tightest floor(m/2) + 1 consecutive sorted
+    answers, relative to the median, ratio rounded up."""
+    s = sorted(values)
+    q = len(s) // 2 + 1
+    spread = min(s[i + q - 1] - s[i] for i in range(len(s) - q + 1))
+    ratio = -(-spread * WAD // median)
     return max(0, WAD - ratio)
 
 
@@ -54,8 +60,8 @@ def test_oracle_median_odd() -> None:
     agg = aggregator(feeds, 3)
     median, conf, oldest = agg.price()
     assert median == 2000 * WAD
-    # 1 - 20/2000 = 0.99 exactly.
-    assert conf == 99 * WAD // 100
+    # The tightest pair around the median spans 10: 1 - 10/2000 = 0.995 exactly.
+    assert conf == 995 * WAD // 1000
     assert oldest == boa.env.timestamp
 
 
@@ -65,9 +71,10 @@ def test_oracle_median_even_is_mean_of_middle_two() -> None:
     agg = aggregator(feeds, 4)
     median, conf, _ = agg.price()
     assert median == 102 * WAD
-    # spread 10 / median 102 = 0.098039...: ratio rounded up, confidence rounded down.
+    # Tightest three of four: 100, 101, 103 (spread 3; 101, 103, 110 spans 9). 3 / 102 =
+    # 0.0294...: ratio rounded up, confidence rounded down.
     assert conf == confidence([a * WAD for a in answers], 102 * WAD)
-    assert conf == WAD - (10 * WAD + 101) // 102
+    assert conf == WAD - (3 * WAD + 101) // 102
 
 
 def test_oracle_median_even_rounds_down() -> None:
@@ -94,23 +101,38 @@ def test_oracle_normalises_decimals_exactly() -> None:
     agg = aggregator(feeds, 4)
     median, conf, _ = agg.price()
     assert median == 2000_500000000000000000
-    assert conf == confidence([2000 * WAD, median], median)
-    assert conf == WAD - (WAD // 2 * WAD + median - 1) // median
+    # The three equal answers are the tightest majority: the 2000 of the 0-decimal feed is
+    # outside it.
+    assert conf == WAD
+    agg.set_min_sources(3)
+    agg.remove_source(feeds[2].address)
+    median, conf, _ = agg.price()
+    assert median == 2000_500000000000000000
+    assert conf == confidence([2000 * WAD, median, median], median) == WAD
 
 
 def test_oracle_confidence_rounds_down() -> None:
-    feeds = [feed(18, 3 * WAD), feed(18, 3 * WAD), feed(18, 4 * WAD)]
-    agg = aggregator(feeds, 3)
+    feeds = [feed(18, 3 * WAD), feed(18, 4 * WAD)]
+    agg = aggregator(feeds, 2)
     median, conf, _ = agg.price()
-    assert median == 3 * WAD
-    # ratio 1/3 rounded up to 333...334, so the confidence is 666...666.
-    assert conf == 666666666666666666
+    assert median == 7 * WAD // 2
+    # ratio 1/3.5 = 0.285714285714285714.28... rounded up, so the confidence rounds down.
+    assert conf == 714285714285714285
 
 
 def test_oracle_confidence_floored_at_zero() -> None:
-    feeds = [feed(8, 1 * 10**8), feed(8, 100 * 10**8), feed(8, 300 * 10**8)]
+    # Two pairs far apart: every majority of three spans 9 around a median of 5.5.
+    feeds = [feed(8, a * 10**8) for a in (1, 1, 10, 10)]
+    median, conf, _ = aggregator(feeds, 4).price()
+    assert (median, conf) == (11 * WAD // 2, 0)
+
+
+def test_oracle_confidence_of_three_never_zero() -> None:
+    # With three answers the tightest pair around the median is always narrower than the
+    # median itself: 1, 100, 300 -> pair (1, 100), 1 - 99/100.
+    feeds = [feed(8, a * 10**8) for a in (1, 100, 300)]
     median, conf, _ = aggregator(feeds, 3).price()
-    assert (median, conf) == (100 * WAD, 0)
+    assert (median, conf) == (100 * WAD, WAD // 100)
 
 
 def test_oracle_oldest_timestamp_of_used_sources() -> None:
@@ -157,54 +179,59 @@ def test_oracle_too_few_fresh_sources() -> None:
 
 
 @pytest.mark.parametrize("answer", [0, -1, -(2**255)])
-def test_oracle_non_positive_answer_reverts(answer: int) -> None:
-    feeds = [feed() for _ in range(3)]
+def test_oracle_non_positive_answer_is_skipped(answer: int) -> None:
+    feeds = [feed(8, a * 10**8) for a in (2000, 2100, 2200)]
     agg = aggregator(feeds, 2)
     feeds[1].set_answer(answer)
-    with boa.reverts("oracle: non-positive answer"):
+    assert agg.price()[0] == 2100 * WAD  # the mean of 2000 and 2200
+    assert agg.source_status() == [0, 2, 0]
+    agg.set_min_sources(3)
+    with boa.reverts("oracle: too few fresh sources"):
         agg.price()
 
 
-def test_oracle_answer_from_the_future_reverts() -> None:
+def test_oracle_answer_from_the_future_is_skipped() -> None:
     feeds = [feed() for _ in range(3)]
     agg = aggregator(feeds, 2)
     now = boa.env.timestamp
-    feeds[2].set_round_data(2, 2000 * 10**8, now, now + 1, 2)
-    with boa.reverts("oracle: answer from the future"):
-        agg.price()
+    feeds[2].set_round_data(2, 9000 * 10**8, now, now + 1, 2)
+    assert agg.price()[0] == 2000 * WAD
+    assert agg.source_status() == [0, 0, 2]
 
 
-def test_oracle_incomplete_round_reverts() -> None:
-    feeds = [feed() for _ in range(3)]
+def test_oracle_incomplete_round_is_skipped() -> None:
+    feeds = [feed(8, 2000 * 10**8), feed(8, 2010 * 10**8), feed(8, 2020 * 10**8)]
     agg = aggregator(feeds, 2)
     now = boa.env.timestamp
     # answeredInRound < roundId: the round was carried over, not answered.
     feeds[0].set_round_data(5, 2000 * 10**8, now, now, 4)
-    with boa.reverts("oracle: incomplete round"):
-        agg.price()
+    assert agg.price()[0] == 2015 * WAD
+    assert agg.source_status() == [2, 0, 0]
     # updatedAt == 0: the round never completed.
     feeds[0].set_round_data(5, 2000 * 10**8, now, 0, 5)
-    with boa.reverts("oracle: incomplete round"):
-        agg.price()
+    assert agg.price()[0] == 2015 * WAD
+    assert agg.source_status() == [2, 0, 0]
     # answeredInRound > roundId is accepted (legacy aggregators did report that).
     feeds[0].set_round_data(5, 2000 * 10**8, now, now, 6)
-    assert agg.price()[0] == 2000 * WAD
+    assert agg.price()[0] == 2010 * WAD
+    assert agg.source_status() == [0, 0, 0]
 
 
-def test_oracle_answer_too_large_reverts() -> None:
+def test_oracle_answer_too_large_is_skipped() -> None:
     feeds = [feed(8, 10**26), feed(18, 10**36)]
-    agg = aggregator(feeds, 2)
+    agg = aggregator(feeds, 1)
     assert agg.price()[0] == 10**36  # exactly at the bound
+    assert agg.source_status() == [0, 0]
     feeds[0].set_answer(10**26 + 1)
-    with boa.reverts("oracle: answer too large"):
-        agg.price()
+    assert agg.price()[0] == 10**36
+    assert agg.source_status() == [2, 0]
     feeds[0].set_answer(2**255 - 1)
-    with boa.reverts("oracle: answer too large"):
-        agg.price()
+    feeds[1].set_answer(3 * WAD)
+    assert agg.price()[0] == 3 * WAD
+    assert agg.source_status() == [2, 0]
 
 
-def test_oracle_malformed_stale_source_still_reverts() -> None:
-    # Fail closed: a broken feed reverts price() even when it is stale and would be skipped.
+def test_oracle_malformed_stale_source_reports_malformed() -> None:
     feeds = [feed() for _ in range(3)]
     agg = aggregator(feeds, 2, [HOUR, HOUR, 60])
     boa.env.time_travel(seconds=120)
@@ -212,19 +239,24 @@ def test_oracle_malformed_stale_source_still_reverts() -> None:
     feeds[1].set_answer(2000 * 10**8)
     now = boa.env.timestamp
     feeds[2].set_round_data(1, -5, now - 100, now - 100, 1)
-    with boa.reverts("oracle: non-positive answer"):
-        agg.price()
+    assert agg.price()[0] == 2000 * WAD
+    assert agg.source_status() == [0, 0, 2]
+    feeds[2].set_round_data(2, 5 * 10**8, now - 100, now - 100, 2)
+    assert agg.source_status() == [0, 0, 1]
 
 
-def test_oracle_reverting_source_reverts() -> None:
+def test_oracle_reverting_source_is_skipped() -> None:
     with boa.env.prank(boa.env.generate_address()):  # a fresh address (see test_mocks.py)
         token = load("contracts/mocks/MockERC20.vy", "Token", "TKN", 18)
     feeds = [feed(), feed()]
-    agg = aggregator(feeds, 1)
-    # The token has decimals() but no latestRoundData: it can be added, and then every
-    # price() reverts (fail closed) until the owner removes it.
+    agg = aggregator(feeds, 2)
+    # The token has decimals() but no latestRoundData: it can be added, and then price()
+    # skips it as reverting.
     agg.add_source(token.address, HOUR)
-    with boa.reverts():
+    assert agg.price()[0] == 2000 * WAD
+    assert agg.source_status() == [0, 0, 3]
+    agg.set_min_sources(3)
+    with boa.reverts("oracle: too few fresh sources"):
         agg.price()
 
 
@@ -255,6 +287,7 @@ def test_oracle_constructor_state_and_events() -> None:
         ("SequencerFeedSet", {"old_feed": ZERO, "new_feed": ZERO}),
         ("GracePeriodSet", {"old_grace_period": 0, "new_grace_period": HOUR}),
         ("GraceLiquidationBufferSet", {"old_buffer": 0, "new_buffer": WAD}),
+        ("SettlementTimeoutSet", {"old_timeout": 0, "new_timeout": HOUR}),
     ]
     assert agg.owner() == boa.env.eoa
     assert agg.pending_owner() == ZERO
@@ -265,6 +298,8 @@ def test_oracle_constructor_state_and_events() -> None:
     assert agg.sequencer_feed() == ZERO
     assert agg.grace_period() == HOUR
     assert agg.grace_liquidation_buffer() == WAD
+    assert agg.settlement_timeout() == HOUR
+    assert (agg.round_history(0), agg.round_history(1)) == (True, True)
 
 
 def test_oracle_constructor_reverts() -> None:

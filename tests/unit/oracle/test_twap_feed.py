@@ -166,6 +166,41 @@ def test_usable_as_oracle_aggregator_source(feed, pool, usd, trader):
     assert oracle.price()[0] == 3000 * WAD
 
 
+def test_takes_no_part_in_settlement(feed, pool, usd, trader):
+    """A TWAP has no round history (only its live latest round): OracleAggregator cannot prove
+    a round dated at an expiry, so the owner marks it and settlement leaves it out."""
+    with boa.env.anchor():
+        chainlink = [
+            boa.load(
+                str(ROOT / "contracts/mocks/MockAggregatorV3.vy"), 8, "ETH / USD", 3000 * 10**8
+            )
+            for _ in range(2)
+        ]
+        oracle = boa.load(
+            str(ROOT / "contracts/oracle/OracleAggregator.vy"),
+            [c.address for c in chainlink] + [feed.address],
+            [172_800, 172_800, PERIOD + 120],
+            2,
+            ZERO,
+            0,
+            0,
+        )
+        for _ in range(9):  # a keeper updating every period, for more than a window
+            boa.env.time_travel(seconds=PERIOD)
+            feed.update()
+        expiry = boa.env.timestamp - PERIOD
+        for c in chainlink:
+            c.set_answer(3010 * 10**8)
+        latest = feed.latestRoundData()
+        assert latest[3] >= expiry  # fresh, and its round is "after the expiry"...
+        with boa.reverts("twap: round not available"):
+            feed.getRoundData(latest[0] - 1)  # ...but nothing proves it is the first one
+        with boa.reverts("oracle: bad settlement hint"):
+            oracle.settlement_price(expiry, [2, 2, latest[0]])
+        oracle.set_round_history(feed.address, False)
+        assert oracle.settlement_price(expiry, [2, 2, 0]) == 3010 * WAD
+
+
 def test_update_spacing(feed):
     t0 = feed.observation_timestamps(0)
     boa.env.time_travel(seconds=PERIOD - 1)
