@@ -261,9 +261,8 @@ def node_figures() -> dict[str, object]:
             w3.eth.wait_for_transaction_receipt(hashes[-1], timeout=300)
             reader = EventReader(provider, d.engine, d.liquidator)
             head = reader.head()
-            start = int(
-                json.loads((Path(tmp) / "31337.json").read_text())["contracts"]["engine"]["block"]
-            )
+            record = json.loads((Path(tmp) / "base-local-31337.json").read_text())
+            start = int(record["contracts"]["engine"]["block"])
             e = d.engine
             mirror = Mirror(
                 str(e.cash_token()),

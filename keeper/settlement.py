@@ -16,6 +16,7 @@ source that has not published at or after the expiry yet.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 PHASE_SHIFT = 64
 _AGGREGATOR_ROUND_MASK = (1 << PHASE_SHIFT) - 1
@@ -83,3 +84,31 @@ def walk_back(
             return out
         round_id -= 1
     raise ValueError(f"more than {limit} rounds after the expiry")
+
+
+def source_hints(oracle: Any, feed_at: Callable[[str], Any], expiry: int) -> list[int]:
+    """The hints of `OracleAggregator.settlement_price(expiry, hints)` for every configured
+    source, in the aggregator's order, read through any contract binding (ape, titanoboa, the
+    revm harness) that exposes the AggregatorV3 views: `feed_at(address)` gives a source's
+    contract. 0 for a source that cannot be read or whose history has a gap (the aggregator
+    then counts it as missing)."""
+    out = []
+    for i in range(int(oracle.source_count())):
+        feed = feed_at(str(oracle.source(i)[0]))
+        try:
+            latest = int(feed.latestRoundData()[0])
+        except Exception:  # a reverting source: the aggregator ignores its hint
+            out.append(0)
+            continue
+
+        def get_round(round_id: int, feed: Any = feed) -> Any:
+            try:
+                return tuple(feed.getRoundData(round_id))
+            except Exception:  # no such round
+                return None
+
+        try:
+            out.append(first_round_at(walk_back(get_round, latest, expiry), expiry))
+        except ValueError:  # a gap in the history: no hint can be proven
+            out.append(0)
+    return out

@@ -163,27 +163,7 @@ def settlement_hints(oracle: Any, feeds: list[Any], expiry: int) -> list[int]:
     its first round at or after the expiry (keeper/settlement.py), 0 when it has none or
     cannot be read."""
     by_address = {str(f.address).lower(): f for f in feeds}
-    out = []
-    for i in range(oracle.source_count()):
-        feed = by_address[str(oracle.source(i)[0]).lower()]
-        try:
-            latest = int(feed.latestRoundData()[0])
-        except Exception:  # a reverting source: the aggregator ignores its hint
-            out.append(0)
-            continue
-
-        def get_round(round_id: int, feed: Any = feed) -> Any:
-            try:
-                return feed.getRoundData(round_id)
-            except Exception:  # no such round
-                return None
-
-        history = settlement.walk_back(get_round, latest, expiry)
-        try:
-            out.append(settlement.first_round_at(history, expiry))
-        except ValueError:  # a gap in the history: no hint can be proven
-            out.append(0)
-    return out
+    return settlement.source_hints(oracle, lambda a: by_address[a.lower()], expiry)
 
 
 def unpack_positions(packed: list[int]) -> tuple[list[int], list[int]]:

@@ -39,7 +39,12 @@ _config = Path(
 RECORDS = Path(os.environ.get("KAPPA_RECORDS_DIR") or ROOT / "deployments")
 try:
     SETTINGS = load_keeper(_config)
-    DEPLOYMENT = load_deployment(RECORDS, int(bot.provider.chain_id))
+    DEPLOYMENT = load_deployment(
+        RECORDS,
+        _network.ecosystem.name,
+        _network.name.removesuffix("-fork"),
+        int(bot.provider.chain_id),
+    )
 except (KeeperConfigError, ChainIOError) as _exc:
     sys.stderr.write(f"kappa keeper: {_exc}\n")
     sys.exit(2)

@@ -28,6 +28,42 @@ from keeper import margin as km
 from keeper.runtime.mirror import ENGINE_EVENTS, LIQUIDATOR_EVENTS, Event
 from keeper.runtime.planner import LiquidatorTerms
 
+# The two AggregatorV3 reads settlement needs (Chainlink's interface,
+# contracts/interfaces/IAggregatorV3.vyi): enough ABI to bind any source feed.
+_ROUND = [
+    {"name": "roundId", "type": "uint80"},
+    {"name": "answer", "type": "int256"},
+    {"name": "startedAt", "type": "uint256"},
+    {"name": "updatedAt", "type": "uint256"},
+    {"name": "answeredInRound", "type": "uint80"},
+]
+AGGREGATOR_V3_READS = [
+    {
+        "type": "function",
+        "name": "latestRoundData",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": _ROUND,
+    },
+    {
+        "type": "function",
+        "name": "getRoundData",
+        "stateMutability": "view",
+        "inputs": [{"name": "_roundId", "type": "uint80"}],
+        "outputs": _ROUND,
+    },
+]
+
+
+def settlement_hints(oracle: Any, expiry: int) -> list[int]:
+    """The round-id hints of `settle_expiry(expiry, hints)` for the aggregator's sources, read
+    from each feed's round history (keeper/settlement.py)."""
+    from ape import Contract
+
+    from keeper.settlement import source_hints
+
+    return source_hints(oracle, lambda a: Contract(a, abi=AGGREGATOR_V3_READS), expiry)
+
 
 class ChainIOError(RuntimeError):
     """A chain read that failed in a way the bot reports as one line."""
@@ -40,10 +76,17 @@ class DeploymentInfo:
     start_block: int  # the engine's (and liquidator's) deployment block
 
 
-def load_deployment(records_dir: Path, chain_id: int) -> DeploymentInfo:
-    """`deployments/<chain-id>.json` (kappa_ops.deployer's record): addresses and the first
-    block to read events from."""
-    path = Path(records_dir) / f"{chain_id}.json"
+def load_deployment(
+    records_dir: Path, ecosystem: str, network: str, chain_id: int
+) -> DeploymentInfo:
+    """The deployer's record of a network (`kappa_ops.deployer.record_path`:
+    `<ecosystem>-<network>-<chain-id>.json`): addresses and the first block to read events
+    from."""
+    from kappa_ops.deployer import record_path
+    from kappa_ops.plan import Network
+
+    where = Network(ecosystem=ecosystem, name=network, is_local=False)
+    path = record_path(where, chain_id, Path(records_dir))
     if not path.is_file():
         raise ChainIOError(f"{path}: no deployment record (run `ape run deploy` first)")
     try:

@@ -11,8 +11,8 @@ its unlocked dev accounts; ape connects to it through APE_FOUNDRY_HOST instead o
 own. `seed` runs the crash demo's setup (kappa_ops.demo.CrashDemo: deployment through
 kappa_ops.deployer, series over three expiries, market makers, directional traders and the
 insurance fund), lets test account 3 (the bot's signer in `make keeper`) hedge the market
-makers, and records the deployment in deployments/<chain-id>.json; `crash` moves the three
-mock feeds as the demo's crash does and the demo's arbitrageur brings the pools to the new
+makers, and records the deployment in deployments/base-local-<chain-id>.json; `crash` moves
+the three mock feeds as the demo's crash does and the demo's arbitrageur brings the pools to the new
 price. Local chains only.
 """
 
@@ -89,7 +89,12 @@ def seeded(records_dir: Path) -> bool:
     """The recorded engine has code and listed series (a seeded demo market)."""
     from ape import chain, networks
 
-    record = records_dir / f"{int(chain.chain_id)}.json"
+    from kappa_ops.deployer import record_path
+    from kappa_ops.plan import Network
+
+    ecosystem, network, _ = NETWORK.split(":")
+    where = Network(ecosystem=ecosystem, name=network, is_local=True)
+    record = record_path(where, int(chain.chain_id), records_dir)
     if not record.is_file():
         return False
     import json

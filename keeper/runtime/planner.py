@@ -4,8 +4,10 @@ Given the mirror's evaluation (MtM, H_IM, H_MM and the MM witness per account), 
 auctions, the Liquidator's terms and what is already in flight, `plan_block` returns the
 actions in the order they should be sent:
 
-- settler: `settle_expiry(e)` for every listed expiry that has passed without a settlement price
-  (the bot simulates first: it reverts until every oracle source updated after the expiry), then
+- settler: `settle_expiry(e, hints)` for every listed expiry that has passed without a
+  settlement price (the service adds each source's first round at or after the expiry as the
+  hints and simulates first: it reverts until every source published such a round or the
+  aggregator's settlement timeout passed), then
   `settle_positions(account)` for holders of settled expiries (bounded per block);
 - liquidator: `start_auction(account, witness)` for H_MM < -start_margin with no auction open
   (keeper.liquidation.plan_liquidations), `bid(account, 1e18, price_limit)` on open auctions still

@@ -40,7 +40,13 @@ import numpy as np
 
 from keeper import margin as km
 from keeper.hedging import needs_hedge
-from keeper.runtime.chain import AccountReader, DeploymentInfo, EventReader, MarketReader
+from keeper.runtime.chain import (
+    AccountReader,
+    DeploymentInfo,
+    EventReader,
+    MarketReader,
+    settlement_hints,
+)
 from keeper.runtime.mirror import WAD, Mirror, MirrorError, repair_account
 from keeper.runtime.planner import Action, BlockInputs, Pools, bid_profit, plan_block, plan_hedges
 from keeper.runtime.settings import KeeperSettings
@@ -122,6 +128,7 @@ class Keeper:
         self.provider = provider
         self.log = log
         self.engine, self.liquidator = contracts["engine"], contracts["liquidator"]
+        self.oracle = contracts["oracle"]
         self.contracts = {"engine": self.engine, "liquidator": self.liquidator}
         self.chain_id = chain_id
         self.start_block = start_block
@@ -447,6 +454,11 @@ class Keeper:
     def _execute(self, action: Action, spot: float, block: int) -> None:
         contract = self.contracts[action.target]
         method = getattr(contract, action.kind)
+        if action.kind == "settle_expiry":
+            # The settlement price is fixed by each source's first round at or after the
+            # expiry: the call names those rounds (read now, checked by the aggregator).
+            expiry = int(action.args[0])
+            action = replace(action, args=(expiry, settlement_hints(self.oracle, expiry)))
         base = {
             "kind": action.kind,
             "account": action.account,

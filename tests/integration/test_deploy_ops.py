@@ -291,7 +291,7 @@ def test_interrupted_deploy_resumes_and_drift_is_reported_and_applied(tmp_path: 
     url, _ = anvil
     first = _local_copy(tmp_path, "first.yaml", "")
     changed = _local_copy(
-        tmp_path, "changed.yaml", "oracle: {min_sources: 3}\nliquidator: {duration: 900}\n"
+        tmp_path, "changed.yaml", "oracle: {min_sources: 2}\nliquidator: {duration: 900}\n"
     )
     records = tmp_path / "records"
     r = _driver(DRIFT_DRIVER, url, str(first), str(changed), str(records), timeout=240)
@@ -304,14 +304,14 @@ def test_interrupted_deploy_resumes_and_drift_is_reported_and_applied(tmp_path: 
     # Drift: listed with its fixes, warned about on a plain run, sent with --apply.
     assert r["check_keys"] == ["liquidator.duration", "oracle.min_sources"]
     text = "\n".join(r["check_lines"])
-    assert "oracle.min_sources: chain 2, config 3" in text
-    assert "oracle.set_min_sources(3)" in text
+    assert "oracle.min_sources: chain 3, config 2" in text
+    assert "oracle.set_min_sources(2)" in text
     assert "liquidator.set_params(" in text
     assert r["plain"][:2] == [[], []] and r["plain_warned"]
-    assert r["applied"] == ["oracle.set_min_sources(3)", r["applied"][1]]
+    assert r["applied"] == ["oracle.set_min_sources(2)", r["applied"][1]]
     assert r["applied"][1].startswith("liquidator.set_params(")
     assert r["after"] == []
-    assert (r["min_sources"], r["duration"]) == (3, 900)
+    assert (r["min_sources"], r["duration"]) == (2, 900)
 
 
 def test_cli_check_exits_3_on_drift_and_apply_reconciles(tmp_path: Path, anvil):
