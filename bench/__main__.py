@@ -12,6 +12,7 @@ BENCHMARKS = (
     "bench.greeks",
     "bench.margin_mirror",
     "bench.routing",
+    "bench.keeper",
     "bench.evm_speed",
     "bench.fuzz",
 )

@@ -158,9 +158,7 @@ class EventReader:
         """Every engine and liquidator event in [start, end], in log order."""
         if end < start:
             return []
-        raw = self.w3.eth.get_logs(
-            {"fromBlock": start, "toBlock": end, "address": self.addresses}  # type: ignore[typeddict-item]
-        )
+        raw = self.w3.eth.get_logs({"fromBlock": start, "toBlock": end, "address": self.addresses})
         groups: dict[str, list[dict[str, Any]]] = {}
         for log in raw:
             address = str(log["address"]).lower()
@@ -239,7 +237,9 @@ class MarketReader:
             conf,
             tuple(tuple(int(v) for v in _fields(x)) for x in entries),
             tuple(prices),
-            tuple(float(m) for m in market.stale_markup),
+            tuple(
+                float(m) for m in (market.stale_markup if market.stale_markup is not None else ())
+            ),
         )
         return market, key
 

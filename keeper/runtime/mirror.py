@@ -158,6 +158,17 @@ class Evaluation:
 class Mirror:
     """Every account of one engine (and its liquidator), from events; see the module."""
 
+    # The float arrays keeper.margin reads, one row per account (grown by `_alloc`).
+    cash_f: NDArray[np.float64]
+    underlying_f: NDArray[np.float64]
+    strike_f: NDArray[np.float64]
+    expiry_i: NDArray[np.int64]
+    call_b: NDArray[np.bool_]
+    size_f: NDArray[np.float64]
+    auction_s: NDArray[np.int64]
+    shares_f: NDArray[np.float64]
+    debt_f: NDArray[np.float64]
+
     def __init__(
         self,
         cash_token: str,
@@ -449,7 +460,7 @@ class Mirror:
         w = self.width
 
         def grow(name: str, shape: tuple[int, ...], dtype: type, fill: float) -> None:
-            fresh = np.full(shape, fill, dtype=dtype)
+            fresh: NDArray[Any] = np.full(shape, fill, dtype=dtype)
             if old:
                 prev = getattr(self, name)
                 if prev.ndim == 2:

@@ -459,7 +459,7 @@ class Keeper:
             # expiry: the call names those rounds (read now, checked by the aggregator).
             expiry = int(action.args[0])
             action = replace(action, args=(expiry, settlement_hints(self.oracle, expiry)))
-        base = {
+        base: dict[str, Any] = {
             "kind": action.kind,
             "account": action.account,
             "args": list(action.args),

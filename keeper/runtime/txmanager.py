@@ -276,7 +276,7 @@ class Sender:
             "data": bytes(method.encode_input(*args)),
         }
         try:
-            raw = self.w3.eth.call(tx, "latest")  # type: ignore[arg-type]
+            raw = self.w3.eth.call(tx, "latest")
         except ContractLogicError as exc:
             message = str(exc.message or exc).removeprefix("execution reverted: ")
             return None, " ".join(message.split())[:300] or "reverted"
