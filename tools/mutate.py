@@ -114,6 +114,9 @@ ENGINE_TESTS = (
     U + "margin/test_margin_examples.py",
     U + "margin/test_margin_engine.py",
     U + "margin/test_engine_swap.py",
+    U + "margin/test_margin_rule_soundness.py",
+    # The liquidation hooks (move_portfolio, move_cash, socialize_loss) are tested there.
+    U + "liquidation/test_liquidation.py",
 )
 MIRROR = "tests/differential/test_margin_mirror_vs_contract.py"
 TARGETS: dict[str, Target] = {
@@ -238,6 +241,9 @@ _BOTH_RESERVES = (
     "while r1 is not"
 )
 EXPLAINED: dict[tuple[str, str, str], str] = {
+    ("contracts/margin/MarginEngine.vy", "if value_in > value_out:", "if value_in >= value_out:"): (
+        "equivalent: at value_in == value_out both branches leave the swap's loss at 0"
+    ),
     (
         "contracts/liquidation/Liquidator.vy",
         "if mtm <= dust:",

@@ -224,6 +224,14 @@ def test_list_series_reverts(proto, expiry, strike, reason):
         proto.engine.list_series(expiry, strike, True)
 
 
+def test_list_series_up_to_two_years_ahead(proto):
+    # The last hour on the grid within two years of 365 days is still listable.
+    far = (boa.env.timestamp + 2 * 365 * 86_400) // 3600 * 3600
+    proto.vol.update(far, 6 * WAD // 10, 0)
+    sid = proto.engine.list_series(far, 3000 * WAD, True)
+    assert proto.engine.series(sid) == (far, 3000 * WAD, True, True)
+
+
 def test_list_series_only_risk_admin(proto):
     with boa.env.prank(addr("mallory")), boa.reverts("engine: not risk admin"):
         proto.engine.list_series(E7, 3000 * WAD, True)
