@@ -411,8 +411,8 @@ def list_series(expiry: uint256, strike: uint256, is_call: bool) -> uint256:
     # overlap; expiry / 3600 < 2**27 by the tenor bound, so the id is below 2**148.
     series_id: uint256 = positions.series_id(expiry, strike, is_call)
     assert not self._listed[series_id], "engine: series listed"
-    # live_expiries is kept ascending, so the nearest live expiry is the first one in the
-    # future. Insertion: later expiries move up one place. An expiry already live is met
+    # live_expiries is kept ascending (keepers read it in expiry order). Insertion: later
+    # expiries move up one place. An expiry already live is met
     # before anything moved (the list ascends), and then nothing is inserted.
     moved: uint256 = expiry
     for i: uint256 in range(len(self.live_expiries), bound=MAX_EXPIRIES):
@@ -648,7 +648,7 @@ def risk_inputs(account: address) -> (risk.Portfolio, risk.Market):
     @notice What the margin model sees of an account: its portfolio (cash, underlying, the
             position words as stored, each with its mark: the packed vol entry while live, the
             settlement price once expired) and the market (spot, confidence, time, the
-            configured reference vol, the nearest live expiry's packed vol entry, the
+            configured reference vol (the floor of the account's sigma_ref) and the
             VolOracle's packed limits). Pass them to the RiskCalculator with `im`/`mm` and
             `grid` to reproduce every number the engine computes.
     @param account The account.

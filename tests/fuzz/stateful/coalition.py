@@ -18,13 +18,15 @@ come from rules.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
 from keeper.orders import as_tuple
 from tests.deployment import DAY, WAD
 from tests.fuzz.protocol_revm import USD_SCALE
 from tests.fuzz.stateful import mirror
-from tests.fuzz.stateful.base import ORACLE_DOWN, always, mark, step
+from tests.fuzz.stateful.base import ORACLE_DOWN, always, mark, postcondition, step
 from tests.fuzz.stateful.rules import (
     BAND,
     GRACE,
@@ -115,6 +117,7 @@ class CoalitionRules(LiquidationRules):
         n = grid[0]
         move = steps * u // n
         strike = spot * (WAD + move if above else WAD - move) // WAD // WAD * WAD
+        before = {t.address: self.health(t.address) for t in self.traders}
         for is_call in (True, False):
             sid = (live[0] // 3600) << 121 | int(is_call) << 120 | strike
             if sid in self.series:
@@ -122,6 +125,35 @@ class CoalitionRules(LiquidationRules):
             self.send(self.engine.list_series, live[0], strike, is_call, sender=self.p.admin)
             self.series[sid] = SeriesInfo(live[0], strike, is_call)
             mark("coalition: listed between grid points")
+        self.listing_moves_no_margin(before)
+
+    @step(hours=st.integers(2, 20), atm=st.sampled_from([30, 100, 300]))
+    def list_nearer_expiry(self, hours: int, atm: int) -> None:
+        """The risk admin lists a call on a new expiry nearer than every live one, at a high or
+        low ATM vol: before sigma_ref was each account's own, this moved every account's grid
+        (a short-put account went from H_MM +206 to -1,219 at 100%)."""
+        now = self.chain.timestamp
+        expiry = (now // 3600 + hours) * 3600
+        live = {s.expiry for s in self.series.values() if s.expiry > now}
+        if expiry in live or len(live) >= 16 or self.p.vol.has_entry(expiry):
+            return
+        spot = self.p.oracle.price()[0]
+        before = {t.address: self.health(t.address) for t in self.traders}
+        self.send(self.p.vol.update, expiry, atm * WAD // 100, 0, sender=self.p.admin)
+        strike = spot // WAD * WAD
+        self.send(self.engine.list_series, expiry, strike, True, sender=self.p.admin)
+        sid = (expiry // 3600) << 121 | 1 << 120 | strike
+        self.series[sid] = SeriesInfo(expiry, strike, True)
+        mark("coalition: listed a nearer expiry")
+        self.listing_moves_no_margin(before)
+
+    @postcondition
+    def listing_moves_no_margin(self, before: dict[str, Any]) -> None:
+        """Listing a series (an admin action, not a market move) leaves every account's MtM,
+        H_IM and H_MM exactly where they were: sigma_ref is each account's own."""
+        self.market_moved()
+        for a, h in before.items():
+            assert self.health(a) == h, (a, h, self.health(a))
 
     @step(
         buyer=trader,
