@@ -14,7 +14,7 @@ from typing import Any
 
 import boa
 
-from keeper import orders
+from keeper import orders, series
 from tests import deployment
 from tests.conftest import load
 from tests.deployment import DAY, GRID, IM, LIQUIDATION, MM, REF_VOL, START, WAD
@@ -65,6 +65,17 @@ class Protocol:
                 self.weth.mint(account, amount)
                 self.weth.approve(self.engine.address, amount)
                 self.engine.deposit(self.weth.address, amount)
+
+    def price_band(self, series_id: int, account: str) -> tuple[int, int]:
+        """The series' fair-price band (RiskCalculator.price_band) at the market the engine
+        reads for `account`: the unit prices a fill below initial margin, or by an operator,
+        must lie within."""
+        _, market = self.engine.risk_inputs(account)
+        expiry = self.engine.series(series_id)[0]
+        word = series.pack_position(series_id, WAD)
+        entry = self.vol.packed_entries([expiry])[1][0]
+        _, mm, grid, _, _ = self.engine.risk_params()
+        return self.calculator.price_band((word, entry), market, mm, grid)
 
     def health_floor(self, account: str, is_im: bool = True) -> int:
         """The RiskCalculator's health floor of `account` as the engine reads it (wad)."""

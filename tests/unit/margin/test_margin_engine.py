@@ -339,25 +339,13 @@ def test_fill_by_operator(proto, call_3200):
     proto.fund(taker, usd=50_000)
     with boa.env.prank(taker):
         proto.engine.set_operator(keeper, True)
-    low, high = price_band(proto, call_3200, taker)
+    low, high = proto.price_band(call_3200, taker)
     # An operator's fill is held to the fair-price band, on both sides of it.
     for price in (low - 1, high + 1):
         with boa.reverts("engine: price outside band"):
             fill(proto, maker, taker, call_3200, False, WAD, price, caller=keeper)
     fill(proto, maker, taker, call_3200, False, WAD, high, caller=keeper)
     assert P.position_ids(proto.engine, taker) == ([call_3200], [WAD])
-
-
-def price_band(proto, series_id: int, account: str) -> tuple[int, int]:
-    """The series' fair-price band (RiskCalculator.price_band) at the engine's market."""
-    from keeper import series
-
-    _, market = proto.engine.risk_inputs(account)
-    expiry = proto.engine.series(series_id)[0]
-    word = series.pack_position(series_id, WAD)
-    entry = proto.vol.packed_entries([expiry])[1][0]
-    mm, grid = proto.engine.risk_params()[1], proto.engine.risk_params()[2]
-    return proto.calculator.price_band((word, entry), market, mm, grid)
 
 
 def test_fill_rejects_unauthorised_caller(proto, call_3200):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import boa
 import pytest
 
-from keeper import series
 from tests import protocol as P  # noqa: N812
 
 WAD = 10**18
@@ -35,16 +34,6 @@ def fill(p, maker, taker, sid, maker_buys, size, price, caller=None):
         p.engine.fill(P.as_tuple(order), maker.sign(p.engine, order), size, taker)
 
 
-def band(p, sid, account):
-    """The series' fair-price band at the engine's market (RiskCalculator.price_band)."""
-    _, market = p.engine.risk_inputs(account)
-    expiry = p.engine.series(sid)[0]
-    word = series.pack_position(sid, WAD)
-    entry = p.vol.packed_entries([expiry])[1][0]
-    _, mm, grid, _, _ = p.engine.risk_params()
-    return p.calculator.price_band((word, entry), market, mm, grid)
-
-
 def test_straddle_between_grid_points_cannot_drain_the_fund(proto):
     """Finding 1: a long straddle struck two MM grid steps above spot (3,188.43, between two IM
     grid points) levered to its IM limit had H_MM -2,867.30 while H_IM was 0; selling the legs
@@ -60,7 +49,7 @@ def test_straddle_between_grid_points_cannot_drain_the_fund(proto):
     p.fund(a, usd=100_000)
     p.fund(b.address, usd=1_000_000)
     for sid in (call, put):
-        low, high = band(p, sid, a)
+        low, high = p.price_band(sid, a)
         fill(p, b, a, sid, False, 100 * WAD, (low + high) // 2)
     h_im = p.engine.health(a, True)[0]
     with boa.env.prank(a):
@@ -72,7 +61,7 @@ def test_straddle_between_grid_points_cannot_drain_the_fund(proto):
     # only while A stays at or above initial margin (or reduces its risk), so A never reaches
     # H_MM < 0 and nobody can make the fund pay for it.
     for sid in (call, put):
-        low, _ = band(p, sid, a)
+        low, _ = p.price_band(sid, a)
         order = b.order(sid, True, 100 * WAD, low // 2)
         try:
             with boa.env.prank(a):
@@ -96,7 +85,7 @@ def test_underwater_account_cannot_overpay_a_colluder(proto):
     assert p.engine.margin(victim)[2] < 0
     colluder = P.Maker.new("colluder")
     p.fund(colluder.address, usd=100_000)
-    low, high = band(p, put, victim)
+    low, high = p.price_band(put, victim)
     assert low < 155 * WAD < high < 408_47 * WAD // 100
     mtm_before = p.engine.margin(victim)[0]
     with pytest.raises(boa.BoaError) as refused:
@@ -119,7 +108,7 @@ def test_operator_cannot_sell_itself_its_accounts_value(proto):
     p.fund(operator.address, usd=1_000)
     with boa.env.prank(owner):
         p.engine.set_operator(operator.address, True)
-    _, high = band(p, put, owner)
+    _, high = p.price_band(put, owner)
     assert high < 8_000 * WAD
     with boa.reverts("engine: price outside band"):
         fill(p, operator, owner, put, False, WAD, 8_000 * WAD, caller=operator.address)
@@ -151,7 +140,7 @@ def test_a_stale_vol_blocks_new_risk_on_the_accounts_that_hold_it(proto):
     p.fund(a, usd=20_000)
     p.fund(b.address, usd=1_000_000)
     for sid in (call, put):
-        low, high = band(p, sid, a)
+        low, high = p.price_band(sid, a)
         fill(p, b, a, sid, False, 10 * WAD, (low + high) // 2)
     heartbeat = p.vol.vol_heartbeat()
     boa.env.time_travel(seconds=heartbeat + 1)
@@ -160,7 +149,7 @@ def test_a_stale_vol_blocks_new_risk_on_the_accounts_that_hold_it(proto):
     with boa.env.prank(a), boa.reverts("engine: stale vol"):
         p.engine.withdraw(p.usd.address, 10**6, a)
     # A fill that adds risk is refused; deposits are always welcome.
-    order = b.order(call, False, WAD, band(p, call, a)[1])
+    order = b.order(call, False, WAD, p.price_band(call, a)[1])
     with boa.env.prank(a), boa.reverts("engine: below initial margin"):
         p.engine.fill(P.as_tuple(order), b.sign(p.engine, order), WAD, a)
     p.fund(a, usd=1)
