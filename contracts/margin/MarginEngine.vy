@@ -7,11 +7,14 @@
 @notice Kappa's margin engine (DESIGN.md "Margin engine"; the model in docs/margin_model.md).
 
         Accounts are addresses. Collateral is a cash asset (a USD stablecoin worth 1, which
-        settles all premiums and PnL) and the underlying token (priced by the oracle). A
-        positive cash balance is held as shares of a cash pool whose share price starts at 1;
-        a negative balance is a plain USD debt (no interest in this version), allowed while the
-        account stays above its margin requirement. A loss socialized by the Liquidator lowers
-        the share price, so it falls on positive balances only and never reduces a debt.
+        settles all premiums and PnL) and the underlying token (priced by the oracle). Cash
+        bears interest (contracts/margin/interest.vy): a positive balance is supply shares, a
+        negative one (allowed while the account stays above its margin requirement) borrow
+        shares; the supply and borrow indices accrue at a kinked rate on utilization on the
+        first cash touch of each block, borrowers pay suppliers less a reserve factor that
+        goes to the insurance fund, and a borrowing withdrawal or swap must leave utilization
+        within the cap. A loss socialized by the Liquidator lowers the supply index, so it
+        falls on positive balances only and never reduces a debt.
 
         Options are European, cash-settled series (expiry, strike, call/put) listed by the risk
         admin. Trades are off-chain orders settled on chain: a maker signs an EIP-712 Order
@@ -34,7 +37,8 @@
         deposits, healthy withdrawals or liquidations.
 
         Events carry what an off-chain mirror needs to rebuild every account from logs alone:
-        Deposit / Withdraw (wad amounts), Fill (sizes, premium), PositionSettled, CashSharePrice.
+        Deposit / Withdraw (wad amounts), Fill (sizes, premium), PositionSettled, Accrued (the
+        indices), LossSocialized (the supply index after the cut), ReserveCollected.
 """
 
 from ethereum.ercs import IERC20
@@ -45,6 +49,7 @@ from contracts.math import smile
 from contracts.margin import positions
 from contracts.margin import risk
 from contracts.margin import orders
+from contracts.margin import interest
 import contracts.margin.RiskCalculator as RiskCalculator
 from contracts.interfaces import IOracleAggregator
 from contracts.interfaces import IRouter
@@ -148,8 +153,21 @@ event HedgeBudget:
     account: indexed(address)
     budget: uint256
 
-event CashSharePrice:
-    share_price: uint256
+event Accrued:
+    supply_index: uint256
+    borrow_index: uint256
+
+event ReserveCollected:
+    fund: indexed(address)
+    amount: uint256
+
+event InterestParams:
+    base: uint256
+    slope1: uint256
+    slope2: uint256
+    kink: uint256
+    reserve_factor: uint256
+    utilization_cap: uint256
 
 event PortfolioMoved:
     account: indexed(address)
@@ -165,6 +183,7 @@ event LossSocialized:
     receiver: indexed(address)
     amount: uint256
     deficit: uint256
+    supply_index: uint256
 
 event RiskParams:
     im: risk.Mode
@@ -210,10 +229,13 @@ _params: uint256[6]
 cash_cap: public(uint256)
 underlying_cap: public(uint256)
 
-# Cash pool: positive balances are shares, negative balances are USD debt (wad).
-cash_share_price: public(uint256)
-total_cash_shares: public(uint256)
-total_cash_debt: public(uint256)
+# Cash pool (contracts/margin/interest.vy has the words' layouts): positive balances are supply
+# shares, negative balances borrow shares. An accrual reads `_indices` and `_totals` and writes
+# `_indices` only; `_reserve_offset` (wad^2 units) makes the reserve B I_b - S I_s - offset.
+_indices: uint256
+_totals: uint256
+_reserve_offset: int256
+utilization_cap: public(uint256)
 cash_shares: public(HashMap[address, uint256])
 cash_debt: public(HashMap[address, uint256])
 underlying_balance: public(HashMap[address, uint256])
@@ -272,7 +294,9 @@ def __init__(
     self.underlying_token = underlying_token_
     self.cash_scale = self._scale(cash_token_)
     self.underlying_scale = self._scale(underlying_token_)
-    self.cash_share_price = WAD
+    # Interest off (rate 0, no cap) until the risk admin sets it (deployments do).
+    self._indices = interest.INITIAL_INDICES | block.timestamp
+    self.utilization_cap = WAD
     self.cash_cap = max_value(uint256)
     self.underlying_cap = max_value(uint256)
     self._set_risk_params(im_, mm_, grid_, ref_vol_, 16)
@@ -320,7 +344,8 @@ def withdraw(token: address, amount: uint256, receiver: address):
          if it holds positions, the sequencer guard must allow risk increases
          ("engine: sequencer grace"). Allowed while paused. Reverts "engine: unknown token",
          "engine: zero amount", "engine: zero receiver", "engine: insufficient underlying".
-         Cash may go negative (a debt) if the margin rule holds.
+         Cash may go negative (a debt) if the margin rule holds and utilization stays within
+         the cap ("engine: utilization cap").
     @param token The cash token or the underlying token.
     @param amount Token units.
     @param receiver Where the tokens go.
@@ -332,7 +357,7 @@ def withdraw(token: address, amount: uint256, receiver: address):
     amount_wad: uint256 = 0
     if token == self.cash_token.address:
         amount_wad = amount * self.cash_scale
-        self._add_cash(account, -convert(amount_wad, int256))
+        self._debit_cash(account, amount_wad)
     elif token == self.underlying_token.address:
         amount_wad = amount * self.underlying_scale
         self._add_underlying(account, -convert(amount_wad, int256))
@@ -566,7 +591,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
          least 95% of the input at the oracle price ("engine: swap loss too large"), so an
          operator can hedge but cannot give collateral away; an operator's losses add up per
          UTC day against the account's `hedge_budget` ("engine: hedge budget exceeded"). Reverts "engine: paused",
-         "engine: sequencer grace", "engine: unknown token", "engine: no router", "engine: insufficient underlying", "engine: cap exceeded", the Router's
+         "engine: sequencer grace", "engine: unknown token", "engine: no router", "engine: insufficient underlying", "engine: cap exceeded", "engine: utilization cap" (cash into debt past the cap), the Router's
          reasons (deadline, min-out, pools), and "engine: below initial margin" unless the
          account meets IM afterwards or its H_MM did not fall. The output is what the engine's
          balance actually gained (the Router is not trusted for it); cash may go negative.
@@ -597,7 +622,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
     wad_in: uint256 = total_in * self.underlying_scale
     if to_underlying:
         wad_in = total_in * self.cash_scale
-        self._add_cash(account, -convert(wad_in, int256))
+        self._debit_cash(account, wad_in)
     else:
         self._add_underlying(account, -convert(wad_in, int256))
     balance: uint256 = staticcall token_out.balanceOf(self)
@@ -713,33 +738,75 @@ def socialize_loss(receiver: address, amount: uint256):
     """
     @notice Socialize a loss the insurance fund could not cover and credit `amount` to
             `receiver` (the insolvent account whose loss is realized, or the bidder paid to
-            take it): lower the cash share price so that every other positive balance together
+            take it): lower the supply index so that every other positive balance together
             loses `amount` (rounded against them), and credit the receiver for what its own
-            shares lost too, so it is never charged its own payment. Debts are untouched. What
-            exceeds the other balances (the price stays at least 1 wei a share) is recorded in
-            `deficit`: cash credited that no balance backs.
+            shares lost too, so it is never charged its own payment. Debts (borrow shares and
+            the borrow index) are untouched. What exceeds the other balances (the index stays
+            at 0.01 or above) is recorded in `deficit`: cash credited that no balance backs.
     @dev Reverts "engine: not liquidator".
     @param receiver The account credited.
     @param amount USD wad.
     """
     self._only_liquidator()
-    price: uint256 = self.cash_share_price
+    indices: uint256 = self._accrue()
+    si: uint256 = interest.supply_index(indices)
+    totals: uint256 = self._totals
     own: uint256 = self.cash_shares[receiver]
-    others: uint256 = self.total_cash_shares - own
-    # The price cut that takes `amount` from the other balances, rounded up, keeping a price
-    # of at least 1.
+    others: uint256 = interest.supply_shares(totals) - own
+    # The supply-index cut that takes `amount` from the other balances, rounded up, keeping
+    # the index at MIN_SUPPLY_INDEX or above (share counts stay within the totals' bits).
     cut: uint256 = 0
-    if others > 0:
-        cut = min((amount * WAD + others - 1) // others, price - 1)
+    if others > 0 and si > interest.MIN_SUPPLY_INDEX:
+        cut = min((amount * WAD + others - 1) // others, si - interest.MIN_SUPPLY_INDEX)
     covered: uint256 = min(amount, others * cut // WAD)
     if cut > 0:
-        self.cash_share_price = price - cut
-        log CashSharePrice(share_price=price - cut)
+        self._indices = interest.with_indices(indices, si - cut)
+        # The cut is a loss of the suppliers, not a reserve.
+        self._reserve_offset += convert(interest.supply_shares(totals) * cut, int256)
     if covered < amount:
         self.deficit += amount - covered
-    # The receiver's shares lost own * cut / 1e18 with the price: credited back, rounded down.
+    # The receiver's shares lost own * cut / 1e18 with the index: credited back, rounded down.
     self._add_cash(receiver, convert(amount + own * cut // WAD, int256))
-    log LossSocialized(receiver=receiver, amount=amount, deficit=amount - covered)
+    log LossSocialized(receiver=receiver, amount=amount, deficit=amount - covered, supply_index=si - cut)
+
+
+@external
+def collect_reserve() -> uint256:
+    """
+    @notice Pay the interest reserve (the reserve factor's share of the interest, and every
+            rounding kept) into the insurance fund: the liquidator's cash (anyone).
+    @dev Reverts "engine: no liquidator".
+    @return The amount paid, USD wad (rounded down).
+    """
+    fund: address = self.liquidator
+    assert fund != empty(address), "engine: no liquidator"
+    self._accrue()
+    amount: uint256 = self._reserve()
+    self._reserve_offset += convert(amount * WAD, int256)
+    self._add_cash(fund, convert(amount, int256))
+    log ReserveCollected(fund=fund, amount=amount)
+    return amount
+
+
+@external
+def accrue():
+    """
+    @notice Accrue interest to now (anyone); every cash touch does it first, once a block.
+    """
+    self._accrue()
+
+
+@internal
+@view
+def _reserve() -> uint256:
+    totals: uint256 = self._totals
+    indices: uint256 = self._indices_now()
+    return convert(
+        convert(interest.borrow_shares(totals) * interest.borrow_index(indices), int256)
+        - convert(interest.supply_shares(totals) * interest.supply_index(indices), int256)
+        - self._reserve_offset,
+        uint256,
+    ) // WAD
 
 
 # ---------------------------------------------------------------------------------------------
@@ -840,11 +907,41 @@ def series(series_id: uint256) -> Series:
 @view
 def cash(account: address) -> int256:
     """
-    @notice The account's cash balance in USD (wad): shares at the current price, minus debt.
+    @notice The account's cash balance in USD (wad) with interest accrued to now: supply
+            shares at the supply index (rounded down), or minus borrow shares at the borrow
+            index (rounded up).
     @param account The account.
     @return Cash, signed.
     """
     return self._cash(account)
+
+
+@external
+@view
+def cash_pool() -> (uint256, uint256, uint256, uint256, uint256, uint256, uint256):
+    """
+    @notice The cash pool accrued to now.
+    @return supply_index, borrow_index (wads), total supply, total borrows (USD wad),
+            utilization (a wad), borrow rate (a wad per year), reserve not yet collected (USD
+            wad).
+    """
+    indices: uint256 = self._indices_now()
+    totals: uint256 = self._totals
+    supply: uint256 = interest.supply_value(interest.supply_shares(totals), indices)
+    borrows: uint256 = interest.debt_value(interest.borrow_shares(totals), indices)
+    u: uint256 = interest.utilization(supply, borrows)
+    return interest.supply_index(indices), interest.borrow_index(indices), supply, borrows, u, interest.rate(totals >> interest.PARAMS_SHIFT, u), self._reserve()
+
+
+@external
+@view
+def cash_totals() -> (uint256, uint256):
+    """
+    @notice Total supply shares and total borrow shares.
+    @return (supply shares, borrow shares).
+    """
+    totals: uint256 = self._totals
+    return interest.supply_shares(totals), interest.borrow_shares(totals)
 
 
 
@@ -895,6 +992,33 @@ def set_caps(cash_cap_: uint256, underlying_cap_: uint256):
     self.cash_cap = cash_cap_
     self.underlying_cap = underlying_cap_
     log Caps(cash_cap=cash_cap_, underlying_cap=underlying_cap_)
+
+
+@external
+def set_interest_params(base: uint256, slope1: uint256, slope2: uint256, kink: uint256, reserve_factor: uint256, utilization_cap_: uint256):
+    """
+    @notice Set the cash pool's rate, reserve factor and utilization cap (risk admin): the
+            borrow rate is base + slope1 min(U, kink) + slope2 max(U - kink, 0) a year; a
+            withdrawal or swap that borrows must leave U <= utilization_cap, which keeps
+            1 - utilization_cap of the supply in the engine for withdrawals.
+    @dev Interest accrues at the old rate up to now first. Wads in whole basis points (1e14),
+         within base <= 0.1, slope1 <= 1, slope2 <= 3, kink in [0.1, 0.99], reserve_factor <=
+         0.2, utilization_cap in [0.5, 1] ("engine: bad interest params"). Reverts "engine:
+         not risk admin".
+    @param base Rate at zero utilization, a wad per year.
+    @param slope1 Rate per unit of utilization below the kink.
+    @param slope2 Rate per unit of utilization above the kink.
+    @param kink The kink utilization U*.
+    @param reserve_factor Share of the interest paid to the insurance fund.
+    @param utilization_cap_ Utilization cap on new borrowing.
+    """
+    self._only_risk_admin()
+    # The bounds live with the pure module; the calculator checks and packs (size).
+    packed: uint256 = staticcall calculator.pack_interest_params(base, slope1, slope2, kink, reserve_factor, utilization_cap_)
+    self._accrue()
+    self._totals = (packed << interest.PARAMS_SHIFT) | (self._totals & (2**interest.PARAMS_SHIFT - 1))
+    self.utilization_cap = utilization_cap_
+    log InterestParams(base=base, slope1=slope1, slope2=slope2, kink=kink, reserve_factor=reserve_factor, utilization_cap=utilization_cap_)
 
 
 @external
@@ -949,7 +1073,7 @@ def _deposit(account: address, token: address, amount: uint256):
         amount_wad = amount * self.cash_scale
         self._add_cash(account, convert(amount_wad, int256))
         # Cap on the cash the pool holds for positive balances.
-        assert self.total_cash_shares * self.cash_share_price // WAD <= self.cash_cap, "engine: cap exceeded"
+        assert interest.supply_value(interest.supply_shares(self._totals), self._indices) <= self.cash_cap, "engine: cap exceeded"
     elif token == self.underlying_token.address:
         amount_wad = amount * self.underlying_scale
         self._add_underlying(account, convert(amount_wad, int256))
@@ -960,39 +1084,83 @@ def _deposit(account: address, token: address, amount: uint256):
 
 
 @internal
+def _accrue() -> uint256:
+    """
+    @dev Accrue interest to now (the first cash touch of a block; later ones read one warm
+         slot) and return the indices word.
+    """
+    indices: uint256 = self._indices
+    if indices & interest.TIME_MASK == block.timestamp:
+        return indices
+    accrued: uint256 = self._indices_now()
+    self._indices = accrued
+    if accrued >> interest.SUPPLY_SHIFT != indices >> interest.SUPPLY_SHIFT:
+        log Accrued(supply_index=interest.supply_index(accrued), borrow_index=interest.borrow_index(accrued))
+    return accrued
+
+
+@internal
+@view
+def _indices_now() -> uint256:
+    """
+    @dev The indices word accrued to now, without writing it (views).
+    """
+    return interest.accrue(self._indices, self._totals, block.timestamp)
+
+
+@internal
 def _add_cash(account: address, amount: int256):
     """
-    @dev Credit (amount > 0: repay debt, then mint shares rounded down) or debit (burn shares
-         rounded up, then add debt) an account's cash, in USD wad.
+    @dev Accrue, then credit (amount > 0: repay debt, burning borrow shares rounded down,
+         then mint supply shares rounded down) or debit (burn supply shares rounded up, then
+         borrow the rest in borrow shares rounded up) an account's cash, in USD wad.
     """
-    price: uint256 = self.cash_share_price
+    indices: uint256 = self._accrue()
+    ib: uint256 = interest.borrow_index(indices)
+    si: uint256 = interest.supply_index(indices)
+    ds: int256 = 0
+    db: int256 = 0
     if amount >= 0:
         credit: uint256 = convert(amount, uint256)
-        debt: uint256 = self.cash_debt[account]
-        repaid: uint256 = min(debt, credit)
-        if repaid > 0:
-            self.cash_debt[account] = debt - repaid
-            self.total_cash_debt -= repaid
-        rest: uint256 = credit - repaid
-        if rest > 0:
-            minted: uint256 = rest * WAD // price
-            self.cash_shares[account] += minted
-            self.total_cash_shares += minted
-        return
-    debit: uint256 = convert(-amount, uint256)
-    shares: uint256 = self.cash_shares[account]
-    # The debit in shares, rounded up.
-    needed: uint256 = (debit * WAD + price - 1) // price
-    if needed <= shares:
-        self.cash_shares[account] = shares - needed
-        self.total_cash_shares -= needed
-        return
-    # Burn every share; what they did not cover (their value rounded down) becomes debt.
-    covered: uint256 = shares * price // WAD
-    self.cash_shares[account] = 0
-    self.total_cash_shares -= shares
-    self.cash_debt[account] += debit - covered
-    self.total_cash_debt += debit - covered
+        owed_shares: uint256 = self.cash_debt[account]
+        if owed_shares > 0:
+            owed: uint256 = interest.debt_value(owed_shares, indices)
+            if credit >= owed:
+                db = -convert(owed_shares, int256)
+                credit -= owed
+            else:
+                db = -convert(credit * WAD // ib, int256)
+                credit = 0
+        ds = convert(credit * WAD // si, int256)
+    else:
+        debit: uint256 = convert(-amount, uint256)
+        shares: uint256 = self.cash_shares[account]
+        # The debit in supply shares, rounded up.
+        needed: uint256 = (debit * WAD + si - 1) // si
+        if needed <= shares:
+            ds = -convert(needed, int256)
+        else:
+            # Burn every share; what they did not cover (their value rounded down) is
+            # borrowed, in borrow shares rounded up.
+            ds = -convert(shares, int256)
+            db = convert(((debit - shares * si // WAD) * WAD + ib - 1) // ib, int256)
+    self.cash_shares[account] = convert(convert(self.cash_shares[account], int256) + ds, uint256)
+    self.cash_debt[account] = convert(convert(self.cash_debt[account], int256) + db, uint256)
+    self._totals = interest.add_totals(self._totals, ds, db)
+    # Keeps the reserve B I_b - S I_s - offset unchanged by share movements.
+    self._reserve_offset += db * convert(ib, int256) - ds * convert(si, int256)
+
+
+@internal
+def _debit_cash(account: address, amount: uint256):
+    """
+    @dev A debit that may borrow (a withdrawal, a swap's input): if it raised the account's
+         debt, utilization afterwards must be within the cap ("engine: utilization cap").
+    """
+    debt: uint256 = self.cash_debt[account]
+    self._add_cash(account, -convert(amount, int256))
+    if self.cash_debt[account] > debt:
+        assert interest.totals_utilization(self._totals, self._indices) <= self.utilization_cap, "engine: utilization cap"
 
 
 @internal
@@ -1017,11 +1185,13 @@ def _add_underlying(account: address, amount: int256):
 def _cash(account: address) -> int256:
     # An account holds shares or debt, never both: `_add_cash` repays all debt before it mints
     # shares and burns every share before it adds debt. So one balance slot is read, not two.
+    # Interest accrued to now.
+    indices: uint256 = self._indices_now()
     shares: uint256 = self.cash_shares[account]
     if shares != 0:
-        return convert(shares * self.cash_share_price // WAD, int256)
+        return convert(interest.supply_value(shares, indices), int256)
     # The conversion checks debt < 2**255, so the negation cannot overflow.
-    return unsafe_sub(0, convert(self.cash_debt[account], int256))
+    return unsafe_sub(0, convert(interest.debt_value(self.cash_debt[account], indices), int256))
 
 
 @internal

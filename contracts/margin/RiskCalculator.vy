@@ -15,6 +15,7 @@ from contracts.math import black76
 from contracts.math import smile
 from contracts.margin import positions
 from contracts.margin import risk
+from contracts.margin import interest
 
 WAD: constant(int256) = 10**18
 
@@ -348,6 +349,25 @@ def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256,
         self._lanes(im.k, im.v, im.a),
         self._lanes(im.conf, im.haircut, 0),
     ]
+
+
+@external
+@pure
+def pack_interest_params(base: uint256, slope1: uint256, slope2: uint256, kink: uint256, reserve_factor: uint256, cap: uint256) -> uint256:
+    """
+    @notice Check the cash pool's interest parameters against the engine's hard bounds and
+            pack the rate's five into the lane MarginEngine stores (contracts/margin/interest.vy
+            `pack_params`: the bounds and the layout).
+    @dev Reverts "engine: bad interest params".
+    @param base Rate at zero utilization, a wad per year.
+    @param slope1 Rate per unit of utilization below the kink.
+    @param slope2 Rate per unit of utilization above the kink.
+    @param kink The kink utilization.
+    @param reserve_factor Share of the interest paid to the insurance fund.
+    @param cap Utilization cap on new borrowing.
+    @return The packed 64-bit lane.
+    """
+    return interest.pack_params(base, slope1, slope2, kink, reserve_factor, cap)
 
 
 @internal

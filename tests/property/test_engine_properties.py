@@ -148,7 +148,7 @@ class EngineMachine(RuleBasedStateMachine):
             return
         e = self.p.engine
         assert self.p.weth.balanceOf(e.address) == e.total_underlying()
-        owed = e.total_cash_shares() * e.cash_share_price() // WAD - e.total_cash_debt()
+        owed = e.cash_totals()[0] * e.cash_pool()[0] // WAD - e.cash_totals()[1]
         assert self.p.usd.balanceOf(e.address) * 10**12 >= owed
 
 

@@ -119,8 +119,8 @@ def test_liquidation_properties(legs, cash, weth, spot, fraction, fund):
         involved = [victim, bidder, saver, p.liquidator.address, w["dealer"].address]
         for _ in range(6):
             total = _mtm_total(p, involved)
-            price_before = p.engine.cash_share_price()
-            shares = p.engine.total_cash_shares()
+            price_before = p.engine.cash_pool()[0]
+            shares = p.engine.cash_totals()[0]
             bad_before = p.liquidator.bad_debt()
             with boa.env.prank(bidder):
                 taken, outlay = p.liquidator.bid(victim, fraction if mtm > 0 else WAD, 2**255 - 1)
@@ -130,7 +130,7 @@ def test_liquidation_properties(legs, cash, weth, spot, fraction, fund):
             assert new_h >= h_mm
             # Socialized loss == recorded bad debt: the cash pool lost what bad_debt gained.
             socialized = p.liquidator.bad_debt() - bad_before
-            pool_loss = shares * (price_before - p.engine.cash_share_price()) // WAD
+            pool_loss = shares * (price_before - p.engine.cash_pool()[0]) // WAD
             assert abs(pool_loss - socialized) <= shares // WAD + 1
             # Value is conserved: whatever moved between the accounts involved sums to zero ...
             assert abs(_mtm_total(p, involved) - total) <= TOLERANCE

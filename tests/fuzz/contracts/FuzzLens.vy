@@ -54,9 +54,9 @@ def state(
     out: DynArray[uint256, MAX_WORDS] = [
         staticcall usd.balanceOf(engine.address),
         staticcall weth.balanceOf(engine.address),
-        staticcall engine.cash_share_price(),
-        staticcall engine.total_cash_shares(),
-        staticcall engine.total_cash_debt(),
+        staticcall engine.cash_pool()[0],
+        staticcall engine.cash_totals()[0],
+        staticcall engine.cash_totals()[1],
         staticcall engine.total_underlying(),
         staticcall liquidator.bad_debt(),
         convert(convert(staticcall liquidator.insurance_fund(), bytes32), uint256),

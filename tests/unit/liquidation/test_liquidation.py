@@ -403,7 +403,7 @@ def test_insolvent_account_covered_by_insurance_fund(proto, victim, bidder):
     assert proto.liquidator.insurance_fund() == 20_000 * WAD + mtm - reward
     assert proto.engine.cash(bidder) == bidder_cash + victim_cash - mtm + reward
     assert proto.liquidator.bad_debt() == 0
-    assert proto.engine.cash_share_price() == WAD
+    assert proto.engine.cash_pool()[0] == WAD
     # The victim is empty; the auction is over.
     assert proto.engine.packed_positions(victim) == []
     assert proto.engine.cash(victim) == 0
@@ -493,8 +493,8 @@ def socialized_cut(proto, receiver: str, amount: int, received: int = 0) -> int:
     """The share-price cut MarginEngine.socialize_loss makes for `amount` (the receiver's own
     shares, `received` more than now, left out), rounded up against the other balances."""
     own = proto.engine.cash_shares(receiver) + received
-    others = proto.engine.total_cash_shares() - own
-    return min(-(-amount * WAD // others), proto.engine.cash_share_price() - 1)
+    others = proto.engine.cash_totals()[0] - own
+    return min(-(-amount * WAD // others), proto.engine.cash_pool()[0] - 1)
 
 
 def test_insolvent_account_beyond_fund_is_socialized(proto, victim, bidder):
@@ -517,7 +517,7 @@ def test_insolvent_account_beyond_fund_is_socialized(proto, victim, bidder):
     price = WAD - socialized_cut(proto, victim, shortfall, received=500 * WAD)
     start(proto, victim)
     assert ("BadDebt", {"account": victim, "amount": shortfall}) in events(proto.liquidator)
-    assert proto.engine.cash_share_price() == price
+    assert proto.engine.cash_pool()[0] == price
     assert proto.engine.margin(victim)[0] >= -1  # worth zero, to the share price's rounding
     reward = (mtm - h) * D_START // WAD
     # The bidder takes the victim's shares with the account, then is paid its reward.
@@ -533,7 +533,7 @@ def test_insolvent_account_beyond_fund_is_socialized(proto, victim, bidder):
     # Positive balances lost the shortfalls pro rata; the debt is untouched; the bidder was
     # credited its whole reward (its own balance is left out of the socialization).
     assert proto.engine.cash_debt(borrower) == debt
-    final = proto.engine.cash_share_price()
+    final = proto.engine.cash_pool()[0]
     assert price - 2 <= final <= price
     assert proto.engine.cash(saver) == saver_shares * final // WAD
     # (To the share price's rounding: a few wei per cash move below a price of 1.)
@@ -576,7 +576,7 @@ def test_loss_is_realized_when_measured_so_later_deposits_do_not_pay(proto, vict
         proto.liquidator.bid(victim, WAD, 2**255 - 1)
     reward = (mtm - h) * D_START // WAD
     lost = 20_000 * WAD - proto.engine.cash(late)
-    pool = proto.engine.total_cash_shares() * proto.engine.cash_share_price() // WAD
+    pool = proto.engine.cash_totals()[0] * proto.engine.cash_pool()[0] // WAD
     # At most its pro-rata share of the reward (plus rounding), never of the realized -MtM.
     assert 0 < lost <= reward * 20_000 * WAD // (pool - proto.engine.cash(bidder)) + 10**6
     assert lost < (-mtm) // 10
@@ -659,7 +659,7 @@ def test_loss_beyond_the_cash_pool_is_a_recorded_deficit(proto, put, bidder):
         p.fund(bidder, weth=50)
         p.set_spot(1200)
         mtm = p.engine.margin(account)[0]
-        pool = p.engine.total_cash_shares() * p.engine.cash_share_price() // WAD
+        pool = p.engine.cash_totals()[0] * p.engine.cash_pool()[0] // WAD
         assert -mtm > pool
         start(p, account)
         assert p.engine.deficit() > 0
@@ -775,14 +775,15 @@ def test_liquidation_hooks_reject_bad_moves_and_oversized_losses(proto, victim, 
         ):
             with boa.reverts("engine: bad move"):
                 proto.engine.move_portfolio(account, receiver, fraction)
-        # A loss beyond every other balance leaves the price at 1 wei a share and the rest as
-        # a deficit; the receiver is credited in full.
-        others = proto.engine.total_cash_shares() - proto.engine.cash_shares(bidder)
-        pool = others * proto.engine.cash_share_price() // WAD
+        # A loss beyond every other balance leaves the supply index at its floor (0.01) and
+        # the rest as a deficit; the receiver is credited in full.
+        others = proto.engine.cash_totals()[0] - proto.engine.cash_shares(bidder)
+        pool = others * proto.engine.cash_pool()[0] // WAD
         before = proto.engine.cash(bidder)
         proto.engine.socialize_loss(bidder, 2 * pool)
-    assert proto.engine.cash_share_price() == 1
-    assert proto.engine.deficit() == 2 * pool - others * (WAD - 1) // WAD
+    floor = WAD // 100
+    assert proto.engine.cash_pool()[0] == floor
+    assert proto.engine.deficit() == 2 * pool - others * (WAD - floor) // WAD
     assert proto.engine.cash(bidder) >= before + 2 * pool - 1
 
 
