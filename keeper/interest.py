@@ -141,15 +141,19 @@ class Pool:
     # borrowers and credited to suppliers over every accrual, in wad^2 units.
     interest_charged: int = 0
     interest_credited: int = 0
+    collected: int = 0  # reserve paid to the fund (USD wad)
 
     # -- views ---------------------------------------------------------------------------
 
     def cash(self, account: str) -> int:
         """MarginEngine.cash at the stored indices (accrue first for "now")."""
-        s = self.shares.get(account, 0)
-        if s:
-            return supply_value(s, self.supply_index)
-        return -debt_value(self.debts.get(account, 0), self.borrow_index)
+        return self.cash_of(self.shares.get(account, 0), self.debts.get(account, 0))
+
+    def cash_of(self, shares: int, debt_shares: int) -> int:
+        """The cash of supply shares or borrow shares at the stored indices."""
+        if shares:
+            return supply_value(shares, self.supply_index)
+        return -debt_value(debt_shares, self.borrow_index)
 
     def total_supply(self) -> int:
         return supply_value(self.total_supply_shares, self.supply_index)
@@ -184,6 +188,9 @@ class Pool:
             self.deficit,
             dict(self.shares),
             dict(self.debts),
+            self.interest_charged,
+            self.interest_credited,
+            self.collected,
         )
         copy.accrue(now)
         return copy
@@ -283,6 +290,7 @@ class Pool:
         self.accrue(now)
         amount = self.reserve()
         self.reserve_offset += amount * WAD
+        self.collected += amount
         self.add_cash(fund, amount, now)
         return amount
 
@@ -305,6 +313,7 @@ class Pool:
             dict(self.debts),
             self.interest_charged,
             self.interest_credited,
+            self.collected,
         )
 
     def restore(self, saved: tuple[object, ...]) -> None:
@@ -320,5 +329,6 @@ class Pool:
             debts,
             self.interest_charged,
             self.interest_credited,
+            self.collected,
         ) = saved  # type: ignore[assignment]
         self.shares, self.debts = dict(shares), dict(debts)  # type: ignore[call-overload]

@@ -553,10 +553,12 @@ def _realize(account: address, mtm: int256):
 @internal
 def _pay(account: address, receiver: address, amount: uint256):
     """
-    @dev The insurance fund pays `amount` to `receiver` for the insolvent `account`; what it
-         cannot pay is socialized over every other positive balance (the receiver's own left
+    @dev The insurance fund (with the engine's interest reserve collected into it first) pays
+         `amount` to `receiver` for the insolvent `account`; what it cannot pay is socialized over every other positive balance (the receiver's own left
          out) and recorded as bad debt.
     """
+    # The interest reserve belongs to the fund: collect it before the fund pays.
+    extcall engine.collect_reserve()
     fund: int256 = staticcall engine.cash(self)
     paid: uint256 = 0
     if fund > 0:

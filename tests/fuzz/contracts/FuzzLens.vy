@@ -6,10 +6,13 @@
         that reads them all costs a fraction of one view per field. `state` returns a flat
         list of words:
 
-            [usd.balanceOf(engine), weth.balanceOf(engine), cash_share_price,
-             total_cash_shares, total_cash_debt, total_underlying,
+            [usd.balanceOf(engine), weth.balanceOf(engine), supply index,
+             total supply shares, total borrow shares, total_underlying,
              liquidator.bad_debt(), liquidator.insurance_fund() (int256 as two's complement),
-             then per account: cash_shares, cash_debt, underlying_balance, n, n packed positions]
+             borrow index, utilization, reserve (the indices, utilization and reserve accrued
+             to now: MarginEngine.cash_pool),
+             then per account: cash_shares, cash_debt (supply and borrow shares),
+             underlying_balance, n, n packed positions]
 """
 
 interface Engine:
@@ -17,9 +20,8 @@ interface Engine:
     def cash_debt(account: address) -> uint256: view
     def underlying_balance(account: address) -> uint256: view
     def packed_positions(account: address) -> DynArray[uint256, 32]: view
-    def cash_share_price() -> uint256: view
-    def total_cash_shares() -> uint256: view
-    def total_cash_debt() -> uint256: view
+    def cash_pool() -> (uint256, uint256, uint256, uint256, uint256, uint256, uint256): view
+    def cash_totals() -> (uint256, uint256): view
     def total_underlying() -> uint256: view
 
 interface Token:
@@ -30,7 +32,7 @@ interface Liquidator:
     def insurance_fund() -> int256: view
 
 MAX_ACCOUNTS: constant(uint256) = 16
-MAX_WORDS: constant(uint256) = 8 + MAX_ACCOUNTS * 36
+MAX_WORDS: constant(uint256) = 11 + MAX_ACCOUNTS * 36
 
 
 @external
@@ -51,15 +53,29 @@ def state(
     @param accounts The accounts to read.
     @return The flat word list described in the contract notice.
     """
+    si: uint256 = 0
+    bi: uint256 = 0
+    supply: uint256 = 0
+    borrows: uint256 = 0
+    u: uint256 = 0
+    r: uint256 = 0
+    reserve: uint256 = 0
+    si, bi, supply, borrows, u, r, reserve = staticcall engine.cash_pool()
+    shares: uint256 = 0
+    debt: uint256 = 0
+    shares, debt = staticcall engine.cash_totals()
     out: DynArray[uint256, MAX_WORDS] = [
         staticcall usd.balanceOf(engine.address),
         staticcall weth.balanceOf(engine.address),
-        staticcall engine.cash_pool()[0],
-        staticcall engine.cash_totals()[0],
-        staticcall engine.cash_totals()[1],
+        si,
+        shares,
+        debt,
         staticcall engine.total_underlying(),
         staticcall liquidator.bad_debt(),
         convert(convert(staticcall liquidator.insurance_fund(), bytes32), uint256),
+        bi,
+        u,
+        reserve,
     ]
     for account: address in accounts:
         out.append(staticcall engine.cash_shares(account))

@@ -30,12 +30,13 @@ from hypothesis import event
 from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from keeper.interest import BP, BPS, Pool, RateParams, debt_value, supply_value
 from keeper.series import unpack_position
 from tests.deployment import WAD
 from tests.fuzz.protocol_revm import USD_SCALE, Maker
 from tests.fuzz.stateful import mirror
 from tests.fuzz.stateful.ghost import Ghost, Holdings
-from tests.fuzz.stateful.world import SeriesInfo, World, world
+from tests.fuzz.stateful.world import INTEREST, SeriesInfo, World, world
 from tests.harness.revm import Reverted
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -130,7 +131,16 @@ class Snapshot:
     total_underlying: int
     bad_debt: int  # Liquidator.bad_debt()
     insurance_fund: int  # Liquidator.insurance_fund()
+    # share_price is the supply index; with the borrow index, utilization and the reserve it is
+    # MarginEngine.cash_pool (accrued to the read's block time).
+    borrow_index: int
+    utilization: int
+    reserve: int
     accounts: dict[str, Holdings]
+
+    def cash(self, h: Holdings) -> int:
+        """An account's cash at this snapshot's indices (MarginEngine._cash)."""
+        return supply_value(h.shares, self.share_price) - debt_value(h.debt, self.borrow_index)
 
 
 class KappaMachine(RuleBasedStateMachine):
@@ -178,12 +188,32 @@ class KappaMachine(RuleBasedStateMachine):
         self.ghost = Ghost(
             {a: h.copy() for a, h in self.now.accounts.items()},
             self.series,
-            share_price=self.now.share_price,
+            pool=self.initial_pool(self.now),
+            clock=lambda: self.chain.timestamp,
             usd_ledger=self.now.usd_balance * USD_SCALE,
             weth_ledger=self.now.weth_balance,
         )
+        self._indices_seen = (self.now.share_price, self.now.borrow_index, 0)
         STATS["examples"] += 1
         self.setup_accounts()
+
+    def initial_pool(self, s: Snapshot) -> Pool:
+        """The ghost's cash pool at the world's base: the world's interest parameters, the
+        indices and totals read, last accrued at the base's block (its deposits touched cash
+        there), and the reserve offset that makes the reserve the engine's (0 at the base)."""
+        assert s.reserve == 0, "the base holds no reserve"
+        pool = Pool(
+            RateParams(*INTEREST),
+            borrow_index=s.borrow_index,
+            supply_index=s.share_price,
+            last=self.chain.timestamp,
+            total_supply_shares=s.total_shares,
+            total_borrow_shares=s.total_debt,
+        )
+        pool.reserve_offset = s.total_debt * s.borrow_index - s.total_shares * s.share_price
+        for a, h in s.accounts.items():
+            pool.shares[a], pool.debts[a] = h.shares, h.debt
+        return pool
 
     def setup_accounts(self) -> None:
         """Hook for machines that want the accounts in another starting shape (run in `start`,
@@ -200,7 +230,7 @@ class KappaMachine(RuleBasedStateMachine):
             self.accounts,
         )
         accounts: dict[str, Holdings] = {}
-        i = 8
+        i = 11
         for a in self.accounts:
             shares, debt, underlying, n = words[i : i + 4]
             positions = []
@@ -209,15 +239,20 @@ class KappaMachine(RuleBasedStateMachine):
             accounts[a] = Holdings(shares, debt, underlying, positions)
             i += 4 + n
         self.dirty = False
+        self._read_time = self.chain.timestamp
         fund = words[7] - 2**256 if words[7] >= 2**255 else words[7]
-        return Snapshot(*words[:7], fund, accounts)
+        return Snapshot(*words[:7], fund, *words[8:11], accounts)
 
     def current(self) -> Snapshot:
         """The engine's state now (read again only if a transaction ran since the last read;
-        accounts that changed get a new version, which invalidates their cached health)."""
-        if self.dirty:
+        accounts that changed get a new version, which invalidates their cached health). Time
+        moving is a change too: cash accrues interest to the block time of the read."""
+        if self.dirty or self.chain.timestamp != self._read_time:
             old, self.now = self.now, self.read_state()
-            repriced = self.now.share_price != old.share_price
+            repriced = (self.now.share_price, self.now.borrow_index) != (
+                old.share_price,
+                old.borrow_index,
+            )
             for a in self.accounts:
                 # A new cash share price revalues every holder's cash (a socialized loss).
                 if repriced or self.now.accounts[a] != old.accounts[a]:
@@ -343,7 +378,8 @@ class KappaMachine(RuleBasedStateMachine):
         return h
 
     def book(self, h: Holdings, state: Snapshot) -> mirror.Book:
-        cash = h.shares * state.share_price // WAD - h.debt
+        # Cash with interest accrued to the health read's block time.
+        cash = self.ghost.pool.at(self.chain.timestamp).cash_of(h.shares, h.debt)
         positions = tuple(
             (s.strike, s.expiry, s.is_call, size)
             for s, size in ((self.series[sid], size) for sid, size in h.positions)
@@ -367,8 +403,8 @@ class KappaMachine(RuleBasedStateMachine):
         return bool(self.current().accounts[account].positions)
 
     def cash(self, account: str) -> int:
-        h = self.current().accounts[account]
-        return h.shares * self.current().share_price // WAD - h.debt
+        s = self.current()
+        return s.cash(s.accounts[account])
 
     # -- invariants (after every step) -----------------------------------------------------
 
@@ -399,7 +435,11 @@ class KappaMachine(RuleBasedStateMachine):
         collected (a long's is owed by the engine, a short's is owed to it), less the recorded
         deficit, and its WETH balance covers every underlying balance."""
         s = self.now
-        owed = s.total_shares * s.share_price // WAD - s.total_debt + self.pending_payoffs()
+        owed = (
+            supply_value(s.total_shares, s.share_price)
+            - debt_value(s.total_debt, s.borrow_index)
+            + self.pending_payoffs()
+        )
         # A loss beyond the whole cash pool is credited unbacked and recorded as the deficit.
         owed -= self.ghost.deficit
         assert s.usd_balance * USD_SCALE >= owed, (s.usd_balance, owed)
@@ -436,7 +476,12 @@ class KappaMachine(RuleBasedStateMachine):
         """Every account holds exactly what the ghost model says: cash shares, debt, underlying
         and positions (the engine's accounting agrees with its specification, action by
         action)."""
-        assert self.now.share_price == self.ghost.share_price
+        pool = self.ghost.pool.at(self.chain.timestamp)
+        assert (self.now.share_price, self.now.borrow_index) == (
+            pool.supply_index,
+            pool.borrow_index,
+        )
+        assert self.now.reserve == pool.reserve()
         for a in self.accounts:
             got, want = self.now.accounts[a], self.ghost.holdings(a)
             assert (got.shares, got.debt, got.underlying) == (
@@ -445,6 +490,50 @@ class KappaMachine(RuleBasedStateMachine):
                 want.underlying,
             ), (a, got, want)
             assert got.sizes() == want.sizes(), (a, got.positions, want.positions)
+
+    @always
+    def debts_add_up_to_total_borrows(self) -> None:
+        """Sum of debts = total borrows within 1 wei per account (each debt rounds up, the total
+        once), and the supply balances add up to the total supply within 1 wei per account
+        (each rounds down)."""
+        s = self.now
+        n = len(s.accounts)
+        debts = sum(debt_value(h.debt, s.borrow_index) for h in s.accounts.values())
+        assert 0 <= debts - debt_value(s.total_debt, s.borrow_index) <= n, debts
+        supply = sum(supply_value(h.shares, s.share_price) for h in s.accounts.values())
+        assert 0 <= supply_value(s.total_shares, s.share_price) - supply <= n, supply
+
+    @always
+    def indices_never_decrease(self) -> None:
+        """The borrow index never decreases; the supply index falls only by a socialized loss
+        (the supply side bears it, never a debt)."""
+        supply, borrow, socialized = self._indices_seen
+        s = self.now
+        assert s.borrow_index >= borrow, (s.borrow_index, borrow)
+        assert s.share_price >= supply or self.ghost.socialized > socialized, (s.share_price, supply)
+        self._indices_seen = (s.share_price, s.borrow_index, self.ghost.socialized)
+
+    @always
+    def interest_is_conserved(self) -> None:
+        """Interest paid by borrowers = interest earned by suppliers + the reserve, up to
+        rounding in the protocol's favour: the engine's reserve (uncollected) is exactly the
+        interest charged less the interest credited less what the fund collected, suppliers
+        never earn more than (1 - reserve factor) of the interest, and the reserve is never
+        negative."""
+        pool = self.ghost.pool.at(self.chain.timestamp)
+        charged, credited = pool.interest_charged, pool.interest_credited
+        keep = pool.params.reserve_factor // BP
+        assert credited * BPS <= charged * (BPS - keep), (credited, charged)
+        assert self.now.reserve == (charged - credited - pool.collected * WAD) // WAD >= 0
+
+    @postcondition
+    def utilization_within_cap(self, account: str, debt_before: int) -> None:
+        """An action that borrowed (raised the account's borrow shares) left utilization
+        within the cap, so 1 - cap of the supply stays in the engine for withdrawals."""
+        s = self.current()
+        if s.accounts[account].debt > debt_before:
+            mark("borrow: within the utilization cap")
+            assert s.utilization <= self.ghost.pool.params.utilization_cap, s.utilization
 
     @always
     def options_are_zero_sum(self) -> None:
@@ -463,10 +552,11 @@ class KappaMachine(RuleBasedStateMachine):
         proceeds) minus what left it, less rounding the protocol keeps, which never exceeds the
         rounding budget (premiums and settlements move cash between accounts, zero-sum)."""
         s, g = self.now, self.ghost
-        claims = sum(h.shares * s.share_price // WAD - h.debt for h in s.accounts.values())
+        claims = sum(s.cash(h) for h in s.accounts.values())
         # Positions in settled expiries not yet moved into cash are claims (or debts) already.
         claims += self.pending_payoffs()
-        kept = g.usd_ledger - claims + g.deficit
+        # The interest reserve not yet paid to the fund is kept too (interest_is_conserved).
+        kept = g.usd_ledger - claims + g.deficit - s.reserve
         budget = g.dust_budget + 2 * len(self.accounts) * (1 + len(self.series))
         assert 0 <= kept <= budget, (kept, budget)
 
@@ -570,11 +660,11 @@ class KappaMachine(RuleBasedStateMachine):
         after = self.current()
 
         def cash(s: Snapshot, a: str) -> int:
-            h = s.accounts[a]
-            return h.shares * s.share_price // WAD - h.debt
+            return s.cash(s.accounts[a])
 
         change = cash(after, maker) - cash(before, maker) + cash(after, taker) - cash(before, taker)
-        slack = 0 if after.share_price == WAD else 2 * (after.share_price // WAD + 2)
+        indices = (after.share_price, after.borrow_index)
+        slack = 0 if indices == (WAD, WAD) else 2 * (sum(indices) // WAD + 2)
         assert -slack - 2 <= change - settled <= 0, (change, settled, premium)
 
     @postcondition

@@ -1,8 +1,10 @@
 """The ghost model: what every account should hold, computed in Python from the actions alone.
 
 It restates the engine's accounting rules (MarginEngine.vy, docs/margin_model.md) without reading
-the engine's storage: cash is shares of a pool (credits mint shares rounded down, debits burn
-them rounded up, a shortfall becomes debt), options are signed sizes per series, fills move a
+the engine's storage: cash is supply or borrow shares of a pool with interest (keeper/interest.py,
+the engine's twin: credits repay debt then mint supply shares rounded down, debits burn supply
+shares rounded up and borrow the rest, rounded up; the indices accrue at each action's block
+time, read from `clock`), options are signed sizes per series, fills move a
 premium rounded up for its payer, expired series settle at their intrinsic value (longs rounded
 down, shorts rounded up). The machines apply each action that went through to the ghost and
 compare it with the chain after every step, exactly.
@@ -16,8 +18,10 @@ accounts' claims by at most that budget, never fall below them).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from keeper.interest import Pool
 from tests.deployment import WAD
 from tests.fuzz.protocol_revm import USD_SCALE
 from tests.fuzz.stateful.world import SeriesInfo
@@ -25,7 +29,7 @@ from tests.fuzz.stateful.world import SeriesInfo
 
 @dataclass
 class Holdings:
-    """One engine account: cash shares, cash debt (USD wad), underlying (wad) and positions as
+    """One engine account: supply shares, borrow shares, underlying (wad) and positions as
     [series id, signed size] in the engine's storage order (append; removal swaps in the last)."""
 
     shares: int = 0
@@ -44,7 +48,9 @@ class Holdings:
 class Ghost:
     accounts: dict[str, Holdings]
     series: dict[int, SeriesInfo]
-    share_price: int = WAD
+    pool: Pool = field(default_factory=Pool)
+    # The block time of the action being applied (the machine's chain clock).
+    clock: Callable[[], int] = field(default=lambda: 0)
     settlement: dict[int, int] = field(default_factory=dict)  # expiry -> price
     # Net USD (wad) and WETH (wad) the engine received from outside: deposits and swap outputs
     # in, withdrawals and swap inputs out.
@@ -63,33 +69,31 @@ class Ghost:
     def holdings(self, account: str) -> Holdings:
         return self.accounts.setdefault(account, Holdings())
 
+    @property
+    def share_price(self) -> int:
+        """The supply index (the cash pool's share price)."""
+        return self.pool.supply_index
+
     def cash(self, account: str) -> int:
-        """Cash as the engine reports it: shares at the share price (rounded down) minus debt."""
-        h = self.holdings(account)
-        return h.shares * self.share_price // WAD - h.debt
+        """Cash as the engine reports it, with interest accrued to now."""
+        return self.pool.at(self.clock()).cash(account)
 
     # -- the engine's accounting primitives ------------------------------------------------------
 
     def add_cash(self, account: str, amount: int) -> None:
-        """Credit (repay debt, then mint shares rounded down) or debit (burn shares rounded up,
-        the uncovered rest becomes debt), as MarginEngine._add_cash."""
+        """Credit or debit as MarginEngine._add_cash (keeper/interest.py Pool.add_cash)."""
+        self._dust()
+        self.pool.add_cash(account, amount, self.clock())
+        self._sync(account)
+
+    def _dust(self) -> None:
+        # Each rounded share conversion keeps at most an index's worth of wei per share unit.
+        self.dust_budget += 2 + self.pool.supply_index // WAD + self.pool.borrow_index // WAD
+
+    def _sync(self, account: str) -> None:
         h = self.holdings(account)
-        price = self.share_price
-        if price != WAD:
-            self.dust_budget += price // WAD + 2
-        if amount >= 0:
-            repaid = min(h.debt, amount)
-            h.debt -= repaid
-            h.shares += (amount - repaid) * WAD // price
-            return
-        debit = -amount
-        needed = -(-debit * WAD // price)
-        if needed <= h.shares:
-            h.shares -= needed
-            return
-        covered = h.shares * price // WAD
-        h.shares = 0
-        h.debt += debit - covered
+        h.shares = self.pool.shares.get(account, 0)
+        h.debt = self.pool.debts.get(account, 0)
 
     def add_position(self, account: str, series_id: int, delta: int) -> None:
         positions = self.holdings(account).positions
@@ -197,19 +201,25 @@ class Ghost:
         self.add_cash(receiver, amount)
 
     def socialize_loss(self, receiver: str, amount: int) -> int:
-        """As MarginEngine.socialize_loss: lower the share price so that every other positive
-        balance loses `amount` together (rounded against them, the price kept at 1 wei or
-        more; the uncovered rest is a deficit), and credit the receiver `amount` plus what its
-        own shares lost. Returns the new share price."""
-        own = self.holdings(receiver).shares
-        others = sum(h.shares for h in self.accounts.values()) - own
-        cut = min(-(-amount * WAD // others), self.share_price - 1) if others else 0
-        covered = min(amount, others * cut // WAD)
-        self.share_price -= cut
-        self.deficit += amount - covered
-        # Holders lose up to one wei per WAD of shares to the price's rounding, and their
+        """As MarginEngine.socialize_loss (keeper/interest.py Pool.socialize): lower the supply
+        index so that every other positive balance loses `amount` together (rounded against
+        them, the index kept at its floor or above; the uncovered rest is a deficit), and
+        credit the receiver `amount` plus what its own shares lost. Returns the new index."""
+        others = self.pool.total_supply_shares - self.pool.shares.get(receiver, 0)
+        before = self.pool.deficit
+        self._dust()
+        index = self.pool.socialize(receiver, amount, self.clock())
+        self.deficit += self.pool.deficit - before
+        # Holders lose up to one wei per WAD of shares to the index's rounding, and their
         # balances round down each.
         self.dust_budget += others // WAD + 2 + len(self.accounts)
         self.socialized += amount
-        self.add_cash(receiver, amount + own * cut // WAD)
-        return self.share_price
+        self._sync(receiver)
+        return index
+
+    def collect_reserve(self, fund: str) -> int:
+        """MarginEngine.collect_reserve: the reserve paid into the fund's cash."""
+        self._dust()
+        amount = self.pool.collect_reserve(fund, self.clock())
+        self._sync(fund)
+        return amount

@@ -43,6 +43,8 @@ ORDER = {
     "price": st.integers(1, 600),
 }
 MARGIN = frozenset({"engine: below initial margin"})
+# A withdrawal or swap that borrows must leave utilization within the cap.
+BORROW = frozenset({"engine: utilization cap"})
 # While an expiry an account holds has a stale vol entry it cannot withdraw.
 STALE = frozenset({"engine: stale vol"})
 # Fills by an operator, or that leave a side below initial margin, are held to the fair-price
@@ -112,9 +114,10 @@ class CollateralRules(KappaMachine):
         self.allow(account)
         positions = self.has_positions(account)
         before = self.health_before(account) if positions or cash else {}
-        reasons = MARGIN | ORACLE_DOWN | {"engine: insufficient underlying"}
+        reasons = MARGIN | BORROW | ORACLE_DOWN | {"engine: insufficient underlying"}
         if positions:
             reasons |= GRACE | STALE
+        debt_before = self.current().accounts[account].debt
         ok, reason = self.attempt(
             "withdraw",
             self.engine.withdraw,
@@ -130,6 +133,7 @@ class CollateralRules(KappaMachine):
             return
         if cash:
             self.ghost.withdraw(account, usd=amount)
+            self.utilization_within_cap(account, debt_before)
         else:
             self.ghost.withdraw(account, weth=amount)
         self.margin_rule_holds(account, before.get(account))
@@ -514,16 +518,18 @@ class HedgeRules(KappaMachine):
             return
         before = self.health_before(account)
         self.allow(account)
+        debt_before = self.current().accounts[account].debt
         ok, out = self.attempt(
             "hedge",
             self.engine.swap,
             *args,
             sender=sender,
-            allowed=SWAP_REASONS | MARGIN | GRACE | ORACLE_DOWN,
+            allowed=SWAP_REASONS | MARGIN | BORROW | GRACE | ORACLE_DOWN,
         )
         if not ok:
             return
         self.ghost.swap(account, to_underlying, sum(amounts), out)
+        self.utilization_within_cap(account, debt_before)
         self.margin_rule_holds(account, before[account])
         self.healthy_stays_healthy(before)
 
@@ -801,6 +807,9 @@ class LiquidationRules(KappaMachine):
                 settled |= {e.account, e.receiver}
             elif e.name == "CashMoved":
                 g.move_cash(e.sender, e.receiver, e.amount)
+            elif e.name == "ReserveCollected":
+                g.collect_reserve(e.fund)
+                mark("liquidation: reserve collected into the fund")
             elif e.name == "LossSocialized":
                 g.socialize_loss(e.receiver, e.amount)
                 mark("liquidation: loss socialized")
@@ -1012,6 +1021,7 @@ class LiquidationRules(KappaMachine):
             mark("lever up: nothing above the limit")
             return
         self.allow(account)
+        debt_before = self.current().accounts[account].debt
         ok, reason = self.attempt(
             "lever up",
             self.engine.withdraw,
@@ -1019,10 +1029,11 @@ class LiquidationRules(KappaMachine):
             amount,
             account,
             sender=account,
-            allowed=MARGIN | STALE if self.has_positions(account) else (),
+            allowed=(MARGIN | STALE if self.has_positions(account) else frozenset()) | BORROW,
         )
         if ok:
             self.ghost.withdraw(account, usd=amount)
+            self.utilization_within_cap(account, debt_before)
         elif reason in MARGIN:
             self.refusal_is_justified(account, amount * USD_SCALE)
 

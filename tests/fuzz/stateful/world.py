@@ -37,6 +37,9 @@ BACKSTOP_USD = 20_000_000 * 10**6
 INITIAL_FUND_USD = 50_000 * 10**6
 # What the operator may lose to hedge swaps per day for each trader it operates (USD).
 HEDGE_BUDGET_USD = 2_000
+# The cash pool's interest (base, slope1, slope2, kink, reserve factor, utilization cap): steep
+# enough that the fuzzed hours and days move the indices visibly.
+INTEREST = (WAD // 20, WAD // 2, 3 * WAD, WAD * 8 // 10, WAD // 5, WAD * 9 // 10)
 # Lift EIP-170 like titanoboa: the suite tests behaviour, bench/gas tracks code size.
 CODE_SIZE_LIMIT = 2**20
 
@@ -104,6 +107,7 @@ def _build() -> World:
     p = deploy(chain, float(SPOT))
     deploy_venues(p, float(SPOT))
     p.engine.set_risk_params(IM, MM, GRID, REF_VOL, MAX_POSITIONS)
+    p.engine.set_interest_params(*INTEREST)
     lens = chain.deploy("tests/fuzz/contracts/FuzzLens.vy")
     series: dict[int, SeriesInfo] = {}
     for i, days in enumerate(EXPIRY_DAYS):
