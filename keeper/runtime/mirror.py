@@ -2,7 +2,8 @@
 
 `Mirror.apply(event)` replays one MarginEngine or Liquidator event with the engine's own integer
 arithmetic (contracts/margin/MarginEngine.vy: `_add_cash`, `_add_position`, `move_portfolio`,
-`socialize_loss`), so cash shares, cash debt, the underlying balance, the position words (in
+`socialize_loss`; the cash pool's rules are keeper/interest.py's), so supply shares, borrow
+shares, the underlying balance, the position words (in
 storage order) and the open auction of every account equal the contract's storage after the
 same logs, exactly. Events are applied in log order (block, log index); within a transaction the
 engine logs each effect after performing it and before the next one depends on it, so applying
@@ -19,6 +20,11 @@ its `keeper.margin.Portfolios` (and so its cached series book) until one of its 
 spot, vol, time); `evaluate(market, params, rows)` evaluates only the given rows (the accounts
 an event touched). Neither reads the chain.
 
+Interest: the indices come from the engine's `Accrued` events (and `LossSocialized`'s supply
+index); between touches `evaluate` values cash with the indices accrued to the market's time
+(keeper.interest.accrue_indices over the mirrored share totals and the `InterestParams`), as the
+engine's views do.
+
 Checkpoints (`to_checkpoint` / `from_checkpoint`) are plain JSON-able dicts with exact integers,
 so a restart resumes from the last processed block.
 """
@@ -32,11 +38,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from keeper import interest as ki
 from keeper import margin as km
 from keeper.series import pack_position, series_terms
 
 WAD = 10**18
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -51,14 +58,33 @@ ENGINE_EVENTS = (
     "PositionSettled",
     "PortfolioMoved",
     "CashMoved",
-    "CashSharePrice",
+    "Accrued",
     "LossSocialized",
+    "ReserveCollected",
+    "InterestParams",
     "SeriesListed",
     "ExpirySettled",
     "RiskParams",
     "OperatorSet",
 )
 LIQUIDATOR_EVENTS = ("AuctionStarted", "Bid", "AuctionEnded")
+
+
+# Events whose effect the engine applied after accruing interest at their block.
+_CASH_TOUCHES = frozenset(
+    {
+        "Deposit",
+        "Withdraw",
+        "Fill",
+        "Swap",
+        "PositionSettled",
+        "CashMoved",
+        "LossSocialized",
+        "ReserveCollected",
+        "InterestParams",
+        "Accrued",
+    }
+)
 
 
 class MirrorError(ValueError):
@@ -88,11 +114,12 @@ class Account:
     positions: list[list[int]] = field(default_factory=list)  # [series id, size wad], storage order
     auction_start: int = 0  # 0: no open auction
 
-    def cash(self, share_price: int) -> int:
-        """MarginEngine._cash: shares at the share price (rounded down), or minus the debt."""
+    def cash(self, supply_index: int, borrow_index: int) -> int:
+        """MarginEngine._cash: supply shares at the supply index (rounded down), or minus the
+        borrow shares at the borrow index (rounded up)."""
         if self.shares:
-            return self.shares * share_price // WAD
-        return -self.debt
+            return ki.supply_value(self.shares, supply_index)
+        return -ki.debt_value(self.debt, borrow_index)
 
     def words(self) -> list[int]:
         """The packed positions, as MarginEngine.packed_positions returns them."""
@@ -189,8 +216,15 @@ class Mirror:
         self.addresses: list[str] = []
         self.index: dict[str, int] = {}
         self.accounts: list[Account] = []
-        self.share_price = WAD
-        self._pending_cut = 0
+        self.supply_index = WAD
+        self.borrow_index = WAD
+        # The block time of the engine's last cash touch (its last accrual) and the rate
+        # parameters (InterestParams): what accrues the indices to a later time.
+        self.accrued_at = 0
+        self.rate_params = ki.RateParams()
+        # The indices the float cash rows were last written at, and the time they value cash at.
+        self._priced_at = (WAD, WAD)
+        self._value_time = 0
         # MarginEngine.deficit: socialized losses beyond every other positive balance.
         self.deficit = 0
         self.listed: set[int] = set()
@@ -254,23 +288,16 @@ class Mirror:
         self._touched.add(i)
 
     def _add_cash(self, i: int, amount: int) -> None:
+        """MarginEngine._add_cash at the current indices (keeper.interest.Pool.add_cash)."""
         a = self.accounts[i]
-        price = self.share_price
-        if amount >= 0:
-            repaid = min(a.debt, amount)
-            a.debt -= repaid
-            rest = amount - repaid
-            if rest > 0:
-                a.shares += rest * WAD // price
-        else:
-            debit = -amount
-            needed = (debit * WAD + price - 1) // price
-            if needed <= a.shares:
-                a.shares -= needed
-            else:
-                covered = a.shares * price // WAD
-                a.shares = 0
-                a.debt += debit - covered
+        pool = ki.Pool(
+            borrow_index=self.borrow_index, supply_index=self.supply_index, last=self.accrued_at
+        )
+        key = self.addresses[i]
+        pool.shares[key], pool.debts[key] = a.shares, a.debt
+        pool.total_supply_shares, pool.total_borrow_shares = a.shares, a.debt
+        pool.add_cash(key, amount, self.accrued_at)
+        a.shares, a.debt = pool.shares[key], pool.debts[key]
         self._touch(i)
 
     def _add_underlying(self, i: int, amount: int) -> None:
@@ -317,11 +344,18 @@ class Mirror:
         handler = getattr(self, f"_on_{event.name}", None)
         if handler is None:
             return
+        if event.timestamp > 0 and event.name in _CASH_TOUCHES and self._touches_cash(event):
+            # The engine accrued at this block before the event's effect.
+            self.accrued_at = int(event.timestamp)
         try:
             handler(event.args, event)
         except KeyError as exc:
             raise MirrorError(f"{event.name} at block {event.block}: missing {exc}") from None
         self.events_applied += 1
+
+    def _touches_cash(self, event: Event) -> bool:
+        token = event.args.get("token")
+        return token is None or str(token).lower() == self.cash_token
 
     def _on_Deposit(self, a: Mapping[str, Any], _: Event) -> None:
         i = self.row(a["account"])
@@ -389,24 +423,38 @@ class Mirror:
         self._add_cash(sender, -amount)
         self._add_cash(receiver, amount)
 
-    def _on_CashSharePrice(self, a: Mapping[str, Any], _: Event) -> None:
-        # A socialized loss: the cut is credited back to its receiver's own shares by the
-        # LossSocialized that follows in the same call.
-        self._pending_cut = self.share_price - int(a["share_price"])
-        self.share_price = int(a["share_price"])
-        # Every positive balance changed value: every row's cash is recomputed (vectorized, in
-        # `sync`) and every account re-evaluated.
+    def _on_Accrued(self, a: Mapping[str, Any], _: Event) -> None:
+        self.supply_index = int(a["supply_index"])
+        self.borrow_index = int(a["borrow_index"])
+        # Every balance changed value: every row's cash is recomputed (vectorized, in `sync`)
+        # and every account re-evaluated.
         self._reprice_cash = True
         self.market_epoch += 1
 
     def _on_LossSocialized(self, a: Mapping[str, Any], _: Event) -> None:
-        # MarginEngine.socialize_loss credits the amount plus what the receiver's own shares
-        # lost with the price (it is left out of the loss); the part beyond every other
-        # balance is the engine's deficit.
+        # MarginEngine.socialize_loss lowers the supply index to `supply_index` and credits the
+        # amount plus what the receiver's own shares lost with it (it is left out of the loss);
+        # the part beyond every other balance is the engine's deficit.
         i = self.row(a["receiver"])
-        cut, self._pending_cut = self._pending_cut, 0
+        index = int(a["supply_index"])
+        cut, self.supply_index = self.supply_index - index, index
         self.deficit += int(a.get("deficit", 0))
         self._add_cash(i, int(a["amount"]) + self.accounts[i].shares * cut // WAD)
+        self._reprice_cash = True
+        self.market_epoch += 1
+
+    def _on_ReserveCollected(self, a: Mapping[str, Any], _: Event) -> None:
+        self._add_cash(self.row(a["fund"]), int(a["amount"]))
+
+    def _on_InterestParams(self, a: Mapping[str, Any], _: Event) -> None:
+        self.rate_params = ki.RateParams(
+            int(a["base"]),
+            int(a["slope1"]),
+            int(a["slope2"]),
+            int(a["kink"]),
+            int(a["reserve_factor"]),
+            int(a["utilization_cap"]),
+        )
 
     def _on_SeriesListed(self, a: Mapping[str, Any], _: Event) -> None:
         self.listed.add(int(a["series_id"]))
@@ -494,15 +542,37 @@ class Mirror:
         self.width = width
         self._shards = [None] * len(self._shards)
 
-    def sync(self) -> None:
+    def indices_at(self, now: int) -> tuple[int, int]:
+        """(supply index, borrow index) accrued to `now`, as the engine's views compute them."""
+        if now <= self.accrued_at:
+            return self.supply_index, self.borrow_index
+        supply = sum(a.shares for a in self.accounts)
+        borrow = sum(a.debt for a in self.accounts)
+        ib, is_ = ki.accrue_indices(
+            self.borrow_index,
+            self.supply_index,
+            supply,
+            borrow,
+            self.rate_params,
+            now - self.accrued_at,
+        )
+        return is_, ib
+
+    def sync(self, now: int | None = None) -> None:
         """Rewrite the float rows of every account whose exact state changed (only those), and
-        every row's cash after a share price change (one vectorized expression)."""
-        if self._reprice_cash:
+        every row's cash when the indices it is valued at change (one vectorized expression):
+        the last accrual's, or those accrued to `now`."""
+        if now is not None:
+            self._value_time = now
+        priced = self.indices_at(self._value_time)
+        if self._reprice_cash or priced != self._priced_at:
             self._reprice_cash = False
+            self._priced_at = priced
             n = self.n_accounts
-            price = self.share_price / WAD
             self.cash_f[:n] = np.where(
-                self.shares_f[:n] > 0, self.shares_f[:n] * price, -self.debt_f[:n]
+                self.shares_f[:n] > 0,
+                self.shares_f[:n] * (priced[0] / WAD),
+                -self.debt_f[:n] * (priced[1] / WAD),
             )
             self._shards = [None] * len(self._shards)
         if not self._stale:
@@ -512,10 +582,9 @@ class Mirror:
         widest = max(len(self.accounts[i].positions) for i in rows)
         if widest > self.width:
             self._widen(widest)
-        price = self.share_price
         for i in rows:
             a = self.accounts[i]
-            self.cash_f[i] = a.cash(price) / WAD
+            self.cash_f[i] = a.cash(*self._priced_at) / WAD
             self.shares_f[i] = a.shares / WAD
             self.debt_f[i] = a.debt / WAD
             self.underlying_f[i] = a.underlying / WAD
@@ -579,8 +648,9 @@ class Mirror:
     ) -> NDArray[np.int64]:
         """keeper.margin.evaluate for every row (rows=None: shard by shard from the cached
         books) or for the given rows only, and keeper.margin.account_greeks too when `greeks`;
-        results land in `self.evaluation`. Returns the rows evaluated."""
-        self.sync()
+        results land in `self.evaluation`. Cash is valued with interest accrued to
+        `market.now`. Returns the rows evaluated."""
+        self.sync(int(market.now))
         ev = self.evaluation
         if rows is None:
             for k in range(len(self._shards)):
@@ -640,7 +710,10 @@ class Mirror:
             "cash_scale": self.cash_scale,
             "underlying_scale": self.underlying_scale,
             "width": self.width,
-            "share_price": self.share_price,
+            "supply_index": self.supply_index,
+            "borrow_index": self.borrow_index,
+            "accrued_at": self.accrued_at,
+            "rate_params": list(self.rate_params.as_tuple()),
             "deficit": self.deficit,
             "listed": sorted(self.listed),
             "expiries": list(self.expiries),
@@ -675,7 +748,11 @@ class Mirror:
             )
             m.last_block = int(data["last_block"])
             m.last_block_hash = data.get("last_block_hash")
-            m.share_price = int(data["share_price"])
+            m.supply_index = int(data["supply_index"])
+            m.borrow_index = int(data["borrow_index"])
+            m.accrued_at = int(data["accrued_at"])
+            m.rate_params = ki.RateParams(*(int(x) for x in data["rate_params"]))
+            m._priced_at = (m.supply_index, m.borrow_index)
             m.deficit = int(data.get("deficit", 0))
             m.listed = {int(x) for x in data["listed"]}
             m.expiries = sorted(int(x) for x in data["expiries"])

@@ -131,9 +131,13 @@ DRIVER = textwrap.dedent(
             eng, liq = d.engine, d.liquidator
             b = int(ckpt["last_block"])
             mismatches = []
-            price = int(eng.cash_share_price(block_id=b))
-            if price != int(ckpt["share_price"]):
-                mismatches.append(("share_price", price, ckpt["share_price"]))
+            # The mirror's indices accrued to the block's time are the engine's views'.
+            from keeper.runtime.mirror import Mirror
+            indices = Mirror.from_checkpoint(ckpt).indices_at(chain.blocks[b].timestamp)
+            pool = eng.cash_pool(block_id=b)
+            if indices != (int(pool[0]), int(pool[1])):
+                mismatches.append(("indices", (int(pool[0]), int(pool[1])), indices))
+            from keeper.interest import debt_value, supply_value
             from keeper.series import pack_position
             for a in ckpt["accounts"]:
                 addr = a["address"]
@@ -147,7 +151,8 @@ DRIVER = textwrap.dedent(
                 ]
                 shares, debt = int(a["shares"]), int(a["debt"])
                 mirror_view = [
-                    shares, debt, shares * price // 10**18 if shares else -debt,
+                    shares, debt,
+                    supply_value(shares, indices[0]) if shares else -debt_value(debt, indices[1]),
                     int(a["underlying"]), [pack_position(s, q) for s, q in a["positions"]],
                     int(a["auction_start"]),
                 ]

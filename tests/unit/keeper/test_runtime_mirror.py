@@ -53,7 +53,7 @@ def test_deposit_withdraw_and_debt_exact():
     # Withdrawing more cash than the shares cover burns every share and leaves a debt.
     m.apply(ev("Withdraw", account=A, token=USD, receiver=A, amount=8, amount_wad=8 * 10**12))
     assert (a.shares, a.debt) == (0, 3 * 10**12)
-    assert a.cash(m.share_price) == -3 * 10**12
+    assert a.cash(m.supply_index, m.borrow_index) == -3 * 10**12
     # A credit repays the debt first, then mints shares.
     m.apply(ev("CashMoved", sender=B, receiver=A, amount=4 * 10**12))
     assert (a.shares, a.debt) == (10**12, 0)
@@ -66,17 +66,46 @@ def test_deposit_withdraw_and_debt_exact():
 def test_share_price_rounding_matches_the_engine():
     m = mirror()
     m.apply(ev("Deposit", account=A, payer=A, token=USD, amount=1, amount_wad=10 * WAD))
-    m.apply(ev("CashSharePrice", share_price=WAD // 3))  # 0.333... per share
+    # 0.333... per supply share (an index a socialized loss could leave), borrow index 1.
+    m.apply(ev("Accrued", supply_index=WAD // 3, borrow_index=WAD))
     assert m.market_epoch == 1
     a = m.account(A)
-    assert a.cash(m.share_price) == 10 * WAD * (WAD // 3) // WAD
+    assert a.cash(m.supply_index, m.borrow_index) == 10 * WAD * (WAD // 3) // WAD
     # A debit of 1 USD burns ceil(1e36 / price) shares.
     m.apply(ev("CashMoved", sender=A, receiver=B, amount=WAD))
     needed = (WAD * WAD + WAD // 3 - 1) // (WAD // 3)
     assert a.shares == 10 * WAD - needed
     assert m.account(B).shares == WAD * WAD // (WAD // 3)
-    m.apply(ev("LossSocialized", receiver=C, amount=2 * WAD))
+    m.apply(ev("LossSocialized", receiver=C, amount=2 * WAD, deficit=0, supply_index=WAD // 3))
     assert m.account(C).shares == 2 * WAD * WAD // (WAD // 3)
+
+
+def test_interest_events_reproduce_the_pool_exactly():
+    """Accrued events set the indices; debts round up at the borrow index, supply down at the
+    supply index, the reserve is paid to the fund, and cash is valued accrued to the market's
+    time between touches (keeper.interest is the engine's arithmetic)."""
+    m = mirror()
+    m.apply(
+        ev("InterestParams", base=WAD // 20, slope1=WAD // 2, slope2=3 * WAD, kink=8 * WAD // 10,
+           reserve_factor=WAD // 10, utilization_cap=9 * WAD // 10)
+    )
+    m.apply(ev("Deposit", account=A, payer=A, token=USD, amount=1, amount_wad=1000 * WAD))
+    m.apply(ev("Withdraw", account=B, token=USD, receiver=B, amount=1, amount_wad=400 * WAD))
+    ib, si = 1_000_000_123_456_789_013, 1_000_000_049_382_715_604
+    m.apply(ev("Accrued", supply_index=si, borrow_index=ib))
+    debt = -(-400 * WAD * ib // WAD)  # rounded up
+    assert m.account(B).cash(m.supply_index, m.borrow_index) == -debt
+    m.apply(ev("CashMoved", sender=A, receiver=B, amount=500 * WAD))
+    a, b = m.account(A), m.account(B)
+    # B's debt is repaid (rounded against it) and the rest minted at the supply index.
+    rest = 500 * WAD - debt
+    assert (b.debt, b.shares) == (0, rest * WAD // si)
+    assert a.shares == 1000 * WAD - -(-500 * WAD * WAD // si)
+    m.apply(ev("ReserveCollected", fund=C, amount=7))
+    assert m.account(C).shares == 7 * WAD // si
+    # Valued at a later time, cash accrues (the indices are keeper.interest's).
+    m.accrued_at = 1_000
+    assert m.indices_at(1_000 + 86_400) != (m.supply_index, m.borrow_index)
 
 
 def test_fills_keep_storage_order_and_swap_remove():
@@ -212,7 +241,7 @@ def test_evaluate_all_and_incremental_equal_keeper_margin():
 
 def test_checkpoint_round_trip_is_exact():
     m = _book()
-    m.apply(ev("CashSharePrice", share_price=WAD - 12345))
+    m.apply(ev("Accrued", supply_index=WAD - 12345, borrow_index=WAD))
     m.sync()
     # The share price change re-values every positive balance (vectorized); debts stay.
     price = (WAD - 12345) / WAD
