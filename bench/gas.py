@@ -47,6 +47,8 @@ GOALS: dict[str, int | None] = {
     "bid_16": 2_000_000,
     # The same bid by a thinly funded bidder: its IM check runs the full grid.
     "bid_16_full": 2_000_000,
+    # The first cash touch of a block: the interest accrual (issue #23).
+    "accrue": 10_000,
 }
 
 # Layers that contribute measurements: module name -> function returning {key: gas}.

@@ -13,7 +13,11 @@ as the first call of a new transaction (bench.common.execution_gas):
 - deposit and withdraw of cash by an account with 16 positions (withdraw runs the IM check,
   passed by the floor); withdraw_full: a thinly funded account's withdrawal (the full grid);
 - engine_swap_3: MarginEngine.swap of cash into WETH split over three pools by the Router, for
-  the 16-position account (the margin rule included).
+  the 16-position account (the margin rule included);
+- accrue: MarginEngine.accrue, the first cash touch of a block (the pool has supply and borrows,
+  so the full accrual runs and logs the indices).
+Cash bears interest at tests/deployment.py's INTEREST, a borrower holds debt, and every measured
+call is the first of a new block (12 s later), so each pays the accrual a real first touch does.
 """
 
 from __future__ import annotations
@@ -23,6 +27,20 @@ import boa
 from bench.common import execution_gas
 
 WAD = 10**18
+BLOCK = 12
+
+
+def new_block() -> None:
+    """Move to the next block, so the next measured call is its first cash touch."""
+    boa.env.time_travel(seconds=BLOCK)
+
+
+def add_borrower(p) -> None:
+    """An account holding cash debt, so the pool has borrows and the accrual does its work."""
+    borrower = boa.env.generate_address("borrower")
+    p.fund(borrower, weth=100)
+    with boa.env.prank(borrower):
+        p.engine.withdraw(p.usd.address, 50_000 * 10**6, borrower)
 
 
 def list_chain(p) -> list[int]:
@@ -66,19 +84,22 @@ def _tight_figures(p, order: dict, signature: bytes, taker: str) -> dict[str, in
 
     assert p.health_floor(order["maker"]) < 0 and p.health_floor(taker) < 0, "floors must fail"
     with boa.env.prank(taker):
+        new_block()
+        fill = execution_gas(p.engine, "fill", P.as_tuple(order), signature, WAD // 2, taker)
+        new_block()
         return {
-            "fill_16_full": execution_gas(
-                p.engine, "fill", P.as_tuple(order), signature, WAD // 2, taker
-            ),
+            "fill_16_full": fill,
             "withdraw_full": execution_gas(p.engine, "withdraw", p.usd.address, 10**6, taker),
         }
 
 
 def measure() -> dict[str, int]:
     from tests import protocol as P  # noqa: N812
+    from tests.deployment import INTEREST
 
     with boa.swap_env(boa.Env()):
         p = P.deploy()
+        p.engine.set_interest_params(*INTEREST)
         ids = list_chain(p)
         dealer = P.Maker.new("dealer")
         trader = boa.env.generate_address("trader")
@@ -101,29 +122,30 @@ def measure() -> dict[str, int]:
         with boa.env.prank(trader):
             p.usd.approve(p.engine.address, 10**9)
         assert p.health_floor(trader) >= 0 and p.health_floor(dealer.address) >= 0
+        add_borrower(p)
+        figures: dict[str, int] = {}
         with boa.env.prank(trader):
-            return {
-                "health_full_16x21": execution_gas(p.engine, "health", trader, False),
-                "health_witness_16": execution_gas(
-                    p.engine, "scenario_health", trader, witness, False
-                ),
-                "fill_16": execution_gas(
-                    p.engine, "fill", P.as_tuple(order), signature, WAD, trader
-                ),
-                "deposit": execution_gas(p.engine, "deposit", p.usd.address, 10**9),
-                "withdraw": execution_gas(p.engine, "withdraw", p.usd.address, 10**6, trader),
-                **_tight_figures(p, tight_order, tight_signature, tight_taker),
-                "engine_swap_3": execution_gas(
-                    p.engine,
-                    "swap",
-                    trader,
-                    p.usd.address,
-                    pool_addresses,
-                    legs,
-                    0,
-                    boa.env.timestamp + 60,
-                ),
-            }
+            new_block()
+            figures["health_full_16x21"] = execution_gas(p.engine, "health", trader, False)
+            figures["health_witness_16"] = execution_gas(
+                p.engine, "scenario_health", trader, witness, False
+            )
+            figures["fill_16"] = execution_gas(
+                p.engine, "fill", P.as_tuple(order), signature, WAD, trader
+            )
+            new_block()
+            figures["deposit"] = execution_gas(p.engine, "deposit", p.usd.address, 10**9)
+            new_block()
+            figures["withdraw"] = execution_gas(p.engine, "withdraw", p.usd.address, 10**6, trader)
+            figures |= _tight_figures(p, tight_order, tight_signature, tight_taker)
+            new_block()
+            figures["engine_swap_3"] = execution_gas(
+                p.engine, "swap", trader, p.usd.address, pool_addresses, legs, 0,
+                boa.env.timestamp + 60,
+            )  # fmt: skip
+            new_block()
+            figures["accrue"] = execution_gas(p.engine, "accrue")
+        return figures
 
 
 if __name__ == "__main__":

@@ -193,6 +193,22 @@ class CapsSpec(Spec):
         )
 
 
+class InterestSpec(Spec):
+    """The cash pool's interest (MarginEngine.set_interest_params; bounds and meaning in
+    docs/margin.md "Cash and interest"): the borrow rate base + slope1 min(U, kink) + slope2
+    max(U - kink, 0) a year, the reserve factor paid to the insurance fund, and the utilization
+    cap on new borrowing (1 - cap of the supply stays withdrawable). The defaults are a
+    stablecoin market's (Aave-like): 0%, 4% at the kink, +75% above it, kink 80%, reserve 10%,
+    cap 90%."""
+
+    base: Wad = 0
+    slope1: Wad = 4 * 10**16
+    slope2: Wad = 75 * 10**16
+    kink: Wad = 8 * 10**17
+    reserve_factor: Wad = 10**17
+    utilization_cap: Wad = 9 * 10**17
+
+
 class RiskSpec(Spec):
     im: ModeSpec
     mm: ModeSpec
@@ -200,6 +216,7 @@ class RiskSpec(Spec):
     ref_vol: Wad
     max_positions: Annotated[Int, Field(ge=1, le=32)] = 16
     caps: CapsSpec = CapsSpec()
+    interest: InterestSpec = InterestSpec()
 
 
 class LiquidatorSpec(Spec):

@@ -476,6 +476,20 @@ def settings(config: DeployConfig) -> tuple[Setting, ...]:
     out.append(
         Setting("risk.max_positions", "engine", "risk_params", r.max_positions, risk_fix, pick=(4,))
     )
+    rates = r.interest.args()
+    rates_fix = Fix("engine", "set_interest_params", rates)
+    for j, name in enumerate(type(r.interest).model_fields):
+        out.append(
+            Setting(
+                f"risk.interest.{name}",
+                "engine",
+                "interest_params",
+                rates[j],
+                rates_fix,
+                pick=(j,),
+                unit="wad",
+            )
+        )
     caps = r.caps.args()
     caps_fix = Fix("engine", "set_caps", caps)
     out += [

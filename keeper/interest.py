@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+from numpy.typing import NDArray
+
 WAD = 10**18
 YEAR = 31_536_000
 BP = 10**14
@@ -120,6 +123,22 @@ def accrue_indices(
         gain = borrow_shares * db * (BPS - reserve_bps) // (BPS * supply_shares)
         supply_index = min(supply_index + gain, INDEX_MAX)
     return borrow_index + db, supply_index
+
+
+def cash_values(
+    supply_shares: NDArray[np.float64],
+    borrow_shares: NDArray[np.float64],
+    supply_index: int,
+    borrow_index: int,
+) -> NDArray[np.float64]:
+    """Cash in USD of many accounts (shares as floats in units of 1e18), vectorized: what
+    keeper.margin.Portfolios takes as `cash`, valued at indices accrued to the evaluation's
+    time (`Pool.at(now)`)."""
+    return np.where(
+        supply_shares > 0,
+        supply_shares * (supply_index / WAD),
+        -borrow_shares * (borrow_index / WAD),
+    )
 
 
 @dataclass
@@ -267,9 +286,9 @@ class Pool:
 
     def socialize(self, receiver: str, amount: int, now: int) -> int:
         """MarginEngine.socialize_loss: lower the supply index so every other positive balance
-        loses `amount` (rounded against them, the index kept >= MIN_SUPPLY_INDEX), record what they cannot
-        cover as deficit, and credit the receiver `amount` plus what its own shares lost.
-        Returns the new supply index."""
+        loses `amount` (rounded against them, the index kept >= MIN_SUPPLY_INDEX), record what
+        they cannot cover as deficit, and credit the receiver `amount` plus what its own shares
+        lost. Returns the new supply index."""
         self.accrue(now)
         is_ = self.supply_index
         own = self.shares.get(receiver, 0)

@@ -257,7 +257,8 @@ class _Book(NamedTuple):
 
 @dataclass(frozen=True)
 class Portfolios:
-    """Accounts as arrays: cash [A] (signed), underlying [A] (>= 0), and positions padded to
+    """Accounts as arrays: cash [A] (signed, with interest accrued to the market's `now`:
+    keeper.interest.cash_values), underlying [A] (>= 0), and positions padded to
     [A, P]: strike, expiry (int seconds), is_call, size (signed, long > 0; 0 = empty slot).
 
     The arrays are copied and made read-only, so the cached `book` stays valid: build a new

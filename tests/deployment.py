@@ -42,6 +42,10 @@ FEED_HEARTBEAT = 3600
 MIN_SOURCES = 3
 GRACE_PERIOD = 3600
 GRACE_LIQUIDATION_BUFFER = WAD // 100
+# Cash interest a deployment would start from (MarginEngine.set_interest_params: base, slope1,
+# slope2, kink, reserve factor, utilization cap; deploy/networks/*.yaml `interest:`). Not set by
+# `deploy_contracts` (the engine starts with interest off), so tests opt in.
+INTEREST = (0, 4 * WAD // 100, 75 * WAD // 100, 8 * WAD // 10, WAD // 10, 9 * WAD // 10)
 # Pools: (fee in bps, depth in WETH).
 POOLS = ((5, 200), (30, 100), (100, 50))
 

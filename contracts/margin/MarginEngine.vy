@@ -935,6 +935,17 @@ def cash_pool() -> (uint256, uint256, uint256, uint256, uint256, uint256, uint25
 
 @external
 @view
+def interest_params() -> (uint256, uint256, uint256, uint256, uint256, uint256):
+    """
+    @notice The interest parameters, as `set_interest_params` takes them (wads).
+    @return base, slope1, slope2, kink, reserve_factor, utilization_cap.
+    """
+    p: uint256 = self._totals >> interest.PARAMS_SHIFT
+    return (p & 1023) * interest.BP, (p >> 10 & 16383) * interest.BP, (p >> 24 & 32767) * interest.BP, (p >> 39 & 16383) * interest.BP, (p >> 53) * interest.BP, self.utilization_cap
+
+
+@external
+@view
 def cash_totals() -> (uint256, uint256):
     """
     @notice Total supply shares and total borrow shares.

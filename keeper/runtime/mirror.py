@@ -569,11 +569,7 @@ class Mirror:
             self._reprice_cash = False
             self._priced_at = priced
             n = self.n_accounts
-            self.cash_f[:n] = np.where(
-                self.shares_f[:n] > 0,
-                self.shares_f[:n] * (priced[0] / WAD),
-                -self.debt_f[:n] * (priced[1] / WAD),
-            )
+            self.cash_f[:n] = ki.cash_values(self.shares_f[:n], self.debt_f[:n], *priced)
             self._shards = [None] * len(self._shards)
         if not self._stale:
             return

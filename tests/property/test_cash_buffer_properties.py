@@ -48,14 +48,14 @@ def _world() -> tuple[boa.Env, P.Protocol, list[str], list[str]]:
     cap=st.sampled_from(CAPS),
     deposits=st.lists(st.integers(1_000, 2_000_000), min_size=3, max_size=3),
     wait=st.sampled_from([0, 3600, 30 * 86_400]),
-    attempts=st.lists(
-        st.tuples(st.integers(0, 2), st.integers(1, 100)), min_size=1, max_size=8
-    ),
+    attempts=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 100)), min_size=1, max_size=8),
 )
 def test_depositors_can_withdraw_down_to_the_buffer(cap, deposits, wait, attempts):
     env, p, depositors, borrowers = _world()
     with boa.swap_env(env), env.anchor():
-        p.engine.set_interest_params(0, 4 * WAD // 100, 75 * WAD // 100, 8 * WAD // 10, WAD // 10, cap)
+        p.engine.set_interest_params(
+            0, 4 * WAD // 100, 75 * WAD // 100, 8 * WAD // 10, WAD // 10, cap
+        )
         for who, usd in zip(depositors, deposits, strict=True):
             p.fund(who, usd=usd)
         if wait:

@@ -510,7 +510,10 @@ class KappaMachine(RuleBasedStateMachine):
         supply, borrow, socialized = self._indices_seen
         s = self.now
         assert s.borrow_index >= borrow, (s.borrow_index, borrow)
-        assert s.share_price >= supply or self.ghost.socialized > socialized, (s.share_price, supply)
+        assert s.share_price >= supply or self.ghost.socialized > socialized, (
+            s.share_price,
+            supply,
+        )
         self._indices_seen = (s.share_price, s.borrow_index, self.ghost.socialized)
 
     @always

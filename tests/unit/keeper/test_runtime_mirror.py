@@ -86,8 +86,15 @@ def test_interest_events_reproduce_the_pool_exactly():
     time between touches (keeper.interest is the engine's arithmetic)."""
     m = mirror()
     m.apply(
-        ev("InterestParams", base=WAD // 20, slope1=WAD // 2, slope2=3 * WAD, kink=8 * WAD // 10,
-           reserve_factor=WAD // 10, utilization_cap=9 * WAD // 10)
+        ev(
+            "InterestParams",
+            base=WAD // 20,
+            slope1=WAD // 2,
+            slope2=3 * WAD,
+            kink=8 * WAD // 10,
+            reserve_factor=WAD // 10,
+            utilization_cap=9 * WAD // 10,
+        )
     )
     m.apply(ev("Deposit", account=A, payer=A, token=USD, amount=1, amount_wad=1000 * WAD))
     m.apply(ev("Withdraw", account=B, token=USD, receiver=B, amount=1, amount_wad=400 * WAD))

@@ -4,6 +4,7 @@ rounding at fixed values, the reserve paid to the fund, and socialization on the
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import boa
@@ -52,7 +53,9 @@ def test_golden_sequence_matches_the_model_to_the_wei(world):
     p = world
     data = json.loads(golden_cash.PATH.read_text())
     assert data == golden_cash.generate(), "golden_cash.json is stale: regenerate it"
-    names = {a: boa.env.generate_address(a) for a in (*golden_cash.SUPPLIERS, *golden_cash.BORROWERS)}
+    names = {
+        a: boa.env.generate_address(a) for a in (*golden_cash.SUPPLIERS, *golden_cash.BORROWERS)
+    }
     names[golden_cash.FUND] = p.liquidator.address
     p.engine.set_interest_params(*data["params"])
     for b in golden_cash.BORROWERS:
@@ -62,7 +65,7 @@ def test_golden_sequence_matches_the_model_to_the_wei(world):
         kind = step["kind"]
         kinds[kind] = kinds.get(kind, 0) + 1
         reason = step.get("reverts")
-        ctx = boa.reverts(reason) if reason else _nothing()
+        ctx = boa.reverts(reason) if reason else contextlib.nullcontext()
         with ctx:
             if kind == "time":
                 boa.env.time_travel(seconds=step["seconds"])
@@ -97,14 +100,6 @@ def test_golden_sequence_matches_the_model_to_the_wei(world):
     assert any(s.get("reverts") == "engine: utilization cap" for s in data["steps"])
     last = data["steps"][-1]["state"]
     assert last["borrow_index"] > WAD and last["supply_index"] > WAD
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return False
 
 
 def test_rate_is_kinked_at_fixed_values(world):
@@ -146,7 +141,9 @@ def test_a_year_of_interest_moves_debt_and_supply_by_the_rule(world):
     index = p.engine.cash_pool()[0]
     assert index == 10_315 * WAD // 10_000
     # Minted as supply shares rounded down, worth their value rounded down.
-    assert p.liquidator.insurance_fund() == fund + ki.supply_value(3_500 * WAD * WAD // index, index)
+    assert p.liquidator.insurance_fund() == fund + ki.supply_value(
+        3_500 * WAD * WAD // index, index
+    )
     assert p.engine.cash_pool()[6] == 0
 
 
@@ -166,11 +163,13 @@ def test_the_utilization_cap_refuses_a_borrowing_withdrawal_and_swap(world):
     withdraw(p, alice, 10_000 * USD)
     assert p.usd.balanceOf(p.engine.address) == 0
     # A hedge swap that borrows cash is held to the cap too.
-    router, pools = P.deploy_venues(p)
+    _, pools = P.deploy_venues(p)
     carol = boa.env.generate_address("carol")
     p.fund(carol, weth=100)
     with boa.env.prank(carol), boa.reverts("engine: utilization cap"):
-        p.engine.swap(carol, p.usd.address, [pools[0].address], [1_000 * USD], 0, boa.env.timestamp + 60)
+        p.engine.swap(
+            carol, p.usd.address, [pools[0].address], [1_000 * USD], 0, boa.env.timestamp + 60
+        )
 
 
 def test_interest_params_revert_outside_the_hard_bounds(world):
@@ -196,7 +195,14 @@ def test_interest_params_revert_outside_the_hard_bounds(world):
         p.engine.set_interest_params(*PARAMS)
     p.engine.set_interest_params(*PARAMS)
     (log,) = p.engine.get_logs()
-    assert (log.base, log.slope1, log.slope2, log.kink, log.reserve_factor, log.utilization_cap) == PARAMS
+    assert (
+        log.base,
+        log.slope1,
+        log.slope2,
+        log.kink,
+        log.reserve_factor,
+        log.utilization_cap,
+    ) == PARAMS
     assert p.engine.utilization_cap() == PARAMS[5]
 
 
