@@ -54,6 +54,51 @@ REPORTS = ROOT / "reports"
 MM_HEDGE_BUDGET_USD = 30_000
 
 
+class CashPath:
+    """The cash pool over the run (MarginEngine.cash_pool and cash_totals after each step):
+    utilization, the indices, and the interest borrowers paid and suppliers earned, each step's
+    as its opening borrow (supply) shares times the step's borrow (supply) index change (exact
+    when shares do not change within a step; shares moved mid-step are counted from the next
+    step), with the reserve the insurance fund is owed."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.paid = 0
+        self.earned = 0
+        self.path: list[float] = []
+        self._last = self._read()
+
+    def _read(self) -> tuple[int, int, int, int, int, int]:
+        pool = self.engine.cash_pool()
+        totals = self.engine.cash_totals()
+        return (
+            int(pool[0]),
+            int(pool[1]),
+            int(totals[0]),
+            int(totals[1]),
+            int(pool[4]),
+            int(pool[6]),
+        )
+
+    def step(self) -> dict[str, Any]:
+        now = self._read()
+        (si0, bi0, s0, b0, _, _), (si, bi, _, _, u, _) = self._last, now
+        self.paid += b0 * (bi - bi0) // WAD
+        self.earned += s0 * max(si - si0, 0) // WAD
+        self._last = now
+        self.path.append(u / WAD)
+        return {"utilization": u / WAD, "supply_index": si / WAD, "borrow_index": bi / WAD}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "paid_by_borrowers": self.paid / WAD,
+            "earned_by_suppliers": self.earned / WAD,
+            "reserve_uncollected": self._last[5] / WAD,
+            "utilization_path": self.path,
+            "max_utilization": max(self.path, default=0.0),
+        }
+
+
 @dataclass
 class Trader:
     key: bytes
@@ -480,6 +525,7 @@ class CrashDemo:
             "bids_failed": 0,
         }
         hedges: list[dict[str, Any]] = list(record0["hedges"])
+        cash = CashPath(self.engine)
         for t in range(s.steps):
             rec: dict[str, Any] = {
                 "step": t + 1,
@@ -515,6 +561,7 @@ class CrashDemo:
                     "mm_gross": [float(x) for x in gross],
                 }
             )
+            rec.update(cash.step())
             for key in totals:
                 totals[key] += rec[key]
             hedges.extend(rec["hedges"])
@@ -527,6 +574,8 @@ class CrashDemo:
             )
         elapsed = time.monotonic() - started
         report = self.report(steps, hedges, totals, elapsed)
+        report["interest"] = cash.summary()
+        (self.report_dir / "demo.json").write_text(json.dumps(report, indent=2) + "\n")
         return report
 
     def report(

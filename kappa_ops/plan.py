@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kappa_ops.config import DeployConfig
+from keeper.interest import RateParams
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -478,18 +479,26 @@ def settings(config: DeployConfig) -> tuple[Setting, ...]:
     )
     rates = r.interest.args()
     rates_fix = Fix("engine", "set_interest_params", rates)
-    for j, name in enumerate(type(r.interest).model_fields):
-        out.append(
-            Setting(
-                f"risk.interest.{name}",
-                "engine",
-                "interest_params",
-                rates[j],
-                rates_fix,
-                pick=(j,),
-                unit="wad",
-            )
-        )
+    # The engine returns the rate's parameters packed (MarginEngine.cash_totals: size).
+    out += [
+        Setting(
+            "risk.interest",
+            "engine",
+            "cash_totals",
+            RateParams(*rates).packed(),
+            rates_fix,
+            pick=(2,),
+        ),
+        Setting(
+            "risk.interest.utilization_cap",
+            "engine",
+            "cash_totals",
+            rates[5],
+            rates_fix,
+            pick=(3,),
+            unit="wad",
+        ),
+    ]
     caps = r.caps.args()
     caps_fix = Fix("engine", "set_caps", caps)
     out += [

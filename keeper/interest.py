@@ -60,6 +60,13 @@ class RateParams:
             self.utilization_cap,
         )
 
+    def packed(self) -> int:
+        """The rate's five parameters as MarginEngine stores them (contracts/margin/interest.vy
+        pack_params: basis points in lanes of 10, 14, 15, 14 and 11 bits), as
+        `MarginEngine.cash_totals()[2]` returns them."""
+        bps = [v // BP for v in self.as_tuple()[:5]]
+        return bps[0] | bps[1] << 10 | bps[2] << 24 | bps[3] << 39 | bps[4] << 53
+
     def check(self) -> None:
         """The engine's hard bounds (contracts/margin/interest.vy pack_params)."""
         values = self.as_tuple()

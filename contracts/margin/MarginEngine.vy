@@ -235,7 +235,7 @@ underlying_cap: public(uint256)
 _indices: uint256
 _totals: uint256
 _reserve_offset: int256
-utilization_cap: public(uint256)
+_utilization_cap: uint256
 cash_shares: public(HashMap[address, uint256])
 cash_debt: public(HashMap[address, uint256])
 underlying_balance: public(HashMap[address, uint256])
@@ -296,7 +296,7 @@ def __init__(
     self.underlying_scale = self._scale(underlying_token_)
     # Interest off (rate 0, no cap) until the risk admin sets it (deployments do).
     self._indices = interest.INITIAL_INDICES | block.timestamp
-    self.utilization_cap = WAD
+    self._utilization_cap = WAD
     self.cash_cap = max_value(uint256)
     self.underlying_cap = max_value(uint256)
     self._set_risk_params(im_, mm_, grid_, ref_vol_, 16)
@@ -935,24 +935,16 @@ def cash_pool() -> (uint256, uint256, uint256, uint256, uint256, uint256, uint25
 
 @external
 @view
-def interest_params() -> (uint256, uint256, uint256, uint256, uint256, uint256):
+def cash_totals() -> (uint256, uint256, uint256, uint256):
     """
-    @notice The interest parameters, as `set_interest_params` takes them (wads).
-    @return base, slope1, slope2, kink, reserve_factor, utilization_cap.
-    """
-    p: uint256 = self._totals >> interest.PARAMS_SHIFT
-    return (p & 1023) * interest.BP, (p >> 10 & 16383) * interest.BP, (p >> 24 & 32767) * interest.BP, (p >> 39 & 16383) * interest.BP, (p >> 53) * interest.BP, self.utilization_cap
-
-
-@external
-@view
-def cash_totals() -> (uint256, uint256):
-    """
-    @notice Total supply shares and total borrow shares.
-    @return (supply shares, borrow shares).
+    @notice Total supply shares, total borrow shares, the packed rate parameters and the
+            utilization cap.
+    @return (supply shares, borrow shares, the rate's parameters in basis points as
+            contracts/margin/interest.vy packs them (keeper/interest.py RateParams.packed),
+            the utilization cap (a wad)).
     """
     totals: uint256 = self._totals
-    return interest.supply_shares(totals), interest.borrow_shares(totals)
+    return interest.supply_shares(totals), interest.borrow_shares(totals), totals >> interest.PARAMS_SHIFT, self._utilization_cap
 
 
 
@@ -1028,7 +1020,7 @@ def set_interest_params(base: uint256, slope1: uint256, slope2: uint256, kink: u
     packed: uint256 = staticcall calculator.pack_interest_params(base, slope1, slope2, kink, reserve_factor, utilization_cap_)
     self._accrue()
     self._totals = (packed << interest.PARAMS_SHIFT) | (self._totals & (2**interest.PARAMS_SHIFT - 1))
-    self.utilization_cap = utilization_cap_
+    self._utilization_cap = utilization_cap_
     log InterestParams(base=base, slope1=slope1, slope2=slope2, kink=kink, reserve_factor=reserve_factor, utilization_cap=utilization_cap_)
 
 
@@ -1171,7 +1163,7 @@ def _debit_cash(account: address, amount: uint256):
     debt: uint256 = self.cash_debt[account]
     self._add_cash(account, -convert(amount, int256))
     if self.cash_debt[account] > debt:
-        assert interest.totals_utilization(self._totals, self._indices) <= self.utilization_cap, "engine: utilization cap"
+        assert interest.totals_utilization(self._totals, self._indices) <= self._utilization_cap, "engine: utilization cap"
 
 
 @internal

@@ -21,7 +21,7 @@ interface Engine:
     def underlying_balance(account: address) -> uint256: view
     def packed_positions(account: address) -> DynArray[uint256, 32]: view
     def cash_pool() -> (uint256, uint256, uint256, uint256, uint256, uint256, uint256): view
-    def cash_totals() -> (uint256, uint256): view
+    def cash_totals() -> (uint256, uint256, uint256, uint256): view
     def total_underlying() -> uint256: view
 
 interface Token:
@@ -63,7 +63,9 @@ def state(
     si, bi, supply, borrows, u, r, reserve = staticcall engine.cash_pool()
     shares: uint256 = 0
     debt: uint256 = 0
-    shares, debt = staticcall engine.cash_totals()
+    params: uint256 = 0
+    cap: uint256 = 0
+    shares, debt, params, cap = staticcall engine.cash_totals()
     out: DynArray[uint256, MAX_WORDS] = [
         staticcall usd.balanceOf(engine.address),
         staticcall weth.balanceOf(engine.address),
