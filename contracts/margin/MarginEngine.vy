@@ -236,8 +236,9 @@ _indices: uint256
 _totals: uint256
 _reserve_offset: int256
 _utilization_cap: uint256
-cash_shares: public(HashMap[address, uint256])
-cash_debt: public(HashMap[address, uint256])
+# Per account, one slot: borrow shares << 128 | supply shares (each below 2**96, the totals'
+# bound; an account holds one or the other).
+_cash_word: HashMap[address, uint256]
 underlying_balance: public(HashMap[address, uint256])
 total_underlying: public(uint256)
 # Losses socialized beyond every other positive balance: credited cash that no balance backs.
@@ -530,6 +531,8 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
     assert amount <= MAX_SIZE and order.price <= MAX_SPOT, "engine: size too large"
     digest: bytes32 = orders.order_hash(order)
     orders.fill(order, signature, amount)
+    # Interest first: the margin checks below read cash accrued to now.
+    self._accrue()
     # Expired, settled positions turn into cash first, so they never hold a position slot.
     self._settle_expired(order.maker)
     self._settle_expired(taker)
@@ -616,6 +619,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
         total_in += amount
     for pool: address in pools:
         assert self.is_venue[pool], "engine: unknown venue"
+    self._accrue()
     market: risk.Market = self._market()
     before: risk.Portfolio = self._portfolio(account)
     # Effects on the input side first, then the swap, then the credit of what arrived.
@@ -751,7 +755,7 @@ def socialize_loss(receiver: address, amount: uint256):
     indices: uint256 = self._accrue()
     si: uint256 = interest.supply_index(indices)
     totals: uint256 = self._totals
-    own: uint256 = self.cash_shares[receiver]
+    own: uint256 = self._cash_word[receiver] & (2**128 - 1)
     others: uint256 = interest.supply_shares(totals) - own
     # The supply-index cut that takes `amount` from the other balances, rounded up, keeping
     # the index at MIN_SUPPLY_INDEX or above (share counts stay within the totals' bits).
@@ -914,6 +918,28 @@ def cash(account: address) -> int256:
     @return Cash, signed.
     """
     return self._cash(account)
+
+
+@external
+@view
+def cash_shares(account: address) -> uint256:
+    """
+    @notice The account's supply shares (0 when it owes).
+    @param account The account.
+    @return Supply shares.
+    """
+    return self._cash_word[account] & (2**128 - 1)
+
+
+@external
+@view
+def cash_debt(account: address) -> uint256:
+    """
+    @notice The account's borrow shares (0 when it holds supply shares).
+    @param account The account.
+    @return Borrow shares.
+    """
+    return self._cash_word[account] >> 128
 
 
 @external
@@ -1108,7 +1134,10 @@ def _indices_now() -> uint256:
     """
     @dev The indices word accrued to now, without writing it (views).
     """
-    return interest.accrue(self._indices, self._totals, block.timestamp)
+    indices: uint256 = self._indices
+    if indices & interest.TIME_MASK == block.timestamp:
+        return indices
+    return interest.accrue(indices, self._totals, block.timestamp)
 
 
 @internal
@@ -1123,9 +1152,10 @@ def _add_cash(account: address, amount: int256):
     si: uint256 = interest.supply_index(indices)
     ds: int256 = 0
     db: int256 = 0
+    word: uint256 = self._cash_word[account]
     if amount >= 0:
         credit: uint256 = convert(amount, uint256)
-        owed_shares: uint256 = self.cash_debt[account]
+        owed_shares: uint256 = word >> 128
         if owed_shares > 0:
             owed: uint256 = interest.debt_value(owed_shares, indices)
             if credit >= owed:
@@ -1137,7 +1167,7 @@ def _add_cash(account: address, amount: int256):
         ds = convert(credit * WAD // si, int256)
     else:
         debit: uint256 = convert(-amount, uint256)
-        shares: uint256 = self.cash_shares[account]
+        shares: uint256 = word & (2**128 - 1)
         # The debit in supply shares, rounded up.
         needed: uint256 = (debit * WAD + si - 1) // si
         if needed <= shares:
@@ -1147,9 +1177,14 @@ def _add_cash(account: address, amount: int256):
             # borrowed, in borrow shares rounded up.
             ds = -convert(shares, int256)
             db = convert(((debit - shares * si // WAD) * WAD + ib - 1) // ib, int256)
-    self.cash_shares[account] = convert(convert(self.cash_shares[account], int256) + ds, uint256)
-    self.cash_debt[account] = convert(convert(self.cash_debt[account], int256) + db, uint256)
     self._totals = interest.add_totals(self._totals, ds, db)
+    # Unchecked: -ds <= the supply shares and -db <= the borrow shares by construction above,
+    # and add_totals bounds every total (so every account's shares) below 2**96: neither lane
+    # wraps or spills into the other.
+    self._cash_word[account] = unsafe_add(
+        unsafe_add(word, convert(convert(ds, bytes32), uint256)),
+        unsafe_mul(convert(convert(db, bytes32), uint256), 2**128),
+    )
     # Keeps the reserve B I_b - S I_s - offset unchanged by share movements.
     self._reserve_offset += db * convert(ib, int256) - ds * convert(si, int256)
 
@@ -1160,9 +1195,9 @@ def _debit_cash(account: address, amount: uint256):
     @dev A debit that may borrow (a withdrawal, a swap's input): if it raised the account's
          debt, utilization afterwards must be within the cap ("engine: utilization cap").
     """
-    debt: uint256 = self.cash_debt[account]
+    debt: uint256 = self._cash_word[account] >> 128
     self._add_cash(account, -convert(amount, int256))
-    if self.cash_debt[account] > debt:
+    if self._cash_word[account] >> 128 > debt:
         assert interest.totals_utilization(self._totals, self._indices) <= self._utilization_cap, "engine: utilization cap"
 
 
@@ -1190,11 +1225,11 @@ def _cash(account: address) -> int256:
     # shares and burns every share before it adds debt. So one balance slot is read, not two.
     # Interest accrued to now.
     indices: uint256 = self._indices_now()
-    shares: uint256 = self.cash_shares[account]
-    if shares != 0:
-        return convert(interest.supply_value(shares, indices), int256)
-    # The conversion checks debt < 2**255, so the negation cannot overflow.
-    return unsafe_sub(0, convert(interest.debt_value(self.cash_debt[account], indices), int256))
+    word: uint256 = self._cash_word[account]
+    if word & (2**128 - 1) != 0:
+        return convert(interest.supply_value(word & (2**128 - 1), indices), int256)
+    # debt_value < 2**96 * 2**112 / 1e18, so the negation cannot overflow.
+    return unsafe_sub(0, convert(interest.debt_value(word >> 128, indices), int256))
 
 
 @internal

@@ -123,15 +123,17 @@ def with_indices(indices: uint256, supply_index_: uint256) -> uint256:
 def add_totals(totals: uint256, supply_delta: int256, borrow_delta: int256) -> uint256:
     """
     @notice The totals word after the share totals change by the given amounts.
-    @dev Reverts "engine: cash totals too large" past 2**96 shares; a total falling below zero
-         reverts on the conversion (the engine never burns more shares than an account holds).
+    @dev Reverts "engine: cash totals too large" past 2**96 shares. A total below zero would
+         wrap to above 2**96 and revert the same way; it cannot happen (the engine never burns
+         more shares than an account holds, and the totals are the accounts' sums).
     @param totals The totals word.
     @param supply_delta Change of the supply shares.
     @param borrow_delta Change of the borrow shares.
     @return The new word.
     """
-    s: uint256 = convert(convert(totals & SHARE_MASK, int256) + supply_delta, uint256)
-    b: uint256 = convert(convert((totals >> 96) & SHARE_MASK, int256) + borrow_delta, uint256)
+    # Two's complement addition mod 2**256 (see @dev).
+    s: uint256 = unsafe_add(totals & SHARE_MASK, convert(convert(supply_delta, bytes32), uint256))
+    b: uint256 = unsafe_add((totals >> 96) & SHARE_MASK, convert(convert(borrow_delta, bytes32), uint256))
     assert s <= SHARE_MASK and b <= SHARE_MASK, "engine: cash totals too large"
     return (totals >> PARAMS_SHIFT << PARAMS_SHIFT) | (b << 96) | s
 
@@ -173,7 +175,8 @@ def utilization(supply: uint256, borrows: uint256) -> uint256:
         if borrows == 0:
             return 0
         return WAD
-    return borrows * WAD // supply
+    # borrows < supply < 2**208 / 1e18 here, so borrows * 1e18 < 2**208 and supply > 0.
+    return unsafe_div(unsafe_mul(borrows, WAD), supply)
 
 
 @internal
@@ -200,10 +203,14 @@ def rate(params: uint256, u: uint256) -> uint256:
     @param u Utilization, a wad <= 1e18.
     @return r, a wad per year (at most 4.1e18 within the bounds).
     """
-    kink: uint256 = ((params >> 39) & 16383) * BP
-    r: uint256 = (params & 1023) * BP + ((params >> 10) & 16383) * BP * min(u, kink) // WAD
+    # Unchecked: every lane is below 2**15, so each term is below 3.3e18 * 1e18 < 2**122.
+    kink: uint256 = unsafe_mul((params >> 39) & 16383, BP)
+    r: uint256 = unsafe_add(
+        unsafe_mul(params & 1023, BP),
+        unsafe_div(unsafe_mul(unsafe_mul((params >> 10) & 16383, BP), min(u, kink)), WAD),
+    )
     if u > kink:
-        r += ((params >> 24) & 32767) * BP * (u - kink) // WAD
+        r = unsafe_add(r, unsafe_div(unsafe_mul(unsafe_mul((params >> 24) & 32767, BP), unsafe_sub(u, kink)), WAD))
     return r
 
 
@@ -229,13 +236,18 @@ def accrue(indices: uint256, totals: uint256, now: uint256) -> uint256:
     s: uint256 = totals & SHARE_MASK
     b: uint256 = (totals >> 96) & SHARE_MASK
     params: uint256 = totals >> PARAMS_SHIFT
-    r: uint256 = self.rate(params, self.utilization(s * is_ // WAD, (b * ib + WAD - 1) // WAD))
-    db: uint256 = (ib * r * (now - last) + WAD * YEAR - 1) // (WAD * YEAR)
-    if ib + db > INDEX_MASK:
+    # Unchecked where the lanes bound it (see @dev): S, B < 2**96 and I_s, I_b < 2**112, so
+    # S I_s and B I_b < 2**208; with dI_b <= 2**112 (checked next) B dI_b 1e4 < 2**222.
+    supply: uint256 = unsafe_div(unsafe_mul(s, is_), WAD)
+    borrows: uint256 = unsafe_div(unsafe_add(unsafe_mul(b, ib), WAD - 1), WAD)
+    r: uint256 = self.rate(params, self.utilization(supply, borrows))
+    db: uint256 = unsafe_div(unsafe_add(unsafe_mul(unsafe_mul(ib, r), now - last), WAD * YEAR - 1), WAD * YEAR)
+    if unsafe_add(ib, db) > INDEX_MASK:
         return (indices >> SUPPLY_SHIFT << SUPPLY_SHIFT) | now
     if s > 0 and b > 0:
-        is_ = min(is_ + b * db * (BPS - ((params >> 53) & 2047)) // (BPS * s), INDEX_MASK)
-    return ((ib + db) << BORROW_SHIFT) | (is_ << SUPPLY_SHIFT) | now
+        gain: uint256 = unsafe_div(unsafe_mul(unsafe_mul(b, db), BPS - ((params >> 53) & 2047)), unsafe_mul(BPS, s))
+        is_ = min(unsafe_add(is_, gain), INDEX_MASK)
+    return (unsafe_add(ib, db) << BORROW_SHIFT) | (is_ << SUPPLY_SHIFT) | now
 
 
 @internal
