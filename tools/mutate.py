@@ -168,6 +168,9 @@ TARGETS: dict[str, Target] = {
         ("tests/contracts/OrdersHarness.vy",),
         (U + "margin/test_orders.py", U + "test_mutants_orders.py"),
     ),
+    "contracts/margin/perp.vy": Target(
+        ("tests/contracts/PerpHarness.vy",), (U + "margin/test_perp.py",)
+    ),
     "contracts/auth/ownable.vy": Target(
         ("contracts/oracle/VolOracle.vy", "contracts/oracle/OracleAggregator.vy"),
         (U + "oracle/test_vol_oracle.py", U + "oracle/test_oracle_aggregator.py"),
