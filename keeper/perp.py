@@ -347,14 +347,14 @@ class PerpBook:
         """A fill of `size` > 0 units at `price` between two accounts."""
         if buyer == seller or size <= 0:
             raise PerpError("perp: a fill needs two accounts and a positive size")
-        market = fill(self.market, price, spot, now)
-        before = (dict(self.positions), dict(self.cash))
-        self.market = market
+        before = (self.market, dict(self.positions), dict(self.cash))
+        self.market = fill(self.market, price, spot, now)
         try:
             self._trade(buyer, size, spot)
             self._trade(seller, -size, spot)
         except PerpError:
-            self.positions, self.cash = before
+            # The contract reverts the whole fill.
+            self.market, self.positions, self.cash = before
             raise
         payment = fill_payment(size, price, spot)
         self.cash[buyer] -= payment
@@ -380,7 +380,8 @@ class PerpBook:
 def ema_weight_float(dt: ArrayLike, half_life: float) -> FloatArray:
     """1 - 2^(-min(dt, h) / h), elementwise."""
     f = np.minimum(np.asarray(dt, dtype=np.float64), half_life) / half_life
-    return np.asarray(1.0 - np.exp2(-f), dtype=np.float64)
+    # -expm1 keeps full precision for small weights, where 1 - 2^-f would cancel.
+    return np.asarray(-np.expm1(-f * np.log(2.0)), dtype=np.float64)
 
 
 def funding_rate_float(premium: ArrayLike, convergence_hours: float, max_rate: float) -> FloatArray:

@@ -487,3 +487,11 @@ def test_perp_one_fill_moves_the_mark_by_at_most_weight_times_band(
     assert moved <= -(-w * 2 * band * spot // WAD**2) + 1
     assert abs(after[0]) <= band
     assert tuple(after) == as_tuple(kp.fill(twin(m), price, spot, T0 + dt))
+
+
+@given(x=st.integers(kp._EXP_MIN - 10**18, kp._EXP_MAX))
+@settings(max_examples=scaled(100))
+def test_perp_twin_exp_wad_matches_wad_vy(lens, x):
+    """keeper/perp.py's port of wad.exp_wad equals the contract's to the wei on its whole
+    domain (the EMA weight uses [-ln2, 0]; the rest guards the port itself)."""
+    assert kp.exp_wad(x) == lens.exp_wad(x)
