@@ -344,6 +344,13 @@ def unpack_position(words: uint256[2]) -> perp.Position:
 
 @internal
 def _trade(account: address, delta: int256, spot: int256, index: int256):
+    """
+    @notice Settle an account's stored position and change its size by `delta`.
+    @param account The account.
+    @param delta Size bought (> 0) or sold (< 0).
+    @param spot The index price.
+    @param index The funding index accrued to now.
+    """
     p: perp.Position = empty(perp.Position)
     amount: int256 = 0
     p, amount = perp.trade(perp.unpack_position(self.position_words[account]), delta, spot, index)
