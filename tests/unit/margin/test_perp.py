@@ -394,6 +394,8 @@ step = st.tuples(
     prices_in_band,
     st.sampled_from((0, 1, 12, 600, 3_600, 86_400)),
     st.integers(-50_000, 50_000),  # index move, millionths
+    st.one_of(st.none(), st.integers(0, ACCOUNTS - 1)),  # an account settled after the fill
+    st.one_of(st.none(), st.integers(0, len(golden_perp.PARAMS) - 1)),  # new parameters
 )
 
 
@@ -402,10 +404,11 @@ step = st.tuples(
 )
 @settings(max_examples=scaled(25))
 def test_perp_funding_is_zero_sum_up_to_protocol_rounding(h, steps, params):
-    """Fills between accounts, time and index moves, then everyone settles: the accounts'
-    cash sums to at most 0 (longs and shorts net to zero, so funding and price PnL cancel, and
-    every rounding takes from an account), by at most a few wei per touch, and the harness
-    agrees with keeper/perp.py to the wei."""
+    """Fills between accounts, time and index moves, settlements of single accounts and
+    parameter changes, then everyone settles: the accounts' cash sums to at most 0 (longs and
+    shorts net to zero, so funding and price PnL cancel, and every rounding takes from an
+    account), by less than a wei per settlement, and the harness agrees with keeper/perp.py to
+    the wei."""
     names = [boa.env.generate_address(f"perp zero-sum {i}") for i in range(ACCOUNTS)]
     p = golden_perp.PARAMS[params]
     now = T0
@@ -415,15 +418,23 @@ def test_perp_funding_is_zero_sum_up_to_protocol_rounding(h, steps, params):
         book = kp.PerpBook(kp.new_market(p, now))
         spot = S
         touches = 0
-        for buyer, offset, size, where, dt, move in steps:
+        for buyer, offset, size, where, dt, move, poke, new_params in steps:
             seller = (buyer + offset) % ACCOUNTS
             now += dt
             boa.env.evm.patch.timestamp = now
             spot = spot * (10**6 + move) // 10**6
-            price = spot + p.band * spot // WAD * where // 10**6
+            band = book.market.params.band
+            price = spot + band * spot // WAD * where // 10**6
             h.fill(names[buyer], names[seller], size, price, spot)
             book.fill(str(buyer), str(seller), size, price, spot, now)
             touches += 2
+            if poke is not None:
+                assert h.settle(names[poke], spot) == book.settle(str(poke), spot, now)
+                touches += 1
+            if new_params is not None:
+                q = golden_perp.PARAMS[new_params]
+                h.set_params(q.band, q.half_life, q.convergence_hours, q.max_rate, spot)
+                book.set_params(q, spot, now)
         now += 3_600
         boa.env.evm.patch.timestamp = now
         for i in range(ACCOUNTS):
