@@ -243,6 +243,9 @@ def test_perp_funding_owed_rounds_up(h):
     assert h.funding_owed((-3 * WAD, S, 0), 2 * WAD) == -6 * WAD
     assert h.funding_owed((1, S, 0), 1) == 1  # owes 1e-18 wei: 1
     assert h.funding_owed((-1, S, 0), 1) == 0  # is owed 1e-18 wei: 0
+    # Only the index's change since the last settlement counts: F0 = 1.5, F = 2 -> 3 * 0.5.
+    assert h.funding_owed((3 * WAD, S, 3 * WAD // 2), 2 * WAD) == 3 * WAD // 2
+    assert h.funding_owed((-3 * WAD, S, -WAD), 2 * WAD) == -9 * WAD
 
 
 def test_perp_fill_payment_rounds_for_the_payer(h):
@@ -454,21 +457,24 @@ def test_perp_funding_is_zero_sum_up_to_protocol_rounding(h, steps, params):
     spot=st.integers(1, 10**36),
     size=st.integers(-(2**96), 2**96),
     cuts=st.lists(st.integers(1, 3_599), max_size=4, unique=True),
+    start=st.integers(-(2**140), 2**140),
 )
 @settings(max_examples=scaled(60))
-def test_perp_hourly_funding_never_exceeds_the_cap(h, premium, rate, convergence, spot, size, cuts):
+def test_perp_hourly_funding_never_exceeds_the_cap(
+    h, premium, rate, convergence, spot, size, cuts, start
+):
     """Over one hour at a fixed index, accrued in one step or several, a position pays at most
     max_rate * |q| * S (rounded up to the wei), and receives no more than that either."""
     lane = kp.PerpParams(2 * 10**17, 900, convergence, rate * 10**12).pack()
-    m = market(premium=premium, params=lane)
+    m = market(premium=premium, index=start, params=lane)
     for t in sorted(cuts):
         m = h.accrue(m, spot, T0 + t)
     m = h.accrue(m, spot, T0 + 3_600)
-    owed = h.funding_owed((size, spot, 0), m[3])
+    owed = h.funding_owed((size, spot, start), m[3])
     cap = -(-(rate * 10**12) * abs(size) * spot // WAD**2)
     assert abs(owed) <= cap
     # keeper/perp.py reproduces the index exactly.
-    km = twin(market(premium=premium, params=lane))
+    km = twin(market(premium=premium, index=start, params=lane))
     for t in sorted(cuts):
         km = kp.accrue(km, spot, T0 + t)
     assert kp.accrue(km, spot, T0 + 3_600).index == m[3]
