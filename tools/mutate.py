@@ -121,8 +121,19 @@ ENGINE_TESTS = (
 MIRROR = "tests/differential/test_margin_mirror_vs_contract.py"
 TARGETS: dict[str, Target] = {
     "contracts/math/wad.vy": Target(
-        ("tests/contracts/PricingLens.vy", "contracts/oracle/VolOracle.vy"),
-        (*MATH_TESTS, U + "math/test_black76_edges.py", U + "oracle/test_vol_oracle.py"),
+        (
+            "tests/contracts/PricingLens.vy",
+            "contracts/oracle/VolOracle.vy",
+            "contracts/margin/RiskCalculator.vy",
+            "contracts/liquidation/Liquidator.vy",
+        ),
+        (
+            *MATH_TESTS,
+            U + "math/test_black76_edges.py",
+            U + "oracle/test_vol_oracle.py",
+            U + "margin/test_risk_rounding.py",
+            U + "liquidation/test_liquidation.py",
+        ),
     ),
     "contracts/math/normal.vy": Target(
         ("tests/contracts/PricingLens.vy",),
@@ -145,6 +156,10 @@ TARGETS: dict[str, Target] = {
         ("contracts/margin/RiskCalculator.vy",),
         (U + "margin/test_risk_rounding.py", *ENGINE_TESTS[:2], MIRROR),
     ),
+    "contracts/margin/params.vy": Target(
+        ("contracts/margin/RiskCalculator.vy", "contracts/margin/MarginEngine.vy"),
+        (U + "margin/test_risk_rounding.py", U + "margin/test_margin_engine.py"),
+    ),
     "contracts/margin/RiskCalculator.vy": Target(
         ("contracts/margin/RiskCalculator.vy",),
         (U + "margin/test_risk_rounding.py", *ENGINE_TESTS[:2], MIRROR),
@@ -152,6 +167,9 @@ TARGETS: dict[str, Target] = {
     "contracts/margin/orders.vy": Target(
         ("tests/contracts/OrdersHarness.vy",),
         (U + "margin/test_orders.py", U + "test_mutants_orders.py"),
+    ),
+    "contracts/margin/perp.vy": Target(
+        ("tests/contracts/PerpHarness.vy",), (U + "margin/test_perp.py",)
     ),
     "contracts/auth/ownable.vy": Target(
         ("contracts/oracle/VolOracle.vy", "contracts/oracle/OracleAggregator.vy"),
@@ -241,6 +259,10 @@ _BOTH_RESERVES = (
     "while r1 is not"
 )
 EXPLAINED: dict[tuple[str, str, str], str] = {
+    ("contracts/margin/perp.vy", "return market.index", "pass"): (
+        "equivalent: with now == funding_time the general path adds an increment times dt = 0; "
+        "the early return only saves gas"
+    ),
     ("contracts/margin/MarginEngine.vy", "if value_in > value_out:", "if value_in >= value_out:"): (
         "equivalent: at value_in == value_out both branches leave the swap's loss at 0"
     ),

@@ -30,7 +30,9 @@
         takes the supply index); an action that would pass them reverts.
 """
 
-WAD: constant(uint256) = 10**18
+from contracts.math import wad
+
+WAD: constant(uint256) = wad.UWAD
 YEAR: constant(uint256) = 31_536_000
 BP: constant(uint256) = 10**14
 BPS: constant(uint256) = 10_000
