@@ -168,6 +168,8 @@ class Pool:
     interest_charged: int = 0
     interest_credited: int = 0
     collected: int = 0  # reserve paid to the fund (USD wad)
+    # Rounding kept by transfers between accounts (wad^2 units): it stays in the reserve.
+    transfer_dust: int = 0
 
     # -- views ---------------------------------------------------------------------------
 
@@ -217,6 +219,7 @@ class Pool:
             self.interest_charged,
             self.interest_credited,
             self.collected,
+            self.transfer_dust,
         )
         copy.accrue(now)
         return copy
@@ -241,20 +244,26 @@ class Pool:
         self.borrow_index, self.supply_index, self.last = ib, is_, now
         return (ib, is_) != before
 
-    def _move(self, account: str, ds: int, db: int) -> None:
+    def _move(self, account: str, ds: int, db: int, flow: bool) -> None:
         s = self.total_supply_shares + ds
         b = self.total_borrow_shares + db
         if s > SHARE_MAX or b > SHARE_MAX:
             raise CashError("engine: cash totals too large")
         self.total_supply_shares, self.total_borrow_shares = s, b
-        self.reserve_offset += db * self.borrow_index - ds * self.supply_index
+        moved = db * self.borrow_index - ds * self.supply_index
+        if flow:
+            self.reserve_offset += moved
+        else:
+            self.transfer_dust += moved
         self.shares[account] = self.shares.get(account, 0) + ds
         self.debts[account] = self.debts.get(account, 0) + db
 
-    def add_cash(self, account: str, amount: int, now: int) -> None:
+    def add_cash(self, account: str, amount: int, now: int, flow: bool = True) -> None:
         """MarginEngine._add_cash: accrue, then credit (repay debt, rounded against the
         payer, then mint supply shares rounded down) or debit (burn supply shares rounded up,
-        the rest borrowed in borrow shares rounded up)."""
+        the rest borrowed in borrow shares rounded up). `flow` False: one side of a transfer
+        between accounts (a premium, a liquidation's cash), whose rounding stays in the
+        reserve."""
         self.accrue(now)
         ib, is_ = self.borrow_index, self.supply_index
         ds = db = 0
@@ -278,7 +287,7 @@ class Pool:
                 covered = held * is_ // WAD
                 ds = -held
                 db = -(-(debit - covered) * WAD // ib)
-        self._move(account, ds, db)
+        self._move(account, ds, db, flow)
 
     def borrowed(self, account: str, amount: int, now: int, cap: int | None = None) -> None:
         """A debit that may borrow (a withdrawal or a swap's input): if the account's debt grew,
@@ -340,6 +349,7 @@ class Pool:
             self.interest_charged,
             self.interest_credited,
             self.collected,
+            self.transfer_dust,
         )
 
     def restore(self, saved: tuple[object, ...]) -> None:
@@ -356,5 +366,6 @@ class Pool:
             self.interest_charged,
             self.interest_credited,
             self.collected,
+            self.transfer_dust,
         ) = saved  # type: ignore[assignment]
         self.shares, self.debts = dict(shares), dict(debts)  # type: ignore[call-overload]

@@ -555,8 +555,8 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
     taker_before: risk.Portfolio = self._portfolio(taker)
     self._add_position(order.maker, order.series_id, delta)
     self._add_position(taker, order.series_id, -delta)
-    self._add_cash(order.maker, -cash)
-    self._add_cash(taker, cash)
+    self._add_cash(order.maker, -cash, False)
+    self._add_cash(taker, cash, False)
     log Fill(
         order_hash=digest, maker=order.maker, taker=taker, series_id=order.series_id,
         maker_is_buy=order.is_buy, amount=amount, price=order.price, premium=premium,
@@ -650,7 +650,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
         self._add_underlying(account, convert(wad_out, int256))
     else:
         value_in = wad_in * spot // WAD
-        self._add_cash(account, convert(wad_out, int256))
+        self._add_cash(account, convert(wad_out, int256), True)
     assert value_out * WAD >= value_in * (WAD - MAX_SWAP_LOSS), "engine: swap loss too large"
     loss: uint256 = 0
     if value_in > value_out:
@@ -738,8 +738,8 @@ def move_cash(sender: address, receiver: address, amount: uint256):
     @param amount USD wad.
     """
     self._only_liquidator()
-    self._add_cash(sender, -convert(amount, int256))
-    self._add_cash(receiver, convert(amount, int256))
+    self._add_cash(sender, -convert(amount, int256), False)
+    self._add_cash(receiver, convert(amount, int256), False)
     log CashMoved(sender=sender, receiver=receiver, amount=amount)
 
 
@@ -776,7 +776,7 @@ def socialize_loss(receiver: address, amount: uint256):
     if covered < amount:
         self.deficit += amount - covered
     # The receiver's shares lost own * cut / 1e18 with the index: credited back, rounded down.
-    self._add_cash(receiver, convert(amount + own * cut // WAD, int256))
+    self._add_cash(receiver, convert(amount + own * cut // WAD, int256), True)
     log LossSocialized(receiver=receiver, amount=amount, deficit=amount - covered, supply_index=si - cut)
 
 
@@ -793,7 +793,7 @@ def collect_reserve() -> uint256:
     self._accrue()
     amount: uint256 = self._reserve()
     self._reserve_offset += convert(amount * WAD, int256)
-    self._add_cash(fund, convert(amount, int256))
+    self._add_cash(fund, convert(amount, int256), True)
     log ReserveCollected(fund=fund, amount=amount)
     return amount
 
@@ -1111,7 +1111,7 @@ def _deposit(account: address, token: address, amount: uint256):
     amount_wad: uint256 = 0
     if token == self.cash_token.address:
         amount_wad = amount * self.cash_scale
-        self._add_cash(account, convert(amount_wad, int256))
+        self._add_cash(account, convert(amount_wad, int256), True)
         # Cap on the cash the pool holds for positive balances.
         assert interest.supply_value(interest.supply_shares(self._totals), self._indices) <= self.cash_cap, "engine: cap exceeded"
     elif token == self.underlying_token.address:
@@ -1152,11 +1152,15 @@ def _indices_now() -> uint256:
 
 
 @internal
-def _add_cash(account: address, amount: int256):
+def _add_cash(account: address, amount: int256, flow: bool):
     """
     @dev Accrue, then credit (amount > 0: repay debt, burning borrow shares rounded down,
          then mint supply shares rounded down) or debit (burn supply shares rounded up, then
-         borrow the rest in borrow shares rounded up) an account's cash, in USD wad.
+         borrow the rest in borrow shares rounded up) an account's cash, in USD wad. `flow`:
+         the amount enters or leaves the pool (tokens, payoffs, losses), so the reserve
+         offset follows the shares; a transfer between accounts (False: a premium, a
+         liquidation's cash) leaves it, and the transfer's rounding, which is never against
+         the pool, stays in the reserve.
     """
     indices: uint256 = self._accrue()
     ib: uint256 = interest.borrow_index(indices)
@@ -1196,8 +1200,9 @@ def _add_cash(account: address, amount: int256):
         unsafe_add(word, convert(convert(ds, bytes32), uint256)),
         unsafe_mul(convert(convert(db, bytes32), uint256), 2**128),
     )
-    # Keeps the reserve B I_b - S I_s - offset unchanged by share movements.
-    self._reserve_offset += db * convert(ib, int256) - ds * convert(si, int256)
+    if flow:
+        # Keeps the reserve B I_b - S I_s - offset unchanged by the flow.
+        self._reserve_offset += db * convert(ib, int256) - ds * convert(si, int256)
 
 
 @internal
@@ -1207,7 +1212,7 @@ def _debit_cash(account: address, amount: uint256):
          debt, utilization afterwards must be within the cap ("engine: utilization cap").
     """
     debt: uint256 = self._cash_word[account] >> 128
-    self._add_cash(account, -convert(amount, int256))
+    self._add_cash(account, -convert(amount, int256), True)
     if self._cash_word[account] >> 128 > debt:
         assert interest.totals_utilization(self._totals, self._indices) <= self._utilization_cap, "engine: utilization cap"
 
@@ -1291,7 +1296,7 @@ def _settle_expired(account: address):
         payoff: int256 = product // IWAD
         if product < 0 and product % IWAD != 0:
             payoff -= 1
-        self._add_cash(account, payoff)
+        self._add_cash(account, payoff, True)
         log PositionSettled(account=account, series_id=packed >> SIZE_BITS, size=size, payoff=payoff)
     if len(kept) != len(self._positions[account]):
         self._positions[account] = kept

@@ -520,14 +520,16 @@ class KappaMachine(RuleBasedStateMachine):
     def interest_is_conserved(self) -> None:
         """Interest paid by borrowers = interest earned by suppliers + the reserve, up to
         rounding in the protocol's favour: the engine's reserve (uncollected) is exactly the
-        interest charged less the interest credited less what the fund collected, suppliers
-        never earn more than (1 - reserve factor) of the interest, and the reserve is never
-        negative."""
+        interest charged less the interest credited less what the fund collected (plus the
+        rounding transfers between accounts kept, never negative), suppliers never earn more
+        than (1 - reserve factor) of the interest, and the reserve is never negative."""
         pool = self.ghost.pool.at(self.chain.timestamp)
         charged, credited = pool.interest_charged, pool.interest_credited
         keep = pool.params.reserve_factor // BP
         assert credited * BPS <= charged * (BPS - keep), (credited, charged)
-        assert self.now.reserve == (charged - credited - pool.collected * WAD) // WAD >= 0
+        assert pool.transfer_dust >= 0, pool.transfer_dust
+        kept = charged - credited - pool.collected * WAD + pool.transfer_dust
+        assert self.now.reserve == kept // WAD >= 0, (self.now.reserve, kept)
 
     @postcondition
     def utilization_within_cap(self, account: str, debt_before: int) -> None:

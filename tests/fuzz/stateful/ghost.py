@@ -80,10 +80,11 @@ class Ghost:
 
     # -- the engine's accounting primitives ------------------------------------------------------
 
-    def add_cash(self, account: str, amount: int) -> None:
-        """Credit or debit as MarginEngine._add_cash (keeper/interest.py Pool.add_cash)."""
+    def add_cash(self, account: str, amount: int, flow: bool = True) -> None:
+        """Credit or debit as MarginEngine._add_cash (keeper/interest.py Pool.add_cash);
+        `flow` False for one side of a transfer between accounts."""
         self._dust()
-        self.pool.add_cash(account, amount, self.clock())
+        self.pool.add_cash(account, amount, self.clock(), flow)
         self._sync(account)
 
     def _dust(self) -> None:
@@ -136,9 +137,11 @@ class Ghost:
     # -- actions -----------------------------------------------------------------------------
 
     def deposit(self, account: str, usd: int = 0, weth: int = 0) -> None:
-        """Token units in (USD 6 decimals, WETH 18)."""
-        self.add_cash(account, usd * USD_SCALE)
-        self.usd_ledger += usd * USD_SCALE
+        """Token units in (USD 6 decimals, WETH 18). Only a cash deposit touches cash (and
+        accrues interest)."""
+        if usd:
+            self.add_cash(account, usd * USD_SCALE)
+            self.usd_ledger += usd * USD_SCALE
         self.holdings(account).underlying += weth
         self.weth_ledger += weth
 
@@ -161,8 +164,8 @@ class Ghost:
         delta, cash = (amount, premium) if maker_is_buy else (-amount, -premium)
         self.add_position(maker, series_id, delta)
         self.add_position(taker, series_id, -delta)
-        self.add_cash(maker, -cash)
-        self.add_cash(taker, cash)
+        self.add_cash(maker, -cash, False)
+        self.add_cash(taker, cash, False)
         return premium
 
     def swap(self, account: str, to_underlying: bool, amount_in: int, amount_out: int) -> None:
@@ -197,8 +200,8 @@ class Ghost:
         dst.underlying += underlying
 
     def move_cash(self, sender: str, receiver: str, amount: int) -> None:
-        self.add_cash(sender, -amount)
-        self.add_cash(receiver, amount)
+        self.add_cash(sender, -amount, False)
+        self.add_cash(receiver, amount, False)
 
     def socialize_loss(self, receiver: str, amount: int) -> int:
         """As MarginEngine.socialize_loss (keeper/interest.py Pool.socialize): lower the supply
