@@ -113,7 +113,7 @@ class EngineMachine(RuleBasedStateMachine):
             with boa.env.prank(account):
                 self.p.engine.fill(
                     P.as_tuple(order),
-                    self.dealer.sign(self.p.engine, order),
+                    self.dealer.sign(self.p, order),
                     size * WAD // 10,
                     account,
                 )

@@ -71,7 +71,7 @@ def _build(w, legs, cash: int, weth: int) -> str:
         order = dealer.order(w["series"][i], sells, size * WAD, 100 * WAD, nonce=nonce)
         try:
             with boa.env.prank(victim):
-                p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), size * WAD, victim)
+                p.engine.fill(P.as_tuple(order), dealer.sign(p, order), size * WAD, victim)
         except boa.BoaError:
             pass  # the margin rule refused this leg: keep what was accepted
     return victim

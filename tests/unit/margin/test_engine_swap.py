@@ -173,7 +173,7 @@ def test_hedging_short_calls_with_underlying_cuts_the_delta(world):
     p.fund(alice, usd=6_000)
     order = dealer.order(sid, True, 5 * WAD, 40 * WAD)
     with boa.env.prank(alice):
-        p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), 5 * WAD, alice)
+        p.engine.fill(P.as_tuple(order), dealer.sign(p, order), 5 * WAD, alice)
     unhedged = p.engine.account_greeks(alice)[0]
     assert unhedged < -WAD  # short 5 calls with delta ~0.3 each
     out = swap(p, alice, p.usd.address, pools, [3_000 * USD, 1_500 * USD, 500 * USD])

@@ -46,7 +46,7 @@ def addr(name: str) -> str:
 
 def fill(proto, maker, taker, series_id, is_buy, size, price, amount=None, caller=None, order=None):
     order = order or maker.order(series_id, is_buy, size, price)
-    sig = maker.sign(proto.engine, order)
+    sig = maker.sign(proto, order)
     with boa.env.prank(caller or taker):
         proto.engine.fill(P.as_tuple(order), sig, amount or size, taker)
     return order
@@ -330,7 +330,7 @@ def test_fill_moves_options_and_premium(proto, call_3200):
     assert P.position_ids(proto.engine, taker) == ([call_3200], [-2 * WAD])
     assert proto.engine.cash(maker.address) == (100_000 - 202) * WAD
     assert proto.engine.cash(taker) == (50_000 + 202) * WAD
-    assert proto.engine.filled(maker.digest(proto.engine, order)) == 2 * WAD
+    assert proto.engine.filled(maker.digest(proto, order)) == 2 * WAD
 
 
 def test_fill_by_operator(proto, call_3200):
@@ -679,7 +679,7 @@ def test_fill_is_locked_against_reentry_through_a_token_callback():
         token.approve(p.engine.address, 100_000 * 10**6)
         p.engine.deposit_for(token.address, token.address, 100_000 * 10**6)  # the token trades
         order = maker.order(sid, True, WAD, WAD)
-        args = (P.as_tuple(order), maker.sign(p.engine, order), WAD, token.address)
+        args = (P.as_tuple(order), maker.sign(p, order), WAD, token.address)
         with boa.env.anchor(), boa.env.prank(token.address):
             p.engine.fill(*args)
             assert P.position_ids(p.engine, token.address)[0] == [sid]

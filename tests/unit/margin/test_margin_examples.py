@@ -42,7 +42,7 @@ def trade(p, dealer, account, series_id, size, price):
     """The account buys (size > 0) or sells (size < 0) from the dealer at `price` per unit."""
     order = dealer.order(series_id, size < 0, abs(size) * WAD, price * WAD)
     with boa.env.prank(account):
-        p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), abs(size) * WAD, account)
+        p.engine.fill(P.as_tuple(order), dealer.sign(p, order), abs(size) * WAD, account)
 
 
 def check(p, account, options):

@@ -31,7 +31,7 @@ def isolate(proto):
 def fill(p, maker, taker, sid, maker_buys, size, price, caller=None):
     order = maker.order(sid, maker_buys, size, price)
     with boa.env.prank(caller or taker):
-        p.engine.fill(P.as_tuple(order), maker.sign(p.engine, order), size, taker)
+        p.engine.fill(P.as_tuple(order), maker.sign(p, order), size, taker)
 
 
 def test_straddle_between_grid_points_cannot_drain_the_fund(proto):
@@ -65,7 +65,7 @@ def test_straddle_between_grid_points_cannot_drain_the_fund(proto):
         order = b.order(sid, True, 100 * WAD, low // 2)
         try:
             with boa.env.prank(a):
-                p.engine.fill(P.as_tuple(order), b.sign(p.engine, order), 100 * WAD, a)
+                p.engine.fill(P.as_tuple(order), b.sign(p, order), 100 * WAD, a)
         except boa.BoaError as e:
             assert "engine: below initial margin" in repr(e) or "price outside band" in repr(e)
         _, h_im, h_mm = p.engine.margin(a)
@@ -151,7 +151,7 @@ def test_a_stale_vol_blocks_new_risk_on_the_accounts_that_hold_it(proto):
     # A fill that adds risk is refused; deposits are always welcome.
     order = b.order(call, False, WAD, p.price_band(call, a)[1])
     with boa.env.prank(a), boa.reverts("engine: below initial margin"):
-        p.engine.fill(P.as_tuple(order), b.sign(p.engine, order), WAD, a)
+        p.engine.fill(P.as_tuple(order), b.sign(p, order), WAD, a)
     p.fund(a, usd=1)
     # Once the vol is fresh again, the account withdraws to its (fresh) initial margin.
     p.vol.update(E7, 6 * WAD // 10, 0)
