@@ -5,15 +5,14 @@ blocks and keeps it safe (auctions, bids, hedges through the router), then stops
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.conftest import ROOT, child_env, require_anvil
+
 pytestmark = pytest.mark.integration
 
 REPORT_KEYS = {
@@ -30,19 +29,8 @@ REPORT_KEYS = {
 }
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = (
-        f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
-        f"{os.pathsep}{env.get('PATH', '')}"
-    )
-    env.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
-    return env
-
-
 def test_short_crash_demo_on_anvil(tmp_path: Path):
-    env = _env()
-    assert shutil.which("anvil", path=env["PATH"]), "anvil missing: run `make setup` first"
+    require_anvil()
     ape = Path(sys.executable).parent / "ape"
     proc = subprocess.run(
         [
@@ -59,7 +47,7 @@ def test_short_crash_demo_on_anvil(tmp_path: Path):
             str(tmp_path / "deployments"),
         ],
         cwd=ROOT,
-        env=env,
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=300,

@@ -23,18 +23,7 @@ NO_WITNESS = 2**256 - 1
 D_START, D_MAX, DURATION, FUND_SHARE, BUFFER, DUST = P.LIQUIDATION
 
 
-@pytest.fixture(scope="module")
-def proto():
-    with boa.env.anchor():
-        p = P.deploy()
-        p.vol.update(E7, 6 * WAD // 10, 0)
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def isolate(proto):
-    with boa.env.anchor():
-        yield
+pytestmark = pytest.mark.usefixtures("isolate")
 
 
 def addr(name: str) -> str:

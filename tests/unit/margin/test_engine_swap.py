@@ -11,18 +11,15 @@ WAD = 10**18
 USD = 10**6
 
 
+pytestmark = pytest.mark.usefixtures("isolate")
+
+
 @pytest.fixture(scope="module")
 def world():
     with boa.env.anchor():
         p = P.deploy()
         router, pools = P.deploy_venues(p)
         yield p, router, [x.address for x in pools]
-
-
-@pytest.fixture(autouse=True)
-def isolate(world):
-    with boa.env.anchor():
-        yield
 
 
 def swap(p, account, token, pools, legs, min_out=0, caller=None, deadline=None):

@@ -16,18 +16,7 @@ DAY = 86_400
 E7 = P.expiry_in(8)  # a weekly expiry one week after the deployment time
 
 
-@pytest.fixture(scope="module")
-def proto():
-    with boa.env.anchor():
-        p = P.deploy()
-        p.vol.update(E7, 6 * WAD // 10, 0)
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def isolate(proto):
-    with boa.env.anchor():
-        yield
+pytestmark = pytest.mark.usefixtures("isolate")
 
 
 @pytest.fixture

@@ -13,19 +13,15 @@ WAD = 10**18
 E1, E7 = P.expiry_in(1), P.expiry_in(7)
 
 
+pytestmark = pytest.mark.usefixtures("isolate")
+
+
 @pytest.fixture(scope="module")
-def proto():
-    with boa.env.anchor():
-        p = P.deploy()
-        p.vol.update(E1, 6 * WAD // 10, 0)
-        p.vol.update(E7, 6 * WAD // 10, 0)
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def isolate(proto):
-    with boa.env.anchor():
-        yield
+def proto(proto):
+    """The conftest protocol with 60% vol entries on E1 and E7 too."""
+    proto.vol.update(E1, 6 * WAD // 10, 0)
+    proto.vol.update(E7, 6 * WAD // 10, 0)
+    return proto
 
 
 def fill(p, maker, taker, sid, maker_buys, size, price, caller=None):

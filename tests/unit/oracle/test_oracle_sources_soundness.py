@@ -34,18 +34,7 @@ H_MM_AT_3000 = 1_121_481_601_041_979_433_160
 CONF_MM = deployment.MM[3]
 
 
-@pytest.fixture(scope="module")
-def proto():
-    with boa.env.anchor():
-        p = P.deploy()
-        p.vol.update(E7, 6 * WAD // 10, 0)
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def isolate(proto):
-    with boa.env.anchor():
-        yield
+pytestmark = pytest.mark.usefixtures("isolate")
 
 
 @pytest.fixture
