@@ -74,7 +74,7 @@ SKEW = (-0.15, -0.12, -0.10, -0.08, -0.06)
 STRIKES_PER_EXPIRY = 21
 
 PARAMS = MarginParams(
-    im=ModeParams(k=4.0, v=0.30, a=0.02, conf=2.0, haircut=0.15),
+    im=ModeParams(k=4.0, v=0.30, a=0.02, conf=1.0, haircut=0.15),
     mm=ModeParams(k=3.0, v=0.20, a=0.01, conf=1.0, haircut=0.10),
     n=3,
     horizon_s=DAY,

@@ -229,9 +229,16 @@ class CrashDemo:
     def fair_price(self, idx: int, spot: float, market: km.Market) -> float:
         e, strike, is_call = self.series[idx]
         j = int(np.searchsorted(market.expiries, e))
-        atm, skew = market.atm[j], market.skew[j]
         sigma = float(
-            np.clip(atm + skew * np.log(strike / spot), market.vol_min[j], market.vol_max[j])
+            km.smile(
+                market.atm[j],
+                market.skew[j],
+                strike,
+                spot,
+                market.vol_min[j],
+                market.vol_max[j],
+                market.stale_markup[j],
+            )
         )
         tau = (e - market.now) / km.SECONDS_PER_YEAR
         return float(black76(spot, strike, tau, sigma, is_call).price)

@@ -43,22 +43,7 @@ def chain():
 
 
 def params() -> km.MarginParams:
-    def mode(t: tuple[int, ...]) -> km.ModeParams:
-        return km.ModeParams(*(x / WAD for x in t))
-
-    n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = P.GRID
-    return km.MarginParams(
-        im=mode(P.IM),
-        mm=mode(P.MM),
-        n=n,
-        horizon_s=horizon,
-        u_min=u_min / WAD,
-        u_max=u_max / WAD,
-        tau_ref=tau_ref / WAD,
-        tau_floor=tau_floor / WAD,
-        v_max=v_max / WAD,
-        ref_vol=P.REF_VOL / WAD,
-    )
+    return km.MarginParams.from_wads(P.IM, P.MM, P.GRID, P.REF_VOL)
 
 
 position = st.tuples(
@@ -205,3 +190,45 @@ def test_mirror_agrees_with_contract(chain, c):
     band = 1e-9 * abs(float(mirror.health_mm[0])) + 1e-6
     if abs(float(mirror.health_mm[0])) > band:
         assert (on_chain["mm"][0] < 0) == (mirror.health_mm[0] < 0)
+
+
+# Every field alone at the contract's bounds and one wei (one unit) beyond them, and at values
+# in between: MarginParams.from_wads accepts exactly what RiskCalculator.check_params does.
+_WAD_EDGES = sorted(
+    {0, 1, 10**16 - 1, 10**16, WAD // 5, WAD // 5 + 1, WAD // 2, WAD // 2 + 1}
+    | {9 * WAD // 10, 9 * WAD // 10 + 1, WAD - 1, WAD, WAD + 1, 10 * WAD, 10 * WAD + 1}
+    | {20 * WAD, 20 * WAD + 1}
+)
+_GRID_EDGES = {0: [0, 1, 10, 11], 1: [3599, 3600, 30 * DAY, 30 * DAY + 1]}
+
+
+def _variants():
+    base = [list(P.IM), list(P.MM), list(P.GRID), P.REF_VOL]
+    for part, size in ((0, 5), (1, 5), (2, 7)):
+        for i in range(size):
+            values = _GRID_EDGES.get(i, _WAD_EDGES) if part == 2 else _WAD_EDGES
+            for value in values:
+                case = [list(base[0]), list(base[1]), list(base[2]), base[3]]
+                case[part][i] = value
+                yield case
+    for value in _WAD_EDGES:
+        yield [list(P.IM), list(P.MM), list(P.GRID), value]
+
+
+def test_mirror_accepts_exactly_the_contracts_parameters(chain):
+    _, calc = chain
+    verdicts = {True: 0, False: 0}
+    for im, mm, grid, ref_vol in _variants():
+        try:
+            calc.check_params(tuple(im), tuple(mm), tuple(grid), ref_vol, 16)
+            on_chain = True
+        except boa.BoaError:
+            on_chain = False
+        try:
+            km.MarginParams.from_wads(im, mm, grid, ref_vol)
+            off_chain = True
+        except ValueError:
+            off_chain = False
+        assert on_chain == off_chain, (im, mm, grid, ref_vol, on_chain)
+        verdicts[on_chain] += 1
+    assert min(verdicts.values()) > 50  # both sides of every bound were tried

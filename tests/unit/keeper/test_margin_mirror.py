@@ -48,7 +48,7 @@ E30 = NOW + 30 * DAY
 REL, ABS = 1e-9, 1e-6
 
 PARAMS = MarginParams(
-    im=ModeParams(k=4.0, v=0.30, a=0.02, conf=2.0, haircut=0.15),
+    im=ModeParams(k=4.0, v=0.30, a=0.02, conf=1.0, haircut=0.15),
     mm=ModeParams(k=3.0, v=0.20, a=0.01, conf=1.0, haircut=0.10),
     n=3,
     horizon_s=DAY,
@@ -262,7 +262,7 @@ def test_grid_by_hand():
         assert grid.spots[3] == SPOT  # the unshocked point is exactly S
     # The clamps: a tiny vol gives u_min, a huge k gives u_max.
     assert scenario_grid(market(), PARAMS, False, 0.06).u == 0.05
-    wide = replace(PARAMS, mm=replace(PARAMS.mm, k=100.0))
+    wide = replace(PARAMS, im=replace(PARAMS.im, k=20.0), mm=replace(PARAMS.mm, k=20.0))
     assert scenario_grid(market(), wide, False, 0.6).u == 0.5
 
 
@@ -361,7 +361,7 @@ def test_covered_call():
     assert r.witness_mm[0] == r.witness_im[0] == scenario_index(-3, UP, 3) == 14
     # A_M = a_M * 1 * S + (1 - c) * conf_M * 1 * S
     assert contingency(pf, m, PARAMS, False)[0] == pytest.approx(0.01 * 3000 + 0.01 * 1.0 * 3000)
-    assert contingency(pf, m, PARAMS, True)[0] == pytest.approx(0.02 * 3000 + 0.01 * 2.0 * 3000)
+    assert contingency(pf, m, PARAMS, True)[0] == pytest.approx(0.02 * 3000 + 0.01 * 1.0 * 3000)
     # By hand at the witness: S_-3 = S (1 - u), sigma = clamp(0.6 - 0.1 ln(3300/3000)) (1 + v).
     u = 3.0 * 0.6 * math.sqrt(DAY / YEAR)
     x = SPOT * (1 - u)
@@ -497,7 +497,7 @@ def random_case(
         k=float(rng.uniform(1, 4)),
         v=float(rng.uniform(0, 0.5)),
         a=float(rng.uniform(0, 0.05)),
-        conf=float(rng.uniform(0, 3)),
+        conf=float(rng.uniform(0, 0.6)),
         haircut=float(rng.uniform(0, 0.3)),
     )
     grow = rng.uniform(1.0, 1.5, 5)
@@ -517,7 +517,7 @@ def random_case(
         u_max=0.6,
         tau_ref=30 / 365,
         tau_floor=1 / 365,
-        v_max=float(rng.uniform(0.3, 2.0)),
+        v_max=float(rng.uniform(0.3, 1.0)),
         ref_vol=1.0,
     )
     return pf, m, params
