@@ -18,13 +18,13 @@ import boa
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from keeper import margin as km
 from keeper import series
 from tests import protocol as P  # noqa: N812
 from tests import risk_inputs as R  # noqa: N812
 from tests.conftest import load, scaled
+from tests.strategies import mirror_case
 
 WAD = 10**18
 NOW = P.START
@@ -46,30 +46,8 @@ def params() -> km.MarginParams:
     return km.MarginParams.from_wads(P.IM, P.MM, P.GRID, P.REF_VOL)
 
 
-position = st.tuples(
-    st.integers(0, 3),  # expiry index
-    st.floats(-0.8, 0.8),  # log-moneyness
-    st.booleans(),
-    st.floats(0.01, 40),  # |size|
-    st.booleans(),  # long?
-)
-case = st.fixed_dictionaries(
-    {
-        "spot": st.floats(200, 20_000),
-        "confidence": st.floats(0.9, 1.0),
-        "days": st.lists(st.integers(1, 180), min_size=4, max_size=4, unique=True),
-        "expired": st.sampled_from(["none", "unsettled", "settled"]),
-        "atm": st.lists(st.floats(0.2, 2.0), min_size=4, max_size=4),
-        "skew": st.lists(st.floats(-0.4, 0.4), min_size=4, max_size=4),
-        "cash": st.floats(-50_000, 200_000),
-        "underlying": st.floats(0, 30),
-        "positions": st.lists(position, min_size=1, max_size=16),
-    }
-)
-
-
 @settings(max_examples=scaled(60))
-@given(c=case)
+@given(c=mirror_case)
 def test_mirror_agrees_with_contract(chain, c):
     vol, calculator = chain
     with boa.env.anchor():
