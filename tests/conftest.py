@@ -72,6 +72,16 @@ def load(path: str, *args):
     return deployer(path).deploy(*args)
 
 
+def new_transaction() -> None:
+    """Make the next titanoboa call priced like the first call of a new transaction.
+
+    titanoboa runs calls as messages inside one long py-evm transaction, keeping warm/cold access
+    sets and EIP-2200 "original" storage values across calls. Committing the pending changes
+    (`state.lock_changes()`) clears both, so later SSTOREs and SLOADs are priced as cold.
+    """
+    boa.env.evm.vm.state.lock_changes()
+
+
 @pytest.fixture
 def isolate():
     """Run the test inside a titanoboa anchor: every state change it makes is undone after it,

@@ -30,6 +30,7 @@ from eth_keys import keys
 from eth_utils import keccak
 
 from keeper import orders, series, settlement
+from keeper.margin import MarginParams
 from keeper.series import unpack_position
 
 WAD = 10**18
@@ -53,6 +54,8 @@ FEED_HEARTBEAT = 3600
 MIN_SOURCES = 3
 GRACE_PERIOD = 3600
 GRACE_LIQUIDATION_BUFFER = WAD // 100
+# The risk parameters above as keeper/margin.py takes them.
+MARGIN_PARAMS = MarginParams.from_wads(IM, MM, GRID, REF_VOL)
 # Pools: (fee in bps, depth in WETH).
 POOLS = ((5, 200), (30, 100), (100, 50))
 

@@ -32,7 +32,7 @@ def ref_clamp(x, lo, hi):
     return min(max(x, lo), hi)
 
 
-def ref_vol(m: Market, i: int, strike, spot):
+def oracle_vol(m: Market, i: int, strike, spot):
     """VolOracle.sigma at the current spot, with the stale markup."""
     raw = mp.mpf(m.atm[i]) + mp.mpf(m.skew[i]) * mp.log(mp.mpf(strike) / mp.mpf(spot))
     vol = ref_clamp(raw, mp.mpf(m.vol_min[i]), mp.mpf(m.vol_max[i]))
@@ -46,7 +46,7 @@ def ref_sigma_ref(m: Market, p: MarginParams, held: set[int]):
     out = mp.mpf(p.ref_vol)
     for i in held:
         if m.expiries[i] > m.now and not math.isnan(m.atm[i]):
-            out = max(out, ref_vol(m, i, m.spot, m.spot))  # at K = S: the ATM vol
+            out = max(out, oracle_vol(m, i, m.spot, m.spot))  # at K = S: the ATM vol
     return out
 
 
@@ -63,7 +63,7 @@ def reference(pf: Portfolios, a: int, m: Market, p: MarginParams) -> dict:
         held.add(i)
         tau = mp.mpf(max(int(e) - m.now, 0)) / YEAR
         settle = None if tau > 0 or math.isnan(m.settlement[i]) else mp.mpf(m.settlement[i])
-        sigma = ref_vol(m, i, k, spot) if tau > 0 else None
+        sigma = oracle_vol(m, i, k, spot) if tau > 0 else None
         positions.append((mp.mpf(k), tau, bool(c), mp.mpf(q), sigma, settle))
 
     def value(x, k, tau, c, sigma, settle):

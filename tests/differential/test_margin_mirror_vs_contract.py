@@ -24,6 +24,7 @@ from keeper import series
 from tests import protocol as P  # noqa: N812
 from tests import risk_inputs as R  # noqa: N812
 from tests.conftest import load, scaled
+from tests.deployment import MARGIN_PARAMS
 from tests.strategies import mirror_case
 
 WAD = 10**18
@@ -40,10 +41,6 @@ def chain():
         )
         vol.add_feeder(boa.env.eoa)
         yield vol, load("contracts/margin/RiskCalculator.vy")
-
-
-def params() -> km.MarginParams:
-    return km.MarginParams.from_wads(P.IM, P.MM, P.GRID, P.REF_VOL)
 
 
 @settings(max_examples=scaled(60))
@@ -148,7 +145,7 @@ def test_mirror_agrees_with_contract(chain, c):
         is_call=np.array([[t[2] for t in terms] or [True]]).reshape(1, width),
         size=np.array([[t[3] / WAD for t in terms] or [0.0]]).reshape(1, width),
     )
-    mirror = km.evaluate(pf, mkt, params(), with_scenarios=True)
+    mirror = km.evaluate(pf, mkt, MARGIN_PARAMS, with_scenarios=True)
 
     def close(got_wad: int, expected: float) -> bool:
         return abs(got_wad / WAD - expected) <= 1e-9 * abs(expected) + 1e-6

@@ -16,18 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from keeper import margin as km
-from tests.deployment import GRID, IM, MM, REF_VOL, WAD
+from tests.deployment import MARGIN_PARAMS, WAD
 
 REL_TOL = 1e-9
 ABS_TOL_USD = 1e-6
 
 
-def params() -> km.MarginParams:
-    """The deployed risk parameters as keeper/margin.py takes them."""
-    return km.MarginParams.from_wads(IM, MM, GRID, REF_VOL)
-
-
-PARAMS = params()
+PARAMS = MARGIN_PARAMS
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from keeper.orders import as_tuple
 from tests import deployment
-from tests.deployment import DAY, GRID, NO_WITNESS, WAD, expiry_at
+from tests.deployment import DAY, GRID, WAD, expiry_at
 from tests.fuzz.protocol_revm import USD_SCALE
 from tests.fuzz.stateful.base import (
     ORACLE_DOWN,
@@ -739,6 +739,7 @@ class AdminRules(KappaMachine):
         mark(f"sequencer {'down' if down else 'up'}")
 
 
+NO_WITNESS = 2**256 - 1
 NO_LIMIT = 2**255 - 1
 BID_REASONS = frozenset(
     {

@@ -26,13 +26,13 @@ import pytest
 from keeper import margin as km
 from tests import protocol as P  # noqa: N812
 from tests.conftest import ROOT
-from tests.deployment import VOL_PARAMS
+from tests.deployment import MARGIN_PARAMS, VOL_PARAMS
 from tests.margin_reference import reference
 
 WAD = 10**18
 CASES = sorted((ROOT / "tests" / "cases" / "portfolios").glob("*.json"))
 REL, ABS = 1e-9, 1e-6
-PARAMS = km.MarginParams.from_wads(P.IM, P.MM, P.GRID, P.REF_VOL)
+PARAMS = MARGIN_PARAMS
 
 pytestmark = pytest.mark.usefixtures("isolate")
 
