@@ -102,8 +102,9 @@ SECONDS_PER_YEAR = 31_536_000
 DOWN, FLAT, UP = 0, 1, 2
 VOL_STATES = 3
 MAX_N = 10
-# The engine's hard bounds on the risk parameters (RiskCalculator.check_params, which
-# MarginEngine.set_risk_params applies), in wads as the contract states them, inclusive; every
+# The engine's hard bounds on the risk parameters (contracts/margin/params.vy, MAX_K and the
+# rest; MarginEngine.set_risk_params and RiskCalculator.check_params apply them), in wads as the
+# contract states them, inclusive; every
 # IM value must also be at least its MM counterpart. MarginParams accepts exactly what the
 # engine accepts: `from_wads` checks the wads themselves (exact to the wei), the constructor
 # the floats against the same bounds.
