@@ -40,21 +40,21 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from bench.common import table, write_result
 from keeper.margin import (
-    MarginParams,
     Market,
-    ModeParams,
     Portfolios,
     account_greeks,
     evaluate,
     liquidatable,
     mm_health_lower_bound,
 )
+from tests.deployment import MARGIN_PARAMS
 
 ACCOUNTS = 10_000
 POSITIONS = 16
@@ -73,18 +73,8 @@ ATM = (0.75, 0.70, 0.65, 0.62, 0.60)
 SKEW = (-0.15, -0.12, -0.10, -0.08, -0.06)
 STRIKES_PER_EXPIRY = 21
 
-PARAMS = MarginParams(
-    im=ModeParams(k=4.0, v=0.30, a=0.02, conf=1.0, haircut=0.15),
-    mm=ModeParams(k=3.0, v=0.20, a=0.01, conf=1.0, haircut=0.10),
-    n=3,
-    horizon_s=DAY,
-    u_min=0.05,
-    u_max=0.5,
-    tau_ref=30 / 365,
-    tau_floor=1 / 365,
-    v_max=1.0,
-    ref_vol=1.0,
-)
+# The test deployment's risk parameters (tests/deployment.py), sigma_ref's floor at 100%.
+PARAMS = replace(MARGIN_PARAMS, ref_vol=1.0)
 
 
 def base_market() -> Market:
