@@ -233,10 +233,16 @@ class MarginParams:
     def __post_init__(self) -> None:
         if not isinstance(self.n, int | np.integer):
             raise ValueError("n must be an integer")
-        grid = (self.n, self.horizon_s, self.u_min, self.u_max, self.tau_ref, self.tau_floor)
-        error = _bounds_error(
-            self.im.values(), self.mm.values(), (*grid, self.v_max), self.ref_vol, 1.0
+        grid = (
+            self.n,
+            self.horizon_s,
+            self.u_min,
+            self.u_max,
+            self.tau_ref,
+            self.tau_floor,
+            self.v_max,
         )
+        error = _bounds_error(self.im.values(), self.mm.values(), grid, self.ref_vol, 1.0)
         if error:
             raise ValueError(error)
 
