@@ -47,6 +47,7 @@ import numpy as np
 
 from bench.common import table, write_result
 from keeper.margin import (
+    SECONDS_PER_YEAR,
     Market,
     Portfolios,
     account_greeks,
@@ -95,7 +96,7 @@ def base_market() -> Market:
 
 def chain(market: Market) -> tuple[np.ndarray, np.ndarray]:
     """Listed strikes [E, STRIKES_PER_EXPIRY] (multiples of 25) and the expiries [E]."""
-    tau = np.maximum((market.expiries - market.now) / 31_536_000, 7 / 365)
+    tau = np.maximum((market.expiries - market.now) / SECONDS_PER_YEAR, 7 / 365)
     z = np.linspace(-2.5, 2.5, STRIKES_PER_EXPIRY)
     raw = SPOT * np.exp(z[None, :] * 0.65 * np.sqrt(tau)[:, None])
     return np.round(raw / 25.0) * 25.0, market.expiries

@@ -35,6 +35,7 @@ from keeper.series import unpack_position
 
 WAD = 10**18
 DAY = 86_400
+YEAR = 365 * DAY  # the margin model's year (docs/margin_model.md), as the contracts count it
 START = 1_800_000_000 - (1_800_000_000 % DAY) + 8 * 3600  # 08:00 UTC on a day
 
 # Risk parameters: (k, v, a, conf, haircut) per mode; grid (n, horizon, u_min, u_max, tau_ref,

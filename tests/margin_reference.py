@@ -15,9 +15,8 @@ import math
 import mpmath as mp
 
 from keeper.margin import MarginParams, Market, Portfolios
+from tests.deployment import YEAR
 from tests.mp_reference import black76_real
-
-YEAR = 31_536_000
 
 
 def ref_black76(f, k, tau, sigma, is_call):

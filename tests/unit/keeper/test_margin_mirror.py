@@ -38,9 +38,9 @@ from keeper.margin import (
     sigma_ref,
 )
 from tests.conftest import scaled
+from tests.deployment import YEAR
 from tests.margin_reference import reference
 
-YEAR = 31_536_000
 DAY = 86_400
 NOW = 1_800_000_000
 SPOT = 3000.0

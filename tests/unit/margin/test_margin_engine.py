@@ -490,7 +490,7 @@ def test_account_greeks_match_black76(proto, call_3200):
     proto.fund(taker, usd=20_000, weth=2)
     fill(proto, maker, taker, call_3200, True, 3 * WAD, 60 * WAD)  # taker short 3 calls
     delta, gamma, vega, theta = proto.engine.account_greeks(taker)
-    tau = (E7 - boa.env.timestamp) / 31_536_000
+    tau = (E7 - boa.env.timestamp) / P.YEAR
     ref = black76(3000.0, 3200.0, tau, 0.6, True)
     assert math.isclose(delta / WAD, 2 - 3 * float(ref.delta), rel_tol=1e-12)
     assert math.isclose(gamma / WAD, -3 * float(ref.gamma), rel_tol=1e-9)
