@@ -1,12 +1,21 @@
-"""keeper.runtime.service: structured log lines and the Prometheus metrics endpoint."""
+"""keeper.runtime.service: structured log lines, the Prometheus metrics endpoint, and how a
+block's failure is classified (a reorg under the step is not an error)."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
 import urllib.request
+from collections.abc import Callable
 
-from keeper.runtime.service import Metrics, log_line
+import pytest
+from web3.exceptions import BlockNotFound
+
+from keeper.runtime.health import HealthState
+from keeper.runtime.mirror import Mirror
+from keeper.runtime.service import ChainChangedError, Keeper, Metrics, log_line
+from keeper.runtime.settings import parse_keeper
 
 
 def test_log_line_is_one_flushed_json_line(capsys):
@@ -33,3 +42,88 @@ def test_metrics_count_and_serve_prometheus():
     plain = Metrics(None)
     plain.inc("errors")
     assert plain.counters == {"errors": 1}
+
+
+class _Chain:
+    """Block hashes by number, changed by the test to play a reorg; `gone` blocks raise."""
+
+    def __init__(self, hashes: dict[int, str]) -> None:
+        self.hashes = dict(hashes)
+        self.gone: set[int] = set()
+        self.on_logs: Callable[[], None] = lambda: None
+
+    def head(self) -> int:
+        return max(self.hashes)
+
+    def block_hash(self, number: int) -> str:
+        if number in self.gone:
+            raise BlockNotFound(f"Block with id: '{number}' not found.")
+        return self.hashes[number]
+
+    def logs(self, start: int, end: int) -> list:
+        self.on_logs()
+        return []
+
+    def chunks(self, start: int, end: int, size: int):
+        yield start, end
+
+
+def _keeper(chain: _Chain, lines: list) -> Keeper:
+    """A Keeper without a node: only what on_block's fault handling and the reads touch."""
+    k = Keeper.__new__(Keeper)
+    k.s = parse_keeper({})
+    k.events = chain  # type: ignore[assignment]
+    k.mirror = Mirror("0xc", "0xu", 10**6, 10**18)
+    k.mirror.last_block, k.mirror.last_block_hash = 10, chain.hashes[10]
+    k.metrics = Metrics(None)
+    k.lock = threading.Lock()
+    k.log = lambda event, **f: lines.append({"event": event, **f})
+    k.health = HealthState(roles=["monitor"], started=True, last_block=10)
+    return k
+
+
+def test_a_block_that_vanished_under_the_step_is_a_reorg_not_an_error():
+    chain = _Chain({10: "0xaa", 11: "0xbb"})
+    lines: list = []
+    k = _keeper(chain, lines)
+
+    def step(_started: float) -> dict:
+        chain.gone.add(10)  # the node reverted to before block 10 during the step
+        raise BlockNotFound("Block with id: '10' not found.")
+
+    k._step = step  # type: ignore[method-assign]
+    k.on_block(11)
+    assert [x["event"] for x in lines] == ["reorg_during_block"]
+    assert k.metrics.counters["errors"] == 0 and k.health.last_error is None
+
+
+def test_a_failing_read_on_an_unchanged_chain_is_an_error():
+    chain = _Chain({10: "0xaa", 11: "0xbb"})
+    lines: list = []
+    k = _keeper(chain, lines)
+
+    def step(_started: float) -> dict:
+        raise ConnectionError("connection refused")
+
+    k._step = step  # type: ignore[method-assign]
+    k.on_block(11)
+    assert [(x["event"], x["error"]) for x in lines] == [("error", "ConnectionError")]
+    assert k.metrics.counters["errors"] == 1
+    assert k.health.last_error == "ConnectionError: connection refused"
+
+
+def test_logs_read_across_a_reorg_are_not_recorded_under_the_new_hash():
+    chain = _Chain({10: "0xaa", 11: "0xbb", 12: "0xcc"})
+    lines: list = []
+    k = _keeper(chain, lines)
+
+    def reorg() -> None:
+        chain.hashes[12] = "0xdd"  # block 12 replaced while its logs were being read
+
+    chain.on_logs = reorg
+    with pytest.raises(ChainChangedError, match="block 12 changed"):
+        k._apply_range(11, 12)
+    assert (k.mirror.last_block, k.mirror.last_block_hash) == (10, "0xaa")  # untouched
+    chain.on_logs = lambda: None
+    assert k._apply_range(11, 12) == 0
+    assert (k.mirror.last_block, k.mirror.last_block_hash) == (12, "0xdd")
