@@ -127,3 +127,30 @@ def test_logs_read_across_a_reorg_are_not_recorded_under_the_new_hash():
     chain.on_logs = lambda: None
     assert k._apply_range(11, 12) == 0
     assert (k.mirror.last_block, k.mirror.last_block_hash) == (12, "0xdd")
+
+
+def test_the_monitor_reports_every_account_and_the_gauges():
+    """The risk monitor's numbers per block: liquidatable (H_MM < 0), below IM only, open
+    auctions, the worst H_MM and the gross |delta|, as one `risk` line and as gauges."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    lines: list = []
+    k = _keeper(_Chain({10: "0xaa"}), lines)
+    ev = SimpleNamespace(
+        health_mm=np.array([-5.0, 3.0, 10.0, np.nan, 0.0]),
+        health_im=np.array([-9.0, -1.0, 4.0, np.nan, -0.5]),
+        delta=np.array([1.5, -2.0, 0.25, np.nan, 0.0]),
+    )
+    k.mirror = SimpleNamespace(  # type: ignore[assignment]
+        evaluation=ev, n_accounts=4, auction_start=np.array([100, 0, 0, 0, 0])
+    )
+    k._rows_evaluated = 4
+    out = k._report(block=10, full=True, eval_ms=1.0, started=0.0, n_actions=2)
+    # Only the first 4 rows are accounts; the NaN row is one not evaluated yet.
+    assert (out["liquidatable"], out["below_im"], out["open_auctions"]) == (1.0, 1.0, 1.0)
+    assert out["accounts"] == 4.0 and out["actions"] == 2.0 and out["gross_delta"] == 3.75
+    (risk,) = lines
+    assert risk["event"] == "risk" and risk["min_health_mm"] == -5.0
+    assert k.metrics.gauges["liquidatable"] == 1.0 and k.metrics.gauges["gross_delta"] == 3.75
