@@ -733,11 +733,14 @@ class Keeper:
         rows = [(self._drift_cursor + j) % n for j in range(k)]
         self._drift_cursor = (self._drift_cursor + k) % n
         block = m.last_block
+        reads = [self.accounts.read(m.addresses[i], block) for i in rows]
+        if self.events.block_hash(block) != m.last_block_hash:
+            # Read by number across a reorg: the views may be another branch's; compare nothing.
+            raise ChainChangedError(f"block {block} changed during the drift check")
         mismatched = 0
-        for i in rows:
+        for i, got in zip(rows, reads, strict=True):
             addr = m.addresses[i]
             a = m.accounts[i]
-            got = self.accounts.read(addr, block)
             mine = (a.shares, a.debt, a.underlying, tuple(a.words()), a.auction_start)
             theirs = (got.shares, got.debt, got.underlying, got.words, got.auction_start)
             if mine != theirs:

@@ -154,3 +154,37 @@ def test_the_monitor_reports_every_account_and_the_gauges():
     (risk,) = lines
     assert risk["event"] == "risk" and risk["min_health_mm"] == -5.0
     assert k.metrics.gauges["liquidatable"] == 1.0 and k.metrics.gauges["gross_delta"] == 3.75
+
+
+def test_the_drift_check_repairs_nothing_across_a_reorg():
+    """Views read by block number while the node replaced that block belong to another
+    branch: the check must neither log drift nor overwrite the mirror."""
+    from keeper.runtime.chain import ChainAccount
+
+    chain = _Chain({10: "0xaa"})
+    lines: list = []
+    k = _keeper(chain, lines)
+    k.mirror.row("0x" + "11" * 20)
+    k.s = parse_keeper({"drift": {"every_blocks": 1, "sample": 1}})
+    k._drift_cursor = 0
+
+    class Reader:
+        def read(self, address: str, block: int) -> ChainAccount:
+            chain.hashes[10] = "0xbb"  # block 10 replaced while it was read
+            return ChainAccount(shares=5, debt=0, underlying=0, words=(), auction_start=0)
+
+    k.accounts = Reader()  # type: ignore[assignment]
+    with pytest.raises(ChainChangedError, match="block 10 changed during the drift check"):
+        k._drift_check(None, None)
+    assert lines == [] and k.mirror.accounts[0].shares == 0
+    chain.hashes[10] = k.mirror.last_block_hash = "0xcc"  # an unchanged chain: repaired
+
+    class Steady:
+        def read(self, address: str, block: int) -> ChainAccount:
+            return ChainAccount(shares=5, debt=0, underlying=0, words=(), auction_start=0)
+
+    k.accounts = Steady()  # type: ignore[assignment]
+    k.mirror.evaluate = lambda *a, **kw: None  # type: ignore[method-assign]
+    k._drift_check(None, None)
+    assert [(x["event"], x["fields"]) for x in lines] == [("drift", ["shares"])]
+    assert k.mirror.accounts[0].shares == 5
