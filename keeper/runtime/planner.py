@@ -123,8 +123,11 @@ def expected_profit(
 
 def bid_profit(mtm_usd: float, taken_wad: int, outlay_wad: int, gas_usd: float) -> float:
     """Profit of a simulated bid: the share of the portfolio taken (at MtM) less the cash paid
-    (the simulated outlay, negative when the bidder is paid) and gas."""
-    return taken_wad / WAD * mtm_usd - outlay_wad / WAD - gas_usd
+    (the simulated outlay, negative when the bidder is paid) and gas. An insolvent account's
+    loss is realized before its portfolio moves (the fund, then the cash pool, make its cash
+    cover it: Liquidator.bid), so the share the bidder takes is worth nothing net and the gain
+    is the reward it is paid, f d (MtM - H)."""
+    return taken_wad / WAD * max(mtm_usd, 0.0) - outlay_wad / WAD - gas_usd
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ def test_discount_and_fraction_follow_the_liquidator():
     assert p[0] == pytest.approx(f[0] * 2000.0 * 0.085 * 0.5 - 1.0, rel=1e-15)
     assert p[1] == pytest.approx(0.085 * 10.0 - 1.0, rel=1e-15)
     assert bid_profit(2000.0, WAD // 4, 400 * WAD, 2.0) == 2000.0 / 4 - 400.0 - 2.0
+    # Insolvent (MtM -28.2): the loss is realized before the move, the bidder's gain is its
+    # reward (paid: a negative outlay), here 0.02 x R = 7.02 USD, less gas.
+    assert bid_profit(-28.2, WAD, -702 * 10**16, 0.45) == 7.02 - 0.45
 
 
 def test_plan_starts_bids_and_ends():
