@@ -1,6 +1,7 @@
 """`make demo` end to end, short version: ape starts anvil as a local Base node, the demo
-deploys with the deploy script's code, seeds a dozen accounts, crashes the market over 16
-blocks and keeps it safe (auctions, bids, hedges through the router), then stops the node."""
+deploys with the deploy script's code, seeds a dozen accounts, starts the keeper bot as its own
+process and crashes the market over 16 steps; the bot keeps it safe (auctions, bids, hedges
+through the router, vol updates), then both stop."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ REPORT_KEYS = {
     "hedges",
     "max_abs_delta_after_hedge",
     "gas",
+    "keeper_reaction_blocks_max",
+    "keeper_reaction_ms_p50",
+    "keeper",
 }
 
 
@@ -45,6 +49,8 @@ def test_short_crash_demo_on_anvil(tmp_path: Path):
             str(tmp_path / "reports"),
             "--records-dir",
             str(tmp_path / "deployments"),
+            "--keeper-dir",
+            str(tmp_path / "keeper"),
         ],
         cwd=ROOT,
         env=child_env(),
@@ -71,3 +77,29 @@ def test_short_crash_demo_on_anvil(tmp_path: Path):
     assert all(h["ratio_after"] <= 0.05 for h in report["hedge_log"])
     assert any(h["legs"] >= 2 for h in report["hedge_log"])
     assert "Stopping 'anvil' process" in out or "block  16/16" in out
+    # Every auction, bid and hedge is the bot's: its mined transactions account for all of them.
+    bot = report["keeper"]
+    assert bot["exit_code"] == 0 and bot["faults"] == []
+    assert bot["by_kind"]["start_auction"] == report["auctions_started"]
+    assert bot["by_kind"]["bid"] == report["liquidations"]
+    assert bot["by_kind"]["swap"] == report["hedges"] == report["gas"]["hedge_swap"]["count"]
+    assert bot["reverted"] == 0
+    # The vol path reached the chain through the bot's vol feeder: every step moves ATM vol.
+    assert report["gas"]["vol_update"]["count"] >= report["steps"]
+    # Every account that turned liquidatable had its auction started by the next block or the
+    # one after, and none was left waiting.
+    reactions = report["reaction_log"]
+    assert reactions and report["keeper_reactions"] == sum(
+        r["blocks"] is not None for r in reactions
+    )
+    assert report["keeper_missed"] == 0
+    assert 1 <= report["keeper_reaction_blocks_max"] <= 2
+    assert all(r["blocks"] is None or 1 <= r["blocks"] <= 2 for r in reactions)
+    assert report["keeper_reaction_ms_p50"] > 0
+    # The bot's final metrics, scraped from its Prometheus endpoint, agree with the chain.
+    metrics = bot["metrics"]
+    assert metrics["sent_start_auction"] == report["auctions_started"]
+    assert metrics["sent_bid"] == report["liquidations"]
+    assert metrics["accounts"] >= report["accounts"] and metrics["liquidatable"] == 0
+    assert metrics["block"] == bot["health"]["last_block"] == bot["health"]["head"]
+    assert bot["health"]["status"] == "ok"
