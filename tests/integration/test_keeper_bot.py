@@ -23,10 +23,8 @@ test_deploy_anvil.py), so the test session never holds a connection.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -40,6 +38,7 @@ import pytest
 from keeper.runtime.localnet import anvil_command
 from keeper.runtime.volfeed import to_wad, write_source
 from keeper.series import series_terms
+from tests.integration.conftest import child_env, free_port, run_driver
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -203,36 +202,8 @@ DRIVER = textwrap.dedent(
 )
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = (
-        f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
-        f"{os.pathsep}{env.get('PATH', '')}"
-    )
-    env.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
-    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _drive(*args: str, timeout: int) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+    return run_driver(DRIVER, *args, timeout=timeout)
 
 
 def _bot_lines(path: Path) -> list[dict]:
@@ -272,9 +243,9 @@ def _health(port: int) -> tuple[int, dict]:
 
 
 def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
-    env = _env()
+    env = child_env()
     assert shutil.which("anvil", path=env["PATH"]), "anvil missing: run `make setup` first"
-    port, health_port, metrics_port = _free_port(), _free_port(), _free_port()
+    port, health_port, metrics_port = free_port(), free_port(), free_port()
     records = tmp_path / "deployments"
     checkpoint = tmp_path / "keeper.json"
     vol_source = tmp_path / "vol-source.json"
