@@ -111,7 +111,7 @@ class Target:
 U = "tests/unit/"
 MATH_TESTS = (U + "math/test_wad.py", U + "math/test_normal.py", U + "math/test_black76.py")
 ENGINE_TESTS = (
-    U + "margin/test_margin_examples.py",
+    U + "margin/test_portfolio_cases.py",
     U + "margin/test_margin_engine.py",
     U + "margin/test_engine_swap.py",
     U + "margin/test_margin_rule_soundness.py",

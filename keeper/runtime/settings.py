@@ -20,7 +20,13 @@ without a `keeper:` key runs the monitor, liquidator and settler with conservati
                     max_bids_per_block: 8, end_at: im}
       settlement: {max_accounts_per_block: 16}
       hedge: {band: 0.02, slippage: 0.005, deadline_seconds: 600, min_gross: 0}   # roles.hedger
+      vol_feed:                   # roles.vol_feeder: push a vol source to the VolOracle
+        source: {kind: file, path: .keeper/vol-source.json}   # or {kind: http, url: ...}
+        deadband: 0.005           # post when ATM or skew differs from the chain by more
+        refresh_seconds: 3600     # re-post an unchanged entry this often (freshness)
+        max_source_age_seconds: 600
       metrics_port: null          # a Prometheus endpoint on this port when set
+      health: {port: 8090, host: 127.0.0.1, max_lag_blocks: 3}   # GET /health (JSON)
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class Roles(_Model):
     liquidator: bool = True
     settler: bool = True
     hedger: bool = False  # the accounts that made the signer their operator
+    vol_feeder: bool = False  # push `vol_feed.source` to the VolOracle (the signer is a feeder)
 
 
 class Drift(_Model):
@@ -87,6 +94,37 @@ class SettlementSettings(_Model):
     max_accounts_per_block: int = Field(16, ge=0)
 
 
+class VolSource(_Model):
+    """Where the vol feeder reads its targets (keeper/runtime/volfeed.py has the format)."""
+
+    kind: Literal["file", "http"]
+    path: str | None = None  # kind file: relative to the repository root unless absolute
+    url: str | None = None  # kind http: GET, JSON answer
+    timeout_seconds: float = Field(2.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _where(self) -> VolSource:
+        if self.kind == "file" and not self.path:
+            raise ValueError("a file source needs `path`")
+        if self.kind == "http" and not (self.url or "").startswith(("http://", "https://")):
+            raise ValueError("an http source needs an http:// or https:// `url`")
+        return self
+
+
+class VolFeedSettings(_Model):
+    source: VolSource
+    deadband: float = Field(0.005, ge=0, le=1)  # vol points (0.005 = half a vol point)
+    refresh_seconds: int = Field(3600, ge=1)  # re-post unchanged entries this often
+    max_source_age_seconds: int = Field(600, ge=1)  # older `updated`: the source is stale
+    max_expiries_per_block: int = Field(16, ge=1)
+
+
+class HealthSettings(_Model):
+    port: int = Field(ge=1, le=65535)
+    host: str = "127.0.0.1"
+    max_lag_blocks: int = Field(3, ge=0)  # more blocks behind the head: degraded
+
+
 class KeeperSettings(_Model):
     dry_run: bool = False
     roles: Roles = Roles()
@@ -101,7 +139,15 @@ class KeeperSettings(_Model):
     liquidation: LiquidationSettings = LiquidationSettings()
     settlement: SettlementSettings = SettlementSettings()
     hedge: HedgeSettings = HedgeSettings()
+    vol_feed: VolFeedSettings | None = None
     metrics_port: int | None = Field(None, ge=1, le=65535)
+    health: HealthSettings | None = None
+
+    @model_validator(mode="after")
+    def _vol_feeder_has_a_source(self) -> KeeperSettings:
+        if self.roles.vol_feeder and self.vol_feed is None:
+            raise ValueError("roles.vol_feeder needs a `vol_feed` source")
+        return self
 
     def checkpoint_path(self, ecosystem: str, network: str, root: Path) -> Path:
         if self.checkpoint:
