@@ -63,8 +63,10 @@ def test_depositors_can_withdraw_down_to_the_buffer(cap, deposits, wait, attempt
             p.set_spot(3000.0)
         for k, percent in attempts:
             who = borrowers[k]
-            # Up to everything the engine holds.
-            units = max(p.usd.balanceOf(p.engine.address) * percent // 100, 1)
+            # Up to everything the engine holds (with nothing left, there is nothing to take).
+            units = p.usd.balanceOf(p.engine.address) * percent // 100
+            if units == 0:
+                continue
             try:
                 with boa.env.prank(who):
                     p.engine.withdraw(p.usd.address, units, who)
