@@ -9,7 +9,12 @@
   transaction is sent while the base fee is above the cap;
 - replacement: a transaction not mined `replace_after_blocks` after it was sent is re-signed at
   the same nonce with both fees bumped by `bump_percent` (>= 10%, what nodes require), unless
-  that would exceed the cap (then it waits, logged once per block);
+  that would exceed the fee cap or the hourly spend cap (then it waits, logged once per block):
+  `replacement` answers the new fees or the reason;
+- reorgs: a transaction that was mined and whose receipt is gone was reorged out. If the node
+  still holds its nonce (its pending count is above it) it stays in flight as sent; if the node
+  forgot it, it leaves the manager (`reorged`) and its nonce is re-read from the node, so the
+  action is planned and simulated again from the rolled-back mirror instead of being resent;
 - confirmation depth: a mined transaction is final once `confirmations` blocks are on top;
 - the hourly spend cap: gas actually paid in the trailing hour plus the worst case (gas limit
   x max fee) of everything in flight plus the new transaction must stay within the cap;
@@ -95,6 +100,7 @@ class PendingTx:
     replacements: int = 0
     mined_block: int | None = None
     status: int | None = None
+    was_mined: bool = False  # a receipt was seen once (a later absence means a reorg)
     gas_used: int = 0
     effective_price: int = 0
 
@@ -122,6 +128,7 @@ class TxManager:
         self.next_nonce: int | None = None
         self.pending: dict[int, PendingTx] = {}
         self.spent: deque[tuple[int, int]] = deque()  # (timestamp, wei)
+        self.reorged: list[PendingTx] = []  # dropped by the last reconcile after a reorg
 
     # -- admission -------------------------------------------------------------------------
 
@@ -154,9 +161,12 @@ class TxManager:
         reason = self.admit(key, max_fee, now)
         return ("refuse", reason) if reason else ("send", None)
 
-    def _within_cap(self, max_fee: int, now: int) -> str | None:
+    def _within_cap(
+        self, max_fee: int, now: int, gas_limit: int | None = None, release: int = 0
+    ) -> str | None:
         committed = sum(tx.worst_cost for tx in self.pending.values() if tx.mined_block is None)
-        total = self.spent_last_hour(now) + committed + self.policy.gas_limit * max_fee
+        new = (self.policy.gas_limit if gas_limit is None else gas_limit) * max_fee
+        total = self.spent_last_hour(now) + committed - release + new
         if total > self.policy.hourly_spend_cap_wei:
             return (
                 f"hourly spend cap: {total / ETHER:.6g} ETH would exceed "
@@ -186,6 +196,17 @@ class TxManager:
             if tx.mined_block is None and block - tx.sent_block >= n
         ]
 
+    def replacement(self, tx: PendingTx, now: int) -> tuple[tuple[int, int] | None, str | None]:
+        """((max_fee, tip), None) for re-signing `tx` at its nonce, or (None, why it waits):
+        the bump would pass the fee cap, or the bumped worst case would pass the spend cap."""
+        fees = bumped_fees(tx.max_fee, tx.tip, self.policy)
+        if fees is None:
+            return None, "a bump would exceed max_fee"
+        refusal = self._within_cap(fees[0], now, tx.gas_limit, release=tx.worst_cost)
+        if refusal is not None:
+            return None, refusal
+        return fees, None
+
     def record_replaced(
         self, tx: PendingTx, max_fee: int, tip: int, txn_hash: str, block: int
     ) -> None:
@@ -211,12 +232,20 @@ class TxManager:
         including the node's pool; receipts: by hash, for the hashes of in-flight transactions
         the node has a receipt for."""
         final: list[PendingTx] = []
+        self.reorged = []
         for nonce in sorted(self.pending):
             tx = self.pending[nonce]
             receipt = next((receipts[h] for h in reversed(tx.hashes) if h in receipts), None)
             if receipt is not None:
                 tx.mined_block, tx.status = receipt.block, receipt.status
                 tx.gas_used, tx.effective_price = receipt.gas_used, receipt.effective_price
+                tx.was_mined = True
+            elif tx.was_mined and node_pending <= nonce:
+                # Reorged out and forgotten by the node: re-plan it (see the module).
+                tx.mined_block, tx.status = None, None
+                self.reorged.append(self.pending.pop(nonce))
+                self.next_nonce = None
+                continue
             elif nonce < node_latest:
                 # The nonce is used, by none of our hashes: replaced outside this manager.
                 tx.mined_block, tx.status = None, None
