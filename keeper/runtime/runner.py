@@ -35,7 +35,7 @@ class KeeperRunner(PollingRunner):
         while not self.shutdown_event.is_set():
             try:
                 head = await asyncio.to_thread(lambda: int(w3.eth.block_number))
-                if last is None or head > last:
+                if head != last:  # a new head, or a shorter chain after a reorg
                     block = await asyncio.to_thread(w3.eth.get_block, head)
                     raw = clean_hexbytes_dict(dict(block))
                     self._runtime_task_group.create_task(self.run_task(task_data, raw))

@@ -621,14 +621,17 @@ class Keeper:
                 hash=tx.hashes[-1],
                 action="re-plan",
             )
-        for tx in self.txm.due_for_replacement(head):
-            fees, why = self.txm.replacement(tx, now)
+        due = self.txm.due_for_replacement(head)
+        base_fee = self.sender.fee_inputs()[0] if due else 0
+        for tx in due:
+            fees, why = self.txm.replacement(tx, now, base_fee)
             if fees is None:
                 self.log(
                     "stuck",
                     kind=tx.key[0],
                     account=tx.key[1],
                     nonce=tx.nonce,
+                    block=head,
                     max_fee=tx.max_fee,
                     why=why,
                 )
@@ -645,6 +648,7 @@ class Keeper:
                 kind=tx.key[0],
                 account=tx.key[1],
                 nonce=tx.nonce,
+                block=head,
                 hash=h,
                 max_fee=fees[0],
                 tip=fees[1],

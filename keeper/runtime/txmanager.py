@@ -75,14 +75,18 @@ def initial_fees(base_fee: int, suggested_tip: int, p: TxPolicy) -> tuple[int, i
     return max_fee, min(tip, max_fee)
 
 
-def bumped_fees(max_fee: int, tip: int, p: TxPolicy) -> tuple[int, int] | None:
-    """Both fees raised by bump_percent (rounded up, and by at least 1 wei), or None if the new
-    max fee would exceed the cap."""
+def bumped_fees(max_fee: int, tip: int, p: TxPolicy, base_fee: int = 0) -> tuple[int, int] | None:
+    """Both fees raised by bump_percent (rounded up, and by at least 1 wei), and the max fee at
+    least the current base fee raised by the same bump plus the tip (within the cap): nodes
+    refuse a transaction whose max fee is below the base fee, so after a base-fee spike a
+    plain bump could never land. None if the bump would exceed the cap, or the base fee is
+    above it."""
     factor = 1.0 + p.bump_percent / 100.0
     new_tip = max(math.ceil(tip * factor), tip + 1)
     new_max = max(math.ceil(max_fee * factor), max_fee + 1, new_tip)
-    if new_max > p.max_fee_wei:
+    if new_max > p.max_fee_wei or base_fee > p.max_fee_wei:
         return None
+    new_max = max(new_max, min(math.ceil(base_fee * factor) + new_tip, p.max_fee_wei))
     return new_max, new_tip
 
 
@@ -196,10 +200,13 @@ class TxManager:
             if tx.mined_block is None and block - tx.sent_block >= n
         ]
 
-    def replacement(self, tx: PendingTx, now: int) -> tuple[tuple[int, int] | None, str | None]:
-        """((max_fee, tip), None) for re-signing `tx` at its nonce, or (None, why it waits):
-        the bump would pass the fee cap, or the bumped worst case would pass the spend cap."""
-        fees = bumped_fees(tx.max_fee, tx.tip, self.policy)
+    def replacement(
+        self, tx: PendingTx, now: int, base_fee: int = 0
+    ) -> tuple[tuple[int, int] | None, str | None]:
+        """((max_fee, tip), None) for re-signing `tx` at its nonce (bumped_fees at the current
+        base fee), or (None, why it waits): the bump or the base fee would pass the fee cap, or
+        the bumped worst case would pass the spend cap."""
+        fees = bumped_fees(tx.max_fee, tx.tip, self.policy, base_fee)
         if fees is None:
             return None, "a bump would exceed max_fee"
         refusal = self._within_cap(fees[0], now, tx.gas_limit, release=tx.worst_cost)

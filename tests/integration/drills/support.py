@@ -245,9 +245,7 @@ def outcome(node: Node, turned: Iterable[str], since: int, signers: Iterable[str
     by_account: dict[str, int] = {}
     for account, _ in started:
         by_account[account.lower()] = by_account.get(account.lower(), 0) + 1
-    missed = [
-        a for a in turned if a.lower() not in by_account and node.auction_start(a) == 0
-    ]
+    missed = [a for a in turned if a.lower() not in by_account and node.auction_start(a) == 0]
     txs = node.signer_transactions(signers, since)
     reverted = [t for t in txs if t["status"] == 0]
     nonces = [(t["from"], t["nonce"]) for t in txs]
@@ -429,9 +427,7 @@ class Bot:
         if self.signer:
             cmd += ["--account", self.signer]
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=e, stdout=out, stderr=subprocess.STDOUT
-            )
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=e, stdout=out, stderr=subprocess.STDOUT)
         return self
 
     def lines(self, every: bool = True) -> list[dict[str, Any]]:

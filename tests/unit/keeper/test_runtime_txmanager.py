@@ -42,6 +42,10 @@ def test_fees_are_capped():
     assert bumped_fees(4 * GWEI, GWEI, POLICY) == (4_500_000_000, 1_125_000_000)
     assert bumped_fees(0, 0, POLICY) == (1, 1)  # a zero fee still rises (local chains)
     assert bumped_fees(9 * GWEI, GWEI, POLICY) is None  # 10.125 gwei > cap: cannot replace
+    # After a base-fee spike the bump follows the base fee (bumped base + tip, within the cap).
+    assert bumped_fees(GWEI, GWEI, POLICY, base_fee=4 * GWEI) == (5_625_000_000, 1_125_000_000)
+    assert bumped_fees(GWEI, GWEI, POLICY, base_fee=9 * GWEI) == (10 * GWEI, 1_125_000_000)
+    assert bumped_fees(GWEI, GWEI, POLICY, base_fee=11 * GWEI) is None  # base above the cap
     s = KeeperSettings.model_validate({"dry_run": True, "confirmations": 3})
     p = TxPolicy.from_settings(s)
     assert (p.max_fee_wei, p.max_priority_fee_wei, p.hourly_spend_cap_wei) == (
