@@ -381,6 +381,7 @@ class Keeper:
             "eval_ms": round(eval_ms, 3),
             "block_ms": round(block_ms, 3),
             "lag_blocks": float(self._lag),
+            "shard_accounts": float(self._shard_accounts(n)),
         }
         for k, v in out.items():
             self.metrics.set(k, v)
@@ -407,6 +408,14 @@ class Keeper:
         return out
 
     # -- actions ----------------------------------------------------------------------------
+
+    def _shard_accounts(self, n: int) -> int:
+        """How many of the n mirrored accounts this keeper's shard owns."""
+        sh = self.s.shard
+        if sh.count == 1:
+            return n
+        owners = row_owner(np.arange(n, dtype=np.int64), self.s.shard_size, sh.count)
+        return int(np.sum(owners == sh.index))
 
     def _own_books(self) -> list[int]:
         sh = self.s.shard

@@ -50,17 +50,19 @@ class Takeover:
     count: int
     blocks: int | None
     due_since: dict[tuple[str, str], int] = field(default_factory=dict)
+    taken: set[tuple[str, str]] = field(default_factory=set)  # reported once while due
 
     def admit(
         self, keys: list[tuple[str, str]], owners: list[int], block: int
     ) -> tuple[list[bool], list[tuple[str, str]]]:
         """For each action (its key and its shard): may this keeper send it now? Also returns
-        the foreign keys taken over this block. Keys not due this block are forgotten, so a
-        takeover waits `blocks` consecutive blocks."""
+        the foreign keys taken over this block (each once while it stays due). Keys not due
+        this block are forgotten, so a takeover waits `blocks` consecutive blocks."""
         if self.count == 1:
             return [True] * len(keys), []
         seen = set(keys)
         self.due_since = {k: b for k, b in self.due_since.items() if k in seen}
+        self.taken &= seen
         allowed, taken = [], []
         for key, owner in zip(keys, owners, strict=True):
             if owner == self.index:
@@ -69,6 +71,7 @@ class Takeover:
             first = self.due_since.setdefault(key, block)
             ok = self.blocks is not None and block - first >= self.blocks
             allowed.append(ok)
-            if ok:
+            if ok and key not in self.taken:
+                self.taken.add(key)
                 taken.append(key)
         return allowed, taken

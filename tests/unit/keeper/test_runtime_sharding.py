@@ -26,9 +26,10 @@ def test_own_actions_pass_and_foreign_ones_wait_for_the_takeover():
     assert t.admit([mine, theirs], [0, 1], block=10) == ([True, False], [])
     assert t.admit([mine, theirs], [0, 1], block=12) == ([True, False], [])
     assert t.admit([theirs], [1], block=13) == ([True], [theirs])  # due 3 blocks: taken over
+    assert t.admit([theirs], [1], block=14) == ([True], [])  # still ours, reported once
     # The owner acted (the action is no longer due): the clock starts again next time.
-    assert t.admit([], [], block=14) == ([], [])
-    assert t.admit([theirs], [1], block=15) == ([False], [])
+    assert t.admit([], [], block=15) == ([], [])
+    assert t.admit([theirs], [1], block=16) == ([False], [])
 
 
 def test_workers_never_take_over_and_a_single_keeper_owns_everything():
