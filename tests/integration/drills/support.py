@@ -11,6 +11,7 @@ process (`Node`): feed answers, mining modes, base fees, reorgs, margin views. T
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -217,6 +218,13 @@ def liquidatable(node: Node, accounts: Iterable[str], block: int) -> list[str]:
     return [
         a for a in accounts if node.margin(a, block)[2] < 0 and node.auction_start(a, block) == 0
     ]
+
+
+def all_auctioned(node: Node, accounts: Iterable[str], since: int) -> bool:
+    """Every account had an auction started since block `since` (a bid that restores an
+    account ends its auction, so an open auction is not the test)."""
+    started = {a.lower() for a, _ in node.auctions_started(since)}
+    return all(a.lower() in started for a in accounts)
 
 
 def crash(node: Node, accounts: list[str], spots: Iterable[float], wait_blocks: int = 3) -> dict:
@@ -502,10 +510,8 @@ class Proxy:
         if server is not None:
             server.close()
         for c in conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             c.close()
 
     def _accept(self, server: socket.socket) -> None:
@@ -537,10 +543,8 @@ class Proxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 # -- Redis ------------------------------------------------------------------------------------
@@ -551,7 +555,7 @@ class Redis:
 
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server")
-        assert binary, "redis-server missing: `make setup-drills` installs it (apt)"
+        assert binary, "redis-server missing: `make redis` installs it (apt)"
         self.port = free_port()
         self._log = (workdir / "redis.log").open("wb")
         self.proc = subprocess.Popen(

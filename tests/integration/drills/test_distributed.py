@@ -22,6 +22,7 @@ from tests.integration.drills.support import (
     BOT_SIGNERS,
     SIGNER_ADDRESSES,
     Redis,
+    all_auctioned,
     crash,
     free_port,
     mirror_mismatches,
@@ -85,7 +86,7 @@ def test_distributed(drill):
     started = time.monotonic()
     result_crash = crash(node, drill.accounts, [2200.0, 1800.0], wait_blocks=1)
     turned = sorted({a for s in result_crash["steps"] for a in s["newly"]})
-    wait_for(lambda: all(node.auction_start(a) > 0 for a in turned), 60, "every auction")
+    wait_for(lambda: all_auctioned(node, turned, since), 60, "every auction")
     recovery = time.monotonic() - started
     time.sleep(3)
     signers = [SIGNER_ADDRESSES[s] for s in BOT_SIGNERS]

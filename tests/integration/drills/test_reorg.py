@@ -15,6 +15,7 @@ import time
 
 from tests.integration.drills.support import (
     SIGNER_ADDRESSES,
+    all_auctioned,
     liquidatable,
     mirror_mismatches,
     outcome,
@@ -43,7 +44,7 @@ def test_reorg(drill):
     head = node.head()
     wait_for(lambda: bot.processed() >= head - 1, 30, "the bot at the head")
     time.sleep(1.0)
-    assert all(node.auction_start(a) > 0 for a in turned)
+    assert all_auctioned(node, turned, since)
     depth = head - crash_block + 1
     assert 1 <= depth <= 5, (head, crash_block)
     node.rpc("anvil_rollback", [depth])
@@ -72,7 +73,7 @@ def test_reorg(drill):
     wait_for(lambda: all(node.receipt(h) for h in hashes), 30, "the second crash")
     again = max(int(node.receipt(h)["blockNumber"], 16) for h in hashes)
     turned_again = liquidatable(node, drill.accounts, again)
-    wait_for(lambda: all(node.auction_start(a) > 0 for a in turned_again), 60, "the auctions")
+    wait_for(lambda: all_auctioned(node, turned_again, since), 60, "the auctions")
     time.sleep(3)
     result = outcome(node, turned_again, since, [SIGNER_ADDRESSES["TEST::3"]])
     record_result(

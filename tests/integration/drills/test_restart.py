@@ -12,6 +12,7 @@ import time
 
 from tests.integration.drills.support import (
     SIGNER_ADDRESSES,
+    all_auctioned,
     crash,
     mirror_mismatches,
     outcome,
@@ -38,7 +39,7 @@ def test_restart(drill):
     recovery = time.monotonic() - restarted
     steps = first["steps"] + rest["steps"]
     turned = sorted({a for s in steps for a in s["newly"]})
-    wait_for(lambda: all(node.auction_start(a) > 0 for a in turned), 60, "every auction started")
+    wait_for(lambda: all_auctioned(node, turned, since), 60, "every auction started")
     time.sleep(3)  # a few more blocks: nothing is sent twice
     result = outcome(node, turned, since, [SIGNER_ADDRESSES["TEST::3"]])
     block, mismatches = mirror_mismatches(node, drill.checkpoint("bot"))

@@ -15,6 +15,7 @@ import time
 from tests.integration.drills.support import (
     SIGNER_ADDRESSES,
     Proxy,
+    all_auctioned,
     crash,
     mirror_mismatches,
     outcome,
@@ -47,7 +48,7 @@ def test_rpc(drill):
     recovery = time.monotonic() - restored
     steps = first["steps"] + rest["steps"]
     turned = sorted({a for s in steps for a in s["newly"]})
-    wait_for(lambda: all(node.auction_start(a) > 0 for a in turned), 60, "every auction")
+    wait_for(lambda: all_auctioned(node, turned, since), 60, "every auction")
     time.sleep(3)
     result = outcome(node, turned, since, [SIGNER_ADDRESSES["TEST::3"]])
     block, mismatches = mirror_mismatches(node, drill.checkpoint("bot"))

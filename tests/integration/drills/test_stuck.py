@@ -3,10 +3,11 @@ it sent them, and stays there (anvil_setNextBlockBaseFeePerGas before every bloc
 
 Each stuck transaction is re-signed at the same nonce after `replace_after_blocks` blocks with
 both fees bumped and the max fee raised to cover the new base fee (anvil, like every node,
-refuses a max fee below the base fee: a plain bump could never land), and is mined; every nonce is used once, and
-the hourly spend cap (here 0.006 ETH, a few worst cases of 3M gas at the spiked fees) holds: a bump or a new
-action that would pass it waits (logged), and what the bot paid stays within it. Recovery:
-blocks and seconds from the first send to the last stuck transaction mined.
+refuses a max fee below the base fee: a plain bump could never land), and is mined; every
+nonce is used once, and the hourly spend cap (here 0.006 ETH, a few worst cases of 3M gas at
+the spiked fees) holds: a bump or a new action that would pass it waits (logged), and what the
+bot paid stays within it. Recovery: blocks and seconds from the first send to the last stuck
+transaction mined.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import time
 from tests.integration.drills.support import (
     BOT_SIGNERS,
     SIGNER_ADDRESSES,
+    all_auctioned,
     crash,
     outcome,
     record_result,
@@ -38,7 +39,7 @@ def test_two_bots(drill):
     since = node.head()
     first = crash(node, drill.accounts, [2600.0, 2200.0])
     turned_first = sorted({x for s in first["steps"] for x in s["newly"]})
-    wait_for(lambda: all(node.auction_start(x) > 0 for x in turned_first), 60, "the auctions")
+    wait_for(lambda: all_auctioned(node, turned_first, since), 60, "the auctions")
     time.sleep(3)
     both = outcome(node, turned_first, since, signers)
     a.kill()
@@ -47,7 +48,7 @@ def test_two_bots(drill):
     second = crash(node, drill.accounts, [1800.0], wait_blocks=1)
     turned_second = second["steps"][0]["newly"]
     wait_for(
-        lambda: all(node.auction_start(x) > 0 for x in turned_second),
+        lambda: all_auctioned(node, turned_second, second_since),
         60,
         "the survivor's takeover",
     )
