@@ -334,6 +334,9 @@ class Keeper:
             or crossed
         )
         touched = m.take_touched()
+        if self._own_shard_only:  # another worker's rows are its business (sharding.py)
+            sh = self.s.shard
+            touched = touched[row_owner(touched, self.s.shard_size, sh.count) == sh.index]
         params = self.market_reader.params
         t0 = time.perf_counter()
         greeks = self.s.roles.monitor and self.s.roles.monitor_greeks
