@@ -287,8 +287,8 @@ def make_plan(
             Call(
                 f"engine venue {pool.name}",
                 "engine",
-                "set_role",
-                ("venue", Ref(pool.name)),
+                "set_venue",
+                (Ref(pool.name), True),
                 Check("is_venue", (Ref(pool.name),)),
             )
         )

@@ -28,10 +28,10 @@ import numpy.typing as npt
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["FULL_CHECK", "LiquidationPlan", "plan_liquidations", "price_limit"]
+__all__ = ["NO_WITNESS", "LiquidationPlan", "plan_liquidations", "price_limit"]
 
 # The Liquidator's witness value meaning "check every scenario".
-FULL_CHECK = 2**256 - 1
+NO_WITNESS = 2**256 - 1
 
 
 class LiquidationPlan(NamedTuple):

@@ -126,7 +126,7 @@ def deploy_venues(
     chain: Deployer, engine: Any, weth: Any, usd: Any, spot: float = 3000.0
 ) -> tuple[Any, list[Any]]:
     """Three WETH/USD pools of different depth and fee (`POOLS`) at `spot`, a Router, and the
-    engine wired to it (role "router", each pool a "venue"). Returns (router, pools)."""
+    engine wired to it (role "router", each pool a listed venue). Returns (router, pools)."""
     lp = chain.new_account("liquidity provider")
     pools = []
     for fee, depth in POOLS:
@@ -148,7 +148,7 @@ def deploy_venues(
     router = chain.deploy("contracts/venues/Router.vy")
     engine.set_role("router", router.address)
     for pool in pools:
-        engine.set_role("venue", pool.address)
+        engine.set_venue(pool.address, True)
     return router, pools
 
 

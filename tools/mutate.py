@@ -121,8 +121,19 @@ ENGINE_TESTS = (
 MIRROR = "tests/differential/test_margin_mirror_vs_contract.py"
 TARGETS: dict[str, Target] = {
     "contracts/math/wad.vy": Target(
-        ("tests/contracts/PricingLens.vy", "contracts/oracle/VolOracle.vy"),
-        (*MATH_TESTS, U + "math/test_black76_edges.py", U + "oracle/test_vol_oracle.py"),
+        (
+            "tests/contracts/PricingLens.vy",
+            "contracts/oracle/VolOracle.vy",
+            "contracts/margin/RiskCalculator.vy",
+            "contracts/liquidation/Liquidator.vy",
+        ),
+        (
+            *MATH_TESTS,
+            U + "math/test_black76_edges.py",
+            U + "oracle/test_vol_oracle.py",
+            U + "margin/test_risk_rounding.py",
+            U + "liquidation/test_liquidation.py",
+        ),
     ),
     "contracts/math/normal.vy": Target(
         ("tests/contracts/PricingLens.vy",),
@@ -144,6 +155,10 @@ TARGETS: dict[str, Target] = {
     "contracts/margin/risk.vy": Target(
         ("contracts/margin/RiskCalculator.vy",),
         (U + "margin/test_risk_rounding.py", *ENGINE_TESTS[:2], MIRROR),
+    ),
+    "contracts/margin/params.vy": Target(
+        ("contracts/margin/RiskCalculator.vy", "contracts/margin/MarginEngine.vy"),
+        (U + "margin/test_risk_rounding.py", U + "margin/test_margin_engine.py"),
     ),
     "contracts/margin/RiskCalculator.vy": Target(
         ("contracts/margin/RiskCalculator.vy",),

@@ -51,6 +51,7 @@
 from ethereum.ercs import IERC20
 
 from contracts.auth import ownable
+from contracts.math import wad
 from contracts.margin import risk
 import contracts.margin.MarginEngine as MarginEngine
 import contracts.margin.RiskCalculator as RiskCalculator
@@ -65,8 +66,8 @@ exports: (
     ownable.accept_ownership,
 )
 
-WAD: constant(uint256) = 10**18
-IWAD: constant(int256) = 10**18
+WAD: constant(uint256) = wad.UWAD
+IWAD: constant(int256) = wad.WAD
 # The `witness` that asks for a full check instead of one scenario.
 NO_WITNESS: public(constant(uint256)) = max_value(uint256)
 # Hard bounds on the owner's parameters.
@@ -286,14 +287,14 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     if mtm > 0:
         # The cash share of the fraction, rounded down for the bidder (toward -infinity).
         taken = self._capped_fraction(fraction, mtm, health, d)
-        price = self._mul_up(mtm, self._mul_up(convert(taken, int256), convert(WAD - d, int256)))
-        discount: int256 = self._mul_up(mtm, self._mul_up(convert(taken, int256), convert(d, int256)))
-        fee = convert(self._mul_up(discount, convert(self.fund_share, int256)), uint256)
+        price = wad.mul_up(mtm, wad.mul_up(convert(taken, int256), convert(WAD - d, int256)))
+        discount: int256 = wad.mul_up(mtm, wad.mul_up(convert(taken, int256), convert(d, int256)))
+        fee = convert(wad.mul_up(discount, convert(self.fund_share, int256)), uint256)
     else:
         taken = fraction
         # The bidder is paid f d R, rounded down (R = MtM - H_MM >= 0: the requirement the
         # fraction carries, which realizing the loss leaves unchanged).
-        reward: int256 = self._floor_mul(self._floor_mul(mtm - health, convert(taken, int256)), convert(d, int256))
+        reward: int256 = wad.mul_down(wad.mul_down(mtm - health, convert(taken, int256)), convert(d, int256))
         price = -reward
     outlay: int256 = price + convert(fee, int256)
     assert outlay <= price_limit, "liquidator: price above limit"
@@ -318,7 +319,7 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
         if mtm < 0:
             self._realize(account, mtm)
             cash = staticcall engine.cash(account)
-    cash_taken: int256 = self._floor_mul(cash, convert(taken, int256))
+    cash_taken: int256 = wad.mul_down(cash, convert(taken, int256))
     extcall engine.move_portfolio(account, msg.sender, taken)
     # Net cash from the bidder to the account: the price (solvent accounts only) less the
     # account's cash the bidder takes along with the fraction.
@@ -511,7 +512,7 @@ def _capped_fraction(wanted: uint256, mtm: int256, health: int256, d: uint256) -
     if mtm <= dust:
         return wanted
     p: int256 = mtm * convert(WAD - d, int256) // IWAD
-    cap: int256 = self._div_up(convert(self.buffer, int256) - health, p - health)
+    cap: int256 = wad.div_up(convert(self.buffer, int256) - health, p - health)
     if cap >= IWAD:
         return wanted
     taken: uint256 = min(wanted, convert(cap, uint256))
@@ -538,7 +539,7 @@ def _restores(mtm: int256, health: int256, d: uint256, taken: uint256) -> bool:
     """
     p: int256 = mtm * convert(WAD - d, int256) // IWAD
     f: int256 = convert(taken, int256)
-    return self._floor_mul(health, IWAD - f) + self._floor_mul(p, f) >= 0
+    return wad.mul_down(health, IWAD - f) + wad.mul_down(p, f) >= 0
 
 
 @internal
@@ -568,38 +569,3 @@ def _pay(account: address, receiver: address, amount: uint256):
         self.bad_debt += shortfall
         log BadDebt(account=account, amount=shortfall)
         extcall engine.socialize_loss(receiver, shortfall)
-
-
-@internal
-@pure
-def _mul_up(x: int256, y: int256) -> int256:
-    """
-    @dev x * y / 1e18 rounded toward +infinity (what a payer owes).
-    """
-    product: int256 = x * y
-    q: int256 = product // IWAD
-    if product > 0 and product % IWAD != 0:
-        q += 1
-    return q
-
-
-@internal
-@pure
-def _floor_mul(x: int256, y: int256) -> int256:
-    """
-    @dev x * y / 1e18 rounded toward -infinity.
-    """
-    product: int256 = x * y
-    q: int256 = product // IWAD
-    if product < 0 and product % IWAD != 0:
-        q -= 1
-    return q
-
-
-@internal
-@pure
-def _div_up(x: int256, y: int256) -> int256:
-    """
-    @dev x * 1e18 / y rounded toward +infinity, for x >= 0 and y > 0.
-    """
-    return (x * IWAD + y - 1) // y

@@ -42,8 +42,10 @@ from ethereum.ercs import IERC20Detailed
 
 from contracts.auth import ownable
 from contracts.math import smile
+from contracts.math import wad
 from contracts.margin import positions
 from contracts.margin import risk
+from contracts.margin import params
 from contracts.margin import orders
 import contracts.margin.RiskCalculator as RiskCalculator
 from contracts.interfaces import IOracleAggregator
@@ -65,8 +67,8 @@ exports: (
     orders.eip712Domain,
 )
 
-WAD: constant(uint256) = 10**18
-IWAD: constant(int256) = 10**18
+WAD: constant(uint256) = wad.UWAD
+IWAD: constant(int256) = wad.WAD
 MAX_POSITIONS: constant(uint256) = 32
 MAX_EXPIRIES: constant(uint256) = 16
 # Hard bounds on the risk admin's parameters.
@@ -184,6 +186,10 @@ event RoleSet:
     role: String[16]
     account: indexed(address)
 
+event VenueSet:
+    pool: indexed(address)
+    listed: bool
+
 
 
 # Roles and wiring (the owner is in the ownable module).
@@ -203,9 +209,9 @@ cash_scale: public(uint256)
 underlying_scale: public(uint256)
 
 # Risk parameters.
-# The margin parameters in six words, checked and packed by RiskCalculator.pack_params (the
-# layout is documented there): a maintenance check reads the first four, an initial-margin
-# check all six.
+# The margin parameters in six words, checked and packed by RiskCalculator.pack_params in the
+# layout of contracts/margin/params.vy: a maintenance check reads the first four, an
+# initial-margin check all six.
 _params: uint256[6]
 cash_cap: public(uint256)
 underlying_cap: public(uint256)
@@ -646,7 +652,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
 def risk_inputs(account: address) -> (risk.Portfolio, risk.Market):
     """
     @notice What the margin model sees of an account: its portfolio (cash, underlying, the
-            position words as stored, each with its mark: the packed vol entry while live, the
+            position words as stored, each with its expiry word: the packed vol entry while live, the
             settlement price once expired) and the market (spot, confidence, time, the
             configured reference vol (the floor of the account's sigma_ref) and the
             VolOracle's packed limits). Pass them to the RiskCalculator with `im`/`mm` and
@@ -758,7 +764,7 @@ def margin(account: address) -> (int256, int256, int256):
     """
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account)
-    return staticcall calculator.margin(portfolio, market, self._mode(True), self._mode(False), self._grid())
+    return staticcall calculator.margin(portfolio, market, params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]))
 
 
 @external
@@ -787,13 +793,14 @@ def scenario_health(account: address, scenario: uint256, is_im: bool) -> int256:
     @param is_im True for initial margin, False for maintenance.
     @return V_w - A, a USD wad.
     """
-    grid: risk.Grid = self._grid()
+    grid: risk.Grid = params.grid(self._params[1], self._params[2], self._params[3])
     w: uint256 = scenario
-    mode: risk.Mode = self._mode(is_im)
+    mode: risk.Mode = params.mode(self._params[0], self._params[1])
     mm_offset: uint256 = 3 * (2 * grid.n + 1)
     if is_im and w >= mm_offset:
         w -= mm_offset
-        mode = self._mode(False)
+    elif is_im:
+        mode = params.mode(self._params[4], self._params[5])
     market: risk.Market = self._market()
     portfolio: risk.Portfolio = self._portfolio(account)
     return staticcall calculator.scenario_health(portfolio, market, mode, grid, w)
@@ -860,20 +867,16 @@ def risk_params() -> (risk.Mode, risk.Mode, risk.Grid, uint256, uint256):
     @notice The margin parameters, as `set_risk_params` takes them and `RiskParams` logs them.
     @return im, mm, grid, ref_vol (a wad), max_positions.
     """
-    # ref_vol and max_positions are unpacked inline here and at their one use each: helper
-    # functions measured 45 bytes the engine does not have under the size limit.
-    return self._mode(True), self._mode(False), self._grid(), (self._params[3] >> risk.PARAM_LANE) & (2**risk.PARAM_LANE - 1), self._params[3] >> (2 * risk.PARAM_LANE + 64)
+    return params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]), params.ref_vol(self._params[3]), params.max_positions(self._params[3])
 
 
 @external
 def set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: uint256, max_positions_: uint256):
     """
     @notice Set the margin parameters (risk admin), within the hard bounds.
-    @dev Bounds ("engine: bad params"): MM k in [1, 20], v <= 1, a <= 0.2, conf <= 1,
-         haircut <= 0.5; every IM parameter at least its MM counterpart ("engine: IM weaker than
-         MM"); n in [1, 10]; horizon in [1 hour, 30 days]; 0 <= u_min <= u_max <= 0.9;
-         0 < tau_floor <= tau_ref <= 1; v_max <= 1; ref_vol in [0.01, 10]; max positions in
-         [1, 32]. Reverts "engine: not risk admin".
+    @dev The hard bounds are contracts/margin/params.vy's: outside them it reverts "engine: bad
+         params", and "engine: IM weaker than MM" unless every IM parameter is at least its MM
+         counterpart. Reverts "engine: not risk admin".
     @param im_ Initial-margin parameters.
     @param mm_ Maintenance-margin parameters.
     @param grid_ Grid parameters.
@@ -911,9 +914,8 @@ def set_paused(paused_: bool):
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Set "risk_admin", "guardian", "liquidator" or "router", or list ("venue") or
-            delist ("not_venue") a pool as a hedge-swap venue (owner). Reverts "ownable: not owner",
-            "engine: unknown role".
+    @notice Give "risk_admin", "guardian", "liquidator" or "router" to an address (owner).
+            Reverts "ownable: not owner", "engine: unknown role".
     @param role The role's name.
     @param account The new holder.
     """
@@ -927,13 +929,22 @@ def set_role(role: String[16], account: address):
         self.liquidator = account
     elif h == keccak256("router"):
         self.router = IRouter(account)
-    elif h == keccak256("venue"):
-        self.is_venue[account] = True
-    elif h == keccak256("not_venue"):
-        self.is_venue[account] = False
     else:
         raise "engine: unknown role"
     log RoleSet(role=role, account=account)
+
+
+@external
+def set_venue(pool: address, listed: bool):
+    """
+    @notice List or delist a pool as a hedge-swap venue (owner): `swap` routes only through
+            listed pools. Reverts "ownable: not owner".
+    @param pool The pool.
+    @param listed True to list, False to delist.
+    """
+    ownable.check_owner()
+    self.is_venue[pool] = listed
+    log VenueSet(pool=pool, listed=listed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1044,7 +1055,7 @@ def _add_position(account: address, series_id: uint256, delta: int256):
             else:
                 self._positions[account][i] = positions.pack(series_id, size)
             return
-    assert n < (self._params[3] >> (2 * risk.PARAM_LANE + 64)), "engine: too many positions"
+    assert n < params.max_positions(self._params[3]), "engine: too many positions"
     self._positions[account].append(positions.pack(series_id, delta))
 
 
@@ -1083,7 +1094,7 @@ def _settle_expired(account: address):
 def _portfolio(account: address) -> risk.Portfolio:
     """
     @dev The account as the risk module sees it: cash, underlying and each position word as
-         stored with its mark: the expiry's packed vol entry while live (one batched VolOracle
+         stored with its expiry word: the expiry's packed vol entry while live (one batched VolOracle
          read; the RiskCalculator evaluates the smile), the settlement price once expired.
     """
     words: DynArray[uint256, MAX_POSITIONS] = self._positions[account]
@@ -1091,14 +1102,14 @@ def _portfolio(account: address) -> risk.Portfolio:
     for packed: uint256 in words:
         expiries.append(positions.expiry(packed))
     limits: uint256 = 0
-    marks: DynArray[uint256, MAX_POSITIONS] = []
-    limits, marks = staticcall vol_oracle.packed_entries(expiries)
+    words_of_expiry: DynArray[uint256, MAX_POSITIONS] = []
+    limits, words_of_expiry = staticcall vol_oracle.packed_entries(expiries)
     held: DynArray[risk.Position, MAX_POSITIONS] = []
     for i: uint256 in range(len(words), bound=MAX_POSITIONS):
-        mark: uint256 = marks[i]
+        expiry_word: uint256 = words_of_expiry[i]
         if expiries[i] <= block.timestamp:
-            mark = self.settlement_price[expiries[i]]
-        held.append(risk.Position(word=words[i], mark=mark))
+            expiry_word = self.settlement_price[expiries[i]]
+        held.append(risk.Position(word=words[i], expiry_word=expiry_word))
     return risk.Portfolio(
         cash=self._cash(account), underlying=convert(self.underlying_balance[account], int256), positions=held,
     )
@@ -1119,7 +1130,7 @@ def _market() -> risk.Market:
     limits, entries = staticcall vol_oracle.packed_entries([])
     return risk.Market(
         spot=convert(spot, int256), confidence=convert(confidence, int256), now=block.timestamp,
-        ref_vol=self._field(self._params[3], risk.PARAM_LANE), vol_limits=limits,
+        ref_vol=convert(params.ref_vol(self._params[3]), int256), vol_limits=limits,
     )
 
 
@@ -1160,7 +1171,7 @@ def _require_margin_rule(before: risk.Portfolio, after: risk.Portfolio, market: 
     stale: bool = self._holds_stale(after, market.vol_limits)
     if not stale and self._meets_initial_margin(after, market):
         return False
-    assert staticcall calculator.risk_reduced(before, after, market, self._mode(True), self._mode(False), self._grid()), "engine: below initial margin"
+    assert staticcall calculator.risk_reduced(before, after, market, params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3])), "engine: below initial margin"
     return True
 
 
@@ -1171,7 +1182,7 @@ def _holds_stale(portfolio: risk.Portfolio, limits: uint256) -> bool:
     @dev Whether the account holds a live position whose expiry's vol entry is stale.
     """
     for p: risk.Position in portfolio.positions:
-        if positions.expiry(p.word) > block.timestamp and smile.is_stale(p.mark, limits, block.timestamp):
+        if positions.expiry(p.word) > block.timestamp and smile.is_stale(p.expiry_word, limits, block.timestamp):
             return True
     return False
 
@@ -1189,7 +1200,7 @@ def _require_fair_price(series_id: uint256, expiry: uint256, price: uint256, mar
     low: int256 = 0
     high: int256 = 0
     low, high = staticcall calculator.price_band(
-        risk.Position(word=positions.pack(series_id, IWAD), mark=entries[0]), market, self._mode(False), self._grid()
+        risk.Position(word=positions.pack(series_id, IWAD), expiry_word=entries[0]), market, params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3])
     )
     assert convert(price, int256) >= low and convert(price, int256) <= high, "engine: price outside band"
 
@@ -1200,7 +1211,7 @@ def _meets_initial_margin(portfolio: risk.Portfolio, market: risk.Market) -> boo
     """
     @dev H_IM >= 0 (H_IM = min(IM's grid, H_MM)), by the health floor when it suffices.
     """
-    return staticcall calculator.meets_initial_margin(portfolio, market, self._mode(True), self._mode(False), self._grid())
+    return staticcall calculator.meets_initial_margin(portfolio, market, params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]))
 
 
 @internal
@@ -1213,57 +1224,18 @@ def _health(portfolio: risk.Portfolio, market: risk.Market, is_im: bool) -> (int
         h: int256 = 0
         w: uint256 = 0
         mm_h: int256 = 0
-        h, w, mm_h = staticcall calculator.initial_health(portfolio, market, self._mode(True), self._mode(False), self._grid())
+        h, w, mm_h = staticcall calculator.initial_health(portfolio, market, params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]))
         return h, w
-    return staticcall calculator.health(portfolio, market, self._mode(False), self._grid())
+    return staticcall calculator.health(portfolio, market, params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]))
 
 
 @internal
 def _set_risk_params(im_: risk.Mode, mm_: risk.Mode, grid_: risk.Grid, ref_vol_: uint256, max_positions_: uint256):
     # The hard bounds live with the model: RiskCalculator.pack_params checks them (reverting
     # "engine: bad params" or "engine: IM weaker than MM", which this call passes on) and packs
-    # the values in the layout `_mode` and `_grid` read.
+    # the values in the layout params.mode and params.grid read.
     self._params = staticcall calculator.pack_params(im_, mm_, grid_, ref_vol_, max_positions_)
     log RiskParams(im=im_, mm=mm_, grid=grid_, ref_vol=ref_vol_, max_positions=max_positions_)
-
-
-@internal
-@view
-def _mode(is_im: bool) -> risk.Mode:
-    """
-    @dev The IM (slots 4-5) or MM (slots 0-1) parameters.
-    """
-    base: uint256 = 0
-    if is_im:
-        base = 4
-    first: uint256 = self._params[base]
-    second: uint256 = self._params[base + 1]
-    return risk.Mode(
-        k=self._field(first, 0), v=self._field(first, risk.PARAM_LANE), a=self._field(first, 2 * risk.PARAM_LANE),
-        conf=self._field(second, 0), haircut=self._field(second, risk.PARAM_LANE),
-    )
-
-
-@internal
-@view
-def _grid() -> risk.Grid:
-    """
-    @dev The grid parameters (slots 1-3).
-    """
-    second: uint256 = self._params[1]
-    third: uint256 = self._params[2]
-    fourth: uint256 = self._params[3]
-    return risk.Grid(
-        n=(fourth >> (2 * risk.PARAM_LANE)) & 255, horizon=(fourth >> (2 * risk.PARAM_LANE + 8)) & (2**56 - 1),
-        u_min=self._field(third, 0), u_max=self._field(second, 2 * risk.PARAM_LANE),
-        tau_ref=self._field(third, risk.PARAM_LANE), tau_floor=self._field(third, 2 * risk.PARAM_LANE), v_max=self._field(fourth, 0),
-    )
-
-
-@internal
-@pure
-def _field(word: uint256, offset: uint256) -> int256:
-    return convert((word >> offset) & (2**risk.PARAM_LANE - 1), int256)
 
 
 @internal

@@ -15,8 +15,10 @@ from contracts.math import black76
 from contracts.math import smile
 from contracts.margin import positions
 from contracts.margin import risk
+from contracts.margin import params
+from contracts.math import wad
 
-WAD: constant(int256) = 10**18
+WAD: constant(int256) = wad.WAD
 
 
 @external
@@ -161,7 +163,7 @@ def reference_vol(portfolio: risk.Portfolio, market: risk.Market) -> int256:
     """
     @notice sigma_ref of an account, the vol its spot shock scales with: max(ref_vol, the ATM
             vol (VolOracle.sigma(e, S, S)) of every live expiry it holds).
-    @param portfolio Cash, underlying and positions (the marks are read).
+    @param portfolio Cash, underlying and positions (the expiry words are read).
     @param market Spot, confidence, time, ref_vol and the vol limits.
     @return sigma_ref, a wad.
     """
@@ -288,8 +290,8 @@ def greeks(portfolio: risk.Portfolio, market: risk.Market) -> (int256, int256, i
         if expiry <= market.now:
             continue
         size: int256 = positions.size(p.word)
-        tau: uint256 = (expiry - market.now) * 10**18 // 31_536_000
-        sigma: int256 = smile.sigma(p.mark, market.vol_limits, black76.log_moneyness(market.spot, strike), market.now)
+        tau: uint256 = (expiry - market.now) * 10**18 // risk.YEAR
+        sigma: int256 = smile.sigma(p.expiry_word, market.vol_limits, black76.log_moneyness(market.spot, strike), market.now)
         g: black76.Greeks = black76.greeks(
             convert(market.spot, uint256), convert(strike, uint256), tau, convert(sigma, uint256), is_call
         )
@@ -304,12 +306,11 @@ def greeks(portfolio: risk.Portfolio, market: risk.Market) -> (int256, int256, i
 @pure
 def check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> bool:
     """
-    @notice Revert unless the margin parameters are within the engine's hard bounds.
-    @dev Reverts "engine: bad params" outside: MM k in [1, 20], v <= 1, a <= 0.2, conf <= 1,
-         haircut <= 0.5; n in [1, 10]; horizon in [1 hour, 30 days]; 0 <= u_min <= u_max <= 0.9;
-         0 < tau_floor <= tau_ref <= 1; v_max <= 1; ref_vol in [0.01, 10]; max positions in
-         [1, 32]. Reverts "engine: IM weaker than MM" unless every IM parameter is at least its
-         MM counterpart (so H_IM <= H_MM on the same grid).
+    @notice Revert unless the margin parameters are within the engine's hard bounds
+            (contracts/margin/params.vy states them).
+    @dev Reverts "engine: bad params" outside the bounds and "engine: IM weaker than MM"
+         unless every IM parameter is at least its MM counterpart (so H_IM <= H_MM on the
+         same grid).
     @param im Initial-margin parameters.
     @param mm Maintenance-margin parameters.
     @param grid Grid parameters.
@@ -317,7 +318,7 @@ def check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256
     @param max_positions Positions per account.
     @return True (it reverts otherwise).
     """
-    self._check_params(im, mm, grid, ref_vol, max_positions)
+    params.check(im, mm, grid, ref_vol, max_positions)
     return True
 
 
@@ -325,12 +326,8 @@ def check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256
 @pure
 def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[6]:
     """
-    @notice Check the margin parameters as `check_params` does and pack them the way
-            MarginEngine stores them: six words of three 85-bit lanes (every value is below
-            2**65 by the bounds, so lanes never overlap):
-            [MM k, v, a], [MM conf, haircut, u_max], [u_min, tau_ref, tau_floor],
-            [v_max, ref_vol, n | horizon << 8 | max_positions << 64], [IM k, v, a],
-            [IM conf, haircut, 0]. A maintenance check reads the first four words.
+    @notice Check the margin parameters as `check_params` does and pack them in the six words
+            MarginEngine stores (the layout is contracts/margin/params.vy's).
     @dev Reverts as `check_params`.
     @param im Initial-margin parameters.
     @param mm Maintenance-margin parameters.
@@ -339,39 +336,4 @@ def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256,
     @param max_positions Positions per account.
     @return The six words.
     """
-    self._check_params(im, mm, grid, ref_vol, max_positions)
-    return [
-        self._lanes(mm.k, mm.v, mm.a),
-        self._lanes(mm.conf, mm.haircut, grid.u_max),
-        self._lanes(grid.u_min, grid.tau_ref, grid.tau_floor),
-        self._lanes(grid.v_max, convert(ref_vol, int256), convert(grid.n | (grid.horizon << 8) | (max_positions << 64), int256)),
-        self._lanes(im.k, im.v, im.a),
-        self._lanes(im.conf, im.haircut, 0),
-    ]
-
-
-@internal
-@pure
-def _check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256):
-    assert (
-        mm.k >= WAD and mm.k <= 20 * WAD and mm.v >= 0 and mm.v <= WAD
-        and mm.a >= 0 and mm.a <= WAD // 5 and mm.conf >= 0 and mm.conf <= WAD
-        and mm.haircut >= 0 and mm.haircut <= WAD // 2
-        and grid.n >= 1 and grid.n <= 10 and grid.horizon >= 3600 and grid.horizon <= 30 * 86400
-        and grid.u_min >= 0 and grid.u_min <= grid.u_max and grid.u_max <= WAD * 9 // 10
-        and grid.tau_floor > 0 and grid.tau_floor <= grid.tau_ref and grid.tau_ref <= WAD
-        and grid.v_max >= 0 and grid.v_max <= WAD
-        and ref_vol >= 10**16 and ref_vol <= 10 * 10**18
-        and max_positions >= 1 and max_positions <= 32
-    ), "engine: bad params"
-    assert (
-        im.k >= mm.k and im.k <= 20 * WAD and im.v >= mm.v and im.v <= WAD
-        and im.a >= mm.a and im.a <= WAD // 5 and im.conf >= mm.conf and im.conf <= WAD
-        and im.haircut >= mm.haircut and im.haircut <= WAD // 2
-    ), "engine: IM weaker than MM"
-
-
-@internal
-@pure
-def _lanes(a: int256, b: int256, c: int256) -> uint256:
-    return convert(a, uint256) | (convert(b, uint256) << risk.PARAM_LANE) | (convert(c, uint256) << (2 * risk.PARAM_LANE))
+    return params.pack(im, mm, grid, ref_vol, max_positions)

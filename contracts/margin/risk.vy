@@ -22,14 +22,12 @@ from contracts.math import black76
 from contracts.math import smile
 from contracts.margin import positions
 
-WAD: constant(int256) = 10**18
-YEAR: constant(int256) = 31_536_000
+WAD: constant(int256) = wad.WAD
+# Seconds in the 365-day year of tau = (expiry - now) / YEAR.
+YEAR: constant(uint256) = 31_536_000
 MAX_POSITIONS: constant(uint256) = 32
 MAX_POINTS: constant(uint256) = 21
 MAX_SCENARIOS: constant(uint256) = 63
-# Width of one margin parameter in MarginEngine's packed storage (RiskCalculator.pack_params
-# packs, the engine unpacks): every bounded parameter is below 2**65.
-PARAM_LANE: constant(uint256) = 85
 
 
 struct Position:
@@ -37,11 +35,12 @@ struct Position:
     # expiry, strike (a wad in (0, 1e36]) and type, and the signed size in units of the
     # underlying (wad, |size| <= 2**96; long > 0).
     word: uint256
-    # While the expiry is ahead (expiry > now): its VolOracle entry, packed
-    # (contracts/math/smile.vy), so the position's vol is smile.sigma(mark, vol_limits,
-    # ln(S/K), now), VolOracle.sigma(expiry, strike, spot). Once expired: the expiry's
+    # The one word the engine keeps for the position's expiry, which prices the position:
+    # while the expiry is ahead (expiry > now) its VolOracle entry, packed
+    # (contracts/math/smile.vy), so the position's vol is smile.sigma(expiry_word, vol_limits,
+    # ln(S/K), now), VolOracle.sigma(expiry, strike, spot); once expired, the expiry's
     # settlement price (wad), 0 until recorded.
-    mark: uint256
+    expiry_word: uint256
 
 
 struct Portfolio:
@@ -98,7 +97,7 @@ def spot_shock(mode: Mode, grid: Grid, sigma_ref: int256) -> int256:
     """
     # horizon <= 30 days (engine bound): the year fraction is below 1e17 and its root below 3e17;
     # k <= 20e18 and sigma_ref <= 10e18: every product below 2**255.
-    h_years: uint256 = unsafe_div(unsafe_mul(grid.horizon, 10**18), convert(YEAR, uint256))
+    h_years: uint256 = unsafe_div(unsafe_mul(grid.horizon, 10**18), YEAR)
     root: int256 = convert(wad.sqrt_wad(h_years), int256)
     u: int256 = unsafe_div(unsafe_mul(unsafe_div(unsafe_mul(mode.k, sigma_ref), WAD), root), WAD)
     return min(max(u, grid.u_min), grid.u_max)
@@ -129,14 +128,14 @@ def reference_vol(portfolio: Portfolio, market: Market) -> int256:
     @notice sigma_ref of the account: max(ref_vol, the ATM vol of every live expiry it holds),
             each ATM vol VolOracle.sigma(e, S, S). Listing or settling an expiry the account
             does not hold never moves its grid.
-    @param portfolio The account's portfolio (each live position's mark is its expiry's entry).
+    @param portfolio The account's portfolio (each live position's expiry word is its expiry's entry).
     @param market The market (ref_vol, vol_limits, now).
     @return sigma_ref, a wad.
     """
     ref: int256 = market.ref_vol
     for p: Position in portfolio.positions:
         if positions.expiry(p.word) > market.now:
-            ref = max(ref, smile.sigma(p.mark, market.vol_limits, 0, market.now))
+            ref = max(ref, smile.sigma(p.expiry_word, market.vol_limits, 0, market.now))
     return ref
 
 
@@ -160,7 +159,7 @@ def terms(word: uint256) -> (uint256, int256, bool):
 @pure
 def settlement(p: Position, now: uint256) -> int256:
     """
-    @notice The settlement price a position's value uses: its mark once expired (0 until the
+    @notice The settlement price a position's value uses: its expiry word once expired (0 until the
             expiry is settled), 0 while it is live.
     @param p The position.
     @param now The valuation time, unix seconds.
@@ -169,7 +168,7 @@ def settlement(p: Position, now: uint256) -> int256:
     if positions.expiry(p.word) > now:
         return 0
     # A settlement price is an oracle price (<= 1e36): the conversion is exact.
-    return convert(p.mark, int256)
+    return convert(p.expiry_word, int256)
 
 
 @internal
@@ -194,11 +193,11 @@ def contingency(portfolio: Portfolio, market: Market, mode: Mode) -> int256:
             gross = unsafe_add(gross, size)
     # Notionals: sums (< 2**101) times S (<= 1e36 < 2**120), rounded up, below 2**162; times a
     # parameter or (1 - c) (<= 1e18 < 2**60) below 2**222. Every step rounds up.
-    short_notional: int256 = self._ceil_div(unsafe_mul(short, market.spot), WAD)
-    gross_notional: int256 = self._ceil_div(unsafe_mul(gross, market.spot), WAD)
-    short_term: int256 = self._ceil_div(unsafe_mul(short_notional, mode.a), WAD)
-    conf_term: int256 = self._ceil_div(
-        unsafe_mul(self._ceil_div(unsafe_mul(gross_notional, mode.conf), WAD), unsafe_sub(WAD, market.confidence)),
+    short_notional: int256 = wad.ceil_div(unsafe_mul(short, market.spot), WAD)
+    gross_notional: int256 = wad.ceil_div(unsafe_mul(gross, market.spot), WAD)
+    short_term: int256 = wad.ceil_div(unsafe_mul(short_notional, mode.a), WAD)
+    conf_term: int256 = wad.ceil_div(
+        unsafe_mul(wad.ceil_div(unsafe_mul(gross_notional, mode.conf), WAD), unsafe_sub(WAD, market.confidence)),
         WAD,
     )
     return unsafe_add(short_term, conf_term)
@@ -222,12 +221,12 @@ def mtm(portfolio: Portfolio, market: Market) -> int256:
         expiry, strike, is_call = self.terms(p.word)
         size: int256 = positions.size(p.word)
         if expiry <= market.now:
-            total = unsafe_add(total, self._term(size, self._expired_value(strike, is_call, p.mark, market.spot)))
+            total = unsafe_add(total, self._term(size, self._expired_value(strike, is_call, p.expiry_word, market.spot)))
             continue
         tau: int256 = self._tau(expiry, market.now)
         sqrt_tau: int256 = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
         ln_sk: int256 = black76.log_moneyness(market.spot, strike)
-        v: int256 = black76.total_vol(smile.sigma(p.mark, market.vol_limits, ln_sk, market.now), sqrt_tau)
+        v: int256 = black76.total_vol(smile.sigma(p.expiry_word, market.vol_limits, ln_sk, market.now), sqrt_tau)
         total = unsafe_add(total, self._term(size, black76.price_from_log(market.spot, strike, ln_sk, v, is_call)))
     return total
 
@@ -280,7 +279,7 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
             for j: uint256 in range(MAX_POINTS):
                 if j == points:
                     break
-                term: int256 = self._term(size, self._expired_value(strike, is_call, p.mark, spots[j]))
+                term: int256 = self._term(size, self._expired_value(strike, is_call, p.expiry_word, spots[j]))
                 for s: uint256 in range(3):
                     w: uint256 = unsafe_add(unsafe_mul(s, points), j)
                     values[w] = unsafe_add(values[w], term)
@@ -298,7 +297,7 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
             cache_sqrt[slot] = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
             cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
             cached = unsafe_add(cached, 1)
-        vs: int256[3] = self._state_vols(smile.sigma(p.mark, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot])
+        vs: int256[3] = self._state_vols(smile.sigma(p.expiry_word, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot])
         v_down: int256 = vs[0]
         v_flat: int256 = vs[1]
         v_up: int256 = vs[2]
@@ -474,7 +473,7 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
         size: int256 = positions.size(p.word)
         if expiry <= market.now:
             # Expired (tau = 0): intrinsic value.
-            total = unsafe_add(total, self._term(size, self._expired_value(strike, is_call, p.mark, spot_j)))
+            total = unsafe_add(total, self._term(size, self._expired_value(strike, is_call, p.expiry_word, spot_j)))
             continue
         slot: uint256 = cached
         for c: uint256 in range(cached, bound=MAX_POSITIONS):
@@ -488,7 +487,7 @@ def scenario_value(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid,
             cache_shock[slot] = self.vol_shock(mode.v, grid, tau)
             cached = unsafe_add(cached, 1)
         ln_sk: int256 = black76.log_moneyness(market.spot, strike)
-        v: int256 = self._state_vol(smile.sigma(p.mark, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot], s)
+        v: int256 = self._state_vol(smile.sigma(p.expiry_word, market.vol_limits, ln_sk, market.now), cache_shock[slot], cache_sqrt[slot], s)
         ln_jk: int256 = unsafe_add(ln_sk, log_j)
         total = unsafe_add(total, self._term(size, black76.price_from_log(spot_j, strike, ln_jk, v, is_call)))
     return total
@@ -503,7 +502,7 @@ def price_band(p: Position, market: Market, mm: Mode, grid: Grid) -> (int256, in
             A fill held to the band moves value between its two sides by at most the model's
             own vol uncertainty.
     @param p The series as a position (its word; the size is not read) with its expiry's packed
-             vol entry as the mark.
+             vol entry as the expiry word.
     @param market Spot, time and the vol limits.
     @param mm The maintenance parameters (v).
     @param grid The shared grid parameters (the vol-shock term structure).
@@ -517,7 +516,7 @@ def price_band(p: Position, market: Market, mm: Mode, grid: Grid) -> (int256, in
     sqrt_tau: int256 = convert(wad.sqrt_wad(convert(tau, uint256)), int256)
     shock: int256 = self.vol_shock(mm.v, grid, tau)
     ln_sk: int256 = black76.log_moneyness(market.spot, strike)
-    sigma: int256 = smile.sigma(p.mark, market.vol_limits, ln_sk, market.now)
+    sigma: int256 = smile.sigma(p.expiry_word, market.vol_limits, ln_sk, market.now)
     low: int256 = black76.price_from_log(market.spot, strike, ln_sk, black76.total_vol(self._sigma_down(sigma, shock), sqrt_tau), is_call)
     high: int256 = black76.price_from_log(market.spot, strike, ln_sk, black76.total_vol(self._sigma_up(sigma, shock), sqrt_tau), is_call)
     return low, high
@@ -617,18 +616,8 @@ def _term(size: int256, unit_value: int256) -> int256:
     @dev size * value / 1e18, rounded down (a short's liability rounds up in magnitude).
     """
     # |size| <= 2**96 and value <= 2**120: the product is below 2**216.
-    return self._floor_wad(unsafe_mul(size, unit_value))
+    return wad.floor_wad(unsafe_mul(size, unit_value))
 
-
-@internal
-@pure
-def _floor_wad(product: int256) -> int256:
-    """
-    @dev floor(product / 1e18) for |product| < 2**254.
-    """
-    if product < 0:
-        return unsafe_div(unsafe_sub(product, WAD - 1), WAD)
-    return unsafe_div(product, WAD)
 
 
 @internal
@@ -640,13 +629,4 @@ def _tau(expiry: uint256, now: uint256) -> int256:
     if expiry <= now:
         return 0
     # expiry - now < 2**64 seconds: the product is below 2**124.
-    return convert(unsafe_div(unsafe_mul(unsafe_sub(expiry, now), 10**18), 31_536_000), int256)
-
-
-@internal
-@pure
-def _ceil_div(x: int256, d: int256) -> int256:
-    """
-    @dev ceil(x / d) for x >= 0, d > 0.
-    """
-    return unsafe_div(unsafe_add(x, unsafe_sub(d, 1)), d)
+    return convert(unsafe_div(unsafe_mul(unsafe_sub(expiry, now), 10**18), YEAR), int256)

@@ -28,7 +28,7 @@ struct Greeks:
     # dV/dt = -F phi(d1) sigma / (2 sqrt(tau)), per year (wad, <= 0).
     theta: int256
 
-WAD: constant(int256) = 10**18
+WAD: constant(int256) = wad.WAD
 # Domain limits. Prices up to 1e18 quote units per unit, ten years, 1000% volatility.
 MAX_PRICE: constant(uint256) = 10**36
 MAX_TAU: constant(uint256) = 10 * 10**18

@@ -16,7 +16,7 @@
 
 from contracts.math import wad
 
-WAD: constant(int256) = 10**18
+WAD: constant(int256) = wad.WAD
 # 1 / sqrt(2 pi) in wad, rounded to nearest.
 INV_SQRT_2PI_WAD: constant(int256) = 398942280401432678
 # Beyond |x| = 9 the tail 1 - Phi(9) = 1.1e-19 is below half a wei: Phi saturates.

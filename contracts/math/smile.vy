@@ -23,7 +23,9 @@
         vol of every position is the VolOracle's answer at the current spot, to the wei.
 """
 
-WAD: constant(int256) = 10**18
+from contracts.math import wad
+
+WAD: constant(int256) = wad.WAD
 MASK_64: constant(uint256) = 2**64 - 1
 MASK_96: constant(uint256) = 2**96 - 1
 SKEW_OFFSET: constant(int256) = 2**95

@@ -1,10 +1,15 @@
 # pragma version ~=0.4.3
 # pragma optimize gas
 """
-@title wad: exponential, natural logarithm and square root in 18-decimal fixed point
+@title wad: 18-decimal fixed point: rounding-directed products and quotients, exp, ln, sqrt
 @license MIT
 @notice Pure module. A "wad" is a fixed-point number with 18 decimals: 1e18 means 1.0.
         Import it with `from contracts.math import wad` and call `wad.exp_wad(x)`.
+
+        Rounding: `mul_down`, `mul_up`, `div_up`, `floor_wad` and `ceil_div` are the one home of
+        the protocol's rounding directions (DESIGN: a credit rounds down, a debit up). Each
+        names its direction toward -infinity or +infinity, so a signed value rounds the same
+        way whichever side of zero it is on.
 
         Internally the functions work in Q96 (value * 2**96), which carries ~29 significant
         digits, so the only visible error is the final rounding to a wad plus the stated
@@ -16,7 +21,9 @@
         Constants and coefficients come from `tools/fit_math.py` (mpmath, 80 digits).
 """
 
+# 1.0 as a signed and as an unsigned wad: the one definition every Kappa contract uses.
 WAD: constant(int256) = 10**18
+UWAD: constant(uint256) = 10**18
 Q96: constant(int256) = 2**96
 HALF_Q96: constant(int256) = 2**95
 # ln(2) * 2**96, ln(1e18) * 2**96 and sqrt(2) * 2**96, rounded to nearest.
@@ -176,3 +183,59 @@ def sqrt_wad(x: uint256) -> uint256:
     # x <= SQRT_MAX, so x * 1e18 fits.
     return isqrt(unsafe_mul(x, 10**18))
 
+
+
+@internal
+@pure
+def mul_down(x: int256, y: int256) -> int256:
+    """
+    @dev x * y / 1e18 rounded toward -infinity (checked: reverts when x * y overflows).
+    """
+    product: int256 = x * y
+    q: int256 = product // WAD
+    if product < 0 and product % WAD != 0:
+        q -= 1
+    return q
+
+
+@internal
+@pure
+def mul_up(x: int256, y: int256) -> int256:
+    """
+    @dev x * y / 1e18 rounded toward +infinity (checked: reverts when x * y overflows).
+    """
+    product: int256 = x * y
+    q: int256 = product // WAD
+    if product > 0 and product % WAD != 0:
+        q += 1
+    return q
+
+
+@internal
+@pure
+def div_up(x: int256, y: int256) -> int256:
+    """
+    @dev x * 1e18 / y rounded toward +infinity, for x >= 0 and y > 0 (checked).
+    """
+    return (x * WAD + y - 1) // y
+
+
+@internal
+@pure
+def floor_wad(product: int256) -> int256:
+    """
+    @dev floor(product / 1e18), unchecked: the caller proves |product| < 2**254, so the
+         subtraction cannot overflow.
+    """
+    if product < 0:
+        return unsafe_div(unsafe_sub(product, WAD - 1), WAD)
+    return unsafe_div(product, WAD)
+
+
+@internal
+@pure
+def ceil_div(x: int256, d: int256) -> int256:
+    """
+    @dev ceil(x / d), unchecked: the caller proves x >= 0, d > 0 and x + d < 2**255.
+    """
+    return unsafe_div(unsafe_add(x, unsafe_sub(d, 1)), d)

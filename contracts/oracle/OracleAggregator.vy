@@ -109,6 +109,7 @@
 """
 
 from contracts.auth import ownable
+from contracts.math import wad
 from contracts.interfaces import IAggregatorV3
 from contracts.interfaces import IOracleAggregator
 from contracts.interfaces import ISequencerGuard
@@ -169,7 +170,7 @@ MAX_DECIMALS: constant(uint256) = 18
 MAX_HEARTBEAT: constant(uint256) = 2 * 86400
 # Largest normalised price: 1e18 quote units per unit, the domain of contracts/math/black76.vy.
 MAX_PRICE: constant(uint256) = 10**36
-WAD: constant(uint256) = 10**18
+WAD: constant(uint256) = wad.UWAD
 # Grace period after the sequencer comes back: at most 1 day (Chainlink suggests 1 hour).
 MAX_GRACE_PERIOD: constant(uint256) = 86400
 # Grace liquidation buffer, in health units (wad of the cash asset): at most 1e12 units.

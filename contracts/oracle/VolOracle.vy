@@ -47,6 +47,7 @@
 
 from contracts.auth import ownable
 from contracts.math import black76
+from contracts.math import wad
 from contracts.math import smile
 from contracts.interfaces import IVolOracle
 
@@ -98,7 +99,7 @@ event StaleMarkupSet:
     old_markup: uint256
     new_markup: uint256
 
-WAD: constant(int256) = 10**18
+WAD: constant(int256) = wad.WAD
 HARD_VOL_FLOOR: constant(uint256) = 10**15
 HARD_VOL_CEIL: constant(uint256) = 10 * 10**18
 HARD_MAX_SKEW: constant(uint256) = 10 * 10**18

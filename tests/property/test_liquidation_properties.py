@@ -18,11 +18,11 @@ import boa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keeper.liquidation import NO_WITNESS
 from tests import protocol as P  # noqa: N812
 from tests.conftest import events, scaled
 
 WAD = 10**18
-NO_WITNESS = 2**256 - 1
 E1, E2 = P.expiry_in(8), P.expiry_in(36)
 N_SCENARIOS = 3 * (2 * P.GRID[0] + 1)
 # MtM is linear in sizes and cash, so a bid conserves it up to the rounding of each moved size

@@ -15,6 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from keeper.liquidation import NO_WITNESS
 from keeper.orders import as_tuple
 from tests import deployment
 from tests.deployment import DAY, WAD, expiry_at
@@ -744,7 +745,6 @@ class AdminRules(KappaMachine):
         mark(f"sequencer {'down' if down else 'up'}")
 
 
-NO_WITNESS = 2**256 - 1
 NO_LIMIT = 2**255 - 1
 BID_REASONS = frozenset(
     {

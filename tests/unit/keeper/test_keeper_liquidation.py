@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keeper import margin as km
-from keeper.liquidation import FULL_CHECK, plan_liquidations, price_limit
+from keeper.liquidation import NO_WITNESS, plan_liquidations, price_limit
 
 
 def test_start_bid_and_end_follow_health_and_open_auctions():
@@ -62,7 +62,7 @@ def test_price_limit_pays_for_solvent_accounts_only():
 
 
 def test_full_check_sentinel_is_max_uint256():
-    assert FULL_CHECK == 2**256 - 1
+    assert NO_WITNESS == 2**256 - 1
 
 
 def test_plan_on_a_real_margin_result():

@@ -14,12 +14,12 @@ from decimal import Decimal
 import boa
 import pytest
 
+from keeper.liquidation import NO_WITNESS
 from tests import protocol as P  # noqa: N812
 from tests.conftest import events, load
 
 WAD = 10**18
 E7 = P.expiry_in(8)
-NO_WITNESS = 2**256 - 1
 D_START, D_MAX, DURATION, FUND_SHARE, BUFFER, DUST = P.LIQUIDATION
 
 
@@ -66,7 +66,7 @@ def bidder(proto):
 
 
 def mul_up(x: int, y: int) -> int:
-    """x * y / 1e18 rounded toward +infinity (the contract's _mul_up)."""
+    """x * y / 1e18 rounded toward +infinity (wad.mul_up)."""
     q, r = divmod(x * y, WAD)
     return q + (1 if r else 0)
 
@@ -833,3 +833,7 @@ def test_insurance_and_engine_accept_a_cash_token_that_returns_nothing():
         assert p.engine.cash(payer) == 3 * WAD // 2
         assert token.balanceOf(payer) == 5 * 10**5
         assert token.balanceOf(p.engine.address) == 3 * 10**6 - 5 * 10**5
+
+
+def test_the_keeper_sends_the_contracts_full_check_value(proto):
+    assert proto.liquidator.NO_WITNESS() == NO_WITNESS

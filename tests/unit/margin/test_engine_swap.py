@@ -185,12 +185,14 @@ def test_swap_only_through_listed_venues(world):
     p, _, pools = world
     alice = boa.env.generate_address("alice")
     p.fund(alice, usd=10_000)
-    p.engine.set_role("not_venue", pools[1])
+    p.engine.set_venue(pools[1], False)
+    (log,) = p.engine.get_logs()
+    assert (type(log).__name__, log.pool, log.listed) == ("VenueSet", pools[1], False)
     assert not p.engine.is_venue(pools[1])
     with boa.reverts("engine: unknown venue"):
         swap(p, alice, p.usd.address, pools[:2], [1_000 * USD, 1_000 * USD])
     with boa.env.prank(alice), boa.reverts("ownable: not owner"):
-        p.engine.set_role("venue", pools[1])
+        p.engine.set_venue(pools[1], True)
 
 
 def test_swap_cannot_give_collateral_away(world):

@@ -19,13 +19,13 @@ import boa
 import pytest
 
 from kappa_ops.config import CONFIG_DIR, load_config
+from keeper.liquidation import NO_WITNESS
 from tests import deployment
 from tests import protocol as P  # noqa: N812
 from tests.conftest import deployer, load
 
 WAD = 10**18
 E7 = P.expiry_in(8)
-NO_WITNESS = 2**256 - 1
 HOUR = 3600
 FRESH, STALE, MALFORMED, REVERTING, DECIMALS = range(5)
 # The victim of tests/protocol.short_puts (10 puts K = 2,800, one week, vol 0.6, 3,000 USD)
