@@ -24,7 +24,7 @@ def test_shard_and_rpc_settings_are_validated():
     s = parse_keeper({"shard": {"index": 1, "count": 2, "takeover_blocks": 3}})
     assert (s.shard.index, s.shard.count, s.shard.takeover_blocks) == (1, 2, 3)
     assert (s.rpc.backoff_initial_seconds, s.rpc.backoff_max_seconds) == (1.0, 30.0)
-    with pytest.raises(KeeperConfigError, match="keeper.shard: index must be below count"):
+    with pytest.raises(KeeperConfigError, match=r"keeper\.shard: index must be below count"):
         parse_keeper({"shard": {"index": 2, "count": 2}})
-    with pytest.raises(KeeperConfigError, match=r"keeper.shard.takeover_blocks: Input should be"):
+    with pytest.raises(KeeperConfigError, match=r"keeper\.shard\.takeover_blocks: Input should be"):
         parse_keeper({"shard": {"takeover_blocks": 0}})
