@@ -18,6 +18,9 @@
 - confirmation depth: a mined transaction is final once `confirmations` blocks are on top;
 - the hourly spend cap: gas actually paid in the trailing hour plus the worst case (gas limit
   x max fee) of everything in flight plus the new transaction must stay within the cap;
+- transactions this manager did not send (a previous process of the same signer, before a
+  restart) still in the node's pool: nothing new is sent for up to `replace_after_blocks`
+  blocks, so that their effects reach the mirror first and an action is not sent twice;
 - dry run: everything is planned and simulated, `admit` answers as usual, and the bot logs
   "would send" instead of sending; no nonce is consumed.
 
@@ -133,6 +136,9 @@ class TxManager:
         self.pending: dict[int, PendingTx] = {}
         self.spent: deque[tuple[int, int]] = deque()  # (timestamp, wei)
         self.reorged: list[PendingTx] = []  # dropped by the last reconcile after a reorg
+        self.foreign_pending = 0  # the signer's pool transactions this manager did not send
+        self.foreign_since: int | None = None  # the head when they were first seen
+        self.head = -1
 
     # -- admission -------------------------------------------------------------------------
 
@@ -152,6 +158,14 @@ class TxManager:
             return f"{len(self.pending)} transactions in flight (max_pending)"
         if self.next_nonce is None:
             return "nonce unknown (not reconciled with the node yet)"
+        waiting = self.foreign_since is not None and (
+            self.head - self.foreign_since < self.policy.replace_after_blocks
+        )
+        if waiting:
+            return (
+                f"{self.foreign_pending} earlier transactions of this signer are still "
+                "pending (sent before a restart)"
+            )
         return self._within_cap(max_fee, now)
 
     def decide(self, key: tuple[str, str], max_fee: int, now: int) -> tuple[str, str | None]:
@@ -263,6 +277,13 @@ class TxManager:
             if tx.mined_block is not None and head - tx.mined_block >= self.policy.confirmations:
                 self.spent.append((now, tx.gas_used * tx.effective_price))
                 final.append(self.pending.pop(nonce))
+        self.head = head
+        unknown = node_pending - node_latest if not self.pending else 0
+        if unknown > 0:
+            self.foreign_pending = unknown
+            self.foreign_since = head if self.foreign_since is None else self.foreign_since
+        else:
+            self.foreign_pending, self.foreign_since = 0, None
         if not self.pending:
             self.next_nonce = node_pending
         elif self.next_nonce is None or node_latest > self.next_nonce:

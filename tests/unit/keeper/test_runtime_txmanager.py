@@ -184,3 +184,22 @@ def test_a_reorged_out_transaction_is_released_for_re_planning():
     m.reconcile(3, 4, head=13, now=3, receipts={c.hashes[0]: Receipt(c.hashes[0], 13, 1, 1, 1)})
     m.reconcile(3, 4, head=13, now=4, receipts={})
     assert m.reorged == [] and m.pending == {3: c} and c.mined_block is None
+
+
+def test_pool_transactions_from_before_a_restart_hold_new_sends():
+    m = TxManager(POLICY)
+    # A new process: the node's pool holds 2 transactions of this signer it never sent.
+    m.reconcile(node_latest=7, node_pending=9, head=50, now=0, receipts={})
+    assert m.next_nonce == 9
+    why = "2 earlier transactions of this signer are still pending (sent before a restart)"
+    assert m.admit(KEY, GWEI, now=0) == why
+    m.reconcile(7, 9, head=52, now=0, receipts={})
+    assert m.admit(KEY, GWEI, now=0) == why
+    # Mined: their effects are in the events, new sends go ahead.
+    m.reconcile(9, 9, head=53, now=0, receipts={})
+    assert m.admit(KEY, GWEI, now=0) is None
+    # Still pending after replace_after_blocks blocks (3): no longer a reason to wait.
+    m.reconcile(9, 10, head=60, now=0, receipts={})
+    assert m.admit(KEY, GWEI, now=0) is not None
+    m.reconcile(9, 10, head=63, now=0, receipts={})
+    assert m.admit(KEY, GWEI, now=0) is None and m.next_nonce == 10
