@@ -12,6 +12,8 @@ from typing import Any
 
 import boa
 
+from tests.conftest import new_transaction
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
@@ -20,16 +22,6 @@ def load(path: str, *args: object):
     """Compile and deploy a Vyper source (path relative to the repository root) with titanoboa."""
     boa.interpret.set_search_paths([str(ROOT)])
     return boa.load(str(ROOT / path), *args)
-
-
-def new_transaction() -> None:
-    """Make the next call priced like the first call of a new transaction.
-
-    titanoboa runs calls as messages inside one long py-evm transaction, keeping warm/cold access
-    sets and EIP-2200 "original" storage values across calls. Committing the pending changes
-    (`state.lock_changes()`) clears both, so later SSTOREs and SLOADs are priced as cold.
-    """
-    boa.env.evm.vm.state.lock_changes()
 
 
 def execution_gas(contract, fn: str, *args: object, **kwargs: object) -> int:

@@ -56,7 +56,7 @@ def _build_book(p, dealer, ids: list[int], account: str, usd: float, nonce: int)
     for i, sid in enumerate(ids):
         order = dealer.order(sid, i % 3 != 0, 2 * WAD, 50 * WAD, nonce=nonce + i)
         with boa.env.prank(account):
-            p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), WAD, account)
+            p.engine.fill(P.as_tuple(order), dealer.sign(p, order), WAD, account)
 
 
 def _tight_figures(p, order: dict, signature: bytes, taker: str) -> dict[str, int]:
@@ -90,10 +90,10 @@ def measure() -> dict[str, int]:
         for account, nonce in ((tight_maker.address, 100), (tight_taker, 200)):
             _build_book(p, dealer, ids, account, TIGHT_USD, nonce)
         tight_order = tight_maker.order(ids[5], False, WAD // 2, 50 * WAD, nonce=1)
-        tight_signature = tight_maker.sign(p.engine, tight_order)
+        tight_signature = tight_maker.sign(p, tight_order)
         witness = p.engine.health(trader, False)[1]
         order = dealer.order(ids[5], True, WAD, 50 * WAD, nonce=1)
-        signature = dealer.sign(p.engine, order)
+        signature = dealer.sign(p, order)
         _, pools = P.deploy_venues(p)
         pool_addresses = [x.address for x in pools]
         legs = [3_000 * 10**6, 1_500 * 10**6, 500 * 10**6]

@@ -36,7 +36,7 @@ def _victim(p, dealer, ids: list[int], name: str, nonce: int) -> str:
     for i, sid in enumerate(ids):
         order = dealer.order(sid, i % 4 != 0, WAD, 60 * WAD, nonce=nonce + i)
         with boa.env.prank(account):
-            p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), WAD, account)
+            p.engine.fill(P.as_tuple(order), dealer.sign(p, order), WAD, account)
     return account
 
 

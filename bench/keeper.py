@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -53,6 +54,7 @@ from keeper.runtime.mirror import WAD, Event, Mirror
 from keeper.runtime.planner import BlockInputs, LiquidatorTerms, plan_block
 from keeper.runtime.settings import KeeperSettings
 from keeper.series import series_id, series_terms, unpack_position
+from tests.deployment import MARGIN_PARAMS
 
 ACCOUNTS = 10_000
 POSITIONS = 16
@@ -63,18 +65,8 @@ NOW = 1_800_000_000
 DAY = 86_400
 USD = "0x" + "11" * 20
 WETH = "0x" + "22" * 20
-PARAMS = km.MarginParams(
-    im=km.ModeParams(k=4, v=0.3, a=0.02, conf=0.2, haircut=0.15),
-    mm=km.ModeParams(k=3, v=0.25, a=0.01, conf=0.1, haircut=0.1),
-    n=3,
-    horizon_s=86400,
-    u_min=0.05,
-    u_max=0.5,
-    tau_ref=1 / 12,
-    tau_floor=1 / 365,
-    v_max=1.0,
-    ref_vol=0.8,
-)
+# The test deployment's risk parameters with a higher sigma_ref floor.
+PARAMS = replace(MARGIN_PARAMS, ref_vol=0.8)
 TERMS = LiquidatorTerms(0.02, 0.15, 600, 0.5, 50.0, 100.0)
 
 

@@ -40,21 +40,22 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from bench.common import table, write_result
 from keeper.margin import (
-    MarginParams,
+    SECONDS_PER_YEAR,
     Market,
-    ModeParams,
     Portfolios,
     account_greeks,
     evaluate,
     liquidatable,
     mm_health_lower_bound,
 )
+from tests.deployment import MARGIN_PARAMS
 
 ACCOUNTS = 10_000
 POSITIONS = 16
@@ -73,18 +74,8 @@ ATM = (0.75, 0.70, 0.65, 0.62, 0.60)
 SKEW = (-0.15, -0.12, -0.10, -0.08, -0.06)
 STRIKES_PER_EXPIRY = 21
 
-PARAMS = MarginParams(
-    im=ModeParams(k=4.0, v=0.30, a=0.02, conf=2.0, haircut=0.15),
-    mm=ModeParams(k=3.0, v=0.20, a=0.01, conf=1.0, haircut=0.10),
-    n=3,
-    horizon_s=DAY,
-    u_min=0.05,
-    u_max=0.5,
-    tau_ref=30 / 365,
-    tau_floor=1 / 365,
-    v_max=1.0,
-    ref_vol=1.0,
-)
+# The test deployment's risk parameters (tests/deployment.py), sigma_ref's floor at 100%.
+PARAMS = replace(MARGIN_PARAMS, ref_vol=1.0)
 
 
 def base_market() -> Market:
@@ -105,7 +96,7 @@ def base_market() -> Market:
 
 def chain(market: Market) -> tuple[np.ndarray, np.ndarray]:
     """Listed strikes [E, STRIKES_PER_EXPIRY] (multiples of 25) and the expiries [E]."""
-    tau = np.maximum((market.expiries - market.now) / 31_536_000, 7 / 365)
+    tau = np.maximum((market.expiries - market.now) / SECONDS_PER_YEAR, 7 / 365)
     z = np.linspace(-2.5, 2.5, STRIKES_PER_EXPIRY)
     raw = SPOT * np.exp(z[None, :] * 0.65 * np.sqrt(tau)[:, None])
     return np.round(raw / 25.0) * 25.0, market.expiries

@@ -237,7 +237,8 @@ def _demo() -> list[str]:
     except OSError:
         commit = "?"
     keys = ("accounts", "steps", "auctions_started", "liquidations", "bids_failed", "bad_debt",
-            "insurance_fund_used", "hedges", "max_abs_delta_after_hedge", "transactions",
+            "insurance_fund_used", "hedges", "max_abs_delta_after_hedge",
+            "keeper_reaction_blocks_max", "keeper_reaction_ms_p50", "transactions",
             "runtime_s")  # fmt: skip
     data = {**d, "command": "make demo", "commit": commit}
     return _row(

@@ -81,26 +81,8 @@ class ChainReader:
         self.vol_heartbeat = int(vol_oracle.vol_heartbeat())
 
     def _params(self) -> km.MarginParams:
-        e = self.engine
-
-        def mode(m: Any) -> km.ModeParams:
-            k, v, a, conf, haircut = (int(x) / WAD for x in _fields(m))
-            return km.ModeParams(k=k, v=v, a=a, conf=conf, haircut=haircut)
-
-        im, mm, grid, ref_vol, _ = e.risk_params()
-        n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = (int(x) for x in _fields(grid))
-        return km.MarginParams(
-            im=mode(im),
-            mm=mode(mm),
-            n=n,
-            horizon_s=horizon,
-            u_min=u_min / WAD,
-            u_max=u_max / WAD,
-            tau_ref=tau_ref / WAD,
-            tau_floor=tau_floor / WAD,
-            v_max=v_max / WAD,
-            ref_vol=int(ref_vol) / WAD,
-        )
+        im, mm, grid, ref_vol, _ = self.engine.risk_params()
+        return km.MarginParams.from_wads(_fields(im), _fields(mm), _fields(grid), ref_vol)
 
     def track_expiries(self, expiries: Sequence[int]) -> None:
         self.expiries = sorted(set(self.expiries) | {int(x) for x in expiries})

@@ -1,23 +1,28 @@
-"""The crash demo on a local node (ape I/O): deploy, seed a market, crash it, keep it safe.
+"""The crash demo on a local node (ape I/O): deploy, seed a market, crash it; the keeper bot
+keeps it safe.
 
-Actors (ape test accounts): the keeper (0: deployer, feeds, vol feeder, risk admin, hedging
-operator of the market makers, auction starter), two market makers (1, 2), the liquidation
-bidder (3) and an arbitrageur (4) who keeps the pools at the oracle price. Directional traders
-are key pairs that only sign orders (EIP-712); their collateral is deposited for them with
-`deposit_for`, and the market makers fill their orders as takers.
+Actors (ape test accounts): the market (0: deployer, the mock feeds' publisher, risk admin),
+two market makers (1, 2), the keeper bot's signer (3: liquidation bidder, hedging operator of
+the market makers, VolOracle feeder) and an arbitrageur (4) who keeps the pools at the oracle
+price. Directional traders are key pairs that only sign orders (EIP-712); their collateral is
+deposited for them with `deposit_for`, and the market makers fill their orders as takers.
 
-Each block of the crash: the keeper moves the three mock feeds and the vol surface, the
-arbitrageur re-prices the pools, then the keeper reads every account in one batched call,
-computes every account's margin with keeper.margin, starts auctions on accounts with H_MM < 0
-(passing the witness) and the bidder bids on them, and the market makers' delta is brought back
-inside its band through MarginEngine.swap split across the pools (keeper.hedging, keeper.routing).
+The demo only plays the market. The keeper is the Silverback bot (keeper/runtime/), started as
+its own process on the same node (kappa_ops.keeper_bot). While it runs, anvil mines on demand
+(automine off) so that every block is one decision round: each step of the crash writes the vol
+path's values to the bot's vol source, then mines one block with the three feeds' new answers
+and the arbitrageur's trades; the bot processes it (its health endpoint says when) and sends its
+transactions (auction starts, bids, auction ends, hedges, vol updates), which the demo mines in
+the next block, again until the bot sends nothing. Between blocks the demo reads every account
+(its own observation, for the report: who turned liquidatable in which block), and at the end
+reads back from the chain's events and the bot's log what the bot did.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +32,10 @@ import numpy as np
 from eth_account import Account
 from eth_utils import keccak
 
-from kappa_ops.chain import ChainReader, Snapshot
+from kappa_ops.chain import ChainReader, Snapshot, _fields
 from kappa_ops.config import ROOT, load_config
 from kappa_ops.deployer import DEPLOYMENTS_DIR, Deployment, current_network, deploy
+from kappa_ops.keeper_bot import KeeperBot, KeeperBotError
 from kappa_ops.scenario import (
     ScenarioSettings,
     arbitrage_trade,
@@ -38,17 +44,17 @@ from kappa_ops.scenario import (
     trader_orders,
     vol_path,
 )
-from kappa_ops.tx import Sender, TxError
+from kappa_ops.tx import Sender
 from keeper import margin as km
 from keeper.black76 import black76
-from keeper.hedging import delta_ratio, needs_hedge, plan_hedge
-from keeper.liquidation import plan_liquidations, price_limit
 from keeper.orders import as_tuple
 from keeper.orders import sign as sign_order
-from keeper.series import series_id
+from keeper.runtime.volfeed import write_source
+from keeper.series import series_id, unpack_position
 
 WAD = 10**18
 REPORTS = ROOT / "reports"
+KEEPER_DIR = ROOT / ".keeper" / "demo"  # the bot's settings, log, checkpoint, vol source
 # What each market maker lets the keeper lose to hedge swaps per day (fees and impact), USD:
 # 1% of its deposit.
 MM_HEDGE_BUDGET_USD = 30_000
@@ -95,6 +101,7 @@ class CrashDemo:
         records_dir: Path = DEPLOYMENTS_DIR,
         report_dir: Path = REPORTS,
         charts: bool = True,
+        keeper_dir: Path = KEEPER_DIR,
     ) -> None:
         from ape import accounts, chain
 
@@ -104,6 +111,10 @@ class CrashDemo:
         self.records_dir = records_dir
         self.report_dir = report_dir
         self.charts = charts
+        self.keeper_dir = Path(keeper_dir)
+        self.vol_source = self.keeper_dir / "vol-source.json"
+        self.turns: list[dict[str, Any]] = []  # accounts turned liquidatable (observe)
+        self.waiting: dict[str, dict[str, Any]] = {}  # ... and not auctioned yet
         self.stats = Stats()
         self.sender = Sender()
         t = accounts.test_accounts
@@ -184,8 +195,11 @@ class CrashDemo:
         self.send("approve", self.usd.approve, self.engine.address, 2**256 - 1, sender=k)
         for mm in self.mms:
             self.fund(mm.address, 3_000_000)
-            self.send("set_operator", self.engine.set_operator, k.address, True, sender=mm)
-            # The keeper hedges for the market makers: what it may lose to swaps per day.
+            # The keeper bot's signer hedges for the market makers: what it may lose to swaps
+            # per day.
+            self.send(
+                "set_operator", self.engine.set_operator, self.bidder.address, True, sender=mm
+            )
             self.send(
                 "set_hedge_budget",
                 self.engine.set_hedge_budget,
@@ -193,6 +207,8 @@ class CrashDemo:
                 sender=mm,
             )
         self.fund(self.bidder.address, 20_000_000)
+        if not self.vol.is_feeder(self.bidder.address):
+            self.send("add_feeder", self.vol.add_feeder, self.bidder.address, sender=k)
         if self.liquidator is not None:
             self.send("approve", self.usd.approve, self.liquidator.address, 2**256 - 1, sender=k)
             self.send(
@@ -229,9 +245,16 @@ class CrashDemo:
     def fair_price(self, idx: int, spot: float, market: km.Market) -> float:
         e, strike, is_call = self.series[idx]
         j = int(np.searchsorted(market.expiries, e))
-        atm, skew = market.atm[j], market.skew[j]
         sigma = float(
-            np.clip(atm + skew * np.log(strike / spot), market.vol_min[j], market.vol_max[j])
+            km.smile(
+                market.atm[j],
+                market.skew[j],
+                strike,
+                spot,
+                market.vol_min[j],
+                market.vol_max[j],
+                market.stale_markup[j],
+            )
         )
         tau = (e - market.now) / km.SECONDS_PER_YEAR
         return float(black76(spot, strike, tau, sigma, is_call).price)
@@ -309,19 +332,14 @@ class CrashDemo:
             *(t.address for t in self.traders),
         ]
 
-    def move_market(self, spot: float, atm: np.ndarray, skew: float) -> None:
-        k = self.keeper
+    def market_txs(self, spot: float) -> list[tuple[str, Any, tuple[Any, ...], Any]]:
+        """The three mock feeds' new answers around `spot`."""
         spread = self.s.feed_spread
         moves = (1 - spread, 1.0, 1 + spread)
-        txs: list[tuple[str, Any, tuple[Any, ...], Any]] = [
-            ("feed_update", feed.set_answer, (round(spot * m * 10**dec),), k)
+        return [
+            ("feed_update", feed.set_answer, (round(spot * m * 10**dec),), self.keeper)
             for feed, dec, m in zip(self.feeds, self.feed_decimals, moves, strict=False)
         ]
-        txs += [
-            ("vol_update", self.vol.update, (e, int(a * WAD), int(skew * WAD)), k)
-            for e, a in zip(self.expiries, atm, strict=True)
-        ]
-        self.send_batch(txs)
 
     def reserves(self) -> list[tuple[int, int]]:
         """(underlying, cash) reserves per pool (token0 is the underlying)."""
@@ -329,6 +347,10 @@ class CrashDemo:
         return [(int(r[0]), int(r[1])) for r in out]
 
     def arbitrage(self, spot: float) -> None:
+        self.send_batch(self.arbitrage_txs(spot))
+
+    def arbitrage_txs(self, spot: float) -> list[tuple[str, Any, tuple[Any, ...], Any]]:
+        """The arbitrageur's trades that bring every pool to `spot`."""
         target = spot * self.usd_scale / WAD  # cash units per underlying unit
         txs: list[tuple[str, Any, tuple[Any, ...], Any]] = []
         for pool, fee, (ru, rc) in zip(self.pools, self.fees, self.reserves(), strict=True):
@@ -340,7 +362,12 @@ class CrashDemo:
             txs.append(
                 ("arbitrage", pool.swap, (token.address, amount, 0, self.arb.address), self.arb)
             )
-        self.send_batch(txs)
+        return txs
+
+    def mm_delta_single(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        greeks = km.account_greeks(snap.portfolios, snap.market)
+        gross = np.abs(snap.portfolios.size).sum(axis=1)
+        return greeks.delta, greeks.delta - snap.portfolios.underlying, gross
 
     def mm_delta(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(net delta, options-only delta, gross option size) of the market makers."""
@@ -350,106 +377,83 @@ class CrashDemo:
         gross = np.abs(sub.size).sum(axis=1)
         return greeks.delta, greeks.delta - sub.underlying, gross
 
-    def hedge(self, snap: Snapshot, record: dict[str, Any]) -> None:
-        net, _, gross = self.mm_delta(snap)
-        due = needs_hedge(net, gross, self.s.band)
-        if not np.any(due):
-            return
-        reserves = self.reserves()
-        done: list[dict[str, Any]] = []
-        for i in np.flatnonzero(due):
-            mm = self.mms[i]
-            held = snap.underlying_wad[snap.index(mm.address)] / WAD
-            order = plan_hedge(
-                float(net[i]),
-                held,
-                [r[0] for r in reserves],
-                [r[1] for r in reserves],
-                self.fees,
-            )
-            if order is None:
-                continue
-            token_in = self.usd if order.buy_underlying else self.weth
-            legs = [int(x) for x in order.legs]
-            pools = [p.address for p, leg in zip(self.pools, legs, strict=True) if leg > 0]
-            legs = [leg for leg in legs if leg > 0]
-            self.send(
-                "hedge_swap",
-                self.engine.swap,
-                mm.address,
-                token_in.address,
-                pools,
-                legs,
-                order.min_out,
-                self.now() + 600,
-                sender=self.keeper,
-            )
-            reserves = self.reserves()
-            done.append(
-                {
-                    "account": mm.address,
-                    "delta_before": float(net[i]),
-                    "side": "buy" if order.buy_underlying else "sell",
-                    "amount_in": order.amount_in,
-                    "legs": len(legs),
-                    "clipped": order.clipped,
-                }
-            )
-        if not done:
-            return
-        after = self.reader.snapshot([h["account"] for h in done], self.now())
-        d_after, _, g_after = self.mm_delta_single(after)
-        for h, d, g in zip(done, d_after, g_after, strict=True):
-            h.update(delta_after=float(d), gross=float(g), ratio_after=float(delta_ratio(d, g)))
-        record["hedges"].extend(done)
+    # -- the keeper bot ---------------------------------------------------------------------
 
-    def mm_delta_single(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        greeks = km.account_greeks(snap.portfolios, snap.market)
-        gross = np.abs(snap.portfolios.size).sum(axis=1)
-        return greeks.delta, greeks.delta - snap.portfolios.underlying, gross
+    def write_vol_source(self, atm: Any, skew: float) -> None:
+        """The vol path's values for this block, where the bot's vol feeder reads them."""
+        entries = [(e, float(a), float(skew)) for e, a in zip(self.expiries, atm, strict=True)]
+        write_source(self.vol_source, entries, time.time())
 
-    def liquidate(self, snap: Snapshot, result: km.MarginResult, record: dict[str, Any]) -> None:
-        """Start auctions on accounts with H_MM < 0 (with the witness), bid on them, end the
-        auctions of accounts that are healthy again."""
-        if self.liquidator is None:
-            return
-        protected = np.array([a == self.bidder.address for a in snap.addresses])
-        plan = plan_liquidations(
-            result.health_mm,
-            result.witness_mm,
-            snap.auction_open,
-            protected,
-            margin=1e-3,
-            health_im=result.health_im,
-        )
-        liq, k = self.liquidator, self.keeper
-        self.send_batch(
-            [
-                ("start_auction", liq.start_auction, (snap.addresses[i], int(w)), k)
-                for i, w in zip(plan.start, plan.witnesses, strict=True)
-            ]
-        )
-        record["auctions_started"] += len(plan.start)
-        fund_share = int(liq.fund_share()) / WAD
-        for i in plan.bid:
-            account = snap.addresses[i]
-            discount, fund_before = (
-                int(x)
-                for x in self.reader.batch([(liq.discount, (account,)), (liq.insurance_fund, ())])
-            )
-            limit = float(price_limit(result.mtm[i], 1.0, discount / WAD, fund_share))
+    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
+        return self.chain.provider.make_request(method, params or [])
+
+    def mine(self) -> tuple[int, float]:
+        """Mine one block (automine is off while the bot runs): its number and wall time."""
+        self.rpc("evm_mine", [])
+        return int(self.chain.provider.web3.eth.block_number), time.time()
+
+    def play(self, txs: list[tuple[str, Any, tuple[Any, ...], Any]]) -> tuple[int, float]:
+        """The market's transactions of this block, mined together in one block."""
+        plain = [(m, a, snd) for _, m, a, snd in txs]
+        hashes = self.sender.submit(plain)
+        block, wall = self.mine()
+        for (kind, *_), receipt in zip(txs, self.sender.collect(plain, hashes), strict=True):
+            self.stats.add(kind, receipt)
+        return block, wall
+
+    def first_bot_block(self, tries: int = 60) -> int:
+        """Mine until the bot processes a block: Silverback subscribes to new heads only after
+        its startup task, so the first block or two may come before it listens."""
+        for _ in range(tries):
+            block, _ = self.mine()
             try:
-                self.send("bid", liq.bid, account, WAD, int(limit * WAD), sender=self.bidder)
-            except TxError as exc:
-                self.log(f"  bid on {account} failed: {exc}")
-                record["bids_failed"] += 1
-                continue
-            fund_after = int(liq.insurance_fund())
-            record["insurance_fund_used"] += max(fund_before - fund_after, 0) / WAD
-            record["liquidations"] += 1
-        self.send_batch(
-            [("end_auction", liq.end_auction, (snap.addresses[i],), k) for i in plan.end]
-        )
+                self.bot.wait_processed(block, timeout=2.0)
+                return block
+            except KeeperBotError:
+                if self.bot.proc is not None and self.bot.proc.poll() is not None:
+                    raise
+        raise KeeperBotError(f"the keeper bot processed no block in {tries} tries")
+
+    def react(self, max_blocks: int = 8) -> list[int]:
+        """Let the bot act: wait until it has processed the head, mine what it sent, again
+        until it sends nothing (at most `max_blocks` blocks)."""
+        blocks: list[int] = []
+        head = int(self.chain.provider.web3.eth.block_number)
+        for _ in range(max_blocks):
+            self.bot.wait_processed(head)
+            if int(self.rpc("txpool_status")["pending"], 16) == 0:
+                break
+            head, wall = self.mine()
+            blocks.append(head)
+            self.observe(head, wall)
+        return blocks
+
+    def observe(self, block: int, wall: float) -> tuple[Snapshot, km.MarginResult]:
+        """Every account at `block` (the demo's own view, for the report): which accounts are
+        liquidatable (the engine's `margin` view confirms keeper.margin's candidates) without
+        an open auction, and when each waiting one got its auction or recovered."""
+        snap = self.reader.snapshot(self.accounts, self.now())
+        result = km.evaluate(snap.portfolios, snap.market, self.params)
+        bot = self.bidder.address
+        cand = [
+            i
+            for i, a in enumerate(snap.addresses)
+            if a != bot and result.health_mm[i] < 1.0 and not snap.auction_open[i]
+        ]
+        views = self.reader.batch([(self.engine.margin, (snap.addresses[i],)) for i in cand])
+        now_liquidatable = {
+            snap.addresses[i] for i, v in zip(cand, views, strict=True) if int(_fields(v)[2]) < 0
+        }
+        for a in list(self.waiting):
+            if snap.auction_open[snap.index(a)] or a not in now_liquidatable:
+                turn = self.waiting.pop(a)
+                turn["resolved"] = block
+                turn["outcome"] = "started" if snap.auction_open[snap.index(a)] else "recovered"
+        for a in sorted(now_liquidatable - set(self.waiting)):
+            turn = {"account": a, "block": block, "wall": wall}
+            self.turns.append(turn)
+            self.waiting[a] = turn
+        return snap, result
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -458,49 +462,44 @@ class CrashDemo:
         self.setup()
         s = self.s
         accounts = self.accounts
-        snap = self.reader.snapshot(accounts, self.now())
-        record0: dict[str, Any] = {"hedges": []}
-        self.hedge(snap, record0)  # the market makers' initial hedge
-        snap = self.reader.snapshot(accounts, self.now())
-        base_underlying = np.array(
-            [snap.underlying_wad[snap.index(m.address)] / WAD for m in self.mms]
-        )
-        self.log(
-            f"{len(accounts)} accounts; market makers hedged: "
-            + ", ".join(f"{d:+.2f}" for d in self.mm_delta(snap)[0])
-            + " ETH net delta"
-        )
         prices = price_path(s)
         atm, skew = vol_path(s)
+        self.write_vol_source(np.array(s.atm_vol), s.skew)
+        provider = self.chain.provider
+        self.bot = KeeperBot(
+            str(provider.http_uri), self.records_dir, self.keeper_dir, self.vol_source
+        )
+        self.log(f"starting the keeper bot (log {self.bot.log_path})")
+        self.rpc("evm_setAutomine", [False])
         steps: list[dict[str, Any]] = []
-        totals = {
-            "liquidations": 0,
-            "auctions_started": 0,
-            "insurance_fund_used": 0.0,
-            "bids_failed": 0,
-        }
-        hedges: list[dict[str, Any]] = list(record0["hedges"])
-        for t in range(s.steps):
-            rec: dict[str, Any] = {
-                "step": t + 1,
-                "liquidations": 0,
-                "auctions_started": 0,
-                "insurance_fund_used": 0.0,
-                "hedges": [],
-                "bids_failed": 0,
-            }
-            self.move_market(float(prices[t]), atm[t], float(skew[t]))
-            self.arbitrage(float(prices[t]))
+        try:
+            self.bot.start()
+            first_block = int(provider.web3.eth.block_number) + 1
+            self.first_bot_block()
+            self.react()  # the bot's first blocks: the market makers' initial hedge
             snap = self.reader.snapshot(accounts, self.now())
-            result = km.evaluate(snap.portfolios, snap.market, self.params)
-            self.liquidate(snap, result, rec)
-            net_before, opt, gross = self.mm_delta(snap)
-            self.hedge(snap, rec)
-            after = self.reader.snapshot([m.address for m in self.mms], self.now())
-            net_after, _, _ = self.mm_delta_single(after)
-            h_mm, h_im = result.health_mm, result.health_im
-            rec.update(
-                {
+            base_underlying = np.array(
+                [snap.underlying_wad[snap.index(m.address)] / WAD for m in self.mms]
+            )
+            self.log(
+                f"{len(accounts)} accounts; market makers hedged by the bot: "
+                + ", ".join(f"{d:+.2f}" for d in self.mm_delta(snap)[0])
+                + " ETH net delta"
+            )
+            for t in range(s.steps):
+                spot = float(prices[t])
+                self.write_vol_source(atm[t], float(skew[t]))
+                b, wall = self.play(self.market_txs(spot) + self.arbitrage_txs(spot))
+                snap, result = self.observe(b, wall)
+                net_before, opt, gross = self.mm_delta(snap)
+                blocks = self.react()
+                after = self.reader.snapshot([m.address for m in self.mms], self.now())
+                net_after, _, _ = self.mm_delta_single(after)
+                h_mm, h_im = result.health_mm, result.health_im
+                rec: dict[str, Any] = {
+                    "step": t + 1,
+                    "block": b,
+                    "last_block": blocks[-1] if blocks else b,
                     "spot": snap.market.spot,
                     "confidence": snap.market.confidence,
                     "atm_vol": [float(x) for x in atm[t]],
@@ -514,45 +513,150 @@ class CrashDemo:
                     "mm_delta_unhedged": [float(x) for x in opt + base_underlying],
                     "mm_gross": [float(x) for x in gross],
                 }
-            )
-            for key in totals:
-                totals[key] += rec[key]
-            hedges.extend(rec["hedges"])
-            steps.append(rec)
-            self.log(
-                f"block {t + 1:>3}/{s.steps}  ETH {snap.market.spot:8.2f}  vol {atm[t][0]:.2f}  "
-                f"liquidatable {rec['liquidatable']:>2}  below IM {rec['below_im']:>2}  "
-                f"auctions {rec['auctions_started']}  bids {rec['liquidations']}  "
-                f"hedges {len(rec['hedges'])}  MM delta " + " ".join(f"{d:+.3f}" for d in net_after)
-            )
+                steps.append(rec)
+                self.log(
+                    f"block {t + 1:>3}/{s.steps}  ETH {spot:8.2f}  vol {atm[t][0]:.2f}  "
+                    f"liquidatable {rec['liquidatable']:>2}  below IM {rec['below_im']:>2}  "
+                    f"bot blocks {len(blocks)}  MM delta "
+                    + " ".join(f"{d:+.3f}" for d in net_after)
+                )
+            last_block = int(provider.web3.eth.block_number)
+            keeper: dict[str, Any] = {"health": self.bot.health(), "metrics": self.bot.metrics()}
+        finally:
+            code = self.bot.stop()
+            self.rpc("evm_setAutomine", [True])
+        keeper["exit_code"] = code
+        keeper["log"] = str(self.bot.log_path)
         elapsed = time.monotonic() - started
-        report = self.report(steps, hedges, totals, elapsed)
-        return report
+        return self.report(steps, first_block, last_block, keeper, elapsed)
+
+    def bot_transactions(self) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """The bot's sent transactions by hash (with their final status) and its lines."""
+        lines = self.bot.lines()
+        sent = {x["hash"]: dict(x) for x in lines if x["event"] == "sent"}
+        for x in lines:
+            if x["event"] == "final" and x["hash"] in sent:
+                sent[x["hash"]]["final"] = x
+        return sent, lines
+
+    def reactions(self, lines: list[dict[str, Any]], starts: dict[str, list[int]]) -> list[Any]:
+        """Per account that turned liquidatable: blocks and milliseconds to its auction start
+        (the block of its AuctionStarted, the wall time the bot's start_auction reached the
+        node, from the wall time the block in which it turned was mined)."""
+        sends: dict[str, list[float]] = defaultdict(list)
+        for x in lines:
+            if x["event"] == "sent" and x["kind"] == "start_auction":
+                sends[str(x["account"]).lower()].append(float(x["ts"]))
+        out = []
+        for turn in self.turns:
+            a = turn["account"]
+            hi = turn.get("resolved")
+            blocks = [b for b in starts.get(a.lower(), []) if b > turn["block"]]
+            blocks = [b for b in blocks if hi is None or b <= hi]
+            sent = [ts for ts in sends.get(a.lower(), []) if ts >= turn["wall"] - 1e-3]
+            out.append(
+                {
+                    "account": a,
+                    "block": turn["block"],
+                    "outcome": turn.get("outcome", "waiting"),
+                    "auction_block": blocks[0] if blocks else None,
+                    "blocks": blocks[0] - turn["block"] if blocks else None,
+                    "ms": round((sent[0] - turn["wall"]) * 1e3, 1) if blocks and sent else None,
+                }
+            )
+        return out
 
     def report(
         self,
         steps: list[dict[str, Any]],
-        hedges: list[dict[str, Any]],
-        totals: dict[str, Any],
+        first_block: int,
+        last_block: int,
+        keeper: dict[str, Any],
         elapsed: float,
     ) -> dict[str, Any]:
-        liq = self.liquidator
-        bad_debt = int(liq.bad_debt()) / WAD if liq is not None else 0.0
-        fund = int(liq.insurance_fund()) / WAD if liq is not None else 0.0
+        """reports/demo.json: what the bot did, read back from the chain's events and the
+        bot's log, per step of the crash."""
+        liq, eng = self.liquidator, self.engine
+        assert liq is not None
+        span = (first_block, last_block + 1)
+        started = list(liq.AuctionStarted.range(*span))
+        bids = list(liq.Bid.range(*span))
+        mm_addresses = {m.address.lower() for m in self.mms}
+        swaps = [x for x in eng.Swap.range(*span) if str(x.account).lower() in mm_addresses]
+        sent, lines = self.bot_transactions()
+        by_block: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for tx in sent.values():
+            final = tx.get("final")
+            if final is not None and final.get("block") is not None:
+                by_block[int(final["block"])].append(tx)
+                kind = {"swap": "hedge_swap"}.get(tx["kind"], tx["kind"])
+                if final.get("gas_used") is not None:
+                    self.stats.gas[kind].append(int(final["gas_used"]))
+                    self.stats.tx += 1
+        bids_failed = sum(
+            1
+            for tx in sent.values()
+            if tx["kind"] == "bid" and tx.get("final", {}).get("status") == "reverted"
+        )
+        hedges = [self.hedge_record(x, by_block) for x in swaps]
+        starts: dict[str, list[int]] = defaultdict(list)
+        for x in started:
+            starts[str(x.account).lower()].append(int(x.block_number))
+        reactions = self.reactions(lines, starts)
+        # Per step: what the bot did in the blocks from the step's market move to the next.
+        edges = [r["block"] for r in steps] + [last_block + 1]
+        fund_start = int(liq.insurance_fund(block_id=first_block - 1))
+        for k, rec in enumerate(steps):
+            lo, hi = edges[k], edges[k + 1]
+            inside = [x for x in bids if lo <= int(x.block_number) < hi]
+            fees = sum(int(x.fund_fee) for x in inside)
+            before = int(liq.insurance_fund(block_id=lo - 1))
+            after = int(liq.insurance_fund(block_id=hi - 1))
+            rec["auctions_started"] = sum(lo <= int(x.block_number) < hi for x in started)
+            rec["liquidations"] = len(inside)
+            rec["insurance_fund_used"] = max(before + fees - after, 0) / WAD
+            rec["hedges"] = [h for h in hedges if lo <= h["block"] < hi]
+            rec["bids_failed"] = sum(
+                1
+                for b in range(lo, hi)
+                for tx in by_block.get(b, [])
+                if tx["kind"] == "bid" and tx["final"]["status"] == "reverted"
+            )
+        fund_end = int(liq.insurance_fund(block_id=last_block))
+        fees_total = sum(int(x.fund_fee) for x in bids)
+        bad_debt = int(liq.bad_debt()) / WAD
         worst = max((h["ratio_after"] for h in hedges), default=0.0)
+        timed = [r for r in reactions if r["blocks"] is not None]
+        ms = [r["ms"] for r in timed if r["ms"] is not None]
         report = {
             "network": self.dep.network,
             "chain_id": self.dep.chain_id,
             "accounts": len(self.accounts),
             "steps": len(steps),
-            "liquidations": totals["liquidations"],
-            "auctions_started": totals["auctions_started"],
+            "liquidations": len(bids),
+            "auctions_started": len(started),
             "bad_debt": bad_debt,
-            "insurance_fund_used": totals["insurance_fund_used"],
-            "insurance_fund_end": fund,
-            "bids_failed": totals["bids_failed"],
+            "insurance_fund_used": max(fund_start + fees_total - fund_end, 0) / WAD,
+            "insurance_fund_end": fund_end / WAD,
+            "bids_failed": bids_failed,
             "hedges": len(hedges),
             "max_abs_delta_after_hedge": worst,
+            "keeper_reaction_blocks_max": max((r["blocks"] for r in timed), default=None),
+            "keeper_reaction_ms_p50": float(np.median(ms)) if ms else None,
+            "keeper_reactions": len(timed),
+            "keeper_missed": sum(
+                r["outcome"] != "recovered" and r["blocks"] is None for r in reactions
+            ),
+            "keeper": {
+                **keeper,
+                "signer": self.bidder.address,
+                "transactions": len(sent),
+                "by_kind": dict(sorted(Counter(tx["kind"] for tx in sent.values()).items())),
+                "reverted": sum(
+                    tx.get("final", {}).get("status") == "reverted" for tx in sent.values()
+                ),
+                "faults": [x for x in lines if x["event"] in ("error", "send_error", "drift")],
+            },
             "gas": self.stats.summary(),
             "transactions": self.stats.tx,
             "runtime_s": round(elapsed, 1),
@@ -560,6 +664,7 @@ class CrashDemo:
             "settings": {
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in self.s.__dict__.items()
             },
+            "reaction_log": reactions,
             "hedge_log": hedges,
             "step_log": steps,
         }
@@ -572,6 +677,43 @@ class CrashDemo:
         self.final_table(report)
         return report
 
+    def hedge_record(self, swap: Any, by_block: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+        """One of the bot's hedges: the market maker's delta / gross before and after its
+        block (the engine's account_greeks view), the side and the legs it sent."""
+        eng = self.engine
+        account, block = str(swap.account), int(swap.block_number)
+        delta_before = int(eng.account_greeks(account, block_id=block - 1)[0]) / WAD
+        delta_after = int(eng.account_greeks(account, block_id=block)[0]) / WAD
+        gross = (
+            sum(
+                abs(unpack_position(int(w))[1])
+                for w in eng.packed_positions(account, block_id=block)
+            )
+            / WAD
+        )
+        tx = next(
+            (
+                t
+                for t in by_block.get(block, [])
+                if t["kind"] == "swap" and str(t["account"]).lower() == account.lower()
+            ),
+            None,
+        )
+        legs = len(tx["args"][2]) if tx is not None else 0
+        usd = str(self.usd.address).lower()
+        return {
+            "account": account,
+            "block": block,
+            "delta_before": delta_before,
+            "side": "buy" if str(swap.token_in).lower() == usd else "sell",
+            "amount_in": int(swap.amount_in),
+            "legs": legs,
+            "clipped": bool(tx is not None and "(clipped)" in str(tx.get("reason", ""))),
+            "delta_after": delta_after,
+            "gross": gross,
+            "ratio_after": abs(delta_after) / gross if gross else 0.0,
+        }
+
     def final_table(self, r: dict[str, Any]) -> None:
         rows = [
             ("network", r["network"]),
@@ -583,6 +725,9 @@ class CrashDemo:
             ("insurance fund used (USD)", f"{r['insurance_fund_used']:.2f}"),
             ("hedges", r["hedges"]),
             ("max |delta| / gross after hedge", f"{r['max_abs_delta_after_hedge']:.2e}"),
+            ("keeper reaction, max (blocks)", r["keeper_reaction_blocks_max"]),
+            ("keeper reaction, median (ms)", r["keeper_reaction_ms_p50"]),
+            ("keeper bot transactions", r["keeper"]["transactions"]),
             ("transactions", r["transactions"]),
             ("runtime (s)", r["runtime_s"]),
         ]

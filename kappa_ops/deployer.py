@@ -582,7 +582,9 @@ def _execute(
 
     for call in plan.calls:
         if call.once:
-            if call.target not in result.contracts:
+            # A target deployed in this run is new even at a recorded address (a fresh local
+            # chain reuses the deterministic addresses of the last one): its once-calls are due.
+            if call.target not in result.contracts or call.target in result.deployed:
                 due = True
             else:
                 due = not run.once_done(_once_key(call, addresses))

@@ -76,6 +76,40 @@ class Sender:
             )
         return out
 
+    def submit(self, txs: list[tuple[Any, tuple[Any, ...], Any]]) -> list[Any]:
+        """Put transactions [(method, args, sender)] in the node's pool without waiting: with
+        anvil's automine off they are mined by the next `evm_mine` (anvil only)."""
+        assert self.w3 is not None, "submit needs anvil's unlocked dev accounts"
+        return [
+            self.w3.eth.send_transaction(
+                {
+                    "from": str(sender.address),
+                    "to": str(method.contract.address),
+                    "data": bytes(method.encode_input(*args)),
+                    "gas": GAS,
+                }
+            )
+            for method, args, sender in txs
+        ]
+
+    def collect(self, txs: list[tuple[Any, tuple[Any, ...], Any]], hashes: list[Any]) -> list[Any]:
+        """The receipts of submitted transactions once mined; a revert raises TxError."""
+        assert self.w3 is not None
+        out = []
+        for (method, args, sender), txn_hash in zip(txs, hashes, strict=True):
+            receipt = self.w3.eth.get_transaction_receipt(txn_hash)
+            if receipt["status"] != 1:
+                self._raise(method, args, sender, receipt)
+            out.append(
+                Receipt(
+                    txn_hash="0x" + bytes(txn_hash).hex(),
+                    gas_used=int(receipt["gasUsed"]),
+                    block_number=int(receipt["blockNumber"]),
+                    logs=list(receipt["logs"]),
+                )
+            )
+        return out
+
     def timestamp(self) -> int:
         """The latest block's timestamp."""
         if self.w3 is not None:

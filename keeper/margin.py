@@ -57,6 +57,7 @@ then the exact model for the accounts the bound cannot clear, so no account is e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
@@ -89,6 +90,7 @@ __all__ = [
     "scenario_of",
     "scenario_values",
     "sigma_ref",
+    "smile",
     "vol_shock",
 ]
 
@@ -100,6 +102,59 @@ SECONDS_PER_YEAR = 31_536_000
 DOWN, FLAT, UP = 0, 1, 2
 VOL_STATES = 3
 MAX_N = 10
+# The engine's hard bounds on the risk parameters (contracts/margin/params.vy, MAX_K and the
+# rest; MarginEngine.set_risk_params and RiskCalculator.check_params apply them), in wads as the
+# contract states them, inclusive; every
+# IM value must also be at least its MM counterpart. MarginParams accepts exactly what the
+# engine accepts: `from_wads` checks the wads themselves (exact to the wei), the constructor
+# the floats against the same bounds.
+WAD = 10**18
+MODE_BOUNDS = {
+    "k": (WAD, 20 * WAD),
+    "v": (0, WAD),
+    "a": (0, WAD // 5),
+    "conf": (0, WAD),
+    "haircut": (0, WAD // 2),
+}
+N_BOUNDS = (1, MAX_N)
+HORIZON_BOUNDS = (3600, 30 * 86_400)  # seconds
+U_MAX_BOUND = 9 * WAD // 10  # 0 <= u_min <= u_max <= 0.9
+TAU_REF_BOUND = WAD  # 0 < tau_floor <= tau_ref <= 1 (years)
+V_MAX_BOUNDS = (0, WAD)
+REF_VOL_BOUNDS = (10**16, 10 * WAD)
+
+
+def _bounds_error(
+    im: Sequence[float], mm: Sequence[float], grid: Sequence[float], ref_vol: float, one: float
+) -> str | None:
+    """Why (im, mm, grid, ref_vol) lies outside the engine's bounds, or None. `one` is 1 in the
+    values' unit: WAD for wads (compared exactly), 1.0 for floats (bounds divided by WAD)."""
+
+    def b(x: int) -> float:
+        return x if one == WAD else x / WAD
+
+    for mode, name in ((mm, "MM"), (im, "IM")):
+        for value, (field, (low, high)) in zip(mode, MODE_BOUNDS.items(), strict=True):
+            if not b(low) <= value <= b(high):
+                return f"{name} {field} must lie in [{low / WAD:g}, {high / WAD:g}]"
+    if not all(i >= m for i, m in zip(im, mm, strict=True)):
+        return "every IM parameter must be at least its MM counterpart"
+    n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = grid
+    if not (float(n).is_integer() and N_BOUNDS[0] <= n <= N_BOUNDS[1]):
+        return f"n must be an integer in {N_BOUNDS[0]}..{N_BOUNDS[1]}"
+    if not HORIZON_BOUNDS[0] <= horizon <= HORIZON_BOUNDS[1]:
+        return f"horizon must lie in [{HORIZON_BOUNDS[0]}, {HORIZON_BOUNDS[1]}] seconds"
+    if not 0 <= u_min <= u_max <= b(U_MAX_BOUND):
+        return f"need 0 <= u_min <= u_max <= {U_MAX_BOUND / WAD:g}"
+    if not 0 < tau_floor <= tau_ref <= b(TAU_REF_BOUND):
+        return f"need 0 < tau_floor <= tau_ref <= {TAU_REF_BOUND / WAD:g}"
+    if not b(V_MAX_BOUNDS[0]) <= v_max <= b(V_MAX_BOUNDS[1]):
+        return f"v_max must lie in [{V_MAX_BOUNDS[0] / WAD:g}, {V_MAX_BOUNDS[1] / WAD:g}]"
+    if not b(REF_VOL_BOUNDS[0]) <= ref_vol <= b(REF_VOL_BOUNDS[1]):
+        return f"ref_vol must lie in [{REF_VOL_BOUNDS[0] / WAD:g}, {REF_VOL_BOUNDS[1] / WAD:g}]"
+    return None
+
+
 # Slack of the screen, relative to a bound on every magnitude in the computation (see
 # mm_health_lower_bound): float64 rounding is ~1e-14 of that scale, so 1e-9 is safe by 5 orders.
 SCREEN_REL_TOL = 1e-9
@@ -133,12 +188,18 @@ class ModeParams:
     haircut: float
 
     def __post_init__(self) -> None:
-        for name in ("k", "v", "a", "conf"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be finite and >= 0")
-        if not 0.0 <= self.haircut <= 1.0:
-            raise ValueError("haircut must lie in [0, 1]")
+        for name, (low, high) in MODE_BOUNDS.items():
+            if not low / WAD <= getattr(self, name) <= high / WAD:
+                raise ValueError(f"{name} must lie in [{low / WAD:g}, {high / WAD:g}]")
+
+    def values(self) -> tuple[float, float, float, float, float]:
+        """(k, v, a, conf, haircut), the order of risk.Mode."""
+        return self.k, self.v, self.a, self.conf, self.haircut
+
+    @classmethod
+    def from_wads(cls, k: int, v: int, a: int, conf: int, haircut: int) -> ModeParams:
+        """The mode as the engine stores it (risk.Mode: five wads, in this order)."""
+        return cls(*(int(x) / WAD for x in (k, v, a, conf, haircut)))
 
     def at_least_as_strict_as(self, other: ModeParams) -> bool:
         """Every parameter >= other's (the contract enforces this for IM against MM)."""
@@ -151,9 +212,11 @@ class ModeParams:
 class MarginParams:
     """The risk parameters: one ModeParams per mode plus the shared grid parameters.
 
-    n: spot points per side (1..10); horizon_s: margin horizon in seconds; u_min <= u_max < 1:
-    bounds of the spot shock; tau_ref, tau_floor (years) and v_max shape the vol shock
-    v_M(tau); ref_vol: the floor of every account's sigma_ref.
+    n: spot points per side; horizon_s: margin horizon in seconds; u_min <= u_max: bounds of
+    the spot shock; tau_ref, tau_floor (years) and v_max shape the vol shock v_M(tau);
+    ref_vol: the floor of every account's sigma_ref. Every value within the engine's hard
+    bounds (MODE_BOUNDS and the grid bounds above; IM at least MM, field by field), else
+    ValueError: the mirror models exactly the parameters the engine can hold.
     """
 
     im: ModeParams
@@ -168,14 +231,51 @@ class MarginParams:
     ref_vol: float
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.n, int | np.integer) and 1 <= self.n <= MAX_N):
-            raise ValueError(f"n must be an integer in 1..{MAX_N}")
-        if not 0.0 <= self.u_min <= self.u_max < 1.0:
-            raise ValueError("need 0 <= u_min <= u_max < 1")
-        if not (self.horizon_s >= 0 and self.tau_ref > 0 and self.tau_floor > 0):
-            raise ValueError("need horizon_s >= 0, tau_ref > 0 and tau_floor > 0")
-        if not (self.v_max >= 0 and self.ref_vol > 0):
-            raise ValueError("need v_max >= 0 and ref_vol > 0")
+        if not isinstance(self.n, int | np.integer):
+            raise ValueError("n must be an integer")
+        grid = (
+            self.n,
+            self.horizon_s,
+            self.u_min,
+            self.u_max,
+            self.tau_ref,
+            self.tau_floor,
+            self.v_max,
+        )
+        error = _bounds_error(self.im.values(), self.mm.values(), grid, self.ref_vol, 1.0)
+        if error:
+            raise ValueError(error)
+
+    @classmethod
+    def from_wads(
+        cls,
+        im: Sequence[int],
+        mm: Sequence[int],
+        grid: Sequence[int],
+        ref_vol: int,
+    ) -> MarginParams:
+        """The parameters as the engine holds them (MarginEngine.risk_params, the deployment
+        configs): im and mm as risk.Mode (k, v, a, conf, haircut: wads), grid as risk.Grid
+        (n, horizon in seconds, u_min, u_max, tau_ref, tau_floor, v_max: wads), ref_vol a wad.
+        This is the one place wad-encoded parameters become floats; the bounds are checked
+        on the wads, exactly as the engine checks them."""
+        ims, mms, grids = [int(x) for x in im], [int(x) for x in mm], [int(x) for x in grid]
+        error = _bounds_error(ims, mms, grids, int(ref_vol), WAD)
+        if error:
+            raise ValueError(error)
+        n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = grids
+        return cls(
+            im=ModeParams.from_wads(*ims),
+            mm=ModeParams.from_wads(*mms),
+            n=n,
+            horizon_s=horizon,
+            u_min=u_min / WAD,
+            u_max=u_max / WAD,
+            tau_ref=tau_ref / WAD,
+            tau_floor=tau_floor / WAD,
+            v_max=v_max / WAD,
+            ref_vol=int(ref_vol) / WAD,
+        )
 
     def mode(self, is_im: bool) -> ModeParams:
         return self.im if is_im else self.mm
@@ -406,9 +506,25 @@ def vol_shock(tau: ArrayLike, v: float, params: MarginParams) -> FloatArray:
     return np.minimum(v * np.sqrt(params.tau_ref / t), params.v_max)
 
 
-def _stale(vol: FloatArray, markup: ArrayLike, vol_max: ArrayLike) -> FloatArray:
-    """VolOracle's answer for a stale entry: min(vol (1 + markup), vol_max); markup 0 = fresh."""
-    return np.where(np.asarray(markup) > 0, np.minimum(vol * (1.0 + markup), vol_max), vol)
+def smile(
+    atm: ArrayLike,
+    skew: ArrayLike,
+    strike: ArrayLike,
+    spot: ArrayLike,
+    vol_min: ArrayLike,
+    vol_max: ArrayLike,
+    stale_markup: ArrayLike = 0.0,
+) -> FloatArray:
+    """The vol of a strike, as VolOracle.sigma answers it (contracts/math/smile.vy):
+    clamp(atm + skew ln(K / S), vol_min, vol_max), and for a stale entry (stale_markup > 0)
+    min(that (1 + stale_markup), vol_max). At strike == spot the skew term vanishes: the
+    entry's ATM vol, clamped (and marked up when stale). Broadcasts over its arguments."""
+    raw = np.asarray(atm, np.float64) + np.asarray(skew, np.float64) * np.log(
+        np.asarray(strike, np.float64) / np.asarray(spot, np.float64)
+    )
+    vol = np.minimum(np.maximum(raw, vol_min), vol_max)
+    markup = np.asarray(stale_markup, np.float64)
+    return np.where(markup > 0, np.minimum(vol * (1.0 + markup), vol_max), vol)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,12 +553,10 @@ def _series_state(book: _Book, market: Market) -> _SeriesState:
     atm = market.atm[e]
     if np.any(live & np.isnan(atm)):
         raise ValueError("vol: no entry for a live position's expiry")
-    raw = atm + market.skew[e] * np.log(book.strike / market.spot)
-    sigma = np.minimum(np.maximum(raw, market.vol_min[e]), market.vol_max[e])
-    sigma = _stale(sigma, market.stale_markup[e], market.vol_max[e])
-    sigma = np.where(live, sigma, 1.0)
-    atm_ref = np.minimum(np.maximum(atm, market.vol_min[e]), market.vol_max[e])
-    atm_ref = np.where(live, _stale(atm_ref, market.stale_markup[e], market.vol_max[e]), 0.0)
+    limits = (market.vol_min[e], market.vol_max[e], market.stale_markup[e])
+    sigma = np.where(live, smile(atm, market.skew[e], book.strike, market.spot, *limits), 1.0)
+    # sigma_ref's term: the oracle's answer at strike = spot, where the skew term vanishes.
+    atm_ref = np.where(live, smile(atm, market.skew[e], market.spot, market.spot, *limits), 0.0)
     settlement = np.where(live, np.nan, market.settlement[e])
     return _SeriesState(tau, sigma, atm_ref, ~np.isnan(settlement), settlement)
 

@@ -72,6 +72,37 @@ def load(path: str, *args):
     return deployer(path).deploy(*args)
 
 
+def new_transaction() -> None:
+    """Make the next titanoboa call priced like the first call of a new transaction.
+
+    titanoboa runs calls as messages inside one long py-evm transaction, keeping warm/cold access
+    sets and EIP-2200 "original" storage values across calls. Committing the pending changes
+    (`state.lock_changes()`) clears both, so later SSTOREs and SLOADs are priced as cold.
+    """
+    boa.env.evm.vm.state.lock_changes()
+
+
+@pytest.fixture
+def isolate():
+    """Run the test inside a titanoboa anchor: every state change it makes is undone after it,
+    so the module's deployments serve each test as they were set up. A module asks for it
+    with `pytestmark = pytest.mark.usefixtures("isolate")`."""
+    with boa.env.anchor():
+        yield
+
+
+@pytest.fixture(scope="module")
+def proto():
+    """The test protocol (tests/protocol.py) at START with a 60% ATM vol entry (no skew) on
+    the weekly expiry `expiry_in(8)`, one per module, undone at the module's end."""
+    from tests import protocol
+
+    with boa.env.anchor():
+        p = protocol.deploy()
+        p.vol.update(protocol.expiry_in(8), 6 * 10**17, 0)
+        yield p
+
+
 @pytest.fixture(scope="session")
 def lens():
     """PricingLens: the math modules exposed as external views."""

@@ -1,7 +1,11 @@
-"""Exact references for the on-chain math, in 60-digit mpmath, on wad inputs (ints).
+"""Exact references in 60-digit mpmath: the one Black-76 of the tests, and the on-chain math on
+wad inputs (ints).
 
-Every function takes and returns *real* values scaled by 1e18 (as mpmath numbers, unrounded),
-so a test compares the contract's integer output with the exact real result.
+`black76_real` is Black-76 (r = 0) and its Greeks on real numbers: the tests of
+keeper/black76.py, the margin reference (tests/margin_reference.py) and, through `black76`,
+the contract's math all price with it. The wad functions take and return *real* values scaled
+by 1e18 (as mpmath numbers, unrounded), so a test compares the contract's integer output with
+the exact real result.
 """
 
 from __future__ import annotations
@@ -40,30 +44,39 @@ def pdf(x: int) -> mp.mpf:
     return mp.npdf(w(x)) * WAD
 
 
-def black76(forward: int, strike: int, tau: int, sigma: int, is_call: bool) -> dict[str, mp.mpf]:
-    """Exact Black-76 (r = 0) price and Greeks in wad units; intrinsic when sigma*sqrt(tau) = 0."""
-    f, k, t, s = w(forward), w(strike), w(tau), w(sigma)
+GREEKS = ("price", "delta", "gamma", "vega", "theta", "vanna", "volga")
+
+
+def black76_real(forward, strike, tau, sigma, is_call: bool) -> dict[str, mp.mpf]:
+    """Exact Black-76 (r = 0) on real inputs (anything mpmath takes; tau in years): price,
+    delta, gamma, vega, theta (per year), vanna, volga and d1 from their closed forms. When
+    sigma sqrt(tau) = 0 the option is worth its intrinsic value and only "price" is given."""
+    f, k, t, s = (mp.mpf(x) for x in (forward, strike, tau, sigma))
     v = s * mp.sqrt(t)
     if v == 0:
-        value = max(f - k, 0) if is_call else max(k - f, 0)
-        return {"price": value * WAD}
+        return {"price": max(f - k, 0) if is_call else max(k - f, 0)}
     d1 = (mp.log(f / k) + v * v / 2) / v
     d2 = d1 - v
-    if is_call:
-        value = f * mp.ncdf(d1) - k * mp.ncdf(d2)
-        delta = mp.ncdf(d1)
-    else:
-        value = k * mp.ncdf(-d2) - f * mp.ncdf(-d1)
-        delta = mp.ncdf(d1) - 1
+    sign = 1 if is_call else -1
     phi = mp.npdf(d1)
+    vega = f * phi * mp.sqrt(t)
     return {
-        "price": value * WAD,
-        "delta": delta * WAD,
-        "gamma": phi / (f * v) * WAD,
-        "vega": f * phi * mp.sqrt(t) * WAD,
-        "theta": -f * phi * s / (2 * mp.sqrt(t)) * WAD,
+        "price": sign * (f * mp.ncdf(sign * d1) - k * mp.ncdf(sign * d2)),
+        "delta": sign * mp.ncdf(sign * d1),
+        "gamma": phi / (f * v),
+        "vega": vega,
+        "theta": -f * phi * s / (2 * mp.sqrt(t)),
+        "vanna": -phi * d2 / s,
+        "volga": vega * d1 * d2 / s,
         "d1": d1,
     }
+
+
+def black76(forward: int, strike: int, tau: int, sigma: int, is_call: bool) -> dict[str, mp.mpf]:
+    """`black76_real` on wad inputs: price and Greeks in wad units (d1 as a real);
+    intrinsic (price only) when sigma*sqrt(tau) = 0."""
+    exact = black76_real(w(forward), w(strike), w(tau), w(sigma), is_call)
+    return {k: v if k == "d1" else v * WAD for k, v in exact.items()}
 
 
 def greeks_tolerance(

@@ -13,7 +13,9 @@ kappa_ops.deployer, series over three expiries, market makers, directional trade
 insurance fund), lets test account 3 (the bot's signer in `make keeper`) hedge the market
 makers, and records the deployment in deployments/base-local-<chain-id>.json; `crash` moves
 the three mock feeds as the demo's crash does and the demo's arbitrageur brings the pools to the new
-price. Local chains only.
+price. Both write the vol feeder's source (`.keeper/vol-source.json`, base-local.yaml's
+`vol_feed`): the demo's vol path at the depth of the crash (ATM vol up and the skew steeper as
+the price falls), which the bot then posts to the VolOracle. Local chains only.
 """
 
 from __future__ import annotations
@@ -161,6 +163,23 @@ def move_feeds(d: Any, spot: float) -> int:
     return max(int(r.block_number) for r in receipts)
 
 
+VOL_SOURCE = ROOT / ".keeper" / "vol-source.json"
+
+
+def write_vol_source(d: Any, spot: float, path: Path = VOL_SOURCE) -> None:
+    """The demo's vol path at the crash depth of `spot` (kappa_ops.scenario.vol_path's shape:
+    the bump grows with the fall, to `vol_peak_add` at the scenario's full crash)."""
+    import time
+
+    from keeper.runtime.volfeed import write_source
+
+    s = d.s
+    bump = min(max(1.0 - spot / s.spot, 0.0) / s.crash, 1.0)
+    skew = s.skew + (s.skew_peak - s.skew) * bump
+    atm = [a + s.vol_peak_add * bump for a in s.atm_vol]
+    write_source(path, [(e, a, skew) for e, a in zip(d.expiries, atm, strict=False)], time.time())
+
+
 def add_traders(d: Any, first: int, count: int, seed: int) -> list[str]:
     """`count` new directional traders (keys derived from index `first` on), seeded with fills
     against the market makers as the demo seeds its own; returns their addresses."""
@@ -194,10 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         if a.command == "up" and seeded(a.records_dir):
             print("the demo market is already deployed and seeded")
         elif a.command in ("up", "seed"):
+            # The setup makes the bot's signer (`make keeper`: test account 3) the market
+            # makers' hedging operator and a VolOracle feeder.
             d = demo(a.records_dir, short=not a.full)
-            # The market makers let the bot's signer (`make keeper`: test account 3) hedge them.
-            for mm in d.mms:
-                d.send("set_operator", d.engine.set_operator, d.bidder.address, True, sender=mm)
+            write_vol_source(d, d.s.spot)
             print(f"seeded {len(d.accounts)} accounts; engine {d.engine.address}")
         elif a.command == "crash":
             if a.spot is None or not a.spot > 0:
@@ -206,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             d = attach(a.records_dir, log=lambda _line: None)
             move_feeds(d, a.spot)
             d.arbitrage(a.spot)  # the demo's arbitrageur brings the pools to the new price
-            print(f"feeds and pools moved to {a.spot}")
+            write_vol_source(d, a.spot)
+            print(f"feeds and pools moved to {a.spot}; vol source {VOL_SOURCE}")
         else:
             d = attach(a.records_dir, log=lambda _line: None)
             for addr in add_traders(d, a.first, a.count, seed=a.first):

@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from keeper.hedging import delta_ratio, needs_hedge, plan_hedge
 from keeper.liquidation import plan_liquidations, price_limit
+from keeper.routing import amount_out_exact
 from keeper.runtime.settings import KeeperSettings
 
 WAD = 10**18
@@ -65,12 +66,18 @@ class Action:
     """One transaction to send: `kind` names the contract function, `key` identifies it for
     in-flight tracking (one action per key at a time)."""
 
-    kind: str  # start_auction | bid | end_auction | settle_expiry | settle_positions
-    target: str  # "liquidator" or "engine"
+    kind: str  # start_auction | bid | end_auction | settle_expiry | settle_positions | swap
+    # | vol_update
+    target: str  # "liquidator", "engine" or "vol_oracle"
     args: tuple[Any, ...]
     account: str | None = None
     expected_profit_usd: float = 0.0
     reason: str = ""
+    method: str = ""  # the contract function when it is not `kind` (vol_update: update)
+
+    @property
+    def function(self) -> str:
+        return self.method or self.kind
 
     @property
     def key(self) -> tuple[str, str]:
@@ -116,8 +123,11 @@ def expected_profit(
 
 def bid_profit(mtm_usd: float, taken_wad: int, outlay_wad: int, gas_usd: float) -> float:
     """Profit of a simulated bid: the share of the portfolio taken (at MtM) less the cash paid
-    (the simulated outlay, negative when the bidder is paid) and gas."""
-    return taken_wad / WAD * mtm_usd - outlay_wad / WAD - gas_usd
+    (the simulated outlay, negative when the bidder is paid) and gas. An insolvent account's
+    loss is realized before its portfolio moves (the fund, then the cash pool, make its cash
+    cover it: Liquidator.bid), so the share the bidder takes is worth nothing net and the gain
+    is the reward it is paid, f d (MtM - H)."""
+    return taken_wad / WAD * max(mtm_usd, 0.0) - outlay_wad / WAD - gas_usd
 
 
 @dataclass(frozen=True)
@@ -275,7 +285,10 @@ def plan_hedges(
 ) -> list[Action]:
     """`MarginEngine.swap` for every operated account whose |net delta| / gross left the band:
     back to zero delta, split across the pools (keeper.hedging.plan_hedge). The delta test is
-    vectorized; only the accounts due get an order."""
+    vectorized; only the accounts due get an order. The swaps are mined in sending order in
+    the same block, so each hedge is planned on the reserves the earlier ones leave (their
+    exact integer outputs): a second hedge quoted on the block's reserves would miss its
+    `min_out` after the first moved the pools."""
     h = settings.hedge
     idx = np.asarray(rows, dtype=np.int64)
     if idx.size == 0:
@@ -285,6 +298,7 @@ def plan_hedges(
     busy = {(k, s.lower()) for k, s in in_flight}
     out: list[Action] = []
     ratios = delta_ratio(np.nan_to_num(d), g)
+    ru, rc = list(pools.reserves_underlying), list(pools.reserves_cash)
     for k in np.flatnonzero(due):
         i = int(idx[k])
         addr = addresses[i]
@@ -293,14 +307,23 @@ def plan_hedges(
         order = plan_hedge(
             float(d[k]),
             float(underlying[i]),
-            list(pools.reserves_underlying),
-            list(pools.reserves_cash),
+            list(ru),
+            list(rc),
             list(pools.fees_bps),
             underlying_decimals,
             h.slippage,
         )
         if order is None:
             continue
+        for j, (leg, fee) in enumerate(zip(order.legs, pools.fees_bps, strict=True)):
+            if leg <= 0:
+                continue
+            if order.buy_underlying:  # cash in, underlying out
+                got = amount_out_exact(int(leg), rc[j], ru[j], int(fee))
+                rc[j], ru[j] = rc[j] + int(leg), ru[j] - got
+            else:
+                got = amount_out_exact(int(leg), ru[j], rc[j], int(fee))
+                ru[j], rc[j] = ru[j] + int(leg), rc[j] - got
         legs = [(a, int(x)) for a, x in zip(pools.addresses, order.legs, strict=True) if x > 0]
         token_in = cash_token if order.buy_underlying else underlying_token
         args = (

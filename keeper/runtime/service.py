@@ -16,11 +16,13 @@ processed block, so a missed or repeated block, a restart or an RPC error only d
    passed or an expiry was crossed; else only the accounts an event touched;
 5. plan (keeper.runtime.planner), simulate each action with eth_call from the signer, send the
    ones that simulate and pay (or log them in dry run);
+   the vol feeder (keeper.runtime.volfeed) adds VolOracle updates from its source last;
 6. every `drift.every_blocks` blocks compare a rotating sample of accounts with the contracts'
    views at the processed block; a mismatch is logged, counted and repaired from the chain;
 7. write the checkpoint (every `checkpoint_blocks` blocks) atomically.
 
-Every action and every fault is one JSON line on stdout, flushed at once.
+Every action and every fault is one JSON line on stdout, flushed at once. With `health:` set,
+GET /health answers the bot's state (keeper.runtime.health).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import numpy as np
 
 from keeper import margin as km
 from keeper.hedging import needs_hedge
+from keeper.runtime import volfeed
 from keeper.runtime.chain import (
     AccountReader,
     Backoff,
@@ -48,6 +51,7 @@ from keeper.runtime.chain import (
     MarketReader,
     settlement_hints,
 )
+from keeper.runtime.health import HealthState, health_report, rpc_head, serve
 from keeper.runtime.mirror import WAD, Mirror, MirrorError, repair_account
 from keeper.runtime.planner import Action, BlockInputs, Pools, bid_profit, plan_block, plan_hedges
 from keeper.runtime.settings import KeeperSettings
@@ -69,7 +73,12 @@ GAS_ESTIMATE = {
     "settle_expiry": 200_000,
     "settle_positions": 600_000,
     "swap": 1_500_000,
+    "vol_update": 120_000,
 }
+
+
+class ChainChangedError(RuntimeError):
+    """The chain reorganized while a block's data was being read."""
 
 
 def log_line(event: str, **fields: Any) -> None:
@@ -124,13 +133,20 @@ class Keeper:
         chain_id: int,
         log: Callable[..., None] = log_line,
         pools: list[tuple[Any, int]] | None = None,
+        root: Path | None = None,
     ) -> None:
         self.s = settings
         self.provider = provider
         self.log = log
         self.engine, self.liquidator = contracts["engine"], contracts["liquidator"]
         self.oracle = contracts["oracle"]
-        self.contracts = {"engine": self.engine, "liquidator": self.liquidator}
+        self.vol_oracle = contracts["vol_oracle"]
+        self.contracts = {
+            "engine": self.engine,
+            "liquidator": self.liquidator,
+            "vol_oracle": self.vol_oracle,
+        }
+        self.root = root if root is not None else Path.cwd()
         self.chain_id = chain_id
         self.start_block = start_block
         self.checkpoint_file = checkpoint
@@ -167,6 +183,15 @@ class Keeper:
         # Workers of one distributed bot evaluate their own books only (sharding.py).
         self._own_shard_only = sh.count > 1 and sh.takeover_blocks is None
         self._lag = 0
+        self._vol_source_error: str | None = None
+        roles = [name for name, on in settings.roles.model_dump().items() if on]
+        self.health = HealthState(roles=roles, confirmations=settings.confirmations)
+        signer_address = self.sender.address if self.sender is not None else None
+        self.health.extra = {"dry_run": self.dry_run, "signer": signer_address}
+        self._health_server = None
+        if settings.health is not None:
+            h = settings.health
+            self._health_server = serve(h.host, h.port, self.health_report)
 
     # -- mirror and checkpoint ----------------------------------------------------------------
 
@@ -220,17 +245,38 @@ class Keeper:
     # -- reading -----------------------------------------------------------------------------
 
     def _apply_range(self, start: int, end: int) -> int:
-        """Apply every event in [start, end] in chunks; returns the number applied."""
+        """Apply every event in [start, end] in chunks; returns the number applied.
+
+        The hash of a chunk's last block is read before and after its logs: logs read from a
+        branch the node abandoned during the read must not be recorded under the new branch's
+        hash (the reorg check would then never see them)."""
         applied = 0
         for lo, hi in self.events.chunks(start, end, self.s.backfill_chunk):
-            events = self.events.logs(lo, hi)
             block_hash = self.events.block_hash(hi)
+            events = self.events.logs(lo, hi)
+            if self.events.block_hash(hi) != block_hash:
+                raise ChainChangedError(f"block {hi} changed while its logs were read")
             # Pure from here on: a failure above leaves the mirror untouched.
             self.mirror.apply_many(events)
             self.mirror.last_block, self.mirror.last_block_hash = hi, block_hash
             applied += len(events)
         self.metrics.inc("events", applied)
         return applied
+
+    def _reorganized(self) -> bool:
+        """The last processed block is gone or has another hash now (False when the node does
+        not answer: that is an error, not a reorg)."""
+        from web3.exceptions import BlockNotFound
+
+        m = self.mirror
+        if m.last_block < 0 or m.last_block_hash is None:
+            return False
+        try:
+            return self.events.block_hash(m.last_block) != m.last_block_hash
+        except BlockNotFound:
+            return True
+        except Exception:
+            return False
 
     def _check_reorg(self) -> None:
         m = self.mirror
@@ -268,6 +314,25 @@ class Keeper:
                 seconds=round(elapsed, 3),
             )
             self.write_checkpoint()
+            self.health.started = True
+            self.health.last_block = self.mirror.last_block
+            self.health.last_progress = time.time()
+
+    def health_report(self) -> tuple[int, dict[str, Any]]:
+        """The /health answer: the node's head now against the last processed block."""
+        uri = getattr(self.provider, "http_uri", None)
+        head = rpc_head(uri) if uri else None
+        if not uri:
+            try:
+                head = self.events.head()
+            except Exception:
+                head = None
+        h = self.health
+        h.extra["accounts"] = self.mirror.n_accounts
+        h.extra["open_auctions"] = int(self.metrics.gauges.get("open_auctions", 0))
+        h.extra["liquidatable"] = int(self.metrics.gauges.get("liquidatable", 0))
+        assert self.s.health is not None
+        return health_report(h, head, time.time(), self.s.health.max_lag_blocks)
 
     # -- the block --------------------------------------------------------------------------
 
@@ -281,7 +346,21 @@ class Keeper:
             try:
                 report = self._step(started)
             except Exception as exc:  # RPC loss, node restart: log, count, back off, retry
+                if isinstance(exc, ChainChangedError) or self._reorganized():
+                    # A reorg under this block's reads (a block read by number vanished or
+                    # changed): nothing failed, the next block's reorg check rebuilds.
+                    self.metrics.inc("reorg_during_block")
+                    self.log(
+                        "reorg_during_block",
+                        block=number,
+                        error=type(exc).__name__,
+                        message=" ".join(str(exc).split())[:300],
+                        action="the next block rebuilds from the reorg check",
+                    )
+                    return {"errors": float(self.metrics.counters["errors"])}
                 self.metrics.inc("errors")
+                self.health.errors += 1
+                self.health.last_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
                 delay = self.backoff.failure(wall)
                 self.metrics.set("rpc_up", 0.0)
                 self.log(
@@ -303,6 +382,9 @@ class Keeper:
                     lag_blocks=self._lag,
                     caught_up_to=self.mirror.last_block,
                 )
+            self.health.last_error = None
+            self.health.last_block = self.mirror.last_block
+            self.health.last_progress = time.time()
             return report
 
     def _step(self, started: float) -> dict[str, float]:
@@ -350,6 +432,7 @@ class Keeper:
         eval_ms = (time.perf_counter() - t0) * 1e3
         actions = self._plan(now, market.spot)
         actions += self._plan_hedges(market, now)
+        actions += self._plan_vol(now)
         actions = self._mine(actions, target)
         for action in actions:
             self._execute(action, market.spot, target)
@@ -520,7 +603,7 @@ class Keeper:
 
     def _execute(self, action: Action, spot: float, block: int) -> None:
         contract = self.contracts[action.target]
-        method = getattr(contract, action.kind)
+        method = getattr(contract, action.function)
         if action.kind == "settle_expiry":
             # The settlement price is fixed by each source's first round at or after the
             # expiry: the call names those rounds (read now, checked by the aggregator).
@@ -666,6 +749,62 @@ class Keeper:
                 tip=fees[1],
             )
 
+    def _plan_vol(self, now: int) -> list[Action]:
+        """The vol feeder: VolOracle updates from the configured source (keeper.runtime.volfeed)."""
+        vf = self.s.vol_feed
+        if not (self.s.roles.vol_feeder and vf is not None):
+            return []
+        src = vf.source
+        where = src.url if src.kind == "http" else str(self.root / str(src.path))
+        try:
+            doc = volfeed.read_source(src.kind, str(where), src.timeout_seconds)
+            targets = volfeed.parse_source(doc, time.time(), vf.max_source_age_seconds)
+        except volfeed.VolSourceError as exc:
+            self.metrics.inc("vol_source_errors")
+            if str(exc) != self._vol_source_error:  # once per distinct problem, not per block
+                self.log("skip", kind="vol_update", why=f"vol source: {exc}")
+            self._vol_source_error = str(exc)
+            return []
+        self._vol_source_error = None
+        live = [t for t in targets if t.expiry > now]
+        if not live:
+            return []
+        v = self.vol_oracle
+        calls: list[tuple[Any, tuple[Any, ...]]] = [
+            (v.vol_min, ()),
+            (v.vol_max, ()),
+            (v.max_change, ()),
+            (v.max_skew, ()),
+        ]
+        calls += [(v.entry, (t.expiry,)) for t in live]
+        got = self.market_reader.reader.batch(calls)
+        limits = volfeed.VolLimits(*(int(x) for x in got[:4]))
+        entries = {}
+        for t, e in zip(live, got[4:], strict=True):
+            atm, skew, updated = (int(x) for x in _entry_fields(e))
+            entries[t.expiry] = volfeed.VolEntry(atm, skew, updated)
+        busy = frozenset(int(s) for k, s in self.txm.in_flight() if k == "vol_update")
+        updates = volfeed.plan_vol_updates(
+            live,
+            entries,
+            now,
+            limits,
+            volfeed.to_wad(vf.deadband),
+            vf.refresh_seconds,
+            vf.max_expiries_per_block,
+            busy,
+        )
+        return [
+            Action(
+                "vol_update",
+                "vol_oracle",
+                (u.expiry, u.atm, u.skew),
+                reason=u.reason,
+                method="update",
+            )
+            for u in updates
+        ]
+
     # -- drift check ------------------------------------------------------------------------
 
     def _drift_check(self, market: Any, params: Any) -> None:
@@ -677,11 +816,14 @@ class Keeper:
         rows = [(self._drift_cursor + j) % n for j in range(k)]
         self._drift_cursor = (self._drift_cursor + k) % n
         block = m.last_block
+        reads = [self.accounts.read(m.addresses[i], block) for i in rows]
+        if self.events.block_hash(block) != m.last_block_hash:
+            # Read by number across a reorg: the views may be another branch's; compare nothing.
+            raise ChainChangedError(f"block {block} changed during the drift check")
         mismatched = 0
-        for i in rows:
+        for i, got in zip(rows, reads, strict=True):
             addr = m.addresses[i]
             a = m.accounts[i]
-            got = self.accounts.read(addr, block)
             mine = (a.shares, a.debt, a.underlying, tuple(a.words()), a.auction_start)
             theirs = (got.shares, got.debt, got.underlying, got.words, got.auction_start)
             if mine != theirs:
@@ -730,7 +872,14 @@ def build_keeper(bot: Any, settings: KeeperSettings, root: Path, info: Deploymen
         info.start_block,
         chain_id,
         pools=pools,
+        root=root,
     )
+
+
+def _entry_fields(value: Any) -> tuple[Any, ...]:
+    from kappa_ops.chain import _fields
+
+    return _fields(value)
 
 
 __all__ = ["WAD", "Keeper", "build_keeper", "log_line"]

@@ -22,7 +22,13 @@ without a `keeper:` key runs the monitor, liquidator and settler with conservati
       hedge: {band: 0.02, slippage: 0.005, deadline_seconds: 600, min_gross: 0}   # roles.hedger
       shard: {index: 0, count: 1, takeover_blocks: null}   # keeper/runtime/sharding.py
       rpc: {backoff_initial_seconds: 1, backoff_max_seconds: 30}   # after RPC failures
+      vol_feed:                   # roles.vol_feeder: push a vol source to the VolOracle
+        source: {kind: file, path: .keeper/vol-source.json}   # or {kind: http, url: ...}
+        deadband: 0.005           # post when ATM or skew differs from the chain by more
+        refresh_seconds: 3600     # re-post an unchanged entry this often (freshness)
+        max_source_age_seconds: 600
       metrics_port: null          # a Prometheus endpoint on this port when set
+      health: {port: 8090, host: 127.0.0.1, max_lag_blocks: 3}   # GET /health (JSON)
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Roles(_Model):
     liquidator: bool = True
     settler: bool = True
     hedger: bool = False  # the accounts that made the signer their operator
+    vol_feeder: bool = False  # push `vol_feed.source` to the VolOracle (the signer is a feeder)
 
 
 class Drift(_Model):
@@ -108,6 +115,37 @@ class RpcSettings(_Model):
     backoff_max_seconds: float = Field(30.0, gt=0)
 
 
+class VolSource(_Model):
+    """Where the vol feeder reads its targets (keeper/runtime/volfeed.py has the format)."""
+
+    kind: Literal["file", "http"]
+    path: str | None = None  # kind file: relative to the repository root unless absolute
+    url: str | None = None  # kind http: GET, JSON answer
+    timeout_seconds: float = Field(2.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _where(self) -> VolSource:
+        if self.kind == "file" and not self.path:
+            raise ValueError("a file source needs `path`")
+        if self.kind == "http" and not (self.url or "").startswith(("http://", "https://")):
+            raise ValueError("an http source needs an http:// or https:// `url`")
+        return self
+
+
+class VolFeedSettings(_Model):
+    source: VolSource
+    deadband: float = Field(0.005, ge=0, le=1)  # vol points (0.005 = half a vol point)
+    refresh_seconds: int = Field(3600, ge=1)  # re-post unchanged entries this often
+    max_source_age_seconds: int = Field(600, ge=1)  # older `updated`: the source is stale
+    max_expiries_per_block: int = Field(16, ge=1)
+
+
+class HealthSettings(_Model):
+    port: int = Field(ge=1, le=65535)
+    host: str = "127.0.0.1"
+    max_lag_blocks: int = Field(3, ge=0)  # more blocks behind the head: degraded
+
+
 class KeeperSettings(_Model):
     dry_run: bool = False
     roles: Roles = Roles()
@@ -124,7 +162,15 @@ class KeeperSettings(_Model):
     hedge: HedgeSettings = HedgeSettings()
     shard: ShardSettings = ShardSettings()
     rpc: RpcSettings = RpcSettings()
+    vol_feed: VolFeedSettings | None = None
     metrics_port: int | None = Field(None, ge=1, le=65535)
+    health: HealthSettings | None = None
+
+    @model_validator(mode="after")
+    def _vol_feeder_has_a_source(self) -> KeeperSettings:
+        if self.roles.vol_feeder and self.vol_feed is None:
+            raise ValueError("roles.vol_feeder needs a `vol_feed` source")
+        return self
 
     def checkpoint_path(self, ecosystem: str, network: str, root: Path) -> Path:
         if self.checkpoint:

@@ -27,11 +27,12 @@ import mpmath as mp
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from keeper.black76 import black76
 from keeper.implied_vol import _guess_table, _lbr_guess, _nb, _table_guess, implied_vol
+from tests import mp_reference
 from tests.conftest import scaled
+from tests.strategies import WIDE, options
 
 DPS = 40
 EPS = float(np.finfo(np.float64).eps)
@@ -39,25 +40,11 @@ NAMES = ("price", "delta", "gamma", "vega", "theta", "vanna", "volga")
 
 
 def exact(forward: float, strike: float, tau: float, sigma: float, is_call: bool) -> list[mp.mpf]:
-    """Black-76 (r = 0) price and Greeks from their closed forms, in mpmath."""
+    """Black-76 (r = 0) price and Greeks from their closed forms (tests/mp_reference.py), in
+    NAMES' order, at DPS digits."""
     with mp.workdps(DPS):
-        F, K, T, S = (mp.mpf(v) for v in (forward, strike, tau, sigma))
-        sqrt_t = mp.sqrt(T)
-        s = S * sqrt_t
-        d1 = mp.log(F / K) / s + s / 2
-        d2 = d1 - s
-        sign = 1 if is_call else -1
-        pdf = mp.npdf(d1)
-        vega = F * pdf * sqrt_t
-        return [
-            sign * (F * mp.ncdf(sign * d1) - K * mp.ncdf(sign * d2)),
-            sign * mp.ncdf(sign * d1),
-            pdf / (F * s),
-            vega,
-            -F * pdf * S / (2 * sqrt_t),
-            -pdf * d2 / S,
-            vega * d1 * d2 / S,
-        ]
+        out = mp_reference.black76_real(forward, strike, tau, sigma, is_call)
+        return [out[name] for name in NAMES]
 
 
 def scales(forward: float, tau: float, sigma: float) -> list[float]:
@@ -67,24 +54,8 @@ def scales(forward: float, tau: float, sigma: float) -> list[float]:
             (1.0 + s) / sigma, vega * (1.0 + s) / sigma]  # fmt: skip
 
 
-def log_uniform(lo: float, hi: float) -> st.SearchStrategy[float]:
-    return st.floats(math.log(lo), math.log(hi)).map(math.exp)
-
-
-@st.composite
-def options(draw: st.DrawFn, z_max: float = 12.0) -> tuple[float, float, float, float, bool]:
-    """Forward over 9 decades, tau from 5 minutes to 30 years, sigma from 0.1% to 500%, and the
-    strike z standard deviations away: z in [-z_max, z_max]."""
-    forward = draw(log_uniform(1e-3, 1e6))
-    tau = draw(log_uniform(1e-5, 30.0))
-    sigma = draw(log_uniform(1e-3, 5.0))
-    z = draw(st.floats(-z_max, z_max))
-    strike = forward * math.exp(z * sigma * math.sqrt(tau))
-    return forward, strike, tau, sigma, draw(st.booleans())
-
-
 @settings(max_examples=scaled(300))
-@given(options())
+@given(options(z_max=12.0, ranges=WIDE))
 def test_every_greek_matches_the_exact_closed_form(option):
     forward, _, tau, sigma, _ = option
     ours = black76(*option)
@@ -96,7 +67,7 @@ def test_every_greek_matches_the_exact_closed_form(option):
 
 
 @settings(max_examples=scaled(100))
-@given(options(z_max=30.0))
+@given(options(z_max=30.0, ranges=WIDE))
 def test_otm_value_keeps_its_relative_accuracy_deep_in_the_tail(option):
     """The OTM value comes from the small side: no cancellation against F. What is left is the
     difference F N(d1) - K N(d2) = F phi(d1) (R(-d1) - R(-d2)) (R the Mills ratio), whose terms
@@ -114,7 +85,7 @@ def test_otm_value_keeps_its_relative_accuracy_deep_in_the_tail(option):
 
 
 @settings(max_examples=scaled(200))
-@given(options(z_max=4.0))
+@given(options(z_max=4.0, ranges=WIDE))
 def test_implied_vol_recovers_sigma_from_the_exact_price(option):
     forward, strike, tau, sigma, is_call = option
     s = sigma * math.sqrt(tau)

@@ -18,13 +18,14 @@ import boa
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from keeper import margin as km
 from keeper import series
 from tests import protocol as P  # noqa: N812
 from tests import risk_inputs as R  # noqa: N812
 from tests.conftest import load, scaled
+from tests.deployment import MARGIN_PARAMS
+from tests.strategies import mirror_case
 
 WAD = 10**18
 NOW = P.START
@@ -42,49 +43,8 @@ def chain():
         yield vol, load("contracts/margin/RiskCalculator.vy")
 
 
-def params() -> km.MarginParams:
-    def mode(t: tuple[int, ...]) -> km.ModeParams:
-        return km.ModeParams(*(x / WAD for x in t))
-
-    n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = P.GRID
-    return km.MarginParams(
-        im=mode(P.IM),
-        mm=mode(P.MM),
-        n=n,
-        horizon_s=horizon,
-        u_min=u_min / WAD,
-        u_max=u_max / WAD,
-        tau_ref=tau_ref / WAD,
-        tau_floor=tau_floor / WAD,
-        v_max=v_max / WAD,
-        ref_vol=P.REF_VOL / WAD,
-    )
-
-
-position = st.tuples(
-    st.integers(0, 3),  # expiry index
-    st.floats(-0.8, 0.8),  # log-moneyness
-    st.booleans(),
-    st.floats(0.01, 40),  # |size|
-    st.booleans(),  # long?
-)
-case = st.fixed_dictionaries(
-    {
-        "spot": st.floats(200, 20_000),
-        "confidence": st.floats(0.9, 1.0),
-        "days": st.lists(st.integers(1, 180), min_size=4, max_size=4, unique=True),
-        "expired": st.sampled_from(["none", "unsettled", "settled"]),
-        "atm": st.lists(st.floats(0.2, 2.0), min_size=4, max_size=4),
-        "skew": st.lists(st.floats(-0.4, 0.4), min_size=4, max_size=4),
-        "cash": st.floats(-50_000, 200_000),
-        "underlying": st.floats(0, 30),
-        "positions": st.lists(position, min_size=1, max_size=16),
-    }
-)
-
-
 @settings(max_examples=scaled(60))
-@given(c=case)
+@given(c=mirror_case)
 def test_mirror_agrees_with_contract(chain, c):
     vol, calculator = chain
     with boa.env.anchor():
@@ -185,7 +145,7 @@ def test_mirror_agrees_with_contract(chain, c):
         is_call=np.array([[t[2] for t in terms] or [True]]).reshape(1, width),
         size=np.array([[t[3] / WAD for t in terms] or [0.0]]).reshape(1, width),
     )
-    mirror = km.evaluate(pf, mkt, params(), with_scenarios=True)
+    mirror = km.evaluate(pf, mkt, MARGIN_PARAMS, with_scenarios=True)
 
     def close(got_wad: int, expected: float) -> bool:
         return abs(got_wad / WAD - expected) <= 1e-9 * abs(expected) + 1e-6
@@ -205,3 +165,45 @@ def test_mirror_agrees_with_contract(chain, c):
     band = 1e-9 * abs(float(mirror.health_mm[0])) + 1e-6
     if abs(float(mirror.health_mm[0])) > band:
         assert (on_chain["mm"][0] < 0) == (mirror.health_mm[0] < 0)
+
+
+# Every field alone at the contract's bounds and one wei (one unit) beyond them, and at values
+# in between: MarginParams.from_wads accepts exactly what RiskCalculator.check_params does.
+_WAD_EDGES = sorted(
+    {0, 1, 10**16 - 1, 10**16, WAD // 5, WAD // 5 + 1, WAD // 2, WAD // 2 + 1}
+    | {9 * WAD // 10, 9 * WAD // 10 + 1, WAD - 1, WAD, WAD + 1, 10 * WAD, 10 * WAD + 1}
+    | {20 * WAD, 20 * WAD + 1}
+)
+_GRID_EDGES = {0: [0, 1, 10, 11], 1: [3599, 3600, 30 * DAY, 30 * DAY + 1]}
+
+
+def _variants():
+    base = [list(P.IM), list(P.MM), list(P.GRID), P.REF_VOL]
+    for part, size in ((0, 5), (1, 5), (2, 7)):
+        for i in range(size):
+            values = _GRID_EDGES.get(i, _WAD_EDGES) if part == 2 else _WAD_EDGES
+            for value in values:
+                case = [list(base[0]), list(base[1]), list(base[2]), base[3]]
+                case[part][i] = value
+                yield case
+    for value in _WAD_EDGES:
+        yield [list(P.IM), list(P.MM), list(P.GRID), value]
+
+
+def test_mirror_accepts_exactly_the_contracts_parameters(chain):
+    _, calc = chain
+    verdicts = {True: 0, False: 0}
+    for im, mm, grid, ref_vol in _variants():
+        try:
+            calc.check_params(tuple(im), tuple(mm), tuple(grid), ref_vol, 16)
+            on_chain = True
+        except boa.BoaError:
+            on_chain = False
+        try:
+            km.MarginParams.from_wads(im, mm, grid, ref_vol)
+            off_chain = True
+        except ValueError:
+            off_chain = False
+        assert on_chain == off_chain, (im, mm, grid, ref_vol, on_chain)
+        verdicts[on_chain] += 1
+    assert min(verdicts.values()) > 50  # both sides of every bound were tried

@@ -15,19 +15,13 @@ from hypothesis import strategies as st
 
 from tests import mp_reference as ref
 from tests.conftest import scaled
+from tests.strategies import log_uniform_int
 
 WAD = 10**18
 EXP_MIN = -42139678854452767622
 EXP_MAX = 135305999368893231589
 INT_MAX = 2**255 - 1
 MANY = scaled(2000)
-
-
-def log_uniform(lo_exp: int, hi_exp: int) -> st.SearchStrategy[int]:
-    """Integers spread evenly over orders of magnitude 10**lo_exp .. 10**hi_exp."""
-    return st.tuples(st.integers(lo_exp, hi_exp - 1), st.integers(10**15, 10**16 - 1)).map(
-        lambda t: t[1] * 10 ** t[0] // 10**15
-    )
 
 
 exp_inputs = st.one_of(
@@ -41,7 +35,7 @@ ln_inputs = st.one_of(
     st.integers(1, INT_MAX),
     st.integers(1, 10**6),
     st.integers(WAD - 10**12, WAD + 10**12),
-    log_uniform(0, 76),
+    log_uniform_int(0, 76),
 )
 normal_inputs = st.one_of(
     st.integers(-10 * WAD, 10 * WAD),
@@ -66,7 +60,9 @@ def test_ln_wad_matches_mpmath(lens, x):
 
 
 @settings(max_examples=MANY)
-@given(x=st.one_of(st.integers(0, (2**256 - 1) // WAD), log_uniform(0, 59), st.integers(0, 10**6)))
+@given(
+    x=st.one_of(st.integers(0, (2**256 - 1) // WAD), log_uniform_int(0, 59), st.integers(0, 10**6))
+)
 def test_sqrt_wad_is_the_exact_floor(lens, x):
     assert lens.sqrt_wad(x) == ref.sqrt(x)
 
@@ -95,7 +91,7 @@ def test_cdf_is_monotone(lens, x, step):
 
 # Option inputs: forward over 27 orders of magnitude, log-moneyness mostly within +-3 (and out to
 # +-8), tau from one second to ten years, sigma from 0.01% to 1000%.
-forwards = st.one_of(log_uniform(9, 36), st.sampled_from([10**9, WAD, 3000 * WAD, 10**36]))
+forwards = st.one_of(log_uniform_int(9, 36), st.sampled_from([10**9, WAD, 3000 * WAD, 10**36]))
 option_inputs = st.tuples(
     forwards,
     st.one_of(st.floats(-3, 3), st.floats(-8, 8)),

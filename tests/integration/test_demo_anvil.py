@@ -1,19 +1,19 @@
 """`make demo` end to end, short version: ape starts anvil as a local Base node, the demo
-deploys with the deploy script's code, seeds a dozen accounts, crashes the market over 16
-blocks and keeps it safe (auctions, bids, hedges through the router), then stops the node."""
+deploys with the deploy script's code, seeds a dozen accounts, starts the keeper bot as its own
+process and crashes the market over 16 steps; the bot keeps it safe (auctions, bids, hedges
+through the router, vol updates), then both stop."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.conftest import ROOT, child_env, require_anvil
+
 pytestmark = pytest.mark.integration
 
 REPORT_KEYS = {
@@ -27,22 +27,14 @@ REPORT_KEYS = {
     "hedges",
     "max_abs_delta_after_hedge",
     "gas",
+    "keeper_reaction_blocks_max",
+    "keeper_reaction_ms_p50",
+    "keeper",
 }
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = (
-        f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
-        f"{os.pathsep}{env.get('PATH', '')}"
-    )
-    env.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
-    return env
-
-
 def test_short_crash_demo_on_anvil(tmp_path: Path):
-    env = _env()
-    assert shutil.which("anvil", path=env["PATH"]), "anvil missing: run `make setup` first"
+    require_anvil()
     ape = Path(sys.executable).parent / "ape"
     proc = subprocess.run(
         [
@@ -57,9 +49,11 @@ def test_short_crash_demo_on_anvil(tmp_path: Path):
             str(tmp_path / "reports"),
             "--records-dir",
             str(tmp_path / "deployments"),
+            "--keeper-dir",
+            str(tmp_path / "keeper"),
         ],
         cwd=ROOT,
-        env=env,
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -83,3 +77,29 @@ def test_short_crash_demo_on_anvil(tmp_path: Path):
     assert all(h["ratio_after"] <= 0.05 for h in report["hedge_log"])
     assert any(h["legs"] >= 2 for h in report["hedge_log"])
     assert "Stopping 'anvil' process" in out or "block  16/16" in out
+    # Every auction, bid and hedge is the bot's: its mined transactions account for all of them.
+    bot = report["keeper"]
+    assert bot["exit_code"] == 0 and bot["faults"] == []
+    assert bot["by_kind"]["start_auction"] == report["auctions_started"]
+    assert bot["by_kind"]["bid"] == report["liquidations"]
+    assert bot["by_kind"]["swap"] == report["hedges"] == report["gas"]["hedge_swap"]["count"]
+    assert bot["reverted"] == 0
+    # The vol path reached the chain through the bot's vol feeder: every step moves ATM vol.
+    assert report["gas"]["vol_update"]["count"] >= report["steps"]
+    # Every account that turned liquidatable had its auction started by the next block or the
+    # one after, and none was left waiting.
+    reactions = report["reaction_log"]
+    assert reactions and report["keeper_reactions"] == sum(
+        r["blocks"] is not None for r in reactions
+    )
+    assert report["keeper_missed"] == 0
+    assert 1 <= report["keeper_reaction_blocks_max"] <= 2
+    assert all(r["blocks"] is None or 1 <= r["blocks"] <= 2 for r in reactions)
+    assert report["keeper_reaction_ms_p50"] > 0
+    # The bot's final metrics, scraped from its Prometheus endpoint, agree with the chain.
+    metrics = bot["metrics"]
+    assert metrics["sent_start_auction"] == report["auctions_started"]
+    assert metrics["sent_bid"] == report["liquidations"]
+    assert metrics["accounts"] >= report["accounts"] and metrics["liquidatable"] == 0
+    assert metrics["block"] == bot["health"]["last_block"] == bot["health"]["head"]
+    assert bot["health"]["status"] == "ok"

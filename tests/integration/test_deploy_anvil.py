@@ -8,16 +8,13 @@ and stops its own anvil; eth-tester is in-process), so the test session never ho
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.conftest import require_anvil, run_driver
+
 pytestmark = pytest.mark.integration
 
 DRIVER = textwrap.dedent(
@@ -59,29 +56,8 @@ DRIVER = textwrap.dedent(
 )
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = (
-        f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
-        f"{os.pathsep}{env.get('PATH', '')}"
-    )
-    env.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
-    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    return env
-
-
 def _run(network: str, records: Path, timeout: int) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, network, str(records)],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+    return run_driver(DRIVER, network, str(records), timeout=timeout)
 
 
 def _check(result: dict, records: Path) -> None:
@@ -102,8 +78,7 @@ def _check(result: dict, records: Path) -> None:
 
 
 def test_deploy_twice_on_anvil(tmp_path: Path):
-    env = _env()
-    assert shutil.which("anvil", path=env["PATH"]), "anvil missing: run `make setup` first"
+    require_anvil()
     result = _run("base:local:foundry", tmp_path, timeout=240)
     _check(result, tmp_path)
 

@@ -11,73 +11,19 @@ started with Base Sepolia's chain id and reached through BASE_SEPOLIA_RPC_URL, w
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.conftest import ROOT, child_env, run_driver, start_anvil
+
 pytestmark = pytest.mark.integration
 CONFIGS = ROOT / "deploy" / "networks"
 # anvil's (and ape's) test mnemonic, account 1: funded on every fresh anvil.
 KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = (
-        f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
-        f"{os.pathsep}{env.get('PATH', '')}"
-    )
-    env.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
-    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def anvil() -> Iterator[tuple[str, int]]:
-    """A fresh anvil of our own, stopped after the test: (url, port)."""
-    yield from _anvil()
-
-
-def _anvil(*args: str) -> Iterator[tuple[str, int]]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        ["anvil", "--port", str(port), "--silent", *args],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _driver(code: str, *args: str, env: dict[str, str] | None = None, timeout: int = 180) -> dict:
@@ -93,22 +39,8 @@ def _driver(code: str, *args: str, env: dict[str, str] | None = None, timeout: i
         out = {}
         """
     )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            head + textwrap.dedent(code) + '\nprint("RESULT " + json.dumps(out))',
-            *args,
-        ],
-        cwd=ROOT,
-        env=env or _env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+    program = head + textwrap.dedent(code) + '\nprint("RESULT " + json.dumps(out))'
+    return run_driver(program, *args, env=env, timeout=timeout)
 
 
 def _local_copy(tmp: Path, name: str, patch: str) -> Path:
@@ -146,7 +78,7 @@ def test_keystore_account_deploys_with_closed_stdin_and_no_prompt(tmp_path: Path
     bare = subprocess.run(
         cmd,
         cwd=ROOT,
-        env=_env(APE_DATA_FOLDER=str(data)),
+        env=child_env(APE_DATA_FOLDER=str(data)),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -160,7 +92,7 @@ def test_keystore_account_deploys_with_closed_stdin_and_no_prompt(tmp_path: Path
     proc = subprocess.run(
         cmd,
         cwd=ROOT,
-        env=_env(APE_DATA_FOLDER=str(data), APE_ACCOUNTS_ops_PASSPHRASE="s3cret"),
+        env=child_env(APE_DATA_FOLDER=str(data), APE_ACCOUNTS_ops_PASSPHRASE="s3cret"),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -232,9 +164,9 @@ def test_dry_run_on_a_fork_reports_gas_and_checks_addresses(tmp_path: Path):
         keep.append(line)
     (tmp_path / "base.yaml").write_text("\n".join(keep) + "\n")
     # Blocks every second: base:sepolia waits for 2 confirmations of each mock deployment.
-    for url, _ in _anvil("--chain-id", "84532", "--block-time", "1"):
+    with start_anvil("--chain-id", "84532", "--block-time", "1") as (url, _):
         result = _driver(
-            FORK_DRIVER, url, str(tmp_path), env=_env(BASE_SEPOLIA_RPC_URL=url), timeout=240
+            FORK_DRIVER, url, str(tmp_path), env=child_env(BASE_SEPOLIA_RPC_URL=url), timeout=240
         )
     text = "\n".join(result["lines"])
     assert "anvil fork of base:sepolia" in text
@@ -321,7 +253,7 @@ def test_cli_check_exits_3_on_drift_and_apply_reconciles(tmp_path: Path, anvil):
     first = _local_copy(tmp_path, "first.yaml", "")
     changed = _local_copy(tmp_path, "changed.yaml", "liquidator: {duration: 900}\n")
     ape = str(Path(sys.executable).parent / "ape")
-    env = _env(APE_FOUNDRY_HOST=url)
+    env = child_env(APE_FOUNDRY_HOST=url)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         cmd = [ape, "run", "deploy", "--network", "base:local:foundry"]

@@ -1,17 +1,20 @@
 """The keeper bot as its own process against an anvil node (DESIGN.md "Keeper", docs/keeper.md).
 
-The test starts anvil, deploys and seeds the demo market (a dozen accounts), starts
-`silverback run keeper.runtime.bot:bot` signing as ape's test account 3, then adds accounts
-while the bot runs, switches the node to 2-second blocks and crashes the mock feeds in steps.
-Every account that turns liquidatable in a step's block B must have its auction started (an
-AuctionStarted log) in block B + 1 or B + 2. Then two fault drills: the bot is killed (no
+The test starts anvil, deploys and seeds the demo market (a dozen accounts), writes the vol
+feeder's file source, starts `silverback run keeper.runtime.bot:bot` signing as ape's test
+account 3, asks its /health and /metrics over HTTP, then adds accounts while the bot runs,
+switches the node to 2-second blocks and crashes the mock feeds in steps. Every account that
+turns liquidatable in a step's block B must have its auction started (an AuctionStarted log)
+in block B + 1 or B + 2. Then two fault drills: the bot is killed (no
 shutdown), accounts are added and time moves past the first expiry while it is down, one
 account of its checkpoint is corrupted, and it is restarted: it must resume from the checkpoint,
 backfill the gap, settle the expiry and every holder's positions, and find and repair the
 corrupted account (one `drift` line); then a reorg of blocks it already processed (anvil
 snapshot and revert) must be detected and the mirror rebuilt. At the end the bot's checkpoint
 (its mirror, written after every block) must equal the contracts' storage views for every
-account at the checkpoint's block, and the bot must have logged no other fault.
+account at the checkpoint's block, bad debt must be 0, every hedge must have left its market
+maker inside the band, the VolOracle must hold the source's values exactly, and the bot must
+have logged no other fault.
 
 Each chain-side phase runs in a child Python process that connects ape to the node (as in
 test_deploy_anvil.py), so the test session never holds a connection.
@@ -20,20 +23,22 @@ test_deploy_anvil.py), so the test session never holds a connection.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from keeper.runtime.localnet import anvil_command
+from keeper.runtime.volfeed import to_wad, write_source
 from keeper.series import series_terms
+from tests.integration.conftest import child_env, free_port, run_driver
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -50,11 +55,12 @@ DRIVER = textwrap.dedent(
         from ape import chain
         if phase == "seed":
             d = demo(records, short=True, log=lambda line: None)
-            # The market makers let the bot's signer (test account 3) hedge them.
-            for mm in d.mms:
-                d.send("set_operator", d.engine.set_operator, d.bidder.address, True, sender=mm)
+            # The setup made the bot's signer (test account 3) the market makers' hedging
+            # operator and a VolOracle feeder.
             out["accounts"] = list(d.accounts)
             out["market_makers"] = [str(mm.address) for mm in d.mms]
+            out["expiries"] = list(d.expiries)
+            out["atm"], out["skew"] = list(d.s.atm_vol), d.s.skew
         elif phase == "crash":
             d = attach(records, log=lambda line: None)
             before = json.loads(sys.argv[4])
@@ -160,14 +166,35 @@ DRIVER = textwrap.dedent(
                                                 block_id=b))
                        for w in eng.packed_positions(a["address"], block_id=b))
             ]
-            ratios = []
-            for mm in d.mms:
-                delta = int(eng.account_greeks(mm.address, block_id=b)[0]) / 10**18
+            def ratio(account, block):
+                delta = int(eng.account_greeks(account, block_id=block)[0]) / 10**18
                 gross = sum(abs(unpack_position(int(w))[1])
-                            for w in eng.packed_positions(mm.address, block_id=b)) / 10**18
-                ratios.append(abs(delta) / gross if gross else 0.0)
+                            for w in eng.packed_positions(account, block_id=block)) / 10**18
+                return abs(delta) / gross if gross else 0.0
+
+            def market(block):
+                # The price, every vol entry (its age too: a stale entry is marked up) and
+                # every settlement price.
+                return (int(d.oracle.price(block_id=block)[0]),
+                        [tuple(d.vol.entry(e, block_id=block)) for e in d.expiries],
+                        [int(eng.settlement_price(e, block_id=block)) for e in d.expiries])
+
+            ratios = [ratio(mm.address, b) for mm in d.mms]
+            # Each hedge, measured at the end of its block where neither the market nor the
+            # account's positions moved in that block (a price or vol move, a settlement, or a
+            # vol refresh of a stale entry in the same block changes the delta it targeted).
+            after_hedge, moved = [], 0
+            for account, block in json.loads(sys.argv[5]) if len(sys.argv) > 5 else []:
+                held = [list(eng.packed_positions(account, block_id=x)) for x in (block - 1, block)]
+                if market(block) != market(block - 1) or held[0] != held[1]:
+                    moved += 1
+                    continue
+                after_hedge.append((account, block, ratio(account, block)))
+            vol_entries = {str(e): [int(x) for x in tuple(d.vol.entry(e, block_id=b))[:2]]
+                           for e in d.expiries if e > chain.blocks[b].timestamp}
             out = {"block": b, "accounts": [a["address"] for a in ckpt["accounts"]],
-                   "mm_delta_ratio": ratios,
+                   "mm_delta_ratio": ratios, "after_hedge": after_hedge, "hedges_moved": moved,
+                   "bad_debt": int(liq.bad_debt(block_id=b)), "vol": vol_entries,
                    "mismatches": mismatches, "head": chain.blocks.head.number,
                    "left_on_settled": left}
     print("RESULT " + json.dumps(out))
@@ -175,36 +202,8 @@ DRIVER = textwrap.dedent(
 )
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = (
-        f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
-        f"{os.pathsep}{env.get('PATH', '')}"
-    )
-    env.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
-    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _drive(*args: str, timeout: int) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+    return run_driver(DRIVER, *args, timeout=timeout)
 
 
 def _bot_lines(path: Path) -> list[dict]:
@@ -227,20 +226,41 @@ def _wait(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _get(url: str) -> tuple[int, str]:
+    """A real HTTP GET: (status, body); (0, error) when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def _health(port: int) -> tuple[int, dict]:
+    code, body = _get(f"http://127.0.0.1:{port}/health")
+    return code, (json.loads(body) if code else {})
+
+
 def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
-    env = _env()
+    env = child_env()
     assert shutil.which("anvil", path=env["PATH"]), "anvil missing: run `make setup` first"
-    port = _free_port()
+    port, health_port, metrics_port = free_port(), free_port(), free_port()
     records = tmp_path / "deployments"
     checkpoint = tmp_path / "keeper.json"
+    vol_source = tmp_path / "vol-source.json"
     config = tmp_path / "base-local.yaml"
     config.write_text(
         f"extends: {ROOT / 'deploy' / 'networks' / 'base-local.yaml'}\n"
         "keeper:\n"
         f"  checkpoint: {checkpoint}\n"
         "  drift: {every_blocks: 2, sample: 6}\n"
-        "  roles: {hedger: true}\n"
+        "  roles: {hedger: true, vol_feeder: true}\n"
         "  hedge: {band: 0.02}\n"
+        f"  vol_feed: {{source: {{kind: file, path: {vol_source}}},"
+        " max_source_age_seconds: 100000}\n"
+        f"  health: {{port: {health_port}, max_lag_blocks: 3}}\n"
+        f"  metrics_port: {metrics_port}\n"
     )
     node_log = (tmp_path / "anvil.log").open("wb")
     anvil = subprocess.Popen(anvil_command(port), stdout=node_log, stderr=node_log)
@@ -248,6 +268,13 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
     bot_log, bot_log2, dry_log = tmp_path / "bot.log", tmp_path / "bot2.log", tmp_path / "dry.log"
     try:
         seeded = _drive("seed", str(port), str(records), timeout=240)
+        # The vol feeder's source: every expiry's ATM vol 5 points above what the market
+        # was listed at; the bot must bring the VolOracle there.
+        targets = [
+            (e, a + 0.05, seeded["skew"])
+            for e, a in zip(seeded["expiries"], seeded["atm"], strict=True)
+        ]
+        write_source(vol_source, targets, time.time())
         bot_env = {
             **env,
             "APE_FOUNDRY_HOST": f"http://127.0.0.1:{port}",
@@ -268,6 +295,17 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
                 bot_cmd, cwd=ROOT, env=bot_env, stdout=out, stderr=subprocess.STDOUT
             )
         _wait(lambda: any(x["event"] == "backfill" for x in _bot_lines(bot_log)), 120, "backfill")
+        # The health endpoint, asked as a probe would: ok, with the backfilled block.
+        _wait(lambda: _health(health_port)[0] == 200, 60, "a healthy /health")
+        code, health = _health(health_port)
+        backfilled = next(x for x in _bot_lines(bot_log) if x["event"] == "backfill")
+        assert health["status"] == "ok" and health["reasons"] == []
+        assert health["last_block"] >= backfilled["end"] and health["head"] >= health["last_block"]
+        assert 0 <= health["lag_blocks"] <= 3
+        assert health["accounts"] == backfilled["accounts"]
+        assert {"monitor", "liquidator", "settler", "hedger", "vol_feeder"} <= set(health["roles"])
+        assert health["signer"] and health["dry_run"] is False
+        assert _get(f"http://127.0.0.1:{health_port}/other")[0] == 404
         crash = _drive(
             "crash", str(port), str(records), json.dumps(seeded["accounts"]), timeout=240
         )
@@ -280,9 +318,14 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
                 assert step["block"] < step["started"][account] <= step["block"] + 2, step
         assert turned >= 3, crash["steps"]
         assert bot.poll() is None, bot_log.read_text()[-3000:]
+        code, metrics = _get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert code == 200 and "kappa_keeper_sent_start_auction_total" in metrics
+        code, health = _health(health_port)
+        assert code == 200 and health["last_block"] >= crash["steps"][-1]["block"]
         # Fault drill: the bot dies without shutting down; the chain moves on without it.
         bot.kill()
         bot.wait(timeout=30)
+        assert _health(health_port)[0] == 0  # nothing answers for a dead bot
         expired = _drive(
             "expire", str(port), str(records), json.dumps(crash["accounts"]), timeout=180
         )
@@ -337,8 +380,23 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
 
         _wait(settled, 90, "the settlement of the first expiry")
         _wait(lambda: any(x["event"] == "drift" for x in _bot_lines(bot_log2)), 60, "drift")
-        result = _drive("compare", str(port), str(records), str(checkpoint), timeout=180)
+        _wait(lambda: _health(health_port)[0] == 200, 60, "the restarted bot's /health")
+        hedges = [
+            [x["account"], x["block"]]
+            for x in _bot_lines(bot_log) + _bot_lines(bot_log2)
+            if x["event"] == "final" and x["kind"] == "swap" and x["status"] == "ok"
+        ]
+        result = _drive(
+            "compare", str(port), str(records), str(checkpoint), json.dumps(hedges), timeout=300
+        )
         assert result["mismatches"] == []
+        assert result["bad_debt"] == 0
+        # Every hedge left its account inside the band (0.02 of the gross option size).
+        assert result["after_hedge"], result
+        assert [x for x in result["after_hedge"] if x[2] > 0.02] == [], result["hedges_moved"]
+        # The vol feeder brought every live expiry to its source's values, exactly.
+        wanted = {str(e): [to_wad(a), to_wad(k)] for e, a, k in targets}
+        assert result["vol"] and all(wanted[e] == v for e, v in result["vol"].items()), result
         assert result["left_on_settled"] == []
         mirrored = {a.lower() for a in result["accounts"]}
         assert {a.lower() for a in expired["accounts"]} <= mirrored
@@ -388,7 +446,11 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
     swaps = [x for x in final if x["kind"] == "swap" and x["status"] == "ok"]
     assert swaps and {x["account"] for x in swaps} <= {a.lower() for a in seeded["market_makers"]}
     assert all(r <= 0.05 for r in result["mm_delta_ratio"]), result["mm_delta_ratio"]
-    assert sum(k == "settle_positions" for k in kinds) >= len(expired["holders"])
+    # Every holder's expired positions are settled (`left_on_settled == []` above, over every
+    # mirrored account, holders included): the bot's settle_positions for most of them; a
+    # holder that trades or takes a portfolio (the bot itself, by bidding) is settled by that
+    # transaction first (MarginEngine._settle_expired).
+    assert 1 <= sum(k == "settle_positions" for k in kinds) <= len(expired["holders"])
     assert any(x["event"] == "shutdown" for x in second)
     dry_lines = _bot_lines(dry_log)
     assert not [x for x in dry_lines if x["event"] in ("sent", "final", "error")]

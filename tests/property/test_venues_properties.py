@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from keeper.routing import amount_out, amount_out_exact, optimal_split
 from tests.conftest import deployer, scaled
+from tests.strategies import token_amounts
 
 WAD = 10**18
 MAX_UINT = 2**256 - 1
@@ -61,7 +62,7 @@ def new_pool(env, fee_bps: int, eth_amount: int, usd_amount: int):
 # k never decreases; value per share never falls; the pool holds its reserves
 # ---------------------------------------------------------------------------------------------
 
-amounts = st.builds(lambda m, e: m * 10**e, st.integers(1, 999), st.integers(0, 24))
+amounts = token_amounts
 operation = st.tuples(
     st.sampled_from(["sell_eth", "sell_usd", "add", "remove"]), amounts, st.integers(0, 3)
 )

@@ -16,34 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from keeper import margin as km
-from tests.deployment import GRID, IM, MM, REF_VOL, WAD
+from tests.deployment import MARGIN_PARAMS, WAD
 
 REL_TOL = 1e-9
 ABS_TOL_USD = 1e-6
 
 
-def _mode(t: tuple[int, ...]) -> km.ModeParams:
-    return km.ModeParams(*(x / WAD for x in t))
-
-
-def params() -> km.MarginParams:
-    """The deployed risk parameters as keeper/margin.py takes them."""
-    n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = GRID
-    return km.MarginParams(
-        im=_mode(IM),
-        mm=_mode(MM),
-        n=n,
-        horizon_s=horizon,
-        u_min=u_min / WAD,
-        u_max=u_max / WAD,
-        tau_ref=tau_ref / WAD,
-        tau_floor=tau_floor / WAD,
-        v_max=v_max / WAD,
-        ref_vol=REF_VOL / WAD,
-    )
-
-
-PARAMS = params()
+PARAMS = MARGIN_PARAMS
 
 
 @dataclass(frozen=True)

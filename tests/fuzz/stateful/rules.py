@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from keeper.liquidation import NO_WITNESS
 from keeper.orders import as_tuple
 from tests import deployment
-from tests.deployment import DAY, WAD, expiry_at
+from tests.deployment import DAY, GRID, WAD, expiry_at
 from tests.fuzz.protocol_revm import USD_SCALE
 from tests.fuzz.stateful.base import (
     ORACLE_DOWN,
@@ -30,19 +30,10 @@ from tests.fuzz.stateful.base import (
     step,
 )
 from tests.fuzz.stateful.world import TRADERS, list_expiry
+from tests.strategies import order_fields
 
 trader = st.integers(0, TRADERS - 1)
-# A new order: maker, taker (the trader `taker` places after the maker: never the maker itself;
-# self trades come from fill_earlier), series (index into the live ones), side, size (tenths of
-# a unit) and price (USD per unit).
-ORDER = {
-    "maker": trader,
-    "taker": st.integers(1, TRADERS - 1),
-    "pick": st.integers(0, 2**16),
-    "buy": st.booleans(),
-    "size": st.integers(1, 40),
-    "price": st.integers(1, 600),
-}
+ORDER = order_fields(TRADERS)
 MARGIN = frozenset({"engine: below initial margin"})
 # While an expiry an account holds has a stale vol entry it cannot withdraw.
 STALE = frozenset({"engine: stale vol"})
@@ -336,16 +327,7 @@ class TradingRules(KappaMachine):
         self.allow(maker_address, taker_address)
         reasons = MARGIN | GRACE | ORACLE_DOWN | ORDER_STATE | BAND
         reasons |= {"engine: too many positions", "engine: series expired"}
-        ok, _ = self.attempt(
-            "fill",
-            self.engine.fill,
-            as_tuple(order),
-            signature,
-            amount,
-            taker_address,
-            sender=sender,
-            allowed=reasons,
-        )
+        ok = self.attempt_fill(order, signature, amount, taker_address, sender, reasons)
         if not ok:
             return
         logs = self.engine.get_logs()
@@ -382,17 +364,30 @@ class TradingRules(KappaMachine):
         """The fill must revert with `reason`, or one the engine checks before it."""
         taker_address = self.traders[taker].address
         sender = self.w.operator if reason == "engine: not authorised" else taker_address
+        ok = self.attempt_fill(order, signature, amount, taker_address, sender, {reason} | earlier)
+        assert not ok, f"fill: expected {reason!r}"
+
+    def attempt_fill(
+        self,
+        order: dict[str, Any],
+        signature: bytes,
+        amount: int,
+        taker: str,
+        sender: str,
+        allowed: frozenset[str] | set[str],
+    ) -> bool:
+        """Send the fill; True if it went through (else it reverted with a reason allowed)."""
         ok, _ = self.attempt(
             "fill",
             self.engine.fill,
             as_tuple(order),
             signature,
             amount,
-            taker_address,
+            taker,
             sender=sender,
-            allowed={reason} | earlier,
+            allowed=allowed,
         )
-        assert not ok, f"fill: expected {reason!r}"
+        return ok
 
 
 class OrderRules(TradingRules):
@@ -834,8 +829,8 @@ class LiquidationRules(KappaMachine):
     def threshold(self) -> int:
         return int(self.p.oracle.liquidation_threshold())
 
-    @step(victim=trader, witness=st.booleans())
-    def start_auction(self, victim: int, witness: bool) -> None:
+    @step(victim=trader, witness=st.booleans(), other=st.integers(0, 2**8))
+    def start_auction(self, victim: int, witness: bool, other: int) -> None:
         """Anyone starts an auction, proving H_MM below the threshold by a full check or by the
         account's witness scenario."""
         account = self.traders[victim].address
@@ -845,8 +840,19 @@ class LiquidationRules(KappaMachine):
             return
         proof = NO_WITNESS
         if witness:
-            proof = self.engine.health(account, False)[1]
+            h_mm, proof = self.engine.health(account, False)
+            self.witness_never_lies(account, h_mm, proof, other)
         self.healthy_accounts_cannot_be_auctioned(account, h, proof)
+
+    @postcondition
+    def witness_never_lies(self, account: str, h_mm: int, witness: int, other: int) -> None:
+        """The witness scenario reproduces H_MM exactly (`scenario_health`), and any other
+        scenario is at least H_MM: no scenario can prove a healthy account unhealthy."""
+        engine = self.engine
+        assert engine.scenario_health(account, witness, False) == h_mm, (account, witness)
+        points = 3 * (2 * GRID[0] + 1)
+        other = (witness + 1 + other % (points - 1)) % points
+        assert engine.scenario_health(account, other, False) >= h_mm, (account, other)
 
     @postcondition
     def healthy_accounts_cannot_be_auctioned(self, account: str, h: Any, proof: int) -> None:

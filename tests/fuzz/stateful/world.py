@@ -110,7 +110,7 @@ def _build() -> World:
         expiry = expiry_at(chain.timestamp, days)
         atm = WAD * (6 + i) // 10
         series |= list_expiry(p, expiry, SPOT * WAD, atm, -WAD // 10 * (1 - i))
-    traders = [Maker.new(f"trader{i}") for i in range(TRADERS)]
+    traders = [Maker.new(f"trader{i}", fast=True) for i in range(TRADERS)]
     operator = chain.new_account("operator", 10**21)
     outsider = chain.new_account("outsider", 10**21)
     backstop = chain.new_account("backstop", 10**21)

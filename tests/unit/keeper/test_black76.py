@@ -15,7 +15,7 @@ from hypothesis import given, settings
 
 from keeper.black76 import Greeks, black76, portfolio_greeks
 from tests.conftest import scaled
-from tests.unit.keeper.option_books import BAD_FORWARD_STRIKE, EPS, options, random_book
+from tests.strategies import BAD_FORWARD_STRIKE, EPS, options, random_book
 
 # ---------------------------------------------------------------------------------------------
 # Known values

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from keeper.black76 import black76
 from keeper.implied_vol import implied_vol
 from tests.conftest import scaled
-from tests.unit.keeper.option_books import BAD_FORWARD_STRIKE, EPS, options, random_book
+from tests.strategies import BAD_FORWARD_STRIKE, EPS, options, random_book
 
 # ---------------------------------------------------------------------------------------------
 # Implied volatility

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from keeper import margin as km
 from keeper.liquidation import NO_WITNESS, plan_liquidations, price_limit
+from tests.deployment import MARGIN_PARAMS
 
 
 def test_start_bid_and_end_follow_health_and_open_auctions():
@@ -67,18 +70,7 @@ def test_full_check_sentinel_is_max_uint256():
 
 def test_plan_on_a_real_margin_result():
     """A short put that a crash puts under water is started with its keeper.margin witness."""
-    params = km.MarginParams(
-        im=km.ModeParams(4, 0.3, 0.02, 0.2, 0.15),
-        mm=km.ModeParams(3, 0.25, 0.01, 0.1, 0.1),
-        n=3,
-        horizon_s=86_400,
-        u_min=0.05,
-        u_max=0.5,
-        tau_ref=1 / 12,
-        tau_floor=1 / 365,
-        v_max=1.0,
-        ref_vol=0.8,
-    )
+    params = replace(MARGIN_PARAMS, ref_vol=0.8)
     now, expiry = 1_800_000_000, 1_800_000_000 + 10 * 86_400
 
     def market(spot: float) -> km.Market:

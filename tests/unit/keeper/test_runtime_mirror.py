@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from keeper import margin as km
 from keeper.runtime.mirror import WAD, Event, Mirror, MirrorError
 from keeper.series import pack_position, series_id
+from tests.deployment import MARGIN_PARAMS
 
 USD = "0x" + "11" * 20
 WETH = "0x" + "22" * 20
@@ -169,18 +171,8 @@ MARKET = km.Market(
     vol_min=0.05,
     vol_max=5.0,
 )
-PARAMS = km.MarginParams(
-    im=km.ModeParams(k=4, v=0.3, a=0.02, conf=0.2, haircut=0.15),
-    mm=km.ModeParams(k=3, v=0.25, a=0.01, conf=0.1, haircut=0.1),
-    n=3,
-    horizon_s=86400,
-    u_min=0.05,
-    u_max=0.5,
-    tau_ref=1 / 12,
-    tau_floor=1 / 365,
-    v_max=1.0,
-    ref_vol=0.8,
-)
+# The test deployment's risk parameters with a higher sigma_ref floor.
+PARAMS = replace(MARGIN_PARAMS, ref_vol=0.8)
 
 
 def test_evaluate_all_and_incremental_equal_keeper_margin():

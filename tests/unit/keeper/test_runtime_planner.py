@@ -54,6 +54,9 @@ def test_discount_and_fraction_follow_the_liquidator():
     assert p[0] == pytest.approx(f[0] * 2000.0 * 0.085 * 0.5 - 1.0, rel=1e-15)
     assert p[1] == pytest.approx(0.085 * 10.0 - 1.0, rel=1e-15)
     assert bid_profit(2000.0, WAD // 4, 400 * WAD, 2.0) == 2000.0 / 4 - 400.0 - 2.0
+    # Insolvent (MtM -28.2): the loss is realized before the move, the bidder's gain is its
+    # reward (paid: a negative outlay), here 0.02 x R = 7.02 USD, less gas.
+    assert bid_profit(-28.2, WAD, -702 * 10**16, 0.45) == 7.02 - 0.45
 
 
 def test_plan_starts_bids_and_ends():
@@ -192,3 +195,29 @@ def test_plan_hedges_splits_the_due_accounts_across_pools():
         in_flight=[("swap", ADDR[0])],
     )
     assert [a.account for a in busy] == [ADDR[2]]
+
+
+def test_hedges_in_one_block_are_planned_on_the_reserves_the_earlier_ones_leave():
+    from keeper.hedging import plan_hedge
+    from keeper.routing import amount_out_exact
+    from keeper.runtime.planner import Pools, plan_hedges
+
+    ru, rc = [2000 * WAD, 1000 * WAD], [6_000_000 * 10**6, 3_000_000 * 10**6]
+    pools = Pools(["0xp5", "0xp30"], [5, 30], ru, rc)
+    net, gross, under = np.array([-3.0, -2.0]), np.array([10.0, 10.0]), np.zeros(2)
+    s = KeeperSettings.model_validate({"roles": {"hedger": True}, "hedge": {"band": 0.02}})
+    first, second = plan_hedges(
+        ADDR[:2], [0, 1], net, gross, under, pools, "0xusd", "0xweth", now=1000, settings=s
+    )
+    a = plan_hedge(-3.0, 0.0, ru, rc, [5, 30], 18, 0.005)
+    assert a is not None and first.args[4] == a.min_out
+    # The pools after the first swap, as the pool contract computes them.
+    ru2, rc2 = list(ru), list(rc)
+    for j, (leg, fee) in enumerate(zip(a.legs, [5, 30], strict=True)):
+        out = amount_out_exact(leg, rc2[j], ru2[j], fee)
+        rc2[j], ru2[j] = rc2[j] + leg, ru2[j] - out
+    b = plan_hedge(-2.0, 0.0, ru2, rc2, [5, 30], 18, 0.005)
+    stale = plan_hedge(-2.0, 0.0, ru, rc, [5, 30], 18, 0.005)
+    assert b is not None and stale is not None
+    assert second.args[3] == [x for x in b.legs if x > 0] and second.args[4] == b.min_out
+    assert sum(b.legs) > sum(stale.legs)  # the second buys the same units at a higher price

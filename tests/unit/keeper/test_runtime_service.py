@@ -1,12 +1,22 @@
-"""keeper.runtime.service: structured log lines and the Prometheus metrics endpoint."""
+"""keeper.runtime.service: structured log lines, the Prometheus metrics endpoint, and how a
+block's failure is classified (a reorg under the step is not an error)."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
 import urllib.request
+from collections.abc import Callable
 
-from keeper.runtime.service import Metrics, log_line
+import pytest
+from web3.exceptions import BlockNotFound
+
+from keeper.runtime.chain import Backoff
+from keeper.runtime.health import HealthState
+from keeper.runtime.mirror import Mirror
+from keeper.runtime.service import ChainChangedError, Keeper, Metrics, log_line
+from keeper.runtime.settings import parse_keeper
 
 
 def test_log_line_is_one_flushed_json_line(capsys):
@@ -33,3 +43,150 @@ def test_metrics_count_and_serve_prometheus():
     plain = Metrics(None)
     plain.inc("errors")
     assert plain.counters == {"errors": 1}
+
+
+class _Chain:
+    """Block hashes by number, changed by the test to play a reorg; `gone` blocks raise."""
+
+    def __init__(self, hashes: dict[int, str]) -> None:
+        self.hashes = dict(hashes)
+        self.gone: set[int] = set()
+        self.on_logs: Callable[[], None] = lambda: None
+
+    def head(self) -> int:
+        return max(self.hashes)
+
+    def block_hash(self, number: int) -> str:
+        if number in self.gone:
+            raise BlockNotFound(f"Block with id: '{number}' not found.")
+        return self.hashes[number]
+
+    def logs(self, start: int, end: int) -> list:
+        self.on_logs()
+        return []
+
+    def chunks(self, start: int, end: int, size: int):
+        yield start, end
+
+
+def _keeper(chain: _Chain, lines: list) -> Keeper:
+    """A Keeper without a node: only what on_block's fault handling and the reads touch."""
+    k = Keeper.__new__(Keeper)
+    k.s = parse_keeper({})
+    k.events = chain  # type: ignore[assignment]
+    k.mirror = Mirror("0xc", "0xu", 10**6, 10**18)
+    k.mirror.last_block, k.mirror.last_block_hash = 10, chain.hashes[10]
+    k.metrics = Metrics(None)
+    k.lock = threading.Lock()
+    k.log = lambda event, **f: lines.append({"event": event, **f})
+    k.health = HealthState(roles=["monitor"], started=True, last_block=10)
+    k.backoff, k._lag = Backoff(1.0, 30.0), 0
+    return k
+
+
+def test_a_block_that_vanished_under_the_step_is_a_reorg_not_an_error():
+    chain = _Chain({10: "0xaa", 11: "0xbb"})
+    lines: list = []
+    k = _keeper(chain, lines)
+
+    def step(_started: float) -> dict:
+        chain.gone.add(10)  # the node reverted to before block 10 during the step
+        raise BlockNotFound("Block with id: '10' not found.")
+
+    k._step = step  # type: ignore[method-assign]
+    k.on_block(11)
+    assert [x["event"] for x in lines] == ["reorg_during_block"]
+    assert k.metrics.counters["errors"] == 0 and k.health.last_error is None
+
+
+def test_a_failing_read_on_an_unchanged_chain_is_an_error():
+    chain = _Chain({10: "0xaa", 11: "0xbb"})
+    lines: list = []
+    k = _keeper(chain, lines)
+
+    def step(_started: float) -> dict:
+        raise ConnectionError("connection refused")
+
+    k._step = step  # type: ignore[method-assign]
+    k.on_block(11)
+    assert [(x["event"], x["error"]) for x in lines] == [("error", "ConnectionError")]
+    assert k.metrics.counters["errors"] == 1
+    assert k.health.last_error == "ConnectionError: connection refused"
+
+
+def test_logs_read_across_a_reorg_are_not_recorded_under_the_new_hash():
+    chain = _Chain({10: "0xaa", 11: "0xbb", 12: "0xcc"})
+    lines: list = []
+    k = _keeper(chain, lines)
+
+    def reorg() -> None:
+        chain.hashes[12] = "0xdd"  # block 12 replaced while its logs were being read
+
+    chain.on_logs = reorg
+    with pytest.raises(ChainChangedError, match="block 12 changed"):
+        k._apply_range(11, 12)
+    assert (k.mirror.last_block, k.mirror.last_block_hash) == (10, "0xaa")  # untouched
+    chain.on_logs = lambda: None
+    assert k._apply_range(11, 12) == 0
+    assert (k.mirror.last_block, k.mirror.last_block_hash) == (12, "0xdd")
+
+
+def test_the_monitor_reports_every_account_and_the_gauges():
+    """The risk monitor's numbers per block: liquidatable (H_MM < 0), below IM only, open
+    auctions, the worst H_MM and the gross |delta|, as one `risk` line and as gauges."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    lines: list = []
+    k = _keeper(_Chain({10: "0xaa"}), lines)
+    ev = SimpleNamespace(
+        health_mm=np.array([-5.0, 3.0, 10.0, np.nan, 0.0]),
+        health_im=np.array([-9.0, -1.0, 4.0, np.nan, -0.5]),
+        delta=np.array([1.5, -2.0, 0.25, np.nan, 0.0]),
+    )
+    k.mirror = SimpleNamespace(  # type: ignore[assignment]
+        evaluation=ev, n_accounts=4, auction_start=np.array([100, 0, 0, 0, 0])
+    )
+    k._rows_evaluated = 4
+    out = k._report(block=10, full=True, eval_ms=1.0, started=0.0, n_actions=2)
+    # Only the first 4 rows are accounts; the NaN row is one not evaluated yet.
+    assert (out["liquidatable"], out["below_im"], out["open_auctions"]) == (1.0, 1.0, 1.0)
+    assert out["accounts"] == 4.0 and out["actions"] == 2.0 and out["gross_delta"] == 3.75
+    (risk,) = lines
+    assert risk["event"] == "risk" and risk["min_health_mm"] == -5.0
+    assert k.metrics.gauges["liquidatable"] == 1.0 and k.metrics.gauges["gross_delta"] == 3.75
+
+
+def test_the_drift_check_repairs_nothing_across_a_reorg():
+    """Views read by block number while the node replaced that block belong to another
+    branch: the check must neither log drift nor overwrite the mirror."""
+    from keeper.runtime.chain import ChainAccount
+
+    chain = _Chain({10: "0xaa"})
+    lines: list = []
+    k = _keeper(chain, lines)
+    k.mirror.row("0x" + "11" * 20)
+    k.s = parse_keeper({"drift": {"every_blocks": 1, "sample": 1}})
+    k._drift_cursor = 0
+
+    class Reader:
+        def read(self, address: str, block: int) -> ChainAccount:
+            chain.hashes[10] = "0xbb"  # block 10 replaced while it was read
+            return ChainAccount(shares=5, debt=0, underlying=0, words=(), auction_start=0)
+
+    k.accounts = Reader()  # type: ignore[assignment]
+    with pytest.raises(ChainChangedError, match="block 10 changed during the drift check"):
+        k._drift_check(None, None)
+    assert lines == [] and k.mirror.accounts[0].shares == 0
+    chain.hashes[10] = k.mirror.last_block_hash = "0xcc"  # an unchanged chain: repaired
+
+    class Steady:
+        def read(self, address: str, block: int) -> ChainAccount:
+            return ChainAccount(shares=5, debt=0, underlying=0, words=(), auction_start=0)
+
+    k.accounts = Steady()  # type: ignore[assignment]
+    k.mirror.evaluate = lambda *a, **kw: None  # type: ignore[method-assign]
+    k._drift_check(None, None)
+    assert [(x["event"], x["fields"]) for x in lines] == [("drift", ["shares"])]
+    assert k.mirror.accounts[0].shares == 5

@@ -23,18 +23,7 @@ E7 = P.expiry_in(8)
 D_START, D_MAX, DURATION, FUND_SHARE, BUFFER, DUST = P.LIQUIDATION
 
 
-@pytest.fixture(scope="module")
-def proto():
-    with boa.env.anchor():
-        p = P.deploy()
-        p.vol.update(E7, 6 * WAD // 10, 0)
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def isolate(proto):
-    with boa.env.anchor():
-        yield
+pytestmark = pytest.mark.usefixtures("isolate")
 
 
 def addr(name: str) -> str:
@@ -470,7 +459,7 @@ def test_auction_bid_settles_expired_positions_before_taking_cash(proto, victim,
     proto.fund(victim, usd=4_000.000001)
     order = maker.order(put_later, True, 10 * WAD, 90 * WAD)
     with boa.env.prank(victim):
-        proto.engine.fill(P.as_tuple(order), maker.sign(proto.engine, order), 10 * WAD, victim)
+        proto.engine.fill(P.as_tuple(order), maker.sign(proto, order), 10 * WAD, victim)
     boa.env.time_travel(seconds=E7 - boa.env.timestamp + 60)
     proto.set_spot(2500)
     proto.settle_expiry(E7)
@@ -607,7 +596,7 @@ def test_insolvent_bid_takes_the_last_wei_of_cash(proto, put, bidder):
     proto.fund(account, weth=1)
     order = maker.order(put, True, WAD, 1)
     with boa.env.prank(account):
-        proto.engine.fill(P.as_tuple(order), maker.sign(proto.engine, order), WAD, account)
+        proto.engine.fill(P.as_tuple(order), maker.sign(proto, order), WAD, account)
     assert proto.engine.cash(account) == 1
     fund_insurance(proto, 20_000)  # covers everything: no socialization blurs the wei
     proto.set_spot(1000)
@@ -654,7 +643,7 @@ def test_loss_beyond_the_cash_pool_is_a_recorded_deficit(proto, put, bidder):
         p.fund(account, weth=2)
         order = maker.order(put, True, 10 * WAD, 32 * WAD)
         with boa.env.prank(account):
-            p.engine.fill(P.as_tuple(order), maker.sign(p.engine, order), 10 * WAD, account)
+            p.engine.fill(P.as_tuple(order), maker.sign(p, order), 10 * WAD, account)
         bidder = addr("weth-bidder")
         p.fund(bidder, weth=50)
         p.set_spot(1200)

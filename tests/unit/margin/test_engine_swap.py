@@ -11,18 +11,15 @@ WAD = 10**18
 USD = 10**6
 
 
+pytestmark = pytest.mark.usefixtures("isolate")
+
+
 @pytest.fixture(scope="module")
 def world():
     with boa.env.anchor():
         p = P.deploy()
         router, pools = P.deploy_venues(p)
         yield p, router, [x.address for x in pools]
-
-
-@pytest.fixture(autouse=True)
-def isolate(world):
-    with boa.env.anchor():
-        yield
 
 
 def swap(p, account, token, pools, legs, min_out=0, caller=None, deadline=None):
@@ -173,7 +170,7 @@ def test_hedging_short_calls_with_underlying_cuts_the_delta(world):
     p.fund(alice, usd=6_000)
     order = dealer.order(sid, True, 5 * WAD, 40 * WAD)
     with boa.env.prank(alice):
-        p.engine.fill(P.as_tuple(order), dealer.sign(p.engine, order), 5 * WAD, alice)
+        p.engine.fill(P.as_tuple(order), dealer.sign(p, order), 5 * WAD, alice)
     unhedged = p.engine.account_greeks(alice)[0]
     assert unhedged < -WAD  # short 5 calls with delta ~0.3 each
     out = swap(p, alice, p.usd.address, pools, [3_000 * USD, 1_500 * USD, 500 * USD])

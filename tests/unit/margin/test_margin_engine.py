@@ -16,18 +16,7 @@ DAY = 86_400
 E7 = P.expiry_in(8)  # a weekly expiry one week after the deployment time
 
 
-@pytest.fixture(scope="module")
-def proto():
-    with boa.env.anchor():
-        p = P.deploy()
-        p.vol.update(E7, 6 * WAD // 10, 0)
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def isolate(proto):
-    with boa.env.anchor():
-        yield
+pytestmark = pytest.mark.usefixtures("isolate")
 
 
 @pytest.fixture
@@ -46,7 +35,7 @@ def addr(name: str) -> str:
 
 def fill(proto, maker, taker, series_id, is_buy, size, price, amount=None, caller=None, order=None):
     order = order or maker.order(series_id, is_buy, size, price)
-    sig = maker.sign(proto.engine, order)
+    sig = maker.sign(proto, order)
     with boa.env.prank(caller or taker):
         proto.engine.fill(P.as_tuple(order), sig, amount or size, taker)
     return order
@@ -330,7 +319,7 @@ def test_fill_moves_options_and_premium(proto, call_3200):
     assert P.position_ids(proto.engine, taker) == ([call_3200], [-2 * WAD])
     assert proto.engine.cash(maker.address) == (100_000 - 202) * WAD
     assert proto.engine.cash(taker) == (50_000 + 202) * WAD
-    assert proto.engine.filled(maker.digest(proto.engine, order)) == 2 * WAD
+    assert proto.engine.filled(maker.digest(proto, order)) == 2 * WAD
 
 
 def test_fill_by_operator(proto, call_3200):
@@ -501,7 +490,7 @@ def test_account_greeks_match_black76(proto, call_3200):
     proto.fund(taker, usd=20_000, weth=2)
     fill(proto, maker, taker, call_3200, True, 3 * WAD, 60 * WAD)  # taker short 3 calls
     delta, gamma, vega, theta = proto.engine.account_greeks(taker)
-    tau = (E7 - boa.env.timestamp) / 31_536_000
+    tau = (E7 - boa.env.timestamp) / P.YEAR
     ref = black76(3000.0, 3200.0, tau, 0.6, True)
     assert math.isclose(delta / WAD, 2 - 3 * float(ref.delta), rel_tol=1e-12)
     assert math.isclose(gamma / WAD, -3 * float(ref.gamma), rel_tol=1e-9)
@@ -679,7 +668,7 @@ def test_fill_is_locked_against_reentry_through_a_token_callback():
         token.approve(p.engine.address, 100_000 * 10**6)
         p.engine.deposit_for(token.address, token.address, 100_000 * 10**6)  # the token trades
         order = maker.order(sid, True, WAD, WAD)
-        args = (P.as_tuple(order), maker.sign(p.engine, order), WAD, token.address)
+        args = (P.as_tuple(order), maker.sign(p, order), WAD, token.address)
         with boa.env.anchor(), boa.env.prank(token.address):
             p.engine.fill(*args)
             assert P.position_ids(p.engine, token.address)[0] == [sid]

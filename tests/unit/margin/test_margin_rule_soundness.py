@@ -13,25 +13,21 @@ WAD = 10**18
 E1, E7 = P.expiry_in(1), P.expiry_in(7)
 
 
+pytestmark = pytest.mark.usefixtures("isolate")
+
+
 @pytest.fixture(scope="module")
-def proto():
-    with boa.env.anchor():
-        p = P.deploy()
-        p.vol.update(E1, 6 * WAD // 10, 0)
-        p.vol.update(E7, 6 * WAD // 10, 0)
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def isolate(proto):
-    with boa.env.anchor():
-        yield
+def proto(proto):
+    """The conftest protocol with 60% vol entries on E1 and E7 too."""
+    proto.vol.update(E1, 6 * WAD // 10, 0)
+    proto.vol.update(E7, 6 * WAD // 10, 0)
+    return proto
 
 
 def fill(p, maker, taker, sid, maker_buys, size, price, caller=None):
     order = maker.order(sid, maker_buys, size, price)
     with boa.env.prank(caller or taker):
-        p.engine.fill(P.as_tuple(order), maker.sign(p.engine, order), size, taker)
+        p.engine.fill(P.as_tuple(order), maker.sign(p, order), size, taker)
 
 
 def test_straddle_between_grid_points_cannot_drain_the_fund(proto):
@@ -65,7 +61,7 @@ def test_straddle_between_grid_points_cannot_drain_the_fund(proto):
         order = b.order(sid, True, 100 * WAD, low // 2)
         try:
             with boa.env.prank(a):
-                p.engine.fill(P.as_tuple(order), b.sign(p.engine, order), 100 * WAD, a)
+                p.engine.fill(P.as_tuple(order), b.sign(p, order), 100 * WAD, a)
         except boa.BoaError as e:
             assert "engine: below initial margin" in repr(e) or "price outside band" in repr(e)
         _, h_im, h_mm = p.engine.margin(a)
@@ -151,7 +147,7 @@ def test_a_stale_vol_blocks_new_risk_on_the_accounts_that_hold_it(proto):
     # A fill that adds risk is refused; deposits are always welcome.
     order = b.order(call, False, WAD, p.price_band(call, a)[1])
     with boa.env.prank(a), boa.reverts("engine: below initial margin"):
-        p.engine.fill(P.as_tuple(order), b.sign(p.engine, order), WAD, a)
+        p.engine.fill(P.as_tuple(order), b.sign(p, order), WAD, a)
     p.fund(a, usd=1)
     # Once the vol is fresh again, the account withdraws to its (fresh) initial margin.
     p.vol.update(E7, 6 * WAD // 10, 0)

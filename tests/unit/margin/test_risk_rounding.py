@@ -191,7 +191,7 @@ def test_vol_shock_term_structure_exact(calc):
 def test_spot_shock_exact_and_clamped(calc):
     # u_M = clamp(k_M sigma_ref sqrt(horizon / year), u_min, u_max); GRID: one day, [5%, 50%].
     mode, grid = P.MM, P.GRID
-    root = math.isqrt((grid[1] * WAD // 31_536_000) * WAD)
+    root = math.isqrt((grid[1] * WAD // P.YEAR) * WAD)
     sigma_ref = 6 * WAD // 10
     expected = mode[0] * sigma_ref // WAD * root // WAD
     assert grid[2] < expected < grid[3]  # inside the clamp: the formula itself is pinned

@@ -27,6 +27,9 @@ HOUR = 3600
 PHASE = 1 << 64
 
 
+pytestmark = pytest.mark.usefixtures("isolate")
+
+
 def feed(answer: float = 3000, decimals: int = 8) -> Any:
     return deployer("contracts/mocks/MockAggregatorV3.vy").deploy(
         decimals, "ETH / USD", round(answer * 10**decimals)
@@ -317,25 +320,16 @@ E7 = P.expiry_in(8)
 
 
 @pytest.fixture(scope="module")
-def proto():
+def withholding(proto):
     """The test protocol (three feeds, min_sources 3) plus a fourth source, the withholder."""
-    with boa.env.anchor():
-        p = P.deploy()
-        p.vol.update(E7, 6 * WAD // 10, 0)
-        p.engine.list_series(E7, 3000 * WAD, True)
-        withholder = feed(3000)
-        p.oracle.add_source(withholder.address, HOUR)
-        yield p, withholder
+    proto.engine.list_series(E7, 3000 * WAD, True)
+    withholder = feed(3000)
+    proto.oracle.add_source(withholder.address, HOUR)
+    return proto, withholder
 
 
-@pytest.fixture(autouse=True)
-def isolate():
-    with boa.env.anchor():
-        yield
-
-
-def test_oracle_withholding_source_cannot_pick_the_settlement(proto):
-    p, withholder = proto
+def test_oracle_withholding_source_cannot_pick_the_settlement(withholding):
+    p, withholder = withholding
     at(E7 - 600)
     publish(withholder, 3000)  # fresh, but from before the expiry
     at(E7 + 60)
@@ -355,8 +349,8 @@ def test_oracle_withholding_source_cannot_pick_the_settlement(proto):
     assert p.engine.settlement_price(E7) == 3000 * WAD  # median of 3000, 3000, 3000, 3300
 
 
-def test_oracle_withholding_source_is_left_out_after_the_timeout(proto):
-    p, withholder = proto
+def test_oracle_withholding_source_is_left_out_after_the_timeout(withholding):
+    p, withholder = withholding
     at(E7 + 60)
     p.set_spot(3000)
     with boa.reverts("oracle: settlement source pending"):
@@ -369,8 +363,8 @@ def test_oracle_withholding_source_is_left_out_after_the_timeout(proto):
     assert p.engine.settlement_price(E7) == 3000 * WAD
 
 
-def test_oracle_settle_expiry_with_a_wrong_hint_reverts(proto):
-    p, withholder = proto
+def test_oracle_settle_expiry_with_a_wrong_hint_reverts(withholding):
+    p, withholder = withholding
     at(E7 + 60)
     p.set_spot(3000)
     publish(withholder, 3000)

@@ -22,7 +22,7 @@ from kappa_ops.config import CONFIG_DIR, load_config
 from keeper.liquidation import NO_WITNESS
 from tests import deployment
 from tests import protocol as P  # noqa: N812
-from tests.conftest import deployer, load
+from tests.conftest import deployer, load, new_transaction
 
 WAD = 10**18
 E7 = P.expiry_in(8)
@@ -34,18 +34,7 @@ H_MM_AT_3000 = 1_121_481_601_041_979_433_160
 CONF_MM = deployment.MM[3]
 
 
-@pytest.fixture(scope="module")
-def proto():
-    with boa.env.anchor():
-        p = P.deploy()
-        p.vol.update(E7, 6 * WAD // 10, 0)
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def isolate(proto):
-    with boa.env.anchor():
-        yield
+pytestmark = pytest.mark.usefixtures("isolate")
 
 
 @pytest.fixture
@@ -268,7 +257,6 @@ def test_oracle_caller_gas_limit_cannot_drop_an_honest_source():
     """A source that burns its allowance comes first; for every gas limit the call either
     fails or prices from all three honest sources: an honest source starved by the caller's
     limit reverts the call ("oracle: out of gas") instead of being skipped."""
-    from bench.common import new_transaction
 
     # A fresh environment: committing state between calls (new_transaction) is not
     # compatible with the per-test anchor.
@@ -309,8 +297,6 @@ def test_oracle_caller_gas_limit_cannot_drop_a_settlement_source():
     after the expiry; every gas limit either fails or settles at the three honest rounds."""
     from eth_abi import encode
     from eth_utils import keccak
-
-    from bench.common import new_transaction
 
     with boa.swap_env(boa.Env()):
         burner = hostile(8, 3000)

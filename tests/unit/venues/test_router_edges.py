@@ -18,6 +18,9 @@ MAX_UINT = 2**256 - 1
 FAR = 2**255
 
 
+pytestmark = pytest.mark.usefixtures("isolate")
+
+
 @pytest.fixture(scope="module")
 def setup(pool_deployer, eth, usd, lp, trader):
     pool = pool_deployer.deploy(eth.address, usd.address, 30, "LP", "LP")
@@ -35,12 +38,6 @@ def setup(pool_deployer, eth, usd, lp, trader):
         eth.approve(router.address, MAX_UINT)
         usd.approve(router.address, MAX_UINT)
     return router, pool, other
-
-
-@pytest.fixture(autouse=True)
-def isolate():
-    with boa.env.anchor():
-        yield
 
 
 def _out(pool, amount, eth):
