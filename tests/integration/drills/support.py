@@ -385,14 +385,20 @@ def bot_lines(path: Path) -> list[dict[str, Any]]:
 
 
 def write_config(path: Path, checkpoint: Path, extra: str = "") -> Path:
-    """A bot's settings: the local network's file with the drill's keeper keys."""
-    path.write_text(
-        f"extends: {NETWORK_FILE}\n"
-        "keeper:\n"
-        f"  checkpoint: {checkpoint}\n"
-        "  drift: {every_blocks: 5, sample: 4}\n"
-        "  roles: {hedger: false}\n" + extra
-    )
+    """A bot's settings: the local network's file with the drill's keeper keys. The local
+    file's fixed ports (metrics, health) are switched off unless the drill sets its own, so
+    that several bots can run side by side; no hedger, no vol feeder (the drills' market has
+    no vol path)."""
+    keys = {
+        "checkpoint": str(checkpoint),
+        "drift": "{every_blocks: 5, sample: 4}",
+        "roles": "{hedger: false, vol_feeder: false}",
+        "metrics_port": "null",
+        "health": "null",
+    }
+    own = {line.split(":")[0].strip() for line in extra.splitlines() if line.startswith("  ")}
+    lines = [f"  {k}: {v}\n" for k, v in keys.items() if k not in own]
+    path.write_text(f"extends: {NETWORK_FILE}\nkeeper:\n" + "".join(lines) + extra)
     return path
 
 

@@ -29,6 +29,7 @@ REPLACE_AFTER = 2
 KEEPER = f"""  tx:
     max_fee_gwei: 5
     max_priority_fee_gwei: 0.1
+    gas_limit: 3000000
     replace_after_blocks: {REPLACE_AFTER}
     bump_percent: 50
     hourly_spend_cap_eth: {CAP_ETH}
