@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import os
 import shutil
 import signal
 import socket
@@ -31,7 +30,9 @@ from typing import Any
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
+from kappa_ops.keeper_bot import log_lines
 from keeper.runtime.localnet import anvil_command
+from tests.integration.conftest import child_env
 
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "bench" / "results" / "keeper_drills.json"
@@ -44,18 +45,6 @@ SIGNER_ADDRESSES = {
 }
 DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # test account 0: feeds, roles
 WAD = 10**18
-
-
-def env() -> dict[str, str]:
-    out = dict(os.environ)
-    out["PATH"] = (
-        f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}"
-        f"{os.pathsep}{out.get('PATH', '')}"
-    )
-    out.setdefault("VVM_BINARY_PATH", str(ROOT / ".vvm"))
-    out["PYTHONPATH"] = f"{ROOT}{os.pathsep}{out.get('PYTHONPATH', '')}"
-    out["PYTHONUNBUFFERED"] = "1"
-    return out
 
 
 def free_port() -> int:
@@ -331,7 +320,7 @@ class Seeded:
 
 def seed(workdir: Path) -> Seeded:
     """Deploy and seed the demo market on a fresh anvil, then dump the node's state."""
-    e = env()
+    e = child_env()
     assert shutil.which("anvil", path=e["PATH"]), "anvil missing: run `make setup` first"
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -369,19 +358,6 @@ def seed(workdir: Path) -> Seeded:
 
 
 # -- bots -------------------------------------------------------------------------------------
-
-
-def bot_lines(path: Path) -> list[dict[str, Any]]:
-    out = []
-    if not path.is_file():
-        return out
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
 
 
 def write_config(path: Path, checkpoint: Path, extra: str = "") -> Path:
@@ -426,7 +402,7 @@ class Bot:
     def start(self, rpc_port: int) -> Bot:
         self.starts += 1
         e = {
-            **env(),
+            **child_env(),
             "APE_FOUNDRY_HOST": f"http://127.0.0.1:{rpc_port}",
             "KAPPA_KEEPER_CONFIG": str(self.config),
             "KAPPA_RECORDS_DIR": str(self.records),
@@ -447,11 +423,11 @@ class Bot:
     def lines(self, every: bool = True) -> list[dict[str, Any]]:
         """This bot's JSON lines (of every start, or of the current one)."""
         if not every:
-            return bot_lines(self.log)
+            return log_lines(self.log)
         return [
             x
             for i in range(1, self.starts + 1)
-            for x in bot_lines(self.workdir / f"{self.name}-{i}.log")
+            for x in log_lines(self.workdir / f"{self.name}-{i}.log")
         ]
 
     def tail(self) -> str:
