@@ -15,7 +15,7 @@ export HYPOTHESIS_PROFILE ?= ci
 
 VYPER_LINK := $(VVM_BINARY_PATH)/vyper-$(VYPER_VERSION)
 
-.PHONY: help setup test demo bench fuzz lint clean prereqs mutate keeper
+.PHONY: help setup test demo bench fuzz lint clean prereqs mutate keeper drills redis
 
 help:
 	@echo "make setup   bootstrap .venv, the anvil binary and the compiler link (idempotent)"
@@ -23,6 +23,7 @@ help:
 	@echo "make test    the full test suite (what CI runs)"
 	@echo "make bench   every benchmark; results in bench/results/*.json"
 	@echo "make keeper  the keeper bot against a local demo chain (anvil + deployment; docs/keeper.md)"
+	@echo "make drills  the keeper's fault drills on anvil (+ Redis); bench/results/keeper_drills.json"
 	@echo "make fuzz    long property-based fuzzing (HYPOTHESIS_PROFILE=deep)"
 	@echo "make lint    ruff (check, format --check) and mypy (keeper/, kappa_ops/)"
 	@echo "make clean   remove .venv, node_modules and build caches"
@@ -62,6 +63,18 @@ keeper: setup
 	$(BIN)/python -m keeper.runtime.localnet up --port $(KEEPER_PORT)
 	APE_FOUNDRY_HOST=http://127.0.0.1:$(KEEPER_PORT) $(BIN)/silverback run keeper.runtime.bot:bot \
 		--network base:local:foundry --account $(KEEPER_ACCOUNT)
+
+# The keeper's fault drills (tests/integration/drills, docs/keeper.md "Faults"): restart, RPC
+# loss, stuck transactions, reorgs, two bots, and the distributed mode over a real Redis server
+# (Debian's redis-server, installed here when missing). Writes bench/results/keeper_drills.json.
+drills: setup redis
+	KAPPA_DRILLS=1 $(BIN)/python -m pytest -q tests/integration/drills
+
+redis:
+	@command -v redis-server >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+	@redis-server --version
 
 bench: setup
 	$(BIN)/python -m bench

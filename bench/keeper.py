@@ -18,7 +18,14 @@ account pairs so that every account holds exactly 16 positions (sizes 1..20 opti
   positions decoded into fresh arrays, a new Portfolios (so a new series book) and a full
   evaluation, plus the plan. The RPC reads themselves are not counted (they would only make
   the baseline slower: Multicall3 batches of 400 calls, ~40,000 calls for 10,000 accounts);
-- the ratios baseline / block and baseline / incremental.
+- the ratios baseline / block and baseline / incremental;
+- `scale_out`: the same history for SCALE_ACCOUNTS = 100,000 accounts, and the price-move block
+  (full re-evaluation + plan) done by one keeper and by each of two workers of a distributed bot
+  (keeper/runtime/sharding.py: a worker evaluates its own mirror books, every other one, then
+  plans and keeps its own rows' actions): `one_worker_ms_p50`, `two_workers_ms_p50` (each
+  worker's, and the larger), and `ratio_one_over_two_workers`. The workers run on separate
+  cores in production, so the block's wall time with two workers is the larger of the two
+  figures; here both are measured one after the other in this process.
 
 With `--node`, also against a local anvil node (the demo market deployed and seeded, then
 NODE_ACCOUNTS more accounts funded with one `deposit_for` each, one block per transaction):
@@ -68,7 +75,9 @@ def _expiries() -> list[int]:
     return [base + d * DAY for d in (7, 14, 30, 45, 60, 90, 120, 180)]
 
 
-def history(rng: np.random.Generator) -> tuple[list[str], list[Event], list[int]]:
+def history(
+    rng: np.random.Generator, accounts: int = ACCOUNTS
+) -> tuple[list[str], list[Event], list[int]]:
     """Addresses, the events and the listed series ids."""
     expiries = _expiries()
     strikes = [round(SPOT * m) for m in np.linspace(0.6, 1.4, 25)]
@@ -82,8 +91,8 @@ def history(rng: np.random.Generator) -> tuple[list[str], list[Event], list[int]
                 "SeriesListed", block, 0, {"series_id": sid, "expiry": e, "strike": k, "is_call": c}
             )
         )
-    addresses = [f"0x{i + 1:040x}" for i in range(ACCOUNTS)]
-    cash = rng.integers(20_000, 400_000, ACCOUNTS)
+    addresses = [f"0x{i + 1:040x}" for i in range(accounts)]
+    cash = rng.integers(20_000, 400_000, accounts)
     for i, a in enumerate(addresses):
         block += 1
         events.append(
@@ -115,7 +124,7 @@ def history(rng: np.random.Generator) -> tuple[list[str], list[Event], list[int]
                     },
                 )
             )
-    for p in range(0, ACCOUNTS, 2):
+    for p in range(0, accounts, 2):
         maker, taker = addresses[p], addresses[p + 1]
         chosen = rng.choice(len(sids), POSITIONS, replace=False)
         sizes = rng.integers(1, 21, POSITIONS)
@@ -212,6 +221,55 @@ def timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return (time.perf_counter() - t) * 1e3
+
+
+SCALE_ACCOUNTS = 100_000
+SCALE_ROUNDS = 5
+
+
+def scale_out() -> dict[str, object]:
+    """Per-block work at SCALE_ACCOUNTS accounts with one keeper and with two workers (see the
+    module)."""
+    from keeper.runtime.sharding import own_books, row_owner
+
+    rng = np.random.default_rng(SEED + 1)
+    _, events, _ = history(rng, SCALE_ACCOUNTS)
+    m = Mirror(USD, WETH, 10**12, 1, width=POSITIONS, shard_size=1024)
+    m.apply_many(events)
+    del events
+    settings = KeeperSettings()
+    now = NOW
+    m.take_touched()
+    m.evaluate(market(None, now), PARAMS)  # the cold build of every book, once
+    n_books = -(-m.n_accounts // m.shard_size)
+    owners = row_owner(np.arange(m.n_accounts), m.shard_size, 2)
+    one, two = [], []
+
+    def worker_block(mk: km.Market, now: int, index: int) -> None:
+        # As keeper.runtime.service does: its books evaluated, the plan on the mirror's arrays
+        # (vectorized; the other worker's rows keep their last numbers), then its own actions.
+        m.evaluate(mk, PARAMS, books=own_books(n_books, index, 2))
+        plan(m, now, settings)
+
+    for _ in range(SCALE_ROUNDS):
+        now += 2
+        mk = market(rng, now)
+        one.append(timed(lambda mk=mk, now=now: (m.evaluate(mk, PARAMS), plan(m, now, settings))))
+        now += 2
+        mk = market(rng, now)
+        two.append([timed(lambda mk=mk, now=now, i=i: worker_block(mk, now, i)) for i in (0, 1)])
+    per_worker = np.median(np.array(two), axis=0)
+    slowest = float(np.median(np.max(np.array(two), axis=1)))
+    return {
+        "accounts": SCALE_ACCOUNTS,
+        "positions_per_account": POSITIONS,
+        "rounds": SCALE_ROUNDS,
+        "one_worker_ms_p50": round(float(np.median(one)), 1),
+        "two_workers_ms_p50": [round(float(x), 1) for x in per_worker],
+        "two_workers_slowest_ms_p50": round(slowest, 1),
+        "accounts_per_worker": [int(np.sum(owners == i)) for i in (0, 1)],
+        "ratio_one_over_two_workers": round(float(np.median(one)) / slowest, 2),
+    }
 
 
 NODE_ACCOUNTS = 3000
@@ -366,6 +424,7 @@ def main(with_node: bool = False) -> dict[str, object]:
         "max_abs_diff_health_mm_vs_rebuild": max_diff,
         "rounds": ROUNDS,
     }
+    result["scale_out"] = scale = scale_out()
     command = "python -m bench.keeper"
     if with_node:
         result.update(node_figures())
@@ -392,6 +451,19 @@ def main(with_node: bool = False) -> dict[str, object]:
         table(
             ("per block (10,000 x 16)", "ms p50", "baseline / this"),
             [(a, b, c if c is not None else "-") for a, b, c in rows],
+        )
+    )
+    print(
+        table(
+            (f"per block ({SCALE_ACCOUNTS:,} x {POSITIONS}), price move", "ms p50", "1 / this"),
+            [
+                ("one keeper", scale["one_worker_ms_p50"], 1.0),
+                (
+                    "two workers (the slower one)",
+                    scale["two_workers_slowest_ms_p50"],
+                    scale["ratio_one_over_two_workers"],
+                ),
+            ],
         )
     )
     print(

@@ -29,6 +29,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a keeper bot's log file (other lines, and a last line still being
+    written, are skipped); [] while the file does not exist."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
 class KeeperBotError(RuntimeError):
     """The bot did not start or stopped answering; the message is one line."""
 
@@ -149,14 +164,7 @@ class KeeperBot:
 
     def lines(self) -> list[dict[str, Any]]:
         """The bot's JSON log lines so far."""
-        out = []
-        for line in self.log_path.read_text().splitlines():
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return out
+        return log_lines(self.log_path)
 
     def stop(self) -> int | None:
         """SIGINT (the bot writes its checkpoint and logs `shutdown`), then kill after 30 s."""

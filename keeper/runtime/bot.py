@@ -52,11 +52,19 @@ _holder: dict[str, Keeper] = {}
 
 
 def keeper() -> Keeper:
+    if "keeper" not in _holder:  # a worker that joined after the startup task (distributed)
+        _start()
     return _holder["keeper"]
 
 
 @bot.on_startup()
 def startup(_state: Any) -> None:
+    _start()
+
+
+def _start() -> None:
+    if "keeper" in _holder:
+        return
     k = build_keeper(bot, SETTINGS, ROOT, DEPLOYMENT)
     _holder["keeper"] = k
     log_line(

@@ -65,6 +65,37 @@ def settlement_hints(oracle: Any, expiry: int) -> list[int]:
     return source_hints(oracle, lambda a: Contract(a, abi=AGGREGATOR_V3_READS), expiry)
 
 
+@dataclass
+class Backoff:
+    """Retry spacing after RPC failures (pure): the first retry after `initial` seconds, then
+    doubling up to `maximum`; a success resets it. `ready(now)` says whether to try now, so
+    block deliveries during an outage cost nothing but a clock read."""
+
+    initial: float
+    maximum: float
+    failures: int = 0
+    retry_at: float = 0.0
+    down_since: float | None = None
+
+    def ready(self, now: float) -> bool:
+        return now >= self.retry_at
+
+    def failure(self, now: float) -> float:
+        """Record a failure at `now`; returns the delay before the next attempt."""
+        if self.down_since is None:
+            self.down_since = now
+        delay = min(self.initial * 2.0**self.failures, self.maximum)
+        self.failures += 1
+        self.retry_at = now + delay
+        return delay
+
+    def success(self, now: float) -> float | None:
+        """Record a success; returns how long the outage lasted (None if there was none)."""
+        outage = None if self.down_since is None else now - self.down_since
+        self.failures, self.retry_at, self.down_since = 0, 0.0, None
+        return outage
+
+
 class ChainIOError(RuntimeError):
     """A chain read that failed in a way the bot reports as one line."""
 

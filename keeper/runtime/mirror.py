@@ -641,15 +641,19 @@ class Mirror:
         params: km.MarginParams,
         rows: Sequence[int] | NDArray[np.int64] | None = None,
         greeks: bool = False,
+        books: Sequence[int] | None = None,
     ) -> NDArray[np.int64]:
         """keeper.margin.evaluate for every row (rows=None: shard by shard from the cached
-        books) or for the given rows only, and keeper.margin.account_greeks too when `greeks`;
-        results land in `self.evaluation`. Cash is valued with interest accrued to
-        `market.now`. Returns the rows evaluated."""
+        books, only the listed `books` when given) or for the given rows only, and
+        keeper.margin.account_greeks too when `greeks`; results land in `self.evaluation`.
+        Cash is valued with interest accrued to `market.now`. Returns the rows evaluated."""
         self.sync(int(market.now))
         ev = self.evaluation
         if rows is None:
-            for k in range(len(self._shards)):
+            done = []
+            for k in range(len(self._shards)) if books is None else books:
+                if k >= len(self._shards):
+                    continue
                 lo = k * self.shard_size
                 pf = self._shard(k)
                 if pf.n_accounts == 0:
@@ -658,8 +662,10 @@ class Mirror:
                 self._store(where, km.evaluate(pf, market, params))
                 if greeks:
                     self._store_greeks(where, km.account_greeks(pf, market))
-            ev.at[: self.n_accounts] = market.now
-            return np.arange(self.n_accounts, dtype=np.int64)
+                done.append(np.arange(lo, lo + pf.n_accounts, dtype=np.int64))
+            evaluated = np.concatenate(done) if done else np.zeros(0, dtype=np.int64)
+            ev.at[evaluated] = market.now
+            return evaluated
         idx = np.unique(np.asarray(rows, dtype=np.int64))
         if idx.size:
             pf = self.portfolios(idx)

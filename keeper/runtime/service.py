@@ -45,6 +45,7 @@ from keeper.hedging import needs_hedge
 from keeper.runtime import volfeed
 from keeper.runtime.chain import (
     AccountReader,
+    Backoff,
     DeploymentInfo,
     EventReader,
     MarketReader,
@@ -54,12 +55,12 @@ from keeper.runtime.health import HealthState, health_report, rpc_head, serve
 from keeper.runtime.mirror import WAD, Mirror, MirrorError, repair_account
 from keeper.runtime.planner import Action, BlockInputs, Pools, bid_profit, plan_block, plan_hedges
 from keeper.runtime.settings import KeeperSettings
+from keeper.runtime.sharding import Takeover, key_owner, own_books, row_owner
 from keeper.runtime.txmanager import (
     PendingTx,
     Sender,
     TxManager,
     TxPolicy,
-    bumped_fees,
     initial_fees,
 )
 
@@ -174,6 +175,14 @@ class Keeper:
         self._last_step = -1
         self._last_report: dict[str, float] = {}
         self._max_fee = self.txm.policy.max_fee_wei
+        self.backoff = Backoff(
+            settings.rpc.backoff_initial_seconds, settings.rpc.backoff_max_seconds
+        )
+        sh = settings.shard
+        self.takeover = Takeover(sh.index, sh.count, sh.takeover_blocks)
+        # Workers of one distributed bot evaluate their own books only (sharding.py).
+        self._own_shard_only = sh.count > 1 and sh.takeover_blocks is None
+        self._lag = 0
         self._vol_source_error: str | None = None
         roles = [name for name, on in settings.roles.model_dump().items() if on]
         self.health = HealthState(roles=roles, confirmations=settings.confirmations)
@@ -331,9 +340,12 @@ class Keeper:
         """Process everything up to the head; returns this block's metrics."""
         with self.lock:
             started = time.perf_counter()
+            wall = time.time()
+            if not self.backoff.ready(wall):  # an outage: wait for the retry time
+                return {"errors": float(self.metrics.counters["errors"]), "backoff": 1.0}
             try:
                 report = self._step(started)
-            except Exception as exc:  # RPC loss, node restart: log, count, retry next block
+            except Exception as exc:  # RPC loss, node restart: log, count, back off, retry
                 if isinstance(exc, ChainChangedError) or self._reorganized():
                     # A reorg under this block's reads (a block read by number vanished or
                     # changed): nothing failed, the next block's reorg check rebuilds.
@@ -349,14 +361,27 @@ class Keeper:
                 self.metrics.inc("errors")
                 self.health.errors += 1
                 self.health.last_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+                delay = self.backoff.failure(wall)
+                self.metrics.set("rpc_up", 0.0)
                 self.log(
                     "error",
                     where="on_block",
                     block=number,
                     error=type(exc).__name__,
                     message=" ".join(str(exc).split())[:300],
+                    retry_in=round(delay, 3),
                 )
                 return {"errors": float(self.metrics.counters["errors"])}
+            outage = self.backoff.success(time.time())
+            self.metrics.set("rpc_up", 1.0)
+            if outage is not None:
+                self.metrics.inc("recoveries")
+                self.log(
+                    "recovered",
+                    outage_seconds=round(outage, 3),
+                    lag_blocks=self._lag,
+                    caught_up_to=self.mirror.last_block,
+                )
             self.health.last_error = None
             self.health.last_block = self.mirror.last_block
             self.health.last_progress = time.time()
@@ -375,6 +400,7 @@ class Keeper:
         m = self.mirror
         if target == self._last_step and self._last_report:
             return self._last_report  # a repeated delivery of a block already processed
+        self._lag = max(target - m.last_block, 0)  # blocks behind when this step began
         if target > m.last_block:
             self._apply_range(max(m.last_block + 1, self.start_block), target)
         if m.params_epoch != self._params_epoch:
@@ -390,11 +416,15 @@ class Keeper:
             or crossed
         )
         touched = m.take_touched()
+        if self._own_shard_only:  # another worker's rows are its business (sharding.py)
+            sh = self.s.shard
+            touched = touched[row_owner(touched, self.s.shard_size, sh.count) == sh.index]
         params = self.market_reader.params
         t0 = time.perf_counter()
         greeks = self.s.roles.monitor and self.s.roles.monitor_greeks
         if full:
-            rows = m.evaluate(market, params, greeks=greeks)
+            books = self._own_books() if self._own_shard_only else None
+            rows = m.evaluate(market, params, greeks=greeks, books=books)
             self._market_key, self._market_epoch, self._last_full = key, m.market_epoch, now
         else:
             rows = m.evaluate(market, params, touched, greeks=greeks)
@@ -403,6 +433,7 @@ class Keeper:
         actions = self._plan(now, market.spot)
         actions += self._plan_hedges(market, now)
         actions += self._plan_vol(now)
+        actions = self._mine(actions, target)
         for action in actions:
             self._execute(action, market.spot, target)
         self._blocks += 1
@@ -435,6 +466,8 @@ class Keeper:
             "actions": float(n_actions),
             "eval_ms": round(eval_ms, 3),
             "block_ms": round(block_ms, 3),
+            "lag_blocks": float(self._lag),
+            "shard_accounts": float(self._shard_accounts(n)),
         }
         for k, v in out.items():
             self.metrics.set(k, v)
@@ -456,10 +489,43 @@ class Keeper:
                 min_health_mm=float(finite.min()) if finite.size else None,
                 eval_ms=round(eval_ms, 2),
                 block_ms=round(block_ms, 2),
+                lag_blocks=self._lag,
             )
         return out
 
     # -- actions ----------------------------------------------------------------------------
+
+    def _shard_accounts(self, n: int) -> int:
+        """How many of the n mirrored accounts this keeper's shard owns."""
+        sh = self.s.shard
+        if sh.count == 1:
+            return n
+        owners = row_owner(np.arange(n, dtype=np.int64), self.s.shard_size, sh.count)
+        return int(np.sum(owners == sh.index))
+
+    def _own_books(self) -> list[int]:
+        sh = self.s.shard
+        n_books = -(-self.mirror.n_accounts // self.s.shard_size)
+        return own_books(n_books, sh.index, sh.count)
+
+    def _mine(self, actions: list[Action], block: int) -> list[Action]:
+        """The actions this keeper's shard may send now (keeper/runtime/sharding.py)."""
+        sh = self.s.shard
+        if sh.count == 1 or not actions:
+            return actions
+        index = self.mirror.index
+        owners = []
+        for a in actions:
+            row = index.get(a.account.lower()) if a.account is not None else None
+            if row is None:
+                owners.append(key_owner(a.key, sh.count))
+            else:
+                owners.append(int(row_owner(np.array([row]), self.s.shard_size, sh.count)[0]))
+        allowed, taken = self.takeover.admit([a.key for a in actions], owners, block)
+        for key in taken:
+            self.metrics.inc("takeovers")
+            self.log("takeover", kind=key[0], subject=key[1], block=block, shard=sh.index)
+        return [a for a, ok in zip(actions, allowed, strict=True) if ok]
 
     def _protected(self) -> list[int]:
         rows = []
@@ -622,7 +688,8 @@ class Keeper:
         hashes = [h for tx in self.txm.pending.values() for h in tx.hashes]
         receipts = self.sender.receipts(hashes)
         head = self.events.head()
-        for tx in self.txm.reconcile(latest, pending, head, int(time.time()), receipts):
+        now = int(time.time())
+        for tx in self.txm.reconcile(latest, pending, head, now, receipts):
             status = {1: "ok", 0: "reverted", None: "nonce used elsewhere"}[tx.status]
             if tx.status == 0:
                 self.metrics.inc("reverted")
@@ -637,16 +704,31 @@ class Keeper:
                 replacements=tx.replacements,
                 hash=tx.hashes[-1],
             )
-        for tx in self.txm.due_for_replacement(head):
-            fees = bumped_fees(tx.max_fee, tx.tip, self.txm.policy)
+        for tx in self.txm.reorged:
+            # Its block left the chain and the node forgot it: the planner decides again from
+            # the rolled-back mirror, and the action is simulated before anything is sent.
+            self.metrics.inc("reorged_out")
+            self.log(
+                "reorged_out",
+                kind=tx.key[0],
+                account=tx.key[1],
+                nonce=tx.nonce,
+                hash=tx.hashes[-1],
+                action="re-plan",
+            )
+        due = self.txm.due_for_replacement(head)
+        base_fee = self.sender.fee_inputs()[0] if due else 0
+        for tx in due:
+            fees, why = self.txm.replacement(tx, now, base_fee)
             if fees is None:
                 self.log(
                     "stuck",
                     kind=tx.key[0],
                     account=tx.key[1],
                     nonce=tx.nonce,
+                    block=head,
                     max_fee=tx.max_fee,
-                    why="a bump would exceed max_fee",
+                    why=why,
                 )
                 continue
             try:
@@ -661,6 +743,7 @@ class Keeper:
                 kind=tx.key[0],
                 account=tx.key[1],
                 nonce=tx.nonce,
+                block=head,
                 hash=h,
                 max_fee=fees[0],
                 tip=fees[1],

@@ -20,6 +20,8 @@ without a `keeper:` key runs the monitor, liquidator and settler with conservati
                     max_bids_per_block: 8, end_at: im}
       settlement: {max_accounts_per_block: 16}
       hedge: {band: 0.02, slippage: 0.005, deadline_seconds: 600, min_gross: 0}   # roles.hedger
+      shard: {index: 0, count: 1, takeover_blocks: null}   # keeper/runtime/sharding.py
+      rpc: {backoff_initial_seconds: 1, backoff_max_seconds: 30}   # after RPC failures
       vol_feed:                   # roles.vol_feeder: push a vol source to the VolOracle
         source: {kind: file, path: .keeper/vol-source.json}   # or {kind: http, url: ...}
         deadband: 0.005           # post when ATM or skew differs from the chain by more
@@ -94,6 +96,25 @@ class SettlementSettings(_Model):
     max_accounts_per_block: int = Field(16, ge=0)
 
 
+class ShardSettings(_Model):
+    """Which share of the accounts this keeper acts on (keeper/runtime/sharding.py)."""
+
+    index: int = Field(0, ge=0)
+    count: int = Field(1, ge=1, le=64)
+    takeover_blocks: int | None = Field(None, ge=1)  # None: workers of one bot, no takeover
+
+    @model_validator(mode="after")
+    def _index_below_count(self) -> ShardSettings:
+        if self.index >= self.count:
+            raise ValueError("index must be below count")
+        return self
+
+
+class RpcSettings(_Model):
+    backoff_initial_seconds: float = Field(1.0, gt=0)
+    backoff_max_seconds: float = Field(30.0, gt=0)
+
+
 class VolSource(_Model):
     """Where the vol feeder reads its targets (keeper/runtime/volfeed.py has the format)."""
 
@@ -139,6 +160,8 @@ class KeeperSettings(_Model):
     liquidation: LiquidationSettings = LiquidationSettings()
     settlement: SettlementSettings = SettlementSettings()
     hedge: HedgeSettings = HedgeSettings()
+    shard: ShardSettings = ShardSettings()
+    rpc: RpcSettings = RpcSettings()
     vol_feed: VolFeedSettings | None = None
     metrics_port: int | None = Field(None, ge=1, le=65535)
     health: HealthSettings | None = None

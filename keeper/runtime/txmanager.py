@@ -9,10 +9,18 @@
   transaction is sent while the base fee is above the cap;
 - replacement: a transaction not mined `replace_after_blocks` after it was sent is re-signed at
   the same nonce with both fees bumped by `bump_percent` (>= 10%, what nodes require), unless
-  that would exceed the cap (then it waits, logged once per block);
+  that would exceed the fee cap or the hourly spend cap (then it waits, logged once per block):
+  `replacement` answers the new fees or the reason;
+- reorgs: a transaction that was mined and whose receipt is gone was reorged out. If the node
+  still holds its nonce (its pending count is above it) it stays in flight as sent; if the node
+  forgot it, it leaves the manager (`reorged`) and its nonce is re-read from the node, so the
+  action is planned and simulated again from the rolled-back mirror instead of being resent;
 - confirmation depth: a mined transaction is final once `confirmations` blocks are on top;
 - the hourly spend cap: gas actually paid in the trailing hour plus the worst case (gas limit
   x max fee) of everything in flight plus the new transaction must stay within the cap;
+- transactions this manager did not send (a previous process of the same signer, before a
+  restart) still in the node's pool: nothing new is sent for up to `replace_after_blocks`
+  blocks, so that their effects reach the mirror first and an action is not sent twice;
 - dry run: everything is planned and simulated, `admit` answers as usual, and the bot logs
   "would send" instead of sending; no nonce is consumed.
 
@@ -70,14 +78,18 @@ def initial_fees(base_fee: int, suggested_tip: int, p: TxPolicy) -> tuple[int, i
     return max_fee, min(tip, max_fee)
 
 
-def bumped_fees(max_fee: int, tip: int, p: TxPolicy) -> tuple[int, int] | None:
-    """Both fees raised by bump_percent (rounded up, and by at least 1 wei), or None if the new
-    max fee would exceed the cap."""
+def bumped_fees(max_fee: int, tip: int, p: TxPolicy, base_fee: int = 0) -> tuple[int, int] | None:
+    """Both fees raised by bump_percent (rounded up, and by at least 1 wei), and the max fee at
+    least the current base fee raised by the same bump plus the tip (within the cap): nodes
+    refuse a transaction whose max fee is below the base fee, so after a base-fee spike a
+    plain bump could never land. None if the bump would exceed the cap, or the base fee is
+    above it."""
     factor = 1.0 + p.bump_percent / 100.0
     new_tip = max(math.ceil(tip * factor), tip + 1)
     new_max = max(math.ceil(max_fee * factor), max_fee + 1, new_tip)
-    if new_max > p.max_fee_wei:
+    if new_max > p.max_fee_wei or base_fee > p.max_fee_wei:
         return None
+    new_max = max(new_max, min(math.ceil(base_fee * factor) + new_tip, p.max_fee_wei))
     return new_max, new_tip
 
 
@@ -95,6 +107,7 @@ class PendingTx:
     replacements: int = 0
     mined_block: int | None = None
     status: int | None = None
+    was_mined: bool = False  # a receipt was seen once (a later absence means a reorg)
     gas_used: int = 0
     effective_price: int = 0
 
@@ -122,6 +135,10 @@ class TxManager:
         self.next_nonce: int | None = None
         self.pending: dict[int, PendingTx] = {}
         self.spent: deque[tuple[int, int]] = deque()  # (timestamp, wei)
+        self.reorged: list[PendingTx] = []  # dropped by the last reconcile after a reorg
+        self.foreign_pending = 0  # the signer's pool transactions this manager did not send
+        self.foreign_since: int | None = None  # the head when they were first seen
+        self.head = -1
 
     # -- admission -------------------------------------------------------------------------
 
@@ -141,6 +158,14 @@ class TxManager:
             return f"{len(self.pending)} transactions in flight (max_pending)"
         if self.next_nonce is None:
             return "nonce unknown (not reconciled with the node yet)"
+        waiting = self.foreign_since is not None and (
+            self.head - self.foreign_since < self.policy.replace_after_blocks
+        )
+        if waiting:
+            return (
+                f"{self.foreign_pending} earlier transactions of this signer are still "
+                "pending (sent before a restart)"
+            )
         return self._within_cap(max_fee, now)
 
     def decide(self, key: tuple[str, str], max_fee: int, now: int) -> tuple[str, str | None]:
@@ -154,9 +179,12 @@ class TxManager:
         reason = self.admit(key, max_fee, now)
         return ("refuse", reason) if reason else ("send", None)
 
-    def _within_cap(self, max_fee: int, now: int) -> str | None:
+    def _within_cap(
+        self, max_fee: int, now: int, gas_limit: int | None = None, release: int = 0
+    ) -> str | None:
         committed = sum(tx.worst_cost for tx in self.pending.values() if tx.mined_block is None)
-        total = self.spent_last_hour(now) + committed + self.policy.gas_limit * max_fee
+        new = (self.policy.gas_limit if gas_limit is None else gas_limit) * max_fee
+        total = self.spent_last_hour(now) + committed - release + new
         if total > self.policy.hourly_spend_cap_wei:
             return (
                 f"hourly spend cap: {total / ETHER:.6g} ETH would exceed "
@@ -186,6 +214,20 @@ class TxManager:
             if tx.mined_block is None and block - tx.sent_block >= n
         ]
 
+    def replacement(
+        self, tx: PendingTx, now: int, base_fee: int = 0
+    ) -> tuple[tuple[int, int] | None, str | None]:
+        """((max_fee, tip), None) for re-signing `tx` at its nonce (bumped_fees at the current
+        base fee), or (None, why it waits): the bump or the base fee would pass the fee cap, or
+        the bumped worst case would pass the spend cap."""
+        fees = bumped_fees(tx.max_fee, tx.tip, self.policy, base_fee)
+        if fees is None:
+            return None, "a bump would exceed max_fee"
+        refusal = self._within_cap(fees[0], now, tx.gas_limit, release=tx.worst_cost)
+        if refusal is not None:
+            return None, refusal
+        return fees, None
+
     def record_replaced(
         self, tx: PendingTx, max_fee: int, tip: int, txn_hash: str, block: int
     ) -> None:
@@ -211,12 +253,20 @@ class TxManager:
         including the node's pool; receipts: by hash, for the hashes of in-flight transactions
         the node has a receipt for."""
         final: list[PendingTx] = []
+        self.reorged = []
         for nonce in sorted(self.pending):
             tx = self.pending[nonce]
             receipt = next((receipts[h] for h in reversed(tx.hashes) if h in receipts), None)
             if receipt is not None:
                 tx.mined_block, tx.status = receipt.block, receipt.status
                 tx.gas_used, tx.effective_price = receipt.gas_used, receipt.effective_price
+                tx.was_mined = True
+            elif tx.was_mined and node_pending <= nonce:
+                # Reorged out and forgotten by the node: re-plan it (see the module).
+                tx.mined_block, tx.status = None, None
+                self.reorged.append(self.pending.pop(nonce))
+                self.next_nonce = None
+                continue
             elif nonce < node_latest:
                 # The nonce is used, by none of our hashes: replaced outside this manager.
                 tx.mined_block, tx.status = None, None
@@ -227,6 +277,13 @@ class TxManager:
             if tx.mined_block is not None and head - tx.mined_block >= self.policy.confirmations:
                 self.spent.append((now, tx.gas_used * tx.effective_price))
                 final.append(self.pending.pop(nonce))
+        self.head = head
+        unknown = node_pending - node_latest if not self.pending else 0
+        if unknown > 0:
+            self.foreign_pending = unknown
+            self.foreign_since = head if self.foreign_since is None else self.foreign_since
+        else:
+            self.foreign_pending, self.foreign_since = 0, None
         if not self.pending:
             self.next_nonce = node_pending
         elif self.next_nonce is None or node_latest > self.next_nonce:

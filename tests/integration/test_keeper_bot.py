@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 
+from kappa_ops.keeper_bot import log_lines
 from keeper.runtime.localnet import anvil_command
 from keeper.runtime.volfeed import to_wad, write_source
 from keeper.series import series_terms
@@ -211,17 +212,6 @@ def _drive(*args: str, timeout: int) -> dict:
     return run_driver(DRIVER, *args, timeout=timeout)
 
 
-def _bot_lines(path: Path) -> list[dict]:
-    out = []
-    for line in path.read_text().splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
-
-
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -299,11 +289,11 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
             bot = subprocess.Popen(
                 bot_cmd, cwd=ROOT, env=bot_env, stdout=out, stderr=subprocess.STDOUT
             )
-        _wait(lambda: any(x["event"] == "backfill" for x in _bot_lines(bot_log)), 120, "backfill")
+        _wait(lambda: any(x["event"] == "backfill" for x in log_lines(bot_log)), 120, "backfill")
         # The health endpoint, asked as a probe would: ok, with the backfilled block.
         _wait(lambda: _health(health_port)[0] == 200, 60, "a healthy /health")
         code, health = _health(health_port)
-        backfilled = next(x for x in _bot_lines(bot_log) if x["event"] == "backfill")
+        backfilled = next(x for x in log_lines(bot_log) if x["event"] == "backfill")
         assert health["status"] == "ok" and health["reasons"] == []
         assert health["last_block"] >= backfilled["end"] and health["head"] >= health["last_block"]
         assert 0 <= health["lag_blocks"] <= 3
@@ -360,7 +350,7 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
             _wait(
                 lambda: any(
                     x["event"] == "would_send" and x["kind"] == "settle_expiry"
-                    for x in _bot_lines(dry_log)
+                    for x in log_lines(dry_log)
                 ),
                 90,
                 "the dry run's settle_expiry",
@@ -384,11 +374,11 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
             return int(data["last_block"]) >= expired["block"] + 3 and not held
 
         _wait(settled, 90, "the settlement of the first expiry")
-        _wait(lambda: any(x["event"] == "drift" for x in _bot_lines(bot_log2)), 60, "drift")
+        _wait(lambda: any(x["event"] == "drift" for x in log_lines(bot_log2)), 60, "drift")
         _wait(lambda: _health(health_port)[0] == 200, 60, "the restarted bot's /health")
         hedges = [
             [x["account"], x["block"]]
-            for x in _bot_lines(bot_log) + _bot_lines(bot_log2)
+            for x in log_lines(bot_log) + log_lines(bot_log2)
             if x["event"] == "final" and x["kind"] == "swap" and x["status"] == "ok"
         ]
         result = _drive(
@@ -428,7 +418,7 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
         anvil.terminate()
         anvil.wait(timeout=30)
         node_log.close()
-    first, second = _bot_lines(bot_log), _bot_lines(bot_log2)
+    first, second = log_lines(bot_log), log_lines(bot_log2)
     faults = [x for x in first + second if x["event"] in ("error", "drift", "send_error")]
     assert [(x["event"], x.get("account", "").lower(), x.get("fields")) for x in faults] == [
         ("drift", fund["address"].lower(), ["shares"])
@@ -457,6 +447,6 @@ def test_keeper_bot_starts_auctions_and_mirrors_the_chain(tmp_path: Path):
     # transaction first (MarginEngine._settle_expired).
     assert 1 <= sum(k == "settle_positions" for k in kinds) <= len(expired["holders"])
     assert any(x["event"] == "shutdown" for x in second)
-    dry_lines = _bot_lines(dry_log)
+    dry_lines = log_lines(dry_log)
     assert not [x for x in dry_lines if x["event"] in ("sent", "final", "error")]
     assert next(x for x in dry_lines if x["event"] == "startup")["dry_run"] is True

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 from web3.exceptions import BlockNotFound
 
+from keeper.runtime.chain import Backoff
 from keeper.runtime.health import HealthState
 from keeper.runtime.mirror import Mirror
 from keeper.runtime.service import ChainChangedError, Keeper, Metrics, log_line
@@ -79,6 +80,7 @@ def _keeper(chain: _Chain, lines: list) -> Keeper:
     k.lock = threading.Lock()
     k.log = lambda event, **f: lines.append({"event": event, **f})
     k.health = HealthState(roles=["monitor"], started=True, last_block=10)
+    k.backoff, k._lag = Backoff(1.0, 30.0), 0
     return k
 
 

@@ -42,6 +42,10 @@ def test_fees_are_capped():
     assert bumped_fees(4 * GWEI, GWEI, POLICY) == (4_500_000_000, 1_125_000_000)
     assert bumped_fees(0, 0, POLICY) == (1, 1)  # a zero fee still rises (local chains)
     assert bumped_fees(9 * GWEI, GWEI, POLICY) is None  # 10.125 gwei > cap: cannot replace
+    # After a base-fee spike the bump follows the base fee (bumped base + tip, within the cap).
+    assert bumped_fees(GWEI, GWEI, POLICY, base_fee=4 * GWEI) == (5_625_000_000, 1_125_000_000)
+    assert bumped_fees(GWEI, GWEI, POLICY, base_fee=9 * GWEI) == (10 * GWEI, 1_125_000_000)
+    assert bumped_fees(GWEI, GWEI, POLICY, base_fee=11 * GWEI) is None  # base above the cap
     s = KeeperSettings.model_validate({"dry_run": True, "confirmations": 3})
     p = TxPolicy.from_settings(s)
     assert (p.max_fee_wei, p.max_priority_fee_wei, p.hourly_spend_cap_wei) == (
@@ -144,3 +148,58 @@ def test_dry_run_applies_the_limits_but_never_takes_a_nonce():
     )
     live.reconcile(3, 3, head=1, now=0, receipts={})
     assert live.decide(KEY, GWEI, now=0) == ("send", None)
+
+
+def test_replacement_respects_both_caps():
+    m = TxManager(POLICY)
+    m.reconcile(0, 0, head=1, now=0, receipts={})
+    t = tx(m, KEY, 1, max_fee=4 * GWEI)
+    # 4 gwei -> 4.5 gwei: worst case 0.0045 ETH replaces 0.004 ETH, within 0.05 ETH.
+    assert m.replacement(t, now=0) == ((4_500_000_000, 1_125_000_000), None)
+    # 0.04551 ETH already paid this hour: the bumped worst case (+0.0045) passes the cap, while
+    # the unbumped one (+0.004, counted as in flight) did not.
+    m.spent.append((0, 4551 * 10**13))
+    fees, why = m.replacement(t, now=10)
+    assert fees is None and why == "hourly spend cap: 0.05001 ETH would exceed 0.05 ETH"
+    t.max_fee = 9 * GWEI
+    m.spent.clear()
+    assert m.replacement(t, now=10) == (None, "a bump would exceed max_fee")
+
+
+def test_a_reorged_out_transaction_is_released_for_re_planning():
+    m = TxManager(POLICY)
+    m.reconcile(3, 3, head=10, now=0, receipts={})
+    a = tx(m, ("start_auction", "0x1"), 10)
+    b = tx(m, ("start_auction", "0x2"), 10)
+    mined = {h: Receipt(h, 11, 1, 60_000, GWEI) for h in a.hashes + b.hashes}
+    assert m.reconcile(5, 5, head=11, now=1, receipts=mined) == []
+    assert a.was_mined and b.was_mined
+    # A reorg drops block 11; the node forgot nonce 3 and 4 (its counts are back at 3): both
+    # leave the manager, their keys are free for the planner again and the nonce is 3 again.
+    assert m.reconcile(3, 3, head=11, now=2, receipts={}) == []
+    assert m.reorged == [a, b] and m.pending == {} and m.in_flight() == set()
+    assert m.next_nonce == 3
+    # A reorged-out transaction the node still holds in its pool stays in flight as sent.
+    c = tx(m, ("end_auction", "0x3"), 12)
+    m.reconcile(3, 4, head=13, now=3, receipts={c.hashes[0]: Receipt(c.hashes[0], 13, 1, 1, 1)})
+    m.reconcile(3, 4, head=13, now=4, receipts={})
+    assert m.reorged == [] and m.pending == {3: c} and c.mined_block is None
+
+
+def test_pool_transactions_from_before_a_restart_hold_new_sends():
+    m = TxManager(POLICY)
+    # A new process: the node's pool holds 2 transactions of this signer it never sent.
+    m.reconcile(node_latest=7, node_pending=9, head=50, now=0, receipts={})
+    assert m.next_nonce == 9
+    why = "2 earlier transactions of this signer are still pending (sent before a restart)"
+    assert m.admit(KEY, GWEI, now=0) == why
+    m.reconcile(7, 9, head=52, now=0, receipts={})
+    assert m.admit(KEY, GWEI, now=0) == why
+    # Mined: their effects are in the events, new sends go ahead.
+    m.reconcile(9, 9, head=53, now=0, receipts={})
+    assert m.admit(KEY, GWEI, now=0) is None
+    # Still pending after replace_after_blocks blocks (3): no longer a reason to wait.
+    m.reconcile(9, 10, head=60, now=0, receipts={})
+    assert m.admit(KEY, GWEI, now=0) is not None
+    m.reconcile(9, 10, head=63, now=0, receipts={})
+    assert m.admit(KEY, GWEI, now=0) is None and m.next_nonce == 10
