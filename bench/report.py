@@ -160,7 +160,8 @@ def _keeper(k: dict[str, Any]) -> list[str]:
         f"{_fmt(k['baseline_full_rebuild_ms_p50'])} | "
         f"{_fmt(k['ratio_baseline_over_incremental'])} |",
         f"| {_fmt(scale.get('accounts'))} accounts, one worker vs two | "
-        f"{_fmt(scale.get('two_workers_slowest_ms_p50'))} | {_fmt(scale.get('one_worker_ms_p50'))} | "
+        f"{_fmt(scale.get('two_workers_slowest_ms_p50'))} | "
+        f"{_fmt(scale.get('one_worker_ms_p50'))} | "
         f"{_fmt(scale.get('ratio_one_over_two_workers'))} |",
         "",
         f"Backfill from a local node: {_fmt(k.get('node_events'))} events at "
