@@ -132,9 +132,16 @@ def reference_vol(portfolio: Portfolio, market: Market) -> int256:
     @return sigma_ref, a wad.
     """
     ref: int256 = market.ref_vol
+    # The ATM vol is a function of the expiry word alone: positions of one expiry share it, so
+    # a run of them (the engine keeps an account's positions in fill order, the chain's series
+    # expiry by expiry) is evaluated once.
+    last: uint256 = 0
+    seen: bool = False
     for p: Position in portfolio.positions:
-        if positions.expiry(p.word) > market.now:
+        if positions.expiry(p.word) > market.now and (not seen or p.expiry_word != last):
             ref = max(ref, smile.sigma(p.expiry_word, market.vol_limits, 0, market.now))
+            last = p.expiry_word
+            seen = True
     return ref
 
 

@@ -232,3 +232,26 @@ def test_health_of_an_expired_short_is_its_lowest_scenario(calc):
     assert values[:points] == values[points : 2 * points] == values[2 * points :]
     worst = min(values)
     assert calc.health(portfolio, market, P.MM, P.GRID) == (worst, values.index(worst))
+
+
+def test_reference_vol_is_the_max_atm_vol_in_any_position_order(calc):
+    # sigma_ref = max(ref_vol, each live expiry's ATM vol), whatever the order of the positions
+    # and however the positions of an expiry are spread among the others (runs of one expiry
+    # word are evaluated once).
+    near, far = NOW + 7 * DAY, NOW + 14 * DAY
+    market = R.market(3_000 * WAD, WAD, NOW, 2 * WAD // 10)
+
+    def at(expiry, sigma, strike=3_000 * WAD):
+        return R.position(strike, expiry, True, WAD, sigma, 0, NOW)
+
+    a, a2 = at(near, 5 * WAD // 10), at(near, 5 * WAD // 10, 3_100 * WAD)
+    b = at(far, 9 * WAD // 10)
+    expired = position(2_900 * WAD, True, WAD, 3_100 * WAD)
+    for held in ([a, a2, b, a], [b, a, a2], [a, b, b, a2, expired, a], [expired, a2, a, b]):
+        assert calc.reference_vol((0, 0, held), market) == 9 * WAD // 10
+    assert calc.reference_vol((0, 0, [a, expired, a2]), market) == 5 * WAD // 10
+    # A live position handed to the calculator with an empty (zero) entry is still evaluated:
+    # the smile clamps its 0 ATM up to vol_min (a stale entry, no markup).
+    blank = (a[0], 0)
+    assert calc.reference_vol((0, 0, [blank]), R.market(3_000 * WAD, WAD, NOW, 0)) == 10**15
+    assert calc.reference_vol((0, 0, [blank, blank, a]), market) == 5 * WAD // 10
