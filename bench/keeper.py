@@ -200,8 +200,7 @@ def plan(m: Mirror, now: int, settings: KeeperSettings) -> int:
 def rebuild_from_reads(m: Mirror) -> km.Portfolios:
     """The no-mirror keeper's per-block rebuild (kappa_ops.chain.ChainReader.portfolios): every
     account's values as a chain read returns them (cash, underlying, packed words), decoded."""
-    price = m.share_price
-    cash = [a.cash(price) for a in m.accounts]
+    cash = [a.cash(m.supply_index, m.borrow_index) for a in m.accounts]
     under = [a.underlying for a in m.accounts]
     words = [a.words() for a in m.accounts]
     n = len(cash)
