@@ -60,13 +60,17 @@ def render() -> str:
             f"Protocol gas (`{gas['command']}`, commit {gas['commit']}): execution gas of one "
             "call, cold storage.",
             "",
-            "| action | gas | goal | meets goal |",
-            "|---|---:|---:|---|",
+            "| action | gas | goal | meets goal | action | gas | goal | meets goal |",
+            "|---|---:|---:|---|---|---:|---:|---|",
         ]
-        for key, r in gas["gas"].items():
-            out.append(
-                f"| `{key}` | {_fmt(r['gas'])} | {_fmt(r['goal'])} | {_fmt(r['meets_goal'])} |"
-            )
+        cells = [
+            f"`{key}` | {_fmt(r['gas'])} | {_fmt(r['goal'])} | {_fmt(r['meets_goal'])}"
+            for key, r in gas["gas"].items()
+        ]
+        half = (len(cells) + 1) // 2
+        right_cells = [*cells[half:], "| | |"][:half]
+        for left, right in zip(cells[:half], right_cells, strict=True):
+            out.append(f"| {left} | {right} |")
         out.append("")
     greeks = _load("greeks")
     if greeks and "rounds" in greeks:
@@ -91,6 +95,12 @@ def render() -> str:
             ("steps_per_s", "steps_per_cpu_s", "goal_steps_per_s", "anchor", "anchor_value",
              "ratio_vs_anchor", "invariants", "steps", "examples", "setup_seconds"),
         )  # fmt: skip
+    keeper = _load("keeper")
+    if keeper:
+        out += _keeper(keeper)
+    drills = _load("keeper_drills")
+    if drills:
+        out += _drills(drills)
     mutation = [(n, d) for n in MUTATION_RUNS if (d := _load(n))]
     if mutation:
         out += _mutation(mutation)
@@ -131,9 +141,49 @@ def _row(title: str, data: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
     ]
 
 
-MUTATION_RUNS = ("mutation", "mutation_liquidator", "mutation_modules")
+MUTATION_RUNS = ("mutation", "mutation_liquidator", "mutation_modules", "mutation_cash_params")
 MUTATION_KEYS = ("mutants", "killed", "survived", "kill_rate", "equivalent_survivors",
                  "unexplained_survivors", "kill_rate_counting_rule_equivalent")  # fmt: skip
+
+
+def _keeper(k: dict[str, Any]) -> list[str]:
+    scale = k.get("scale_out", {})
+    return [
+        f"Keeper bot (`{k['command']}`, commit {k['commit']}): {_fmt(k['accounts'])} accounts x "
+        f"{_fmt(k['positions_per_account'])} positions fed from events; milliseconds, p50.",
+        "",
+        "| measure | kappa | baseline (full rebuild) | baseline / kappa |",
+        "|---|---:|---:|---:|",
+        f"| block after a price move | {_fmt(k['block_ms_p50'])} | "
+        f"{_fmt(k['baseline_full_rebuild_ms_p50'])} | {_fmt(k['ratio_baseline_over_block'])} |",
+        f"| block after one account's event | {_fmt(k['incremental_ms_p50'])} | "
+        f"{_fmt(k['baseline_full_rebuild_ms_p50'])} | "
+        f"{_fmt(k['ratio_baseline_over_incremental'])} |",
+        f"| {_fmt(scale.get('accounts'))} accounts, one worker vs two | "
+        f"{_fmt(scale.get('two_workers_slowest_ms_p50'))} | "
+        f"{_fmt(scale.get('one_worker_ms_p50'))} | "
+        f"{_fmt(scale.get('ratio_one_over_two_workers'))} |",
+        "",
+        f"Backfill from a local node: {_fmt(k.get('node_events'))} events at "
+        f"{_fmt(k.get('node_backfill_events_per_s'))} events/s.",
+        "",
+    ]
+
+
+def _drills(d: dict[str, Any]) -> list[str]:
+    out = [
+        f"Keeper fault drills (`{d['command']}`): per drill, accounts missed, duplicate "
+        "transactions and the recovery time.",
+        "",
+        "| drill | missed | duplicates | recovery (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, r in d["drills"].items():
+        out.append(
+            f"| `{name}` | {_fmt(r['missed'])} | {_fmt(r['duplicates'])} | "
+            f"{_fmt(r['recovery_seconds'])} |"
+        )
+    return [*out, ""]
 
 
 def _mutation(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:

@@ -573,7 +573,8 @@ class CrashDemo:
             code = self.bot.stop()
             self.rpc("evm_setAutomine", [True])
         keeper["exit_code"] = code
-        keeper["log"] = str(self.bot.log_path)
+        # Relative to the checkout, so the committed report names no machine's paths.
+        keeper["log"] = str(self.bot.log_path.resolve().relative_to(ROOT))
         elapsed = time.monotonic() - started
         return self.report(steps, first_block, last_block, keeper, elapsed)
 

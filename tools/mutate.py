@@ -160,6 +160,15 @@ TARGETS: dict[str, Target] = {
         ("contracts/margin/RiskCalculator.vy", "contracts/margin/MarginEngine.vy"),
         (U + "margin/test_risk_rounding.py", U + "margin/test_margin_engine.py"),
     ),
+    # RiskCalculator uses pack_params (pack_interest_params); MarginEngine all the rest.
+    "contracts/margin/interest.vy": Target(
+        ("contracts/margin/RiskCalculator.vy", "contracts/margin/MarginEngine.vy"),
+        (
+            U + "margin/test_cash_interest.py",
+            "tests/property/test_cash_buffer_properties.py",
+            U + "margin/test_margin_engine.py",
+        ),
+    ),
     "contracts/margin/RiskCalculator.vy": Target(
         ("contracts/margin/RiskCalculator.vy",),
         (U + "margin/test_risk_rounding.py", *ENGINE_TESTS[:2], MIRROR),

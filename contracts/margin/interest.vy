@@ -33,7 +33,7 @@
 from contracts.math import wad
 
 WAD: constant(uint256) = wad.UWAD
-YEAR: constant(uint256) = 31_536_000
+YEAR: constant(uint256) = wad.YEAR
 BP: constant(uint256) = 10**14
 BPS: constant(uint256) = 10_000
 

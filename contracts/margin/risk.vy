@@ -23,8 +23,7 @@ from contracts.math import smile
 from contracts.margin import positions
 
 WAD: constant(int256) = wad.WAD
-# Seconds in the 365-day year of tau = (expiry - now) / YEAR.
-YEAR: constant(uint256) = 31_536_000
+YEAR: constant(uint256) = wad.YEAR
 MAX_POSITIONS: constant(uint256) = 32
 MAX_POINTS: constant(uint256) = 21
 MAX_SCENARIOS: constant(uint256) = 63

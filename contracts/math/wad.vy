@@ -24,6 +24,8 @@
 # 1.0 as a signed and as an unsigned wad: the one definition every Kappa contract uses.
 WAD: constant(int256) = 10**18
 UWAD: constant(uint256) = 10**18
+# Seconds in the 365-day year of DESIGN's tau = (expiry - now) / YEAR and of every annual rate.
+YEAR: constant(uint256) = 31_536_000
 Q96: constant(int256) = 2**96
 HALF_Q96: constant(int256) = 2**95
 # ln(2) * 2**96, ln(1e18) * 2**96 and sqrt(2) * 2**96, rounded to nearest.

@@ -79,12 +79,12 @@ def _check(result: dict, records: Path) -> None:
 
 def test_deploy_twice_on_anvil(tmp_path: Path):
     require_anvil()
-    result = _run("base:local:foundry", tmp_path, timeout=240)
+    result = _run("base:local:foundry", tmp_path, timeout=600)
     _check(result, tmp_path)
 
 
 def test_deploy_twice_on_eth_tester(tmp_path: Path):
-    result = _run("ethereum:local:test", tmp_path, timeout=300)
+    result = _run("ethereum:local:test", tmp_path, timeout=600)
     _check(result, tmp_path)
 
 

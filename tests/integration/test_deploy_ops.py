@@ -96,7 +96,7 @@ def test_keystore_account_deploys_with_closed_stdin_and_no_prompt(tmp_path: Path
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=200,
+        timeout=600,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
@@ -166,7 +166,7 @@ def test_dry_run_on_a_fork_reports_gas_and_checks_addresses(tmp_path: Path):
     # Blocks every second: base:sepolia waits for 2 confirmations of each mock deployment.
     with start_anvil("--chain-id", "84532", "--block-time", "1") as (url, _):
         result = _driver(
-            FORK_DRIVER, url, str(tmp_path), env=child_env(BASE_SEPOLIA_RPC_URL=url), timeout=240
+            FORK_DRIVER, url, str(tmp_path), env=child_env(BASE_SEPOLIA_RPC_URL=url), timeout=600
         )
     text = "\n".join(result["lines"])
     assert "anvil fork of base:sepolia" in text
@@ -226,7 +226,7 @@ def test_interrupted_deploy_resumes_and_drift_is_reported_and_applied(tmp_path: 
         tmp_path, "changed.yaml", "oracle: {min_sources: 2}\nliquidator: {duration: 900}\n"
     )
     records = tmp_path / "records"
-    r = _driver(DRIFT_DRIVER, url, str(first), str(changed), str(records), timeout=240)
+    r = _driver(DRIFT_DRIVER, url, str(first), str(changed), str(records), timeout=600)
     # Resume: what was deployed before the interruption is kept, the one-shot call is sent.
     assert "sequencer_feed" not in r["resumed_deployed"] and "oracle" in r["resumed_deployed"]
     assert "sequencer up since before the grace period" in r["resumed_calls"]
@@ -265,7 +265,7 @@ def test_cli_check_exits_3_on_drift_and_apply_reconciles(tmp_path: Path, anvil):
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=200,
+            timeout=600,
         )
 
     assert run("--config", str(first)).returncode == 0
