@@ -27,13 +27,21 @@ account pairs so that every account holds exactly 16 positions (sizes 1..20 opti
   cores in production, so the block's wall time with two workers is the larger of the two
   figures; here both are measured one after the other in this process.
 
-With `--node`, also against a local anvil node (the demo market deployed and seeded, then
-NODE_ACCOUNTS more accounts funded with one `deposit_for` each, one block per transaction):
-- `node_backfill_events_per_s` / `node_backfill_blocks_per_s`: keeper.runtime.chain's backfill
-  (`eth_getLogs` over both contracts in chunks of 2,000 blocks, decoding, mirror application);
-- `node_full_read_ms`: one full re-read of every account as the crash demo does it each block
-  (kappa_ops.chain.ChainReader.snapshot: Multicall3 batches of 400 views), the RPC cost the
-  mirror avoids.
+With `--node`, also against a local anvil node: the demo market deployed and seeded, then a
+history of NODE_ACCOUNTS x NODE_ROUNDS real engine deposits (`deposit_for`, cash and underlying
+in turn, one Deposit event each) made NODE_BATCH to a transaction by
+bench/contracts/DepositBatcher.vy, the transactions sent without waiting (`node_history_*`):
+- `node_events`, `node_backfill_s`, `node_backfill_events_per_s`, `node_backfill_blocks_per_s`:
+  the bot's own startup backfill, keeper.runtime.service.Keeper.catch_up (reorg check,
+  `eth_getLogs` over both contracts in chunks of `backfill_chunk` blocks, set so that no
+  request exceeds NODE_LOG_LIMIT logs, the hosted RPCs' cap; decoding; mirror application; the
+  checkpoint); afterwards NODE_SAMPLE accounts of the mirror must equal the engine's and the
+  liquidator's views at the head exactly, else the bench fails;
+- `node_full_read_ms`: the baseline, one full re-read of every account as the crash demo does
+  it each block (kappa_ops.chain.ChainReader.snapshot: Multicall3 batches of 400 views),
+  measured on the first NODE_READ_SAMPLE accounts (`node_full_read_sample_ms`) and scaled to
+  all of them (the reads are uniform batches); `ratio_full_read_over_backfill` compares one
+  such block read with the whole backfill.
 
 Timings are wall clock, one thread, medians over ROUNDS blocks. Writes
 bench/results/keeper.json. Run: `.venv/bin/python -m bench.keeper [--node]`.
@@ -192,8 +200,7 @@ def plan(m: Mirror, now: int, settings: KeeperSettings) -> int:
 def rebuild_from_reads(m: Mirror) -> km.Portfolios:
     """The no-mirror keeper's per-block rebuild (kappa_ops.chain.ChainReader.portfolios): every
     account's values as a chain read returns them (cash, underlying, packed words), decoded."""
-    price = m.share_price
-    cash = [a.cash(price) for a in m.accounts]
+    cash = [a.cash(m.supply_index, m.borrow_index) for a in m.accounts]
     under = [a.underlying for a in m.accounts]
     words = [a.words() for a in m.accounts]
     n = len(cash)
@@ -272,7 +279,60 @@ def scale_out() -> dict[str, object]:
     }
 
 
-NODE_ACCOUNTS = 3000
+# The local node's history (see the module): NODE_ACCOUNTS accounts, NODE_ROUNDS deposits each
+# (cash and underlying in turn) through bench/contracts/DepositBatcher.vy, NODE_BATCH deposits
+# a transaction and so a block.
+NODE_ACCOUNTS = 10_000
+NODE_ROUNDS = 10
+NODE_BATCH = 200
+NODE_FIRST = 0xBEEF0000
+# Blocks per eth_getLogs: hosted RPCs answer at most 10,000 logs (Alchemy, Infura), so the
+# keeper's `backfill_chunk` is set to keep every request under that at this history's density.
+NODE_LOG_LIMIT = 10_000
+NODE_SAMPLE = 200  # accounts compared with the engine's views after the backfill
+NODE_READ_SAMPLE = 1_000  # accounts re-read the crash demo's way
+
+
+def _batcher(w3: object, sender: str) -> object:
+    """bench/contracts/DepositBatcher.vy compiled by the pinned vyper and deployed."""
+    from pathlib import Path
+
+    import vyper
+
+    src = (Path(__file__).resolve().parent / "contracts" / "DepositBatcher.vy").read_text()
+    out = vyper.compile_code(src, output_formats=["abi", "bytecode"])
+    factory = w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])  # type: ignore[attr-defined]
+    tx = factory.constructor().transact({"from": sender})
+    receipt = w3.eth.wait_for_transaction_receipt(tx)  # type: ignore[attr-defined]
+    return w3.eth.contract(address=receipt["contractAddress"], abi=out["abi"])  # type: ignore[attr-defined]
+
+
+def node_history(d: object, w3: object) -> tuple[int, float]:
+    """NODE_ACCOUNTS x NODE_ROUNDS real `deposit_for` calls, batched; returns (deposits, s)."""
+    sender = str(d.keeper.address)  # type: ignore[attr-defined]
+    engine = str(d.engine.address)  # type: ignore[attr-defined]
+    usd, weth = d.usd, d.weth  # type: ignore[attr-defined]
+    t = time.perf_counter()
+    b = _batcher(w3, sender)
+    amounts = {str(usd.address): 10**6, str(weth.address): 10**15}  # 1 USD, 0.001 WETH
+    tokens = [str(usd.address), str(weth.address)]
+    per_token = NODE_ACCOUNTS * -(-NODE_ROUNDS // 2)
+    for token in (usd, weth):
+        token.mint(b.address, amounts[str(token.address)] * per_token, sender=d.keeper)  # type: ignore[attr-defined]
+        h = b.functions.approve(str(token.address), engine).transact({"from": sender})  # type: ignore[attr-defined]
+        w3.eth.wait_for_transaction_receipt(h)  # type: ignore[attr-defined]
+    hashes = []
+    for r in range(NODE_ROUNDS):
+        token = tokens[r % 2]
+        for lo in range(0, NODE_ACCOUNTS, NODE_BATCH):
+            count = min(NODE_BATCH, NODE_ACCOUNTS - lo)
+            call = b.functions.deposit_many(engine, token, NODE_FIRST + lo, count, amounts[token])  # type: ignore[attr-defined]
+            # Sent without waiting: anvil mines each on arrival, one block a batch.
+            hashes.append(call.transact({"from": sender, "gas": 29_000_000}))
+    for h in hashes:
+        if int(w3.eth.wait_for_transaction_receipt(h, timeout=600)["status"]) != 1:  # type: ignore[attr-defined]
+            raise RuntimeError("bench: a deposit batch reverted")
+    return NODE_ROUNDS * NODE_ACCOUNTS, time.perf_counter() - t
 
 
 def node_figures() -> dict[str, object]:
@@ -282,8 +342,9 @@ def node_figures() -> dict[str, object]:
     import tempfile
     from pathlib import Path
 
-    from keeper.runtime.chain import EventReader
+    from keeper.runtime.chain import AccountReader
     from keeper.runtime.localnet import anvil_command, connected, demo
+    from keeper.runtime.service import Keeper
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -296,48 +357,69 @@ def node_figures() -> dict[str, object]:
         with tempfile.TemporaryDirectory() as tmp, connected(port) as provider:
             d = demo(Path(tmp), short=True, log=lambda _line: None)
             w3 = provider.web3
-            extra = [f"0x{0xBEEF0000 + i:040x}" for i in range(NODE_ACCOUNTS)]
-            hashes = [
-                w3.eth.send_transaction(
-                    {  # type: ignore[arg-type]
-                        "from": str(d.keeper.address),
-                        "to": str(d.engine.address),
-                        "gas": 300_000,
-                        "data": bytes(d.engine.deposit_for.encode_input(a, d.usd.address, 10**9)),
-                    }
-                )
-                for a in extra
-            ]
-            w3.eth.wait_for_transaction_receipt(hashes[-1], timeout=300)
-            reader = EventReader(provider, d.engine, d.liquidator)
-            head = reader.head()
+            deposits, history_s = node_history(d, w3)
             record = json.loads((Path(tmp) / "base-local-31337.json").read_text())
             start = int(record["contracts"]["engine"]["block"])
-            e = d.engine
-            mirror = Mirror(
-                str(e.cash_token()),
-                str(e.underlying_token()),
-                int(e.cash_scale()),
-                int(e.underlying_scale()),
+            head = int(w3.eth.block_number)
+            density = -(-(deposits + 1) // (NODE_ROUNDS * -(-NODE_ACCOUNTS // NODE_BATCH)))
+            chunk = max(NODE_LOG_LIMIT // density, 1)
+            settings = KeeperSettings(backfill_chunk=chunk, confirmations=0)
+            contracts = {
+                "engine": d.engine,
+                "liquidator": d.liquidator,
+                "oracle": d.oracle,
+                "vol_oracle": d.vol,
+            }
+            # The bot's own backfill (keeper.runtime.service.Keeper.catch_up): the reorg
+            # check, eth_getLogs in chunks of `backfill_chunk` blocks with the chunk's hash
+            # read around it, decoding, the mirror's application and the checkpoint.
+            keeper = Keeper(
+                settings,
+                contracts,
+                provider,
+                None,
+                Path(tmp) / "checkpoint.json",
+                start,
+                31337,
+                log=lambda *_a, **_k: None,
             )
             t = time.perf_counter()
-            events = 0
-            for lo, hi in reader.chunks(start, head, 2000):
-                batch = reader.logs(lo, hi)
-                mirror.apply_many(batch)
-                events += len(batch)
+            keeper.catch_up()
             backfill_s = time.perf_counter() - t
+            mirror = keeper.mirror
+            events = int(keeper.metrics.counters["events"])
+            assert mirror.last_block == head, (mirror.last_block, head)
+            # The mirror against the engine's and liquidator's views (exact integers).
+            reader = AccountReader(d.engine, d.liquidator)
+            rng = np.random.default_rng(SEED)
+            rows = rng.choice(mirror.n_accounts, min(NODE_SAMPLE, mirror.n_accounts), replace=False)
+            for i in (int(x) for x in rows):
+                a, got = mirror.accounts[i], reader.read(mirror.addresses[i], head)
+                mine = (a.shares, a.debt, a.underlying, tuple(a.words()), a.auction_start)
+                theirs = (got.shares, got.debt, got.underlying, got.words, got.auction_start)
+                if mine != theirs:
+                    raise RuntimeError(f"bench: mirror != chain for {mirror.addresses[i]}")
             addresses = list(mirror.addresses)
+            sample = addresses[:NODE_READ_SAMPLE]
             now = int(w3.eth.get_block("latest")["timestamp"])
-            reads = [timed(lambda: d.reader.snapshot(addresses, now)) for _ in range(3)]
+            read_ms = timed(lambda: d.reader.snapshot(sample, now))
+            per_account_ms = read_ms / len(sample)
+            full_read_ms = per_account_ms * len(addresses)
             return {
                 "node_accounts": len(addresses),
                 "node_blocks": head - start + 1,
                 "node_events": events,
+                "node_history_deposits": deposits,
+                "node_history_build_s": round(history_s, 1),
+                "node_backfill_chunk_blocks": chunk,
                 "node_backfill_s": round(backfill_s, 3),
                 "node_backfill_events_per_s": round(events / backfill_s),
                 "node_backfill_blocks_per_s": round((head - start + 1) / backfill_s),
-                "node_full_read_ms": round(float(np.median(reads)), 1),
+                "node_backfill_checked_accounts": len(rows),
+                "node_full_read_sample_accounts": len(sample),
+                "node_full_read_sample_ms": round(read_ms, 1),
+                "node_full_read_ms": round(full_read_ms, 1),
+                "ratio_full_read_over_backfill": round(full_read_ms / (backfill_s * 1e3), 2),
             }
     finally:
         node.terminate()
@@ -466,6 +548,22 @@ def main(with_node: bool = False) -> dict[str, object]:
             ],
         )
     )
+    if with_node:
+        backfill_ms = float(result["node_backfill_s"]) * 1e3  # type: ignore[arg-type]
+        print(
+            table(
+                (f"local node, {result['node_accounts']:,} accounts", "ms", "full read / this"),
+                [
+                    (
+                        f"backfill of {result['node_events']:,} events (the bot's catch_up)",
+                        round(backfill_ms, 1),
+                        result["ratio_full_read_over_backfill"],
+                    ),
+                    ("baseline: one full read of every account", result["node_full_read_ms"], 1.0),
+                ],
+            )
+        )
+        print(f"backfill: {result['node_backfill_events_per_s']:,} events/s")
     print(
         f"events applied: {result['apply_events_per_s']:,}/s; cold build {cold_ms:.0f} ms; "
         f"baseline / price-move block {result['ratio_baseline_over_block']}x; wrote {path}"
