@@ -54,6 +54,7 @@ from keeper.series import series_id, unpack_position
 
 WAD = 10**18
 REPORTS = ROOT / "reports"
+BORROWER_WETH = 3_000  # the arbitrageur's collateral behind its cash loan
 KEEPER_DIR = ROOT / ".keeper" / "demo"  # the bot's settings, log, checkpoint, vol source
 # What each market maker lets the keeper lose to hedge swaps per day (fees and impact), USD:
 # 1% of its deposit.
@@ -273,6 +274,13 @@ class CrashDemo:
                 for token in (self.usd, self.weth)
             ]
         )
+        # A borrower: the arbitrageur posts WETH and borrows cash against it (a fifth of the
+        # collateral's value), so the cash pool has utilization and interest to report.
+        posted = BORROWER_WETH * 10**18
+        self.send("approve", self.weth.approve, self.engine.address, 2**256 - 1, sender=a)
+        self.send("deposit", self.engine.deposit, self.weth.address, posted, sender=a)
+        borrowed = round(BORROWER_WETH * self.s.spot / 5 * self.usd_scale)
+        self.send("withdraw", self.engine.withdraw, self.usd.address, borrowed, a.address, sender=a)
         self.seed_traders()
 
     def fund(self, account: str, usd: float) -> None:
@@ -574,7 +582,9 @@ class CrashDemo:
             self.rpc("evm_setAutomine", [True])
         keeper["exit_code"] = code
         # Relative to the checkout, so the committed report names no machine's paths.
-        keeper["log"] = str(self.bot.log_path.resolve().relative_to(ROOT))
+        log_path = self.bot.log_path.resolve()
+        inside = log_path.is_relative_to(ROOT)
+        keeper["log"] = str(log_path.relative_to(ROOT) if inside else log_path)
         elapsed = time.monotonic() - started
         return self.report(steps, first_block, last_block, keeper, elapsed)
 

@@ -3,8 +3,9 @@
 `EventReader.logs(start, end)` is one `eth_getLogs` over the engine and the liquidator
 (both addresses, every topic) for a block range, decoded with the contracts' ABIs into
 `keeper.runtime.mirror.Event`s in log order; `backfill` walks from the deployment block in
-chunks of `backfill_chunk` blocks. Block timestamps are fetched only for blocks that need one
-(AuctionStarted: the auction's start), once per block.
+chunks of `backfill_chunk` blocks. Block timestamps are fetched only for blocks that need one,
+once per block: AuctionStarted (the auction's start) and every event that touches cash (the
+engine accrued interest at that block, so the mirror's accrual time follows it).
 
 `MarketReader` reads the oracle answer, the vol entries of every listed expiry and (once) the
 margin and Liquidator parameters, with kappa_ops.chain.ChainReader's batching (Multicall3 when
@@ -25,8 +26,11 @@ from typing import Any
 from eth_utils import encode_hex, to_checksum_address
 
 from keeper import margin as km
-from keeper.runtime.mirror import ENGINE_EVENTS, LIQUIDATOR_EVENTS, Event
+from keeper.runtime.mirror import CASH_TOUCHES, ENGINE_EVENTS, LIQUIDATOR_EVENTS, Event
 from keeper.runtime.planner import LiquidatorTerms
+
+# Events whose block timestamp the mirror needs.
+_TIMESTAMPED = CASH_TOUCHES | {"AuctionStarted"}
 
 # The two AggregatorV3 reads settlement needs (Chainlink's interface,
 # contracts/interfaces/IAggregatorV3.vyi): enough ABI to bind any source feed.
@@ -212,7 +216,7 @@ class EventReader:
             for d in self.ecosystem.decode_logs(entries, *self.abis[address]):
                 block = int(d.block_number)
                 args = {k: _plain(v) for k, v in d.event_arguments.items()}
-                ts = self.timestamp(block) if d.event_name == "AuctionStarted" else 0
+                ts = self.timestamp(block) if d.event_name in _TIMESTAMPED else 0
                 out.append(Event(d.event_name, block, int(d.log_index), args, ts))
         out.sort(key=lambda e: (e.block, e.index))
         return out

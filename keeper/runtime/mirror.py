@@ -71,7 +71,7 @@ LIQUIDATOR_EVENTS = ("AuctionStarted", "Bid", "AuctionEnded")
 
 
 # Events whose effect the engine applied after accruing interest at their block.
-_CASH_TOUCHES = frozenset(
+CASH_TOUCHES = frozenset(
     {
         "Deposit",
         "Withdraw",
@@ -344,7 +344,7 @@ class Mirror:
         handler = getattr(self, f"_on_{event.name}", None)
         if handler is None:
             return
-        if event.timestamp > 0 and event.name in _CASH_TOUCHES and self._touches_cash(event):
+        if event.timestamp > 0 and event.name in CASH_TOUCHES and self._touches_cash(event):
             # The engine accrued at this block before the event's effect.
             self.accrued_at = int(event.timestamp)
         try:

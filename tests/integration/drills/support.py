@@ -266,9 +266,16 @@ def mirror_mismatches(node: Node, checkpoint: Path) -> tuple[int, list[Any]]:
     data = json.loads(checkpoint.read_text())
     b = int(data["last_block"])
     out: list[Any] = []
-    price = int(node.view("engine", "cash_share_price()", (), ["uint256"], b)[0])
-    if price != int(data["share_price"]):
-        out.append(("share_price", price, data["share_price"]))
+    # The cash indices: the engine's view accrues them to the block's time, the mirror from
+    # its last Accrued event by the same rule (keeper/interest.py).
+    from keeper.runtime.mirror import Mirror
+
+    now = int(node.rpc("eth_getBlockByNumber", [hex(b), False])["timestamp"], 16)
+    pool = node.view("engine", "cash_pool()", (), ["uint256"] * 7, b)
+    chain_indices = (int(pool[0]), int(pool[1]))
+    mirror_indices = Mirror.from_checkpoint(data).indices_at(now)
+    if chain_indices != mirror_indices:
+        out.append(("indices", chain_indices, mirror_indices))
     for a in data["accounts"]:
         addr = a["address"]
         chain_view = [
