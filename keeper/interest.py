@@ -20,7 +20,7 @@ against the contract with it (tests/unit/margin/golden_cash.json).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -203,24 +203,13 @@ class Pool:
             - self.reserve_offset
         ) // WAD
 
+    def copy(self) -> Pool:
+        """An independent copy (the balance maps are copied, not shared)."""
+        return replace(self, shares=dict(self.shares), debts=dict(self.debts))
+
     def at(self, now: int) -> Pool:
         """A copy accrued to `now` (the engine's views)."""
-        copy = Pool(
-            self.params,
-            self.borrow_index,
-            self.supply_index,
-            self.last,
-            self.total_supply_shares,
-            self.total_borrow_shares,
-            self.reserve_offset,
-            self.deficit,
-            dict(self.shares),
-            dict(self.debts),
-            self.interest_charged,
-            self.interest_credited,
-            self.collected,
-            self.transfer_dust,
-        )
+        copy = self.copy()
         copy.accrue(now)
         return copy
 
@@ -293,11 +282,12 @@ class Pool:
         """A debit that may borrow (a withdrawal or a swap's input): if the account's debt grew,
         utilization afterwards must be within the cap ("engine: utilization cap")."""
         before = self.debts.get(account, 0)
-        saved = self.snapshot()
+        saved = self.copy()
         self.add_cash(account, -amount, now)
         limit = self.params.utilization_cap if cap is None else cap
         if self.debts.get(account, 0) > before and self.utilization() > limit:
-            self.restore(saved)
+            # The engine reverts: nothing of the debit stays.
+            self.__dict__.update(saved.__dict__)
             raise CashError("engine: utilization cap")
 
     def socialize(self, receiver: str, amount: int, now: int) -> int:
@@ -334,38 +324,3 @@ class Pool:
         params.check()
         self.accrue(now)
         self.params = params
-
-    def snapshot(self) -> tuple[object, ...]:
-        return (
-            self.borrow_index,
-            self.supply_index,
-            self.last,
-            self.total_supply_shares,
-            self.total_borrow_shares,
-            self.reserve_offset,
-            self.deficit,
-            dict(self.shares),
-            dict(self.debts),
-            self.interest_charged,
-            self.interest_credited,
-            self.collected,
-            self.transfer_dust,
-        )
-
-    def restore(self, saved: tuple[object, ...]) -> None:
-        (
-            self.borrow_index,
-            self.supply_index,
-            self.last,
-            self.total_supply_shares,
-            self.total_borrow_shares,
-            self.reserve_offset,
-            self.deficit,
-            shares,
-            debts,
-            self.interest_charged,
-            self.interest_credited,
-            self.collected,
-            self.transfer_dust,
-        ) = saved  # type: ignore[assignment]
-        self.shares, self.debts = dict(shares), dict(debts)  # type: ignore[call-overload]
