@@ -172,7 +172,9 @@ class EventReader:
             if missing:
                 raise ChainIOError(f"{contract.address}: ABI has no event {missing[0]}")
             self.abis[str(contract.address).lower()] = [events[n] for n in names]
-        self._timestamps: dict[int, int] = {}
+        # Keyed by block hash: after a reorg a block number names another block, with
+        # another timestamp.
+        self._timestamps: dict[str, int] = {}
 
     def head(self) -> int:
         return int(self.w3.eth.block_number)
@@ -180,13 +182,14 @@ class EventReader:
     def block_hash(self, number: int) -> str:
         return _hex(self.w3.eth.get_block(number)["hash"])
 
-    def timestamp(self, number: int) -> int:
-        ts = self._timestamps.get(number)
+    def timestamp(self, block_hash: str) -> int:
+        """The timestamp of the block with this hash."""
+        ts = self._timestamps.get(block_hash)
         if ts is None:
-            ts = int(self.w3.eth.get_block(number)["timestamp"])
+            ts = int(self.w3.eth.get_block(block_hash)["timestamp"])
             if len(self._timestamps) > 4096:
                 self._timestamps.clear()
-            self._timestamps[number] = ts
+            self._timestamps[block_hash] = ts
         return ts
 
     def logs(self, start: int, end: int) -> list[Event]:
@@ -216,7 +219,7 @@ class EventReader:
             for d in self.ecosystem.decode_logs(entries, *self.abis[address]):
                 block = int(d.block_number)
                 args = {k: _plain(v) for k, v in d.event_arguments.items()}
-                ts = self.timestamp(block) if d.event_name in _TIMESTAMPED else 0
+                ts = self.timestamp(_hex(d.block_hash)) if d.event_name in _TIMESTAMPED else 0
                 out.append(Event(d.event_name, block, int(d.log_index), args, ts))
         out.sort(key=lambda e: (e.block, e.index))
         return out

@@ -406,7 +406,7 @@ class Keeper:
         if m.params_epoch != self._params_epoch:
             self.market_reader.refresh_params()
             self._params_epoch = m.params_epoch
-        now = self.events.timestamp(m.last_block)
+        now = self.events.timestamp(m.last_block_hash or self.events.block_hash(m.last_block))
         market, key = self.market_reader.market(m.expiries, m.settlement, now)
         crossed = any(self._last_full < e <= now for e in m.expiries)
         full = (

@@ -190,3 +190,24 @@ def test_the_drift_check_repairs_nothing_across_a_reorg():
     k._drift_check(None, None)
     assert [(x["event"], x["fields"]) for x in lines] == [("drift", ["shares"])]
     assert k.mirror.accounts[0].shares == 5
+
+
+def test_block_timestamps_are_cached_by_hash_so_a_reorged_number_reads_its_new_block():
+    from keeper.runtime.chain import EventReader
+
+    class _Eth:
+        def __init__(self) -> None:
+            self.blocks = {"0xaa": 1000, "0xbb": 1003}  # two branches' block 7
+            self.reads: list[str] = []
+
+        def get_block(self, block_id: str) -> dict:
+            self.reads.append(block_id)
+            return {"timestamp": self.blocks[block_id]}
+
+    reader = EventReader.__new__(EventReader)
+    reader.w3 = type("W3", (), {"eth": _Eth()})()
+    reader._timestamps = {}
+    assert reader.timestamp("0xaa") == 1000
+    assert reader.timestamp("0xbb") == 1003  # the other branch's block at the same height
+    assert reader.timestamp("0xaa") == 1000
+    assert reader.w3.eth.reads == ["0xaa", "0xbb"]  # each block fetched once
