@@ -289,8 +289,18 @@ def _demo() -> list[str]:
     keys = ("accounts", "steps", "auctions_started", "liquidations", "bids_failed", "bad_debt",
             "insurance_fund_used", "hedges", "max_abs_delta_after_hedge",
             "keeper_reaction_blocks_max", "keeper_reaction_ms_p50", "transactions",
-            "runtime_s")  # fmt: skip
-    data = {**d, "command": "make demo", "commit": commit}
+            "runtime_s", "chain_hours", "interest_paid_usd", "interest_earned_usd",
+            "max_utilization")  # fmt: skip
+    interest = d.get("interest", {})
+    data = {
+        **d,
+        "command": "make demo",
+        "commit": commit,
+        "chain_hours": round(d.get("chain_seconds", 0) / 3600, 2),
+        "interest_paid_usd": round(interest.get("paid_by_borrowers", 0.0), 2),
+        "interest_earned_usd": round(interest.get("earned_by_suppliers", 0.0), 2),
+        "max_utilization": round(interest.get("max_utilization", 0.0), 4),
+    }
     return _row(
         f"Crash demo on {d.get('network', '?')}, from reports/demo.json as committed",
         data,

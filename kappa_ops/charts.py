@@ -23,7 +23,10 @@ def write_charts(report: dict[str, Any], directory: Path) -> Path:
     fig.suptitle(
         f"Kappa crash demo on {report['network']}: {report['accounts']} accounts, "
         f"{report['liquidations']} liquidations, {report['hedges']} hedges, "
-        f"bad debt {report['bad_debt']:.0f} USD"
+        f"bad debt {report['bad_debt']:.0f} USD\n"
+        f"over {report['chain_seconds'] / 3600:.1f} h of chain time borrowers paid "
+        f"{report['interest']['paid_by_borrowers']:,.0f} USD of interest at "
+        f"{report['interest']['max_utilization']:.0%} peak utilization"
     )
 
     ax = axes[0, 0]

@@ -54,7 +54,7 @@ from keeper.series import series_id, unpack_position
 
 WAD = 10**18
 REPORTS = ROOT / "reports"
-BORROWER_WETH = 3_000  # the arbitrageur's collateral behind its cash loan
+BORROWER_LTV = 0.2  # the borrower's loan over its WETH collateral's value
 KEEPER_DIR = ROOT / ".keeper" / "demo"  # the bot's settings, log, checkpoint, vol source
 # What each market maker lets the keeper lose to hedge swaps per day (fees and impact), USD:
 # 1% of its deposit.
@@ -274,14 +274,22 @@ class CrashDemo:
                 for token in (self.usd, self.weth)
             ]
         )
-        # A borrower: the arbitrageur posts WETH and borrows cash against it (a fifth of the
-        # collateral's value), so the cash pool has utilization and interest to report.
-        posted = BORROWER_WETH * 10**18
+        self.seed_traders()
+        self.borrow()
+
+    def borrow(self) -> None:
+        """A borrower: the arbitrageur posts WETH and borrows cash against it (a fifth of the
+        collateral's value) until the cash pool's utilization is `borrow_utilization`, so the
+        pool has interest to report."""
+        a, s = self.arb, self.s
+        pool = self.engine.cash_pool()
+        supply, borrows = int(pool[2]), int(pool[3])  # USD wads
+        borrowed_wad = max(round(s.borrow_utilization * supply) - borrows, 0)
+        borrowed = borrowed_wad * self.usd_scale // WAD  # token units, rounded down
+        posted = -(-borrowed_wad * WAD // round(BORROWER_LTV * s.spot * WAD))  # WETH wei, up
         self.send("approve", self.weth.approve, self.engine.address, 2**256 - 1, sender=a)
         self.send("deposit", self.engine.deposit, self.weth.address, posted, sender=a)
-        borrowed = round(BORROWER_WETH * self.s.spot / 5 * self.usd_scale)
         self.send("withdraw", self.engine.withdraw, self.usd.address, borrowed, a.address, sender=a)
-        self.seed_traders()
 
     def fund(self, account: str, usd: float) -> None:
         amount = round(usd * self.usd_scale)
@@ -543,6 +551,7 @@ class CrashDemo:
             for t in range(s.steps):
                 spot = float(prices[t])
                 self.write_vol_source(atm[t], float(skew[t]))
+                self.rpc("evm_increaseTime", [s.block_seconds])
                 b, wall = self.play(self.market_txs(spot) + self.arbitrage_txs(spot))
                 snap, result = self.observe(b, wall)
                 net_before, opt, gross = self.mm_delta(snap)
@@ -723,6 +732,8 @@ class CrashDemo:
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in self.s.__dict__.items()
             },
             "interest": self.cash.summary(),
+            "chain_seconds": int(self.chain.blocks[last_block].timestamp)
+            - int(self.chain.blocks[first_block].timestamp),
             "reaction_log": reactions,
             "hedge_log": hedges,
             "step_log": steps,

@@ -36,6 +36,10 @@ class ScenarioSettings:
     noise: float = 0.002  # relative noise of the price path per block
     feed_spread: float = 0.001  # the three feeds answer spot * (1 - s, 1, 1 + s)
     seed: int = 9
+    # Chain time between two crash blocks (anvil's clock is moved on): the crash spans hours,
+    # as a real one does, and the cash pool's interest over it is material.
+    block_seconds: int = 300
+    borrow_utilization: float = 0.6  # the borrower takes the cash pool to this utilization
 
     @classmethod
     def short(cls) -> ScenarioSettings:
