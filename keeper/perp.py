@@ -329,48 +329,112 @@ def unpack_position(words: tuple[int, int]) -> Position:
 
 @dataclass
 class PerpBook:
-    """One perp market and its accounts, kept as an engine keeps them (the mirror's state):
-    fills settle both sides and move the payment, settlements accrue and settle one account."""
+    """The perp market and its accounts as contracts/margin/PerpBook.vy keeps them (the
+    mirror's state), with each account's settled cash summed (the engine applies it): fills
+    settle both sides and move the payment, settlements accrue and settle one account, moves
+    pass a fraction of a position at the index. `apply` replays PerpBook's events."""
 
     market: Market
     positions: dict[str, Position] = field(default_factory=dict)
     cash: dict[str, int] = field(default_factory=dict)
+    open_interest: int = 0
 
-    def _trade(self, account: str, delta: int, spot: int) -> None:
-        position, amount = trade(
-            self.positions.get(account, Position()), delta, spot, self.market.index
-        )
+    def _trade(self, account: str, delta: int, spot: int) -> int:
+        old = self.positions.get(account, Position())
+        position, amount = trade(old, delta, spot, self.market.index)
         self.positions[account] = position
         self.cash[account] = self.cash.get(account, 0) + amount
+        self.open_interest += max(position.size, 0) - max(old.size, 0)
+        return amount
 
-    def fill(self, buyer: str, seller: str, size: int, price: int, spot: int, now: int) -> None:
-        """A fill of `size` > 0 units at `price` between two accounts."""
-        if buyer == seller or size <= 0:
-            raise PerpError("perp: a fill needs two accounts and a positive size")
-        before = (self.market, dict(self.positions), dict(self.cash))
-        self.market = fill(self.market, price, spot, now)
+    def _atomic(self) -> tuple[Market, dict[str, Position], dict[str, int], int]:
+        return self.market, dict(self.positions), dict(self.cash), self.open_interest
+
+    def fill(
+        self, buyer: str, seller: str, size: int, price: int, spot: int, now: int
+    ) -> tuple[int, int]:
+        """A fill of `size` > 0 units at `price` between two accounts: (the buyer's cash,
+        the seller's cash)."""
+        if buyer == seller:
+            raise PerpError("perp: self trade")
+        if size <= 0:
+            raise PerpError("perp: size")
+        before = self._atomic()
         try:
-            self._trade(buyer, size, spot)
-            self._trade(seller, -size, spot)
+            self.market = fill(self.market, price, spot, now)
+            payment = fill_payment(size, price, spot)
+            buyer_cash = self._trade(buyer, size, spot) - payment
+            seller_cash = self._trade(seller, -size, spot) + payment
         except PerpError:
             # The contract reverts the whole fill.
-            self.market, self.positions, self.cash = before
+            self.market, self.positions, self.cash, self.open_interest = before
             raise
-        payment = fill_payment(size, price, spot)
         self.cash[buyer] -= payment
         self.cash[seller] += payment
+        return buyer_cash, seller_cash
 
     def settle(self, account: str, spot: int, now: int) -> int:
-        """settle_perp(account): the cash credited."""
+        """Settle one account: the cash credited."""
         self.market = accrue(self.market, spot, now)
-        position, amount = settle(self.positions.get(account, Position()), spot, self.market.index)
-        self.positions[account] = position
-        self.cash[account] = self.cash.get(account, 0) + amount
-        return amount
+        return self._trade(account, 0, spot)
+
+    def move(self, source: str, target: str, fraction: int, spot: int, now: int) -> tuple[int, int]:
+        """A liquidation's move of `fraction` (a wad) of the source's position to the target
+        at the index, after both settle: (the source's cash, the target's cash)."""
+        if source == target:
+            raise PerpError("perp: self trade")
+        if not 0 < fraction <= WAD:
+            raise PerpError("perp: fraction")
+        before = self._atomic()
+        try:
+            self.market = accrue(self.market, spot, now)
+            moved = _tdiv(self.positions.get(source, Position()).size * fraction, WAD)
+            return self._trade(source, -moved, spot), self._trade(target, moved, spot)
+        except PerpError:
+            self.market, self.positions, self.cash, self.open_interest = before
+            raise
 
     def set_params(self, params: PerpParams, spot: int, now: int) -> None:
         """New parameters, accrued under the old ones first."""
         self.market = set_params(self.market, params, spot, now)
+
+    @classmethod
+    def listed(cls, params_lane: int, now: int) -> PerpBook:
+        """The book as PerpListed(params, time) leaves it."""
+        return cls(new_market(PerpParams.unpack(params_lane), now))
+
+    def apply(self, name: str, args: dict[str, int | str]) -> None:
+        """Replay one PerpBook event (after PerpListed: `listed`); the cash amounts the event
+        carries must be the ones the rules give, else PerpError (the mirror has drifted)."""
+        a = {k: v if isinstance(v, str) else int(v) for k, v in args.items()}
+        if name == "PerpParamsSet":
+            self.set_params(PerpParams.unpack(int(a["params"])), int(a["spot"]), int(a["time"]))
+            return
+        if name == "PerpFill":
+            got: tuple[int, ...] = self.fill(
+                str(a["buyer"]), str(a["seller"]), int(a["size"]), int(a["price"]),
+                int(a["spot"]), int(a["time"]),
+            )  # fmt: skip
+            want: tuple[int, ...] = (int(a["buyer_cash"]), int(a["seller_cash"]))
+        elif name == "PerpSettled":
+            got = (self.settle(str(a["account"]), int(a["spot"]), int(a["time"])),)
+            want = (int(a["cash"]),)
+        elif name == "PerpMoved":
+            size = self.positions.get(str(a["source"]), Position()).size
+            # The event names the size moved; replay it as the fraction that gives it.
+            self.market = accrue(self.market, int(a["spot"]), int(a["time"]))
+            moved = int(a["size"])
+            if abs(moved) > abs(size):
+                raise PerpError(f"PerpMoved of {moved} from a position of {size}")
+            got = (
+                self._trade(str(a["source"]), -moved, int(a["spot"])),
+                self._trade(str(a["target"]), moved, int(a["spot"])),
+            )
+            want = (int(a["source_cash"]), int(a["target_cash"]))
+        else:
+            raise PerpError(f"not a PerpBook event: {name}")
+        if got != want:
+            raise PerpError(f"{name}: the rules give {got}, the event says {want}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -178,7 +178,11 @@ TARGETS: dict[str, Target] = {
         (U + "margin/test_orders.py", U + "test_mutants_orders.py"),
     ),
     "contracts/margin/perp.vy": Target(
-        ("tests/contracts/PerpHarness.vy",), (U + "margin/test_perp.py",)
+        ("tests/contracts/PerpHarness.vy", "contracts/margin/PerpBook.vy"),
+        (U + "margin/test_perp.py", U + "margin/test_perp_book.py"),
+    ),
+    "contracts/margin/PerpBook.vy": Target(
+        ("contracts/margin/PerpBook.vy",), (U + "margin/test_perp_book.py",)
     ),
     "contracts/auth/ownable.vy": Target(
         ("contracts/oracle/VolOracle.vy", "contracts/oracle/OracleAggregator.vy"),

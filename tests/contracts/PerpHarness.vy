@@ -2,109 +2,11 @@
 """
 @title PerpHarness: the perp module behind external wrappers, for tests only
 @license MIT
-@notice Exposes contracts/margin/perp.vy's functions as they are, and keeps one perp market and
-        its accounts in storage the way an engine would (the market in two words, each
-        position in two words, a signed cash balance per account), so the golden sequence
-        replays fills, time and settlements through the packing too. No tokens, no margin.
+@notice Exposes contracts/margin/perp.vy's functions as they are. The stored market and its
+        positions are contracts/margin/PerpBook.vy's (tests/unit/margin/test_perp_book.py).
 """
 
 from contracts.margin import perp
-
-market_words: public(uint256[2])
-position_words: public(HashMap[address, uint256[2]])
-cash: public(HashMap[address, int256])
-
-
-@external
-def list_perp(band: uint256, half_life: uint256, convergence_hours: uint256, max_rate: uint256):
-    """
-    @notice Start the stored market at block.timestamp with these parameters.
-    @param band Fill band, a wad.
-    @param half_life EMA half-life, seconds.
-    @param convergence_hours Funding convergence, hours.
-    @param max_rate Largest funding rate per hour, a wad.
-    """
-    self.market_words = perp.pack_market(
-        perp.new_market(perp.pack_params(band, half_life, convergence_hours, max_rate), block.timestamp)
-    )
-
-
-@external
-def fill(buyer: address, seller: address, size: int256, price: int256, spot: int256):
-    """
-    @notice A fill of `size` units at `price` between two stored accounts, as an engine would
-            do it: the mark and funding move, both positions settle and change, the buyer pays
-            the seller size * (price - spot).
-    @param buyer The buying account.
-    @param seller The selling account.
-    @param size Units traded, > 0.
-    @param price The fill price, a wad.
-    @param spot The index price, a wad.
-    """
-    assert buyer != seller, "harness: self trade"
-    assert size > 0, "harness: size"
-    m: perp.Market = perp.fill(perp.unpack_market(self.market_words), price, spot, block.timestamp)
-    self.market_words = perp.pack_market(m)
-    self._trade(buyer, size, spot, m.index)
-    self._trade(seller, -size, spot, m.index)
-    payment: int256 = perp.fill_payment(size, price, spot)
-    self.cash[buyer] -= payment
-    self.cash[seller] += payment
-
-
-@external
-def settle(account: address, spot: int256) -> int256:
-    """
-    @notice settle_perp(account): accrue funding, settle the stored position into cash.
-    @param account The account.
-    @param spot The index price, a wad.
-    @return The cash credited (negative: paid).
-    """
-    m: perp.Market = perp.accrue(perp.unpack_market(self.market_words), spot, block.timestamp)
-    self.market_words = perp.pack_market(m)
-    p: perp.Position = empty(perp.Position)
-    amount: int256 = 0
-    p, amount = perp.settle(perp.unpack_position(self.position_words[account]), spot, m.index)
-    self.position_words[account] = perp.pack_position(p)
-    self.cash[account] += amount
-    return amount
-
-
-@external
-def set_params(band: uint256, half_life: uint256, convergence_hours: uint256, max_rate: uint256, spot: int256):
-    """
-    @notice New parameters for the stored market (funding accrued under the old ones first).
-    @param band Fill band, a wad.
-    @param half_life EMA half-life, seconds.
-    @param convergence_hours Funding convergence, hours.
-    @param max_rate Largest funding rate per hour, a wad.
-    @param spot The index price, a wad.
-    """
-    self.market_words = perp.pack_market(perp.set_params(
-        perp.unpack_market(self.market_words),
-        perp.pack_params(band, half_life, convergence_hours, max_rate), spot, block.timestamp,
-    ))
-
-
-@external
-@view
-def market() -> perp.Market:
-    """
-    @notice The stored market, unpacked.
-    @return The market.
-    """
-    return perp.unpack_market(self.market_words)
-
-
-@external
-@view
-def position(account: address) -> perp.Position:
-    """
-    @notice An account's stored position, unpacked.
-    @param account The account.
-    @return The position.
-    """
-    return perp.unpack_position(self.position_words[account])
 
 
 @external
@@ -340,19 +242,3 @@ def unpack_position(words: uint256[2]) -> perp.Position:
     @return The position.
     """
     return perp.unpack_position(words)
-
-
-@internal
-def _trade(account: address, delta: int256, spot: int256, index: int256):
-    """
-    @notice Settle an account's stored position and change its size by `delta`.
-    @param account The account.
-    @param delta Size bought (> 0) or sold (< 0).
-    @param spot The index price.
-    @param index The funding index accrued to now.
-    """
-    p: perp.Position = empty(perp.Position)
-    amount: int256 = 0
-    p, amount = perp.trade(perp.unpack_position(self.position_words[account]), delta, spot, index)
-    self.position_words[account] = perp.pack_position(p)
-    self.cash[account] += amount

@@ -1,9 +1,9 @@
 """The golden perp sequence: random fills between four accounts (two of them one owner's, who
 also wash-trades), time passing, index moves, settlements and parameter changes, with what
 keeper/perp.py says the market and every account hold after each step (the market's two
-words, each position's two words, each account's cash). `tests/unit/margin/test_perp.py`
-replays it through tests/contracts/PerpHarness.vy and compares every word to the wei, and
-checks that keeper/perp.py still produces this file.
+words, each position's two words, each account's cash). `tests/unit/margin/test_perp_book.py`
+replays it through contracts/margin/PerpBook.vy, compares every word to the wei, and checks
+that keeper/perp.py still produces this file.
 
 Regenerate (only when the rules change, and say why in the commit):
     .venv/bin/python -m tests.unit.margin.golden_perp

@@ -1,15 +1,14 @@
-"""Unit tests of contracts/margin/perp.vy, through tests/contracts/PerpHarness.vy, against
-keeper/perp.py (its Python twin, the same integers).
+"""Unit tests of contracts/margin/perp.vy's pure rules, through tests/contracts/PerpHarness.vy,
+against keeper/perp.py (its Python twin, the same integers). The stored market, the golden
+sequence and funding's zero sum are tests/unit/margin/test_perp_book.py's (PerpBook.vy).
 
 Every test name contains "perp" (`pytest -k perp`). Fixed values are computed by hand in the
 comments; every revert reason of the module has a test, the hard bounds are tried at their
-edges; the golden sequence (tests/unit/margin/golden_perp.py) is replayed to the wei; Hypothesis
-properties check funding's zero sum, the hourly funding cap and how far one fill moves the mark.
+edges; Hypothesis properties check the hourly funding cap and how far one fill moves the mark.
 """
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +19,6 @@ from hypothesis import strategies as st
 
 from keeper import perp as kp
 from tests.conftest import load, scaled
-from tests.unit.margin import golden_perp
 
 WAD = 10**18
 HARNESS = "tests/contracts/PerpHarness.vy"
@@ -302,152 +300,9 @@ def test_perp_packing_round_trips_at_the_edges(h):
 
 
 # ---------------------------------------------------------------------------------------------
-# The stored market (the harness as a small engine)
-
-
-@pytest.fixture
-def stored(h):
-    boa.env.evm.patch.timestamp = T0
-    h.list_perp(BAND, HALF_LIFE, CONVERGENCE, MAX_RATE)
-    return h
-
-
-def test_perp_stored_fill_and_settle(stored):
-    h = stored
-    a, b = boa.env.generate_address("perp long"), boa.env.generate_address("perp short")
-    boa.env.time_travel(seconds=HALF_LIFE)
-    # a buys 3 at 2100 against S = 2000: pays 300; pbar 2.5%.
-    h.fill(a, b, 3 * WAD, 2_100 * WAD, S)
-    assert h.cash(a) == -300 * WAD and h.cash(b) == 300 * WAD
-    assert tuple(h.position(a)) == (3 * WAD, S, 0) and tuple(h.position(b)) == (-3 * WAD, S, 0)
-    # One hour at the capped 0.1%: F = 2, the long pays 6 and the short gets 6.
-    boa.env.time_travel(seconds=3_600)
-    assert h.settle(a, S) == -6 * WAD
-    assert h.settle(b, S) == 6 * WAD
-    assert h.market()[3] == 2 * WAD
-    with boa.reverts("harness: self trade"):
-        h.fill(a, a, WAD, S, S)
-    with boa.reverts("engine: perp price outside band"):
-        h.fill(a, b, WAD, 2_100 * WAD + 1, S)
-    with boa.reverts("engine: perp size too large"):
-        h.fill(a, b, 2**96, S, S)
-    with boa.reverts("engine: perp clock went back"):
-        boa.env.evm.patch.timestamp = T0
-        h.settle(a, S)
-
-
-def _replay(h: Any, names: dict[str, Any], data: dict[str, Any], step: dict[str, Any]) -> None:
-    """One golden step through the harness (settlements also check the amount returned)."""
-    spot = int(step["spot"])
-    kind = step["kind"]
-    if kind in ("fill", "wash"):
-        buyer, seller = names[step["buyer"]], names[step["seller"]]
-        h.fill(buyer, seller, int(step["size"]), int(step["price"]), spot)
-    elif kind == "settle":
-        assert h.settle(names[step["account"]], spot) == int(step["amount"])
-    elif kind == "params":
-        h.set_params(*data["params"][step["params"]], spot)
-    elif kind == "settle_all":
-        for a in data["accounts"]:
-            h.settle(names[a], spot)
-
-
-def test_perp_golden_sequence_matches_the_twin_to_the_wei(h):
-    """The committed sequence replayed through the harness's storage: every market word, every
-    position word and every cash balance after every step, to the wei; reverts at the same
-    steps with the same reasons."""
-    data = json.loads(golden_perp.PATH.read_text())
-    assert data == json.loads(json.dumps(golden_perp.generate())), (
-        "golden_perp.json is stale: regenerate it"
-    )
-    names = {a: boa.env.generate_address(f"golden perp {a}") for a in data["accounts"]}
-    boa.env.evm.patch.timestamp = data["start"]
-    h.list_perp(*data["params"][0])
-    reverts = 0
-    for i, step in enumerate(data["steps"]):
-        boa.env.evm.patch.timestamp = step["now"]
-        if "revert" in step:
-            reverts += 1
-            with boa.reverts(step["revert"]):
-                _replay(h, names, data, step)
-        else:
-            _replay(h, names, data, step)
-        state = step["state"]
-        assert [str(h.market_words(0)), str(h.market_words(1))] == state["market"], i
-        for a in data["accounts"]:
-            assert [
-                str(h.position_words(names[a], 0)),
-                str(h.position_words(names[a], 1)),
-            ] == state["positions"][a], (i, a)
-            assert str(h.cash(names[a])) == state["cash"][a], (i, a)
-    assert reverts > 0
-    total = sum(int(v) for v in data["steps"][-1]["state"]["cash"].values())
-    assert -4 * len(data["steps"]) <= total <= 0
-
-
-# ---------------------------------------------------------------------------------------------
 # Properties
 
-ACCOUNTS = 4
 prices_in_band = st.integers(-1_000_000, 1_000_000)  # millionths of the band
-step = st.tuples(
-    st.integers(0, ACCOUNTS - 1),
-    st.integers(1, ACCOUNTS - 1),
-    st.integers(1, 10**6 * WAD),
-    prices_in_band,
-    st.sampled_from((0, 1, 12, 600, 3_600, 86_400)),
-    st.integers(-50_000, 50_000),  # index move, millionths
-    st.one_of(st.none(), st.integers(0, ACCOUNTS - 1)),  # an account settled after the fill
-    st.one_of(st.none(), st.integers(0, len(golden_perp.PARAMS) - 1)),  # new parameters
-)
-
-
-@given(
-    steps=st.lists(step, min_size=1, max_size=8), params=st.integers(0, len(golden_perp.PARAMS) - 1)
-)
-@settings(max_examples=scaled(25))
-def test_perp_funding_is_zero_sum_up_to_protocol_rounding(h, steps, params):
-    """Fills between accounts, time and index moves, settlements of single accounts and
-    parameter changes, then everyone settles: the accounts' cash sums to at most 0 (longs and
-    shorts net to zero, so funding and price PnL cancel, and every rounding takes from an
-    account), by less than a wei per settlement, and the harness agrees with keeper/perp.py to
-    the wei."""
-    names = [boa.env.generate_address(f"perp zero-sum {i}") for i in range(ACCOUNTS)]
-    p = golden_perp.PARAMS[params]
-    now = T0
-    boa.env.evm.patch.timestamp = now
-    with boa.env.anchor():
-        h.list_perp(p.band, p.half_life, p.convergence_hours, p.max_rate)
-        book = kp.PerpBook(kp.new_market(p, now))
-        spot = S
-        touches = 0
-        for buyer, offset, size, where, dt, move, poke, new_params in steps:
-            seller = (buyer + offset) % ACCOUNTS
-            now += dt
-            boa.env.evm.patch.timestamp = now
-            spot = spot * (10**6 + move) // 10**6
-            band = book.market.params.band
-            price = spot + band * spot // WAD * where // 10**6
-            h.fill(names[buyer], names[seller], size, price, spot)
-            book.fill(str(buyer), str(seller), size, price, spot, now)
-            touches += 2
-            if poke is not None:
-                assert h.settle(names[poke], spot) == book.settle(str(poke), spot, now)
-                touches += 1
-            if new_params is not None:
-                q = golden_perp.PARAMS[new_params]
-                h.set_params(q.band, q.half_life, q.convergence_hours, q.max_rate, spot)
-                book.set_params(q, spot, now)
-        now += 3_600
-        boa.env.evm.patch.timestamp = now
-        for i in range(ACCOUNTS):
-            h.settle(names[i], spot)
-            book.settle(str(i), spot, now)
-            touches += 1
-        cash = [h.cash(n) for n in names]
-        assert cash == [book.cash.get(str(i), 0) for i in range(ACCOUNTS)]
-        assert -touches <= sum(cash) <= 0
-        assert kp.pack_market(book.market) == (h.market_words(0), h.market_words(1))
 
 
 @given(

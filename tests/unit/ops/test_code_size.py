@@ -21,6 +21,7 @@ def deployed(proto):
         "VolOracle": proto.vol,
         "Router": router,
         "ConstantProductPool": pools[0],
+        "PerpBook": boa.load_partial("contracts/margin/PerpBook.vy").deploy(proto.engine.address),
     }
 
 
@@ -34,6 +35,7 @@ def deployed(proto):
         "VolOracle",
         "Router",
         "ConstantProductPool",
+        "PerpBook",
     ],
 )
 def test_deployed_code_fits_eip170(deployed, name):
