@@ -4,7 +4,7 @@ Each entry is the execution gas of one call (bench.common.execution_gas: the cal
 cold access sets, without the 21,000 intrinsic gas and calldata), next to its goal from the
 issues where one is set. The measurements of each layer live beside this file
 (bench/gas_oracle.py, bench/gas_venues.py, bench/gas_engine.py,
-bench/gas_liquidation.py); this module runs them all
+bench/gas_liquidation.py, bench/gas_perp.py); this module runs them all
 and is what `make bench` calls. Run alone with `python -m bench.gas`.
 """
 
@@ -49,10 +49,22 @@ GOALS: dict[str, int | None] = {
     "bid_16_full": 2_000_000,
     # The first cash touch of a block: the interest accrual (issue #23).
     "accrue": 10_000,
+    # contracts/margin/PerpBook.vy's share of a perp fill, settlement, liquidation move, margin
+    # read (the engine does not call it yet: docs/perps.md).
+    "perp_book_trade": None,
+    "perp_book_settle": None,
+    "perp_book_move": None,
+    "perp_book_margin_terms": None,
 }
 
 # Layers that contribute measurements: module name -> function returning {key: gas}.
-LAYERS = ("bench.gas_oracle", "bench.gas_venues", "bench.gas_engine", "bench.gas_liquidation")
+LAYERS = (
+    "bench.gas_oracle",
+    "bench.gas_venues",
+    "bench.gas_engine",
+    "bench.gas_liquidation",
+    "bench.gas_perp",
+)
 
 
 def measure_lens() -> dict[str, int]:
