@@ -141,7 +141,13 @@ def _row(title: str, data: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
     ]
 
 
-MUTATION_RUNS = ("mutation", "mutation_liquidator", "mutation_modules", "mutation_cash_params")
+MUTATION_RUNS = (
+    "mutation",
+    "mutation_liquidator",
+    "mutation_modules",
+    "mutation_cash_params",
+    "mutation_perp_book",
+)
 MUTATION_KEYS = ("mutants", "killed", "survived", "kill_rate", "equivalent_survivors",
                  "unexplained_survivors", "kill_rate_counting_rule_equivalent")  # fmt: skip
 
