@@ -182,7 +182,8 @@ TARGETS: dict[str, Target] = {
         (U + "margin/test_perp.py", U + "margin/test_perp_book.py"),
     ),
     "contracts/margin/PerpBook.vy": Target(
-        ("contracts/margin/PerpBook.vy",), (U + "margin/test_perp_book.py",)
+        ("contracts/margin/PerpBook.vy",),
+        (U + "margin/test_perp_book.py", "tests/fuzz/stateful/test_perp.py"),
     ),
     "contracts/auth/ownable.vy": Target(
         ("contracts/oracle/VolOracle.vy", "contracts/oracle/OracleAggregator.vy"),

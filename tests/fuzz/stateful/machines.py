@@ -9,6 +9,7 @@ from __future__ import annotations
 from hypothesis import Phase, settings
 
 from tests.fuzz.stateful.coalition import CoalitionRules
+from tests.fuzz.stateful.perp import PerpMachine
 from tests.fuzz.stateful.rules import (
     AdminRules,
     CollateralRules,
@@ -67,6 +68,7 @@ class CoalitionMachine(CoalitionRules, OrderRules, CollateralRules):
 
 ALL_MACHINES: list[type] = [
     ProtocolMachine,
+    PerpMachine,
     CollateralMachine,
     TradingMachine,
     MirrorMachine,
@@ -85,6 +87,7 @@ BUDGETS: dict[str, tuple[int, int]] = {
     "MirrorMachine": (10, 40),
     "LiquidationMachine": (25, 50),
     "CoalitionMachine": (25, 50),
+    "PerpMachine": (60, 50),
 }
 
 
