@@ -45,13 +45,24 @@ def test_perp_float_pnl_and_cap_vectorized():
 def test_perp_book_fill_is_all_or_nothing():
     book = kp.PerpBook(kp.new_market(PARAMS, 0))
     book.fill("a", "b", 2**96, S, S, 900)
-    before = (book.market, dict(book.positions), dict(book.cash))
+    before = (book.market, dict(book.positions), dict(book.cash), book.open_interest)
     # The buyer would pass 2**96: the whole fill fails and nothing moves, market included.
     with pytest.raises(kp.PerpError, match="engine: perp size too large"):
         book.fill("a", "c", 1, 2_100 * WAD, S, 1_800)
-    assert (book.market, book.positions, book.cash) == before
-    with pytest.raises(kp.PerpError, match="two accounts"):
+    assert (book.market, book.positions, book.cash, book.open_interest) == before
+    # So does a liquidation move that would take the target past 2**96. The twin's reasons
+    # are PerpBook.vy's.
+    book.fill("c", "d", 2**96, S, S, 1_000)
+    before = (book.market, dict(book.positions), dict(book.cash), book.open_interest)
+    with pytest.raises(kp.PerpError, match="engine: perp size too large"):
+        book.move("c", "a", WAD, S, 1_800)
+    assert (book.market, book.positions, book.cash, book.open_interest) == before
+    with pytest.raises(kp.PerpError, match="perp: self trade"):
         book.fill("a", "a", 1, S, S, 1_800)
+    with pytest.raises(kp.PerpError, match="perp: size"):
+        book.fill("a", "b", 0, S, S, 1_800)
+    with pytest.raises(kp.PerpError, match="perp: fraction"):
+        book.move("a", "b", 0, S, 1_800)
     with pytest.raises(kp.PerpError, match="outside band"):
         book.fill("a", "b", 1, 2_100 * WAD + 1, S, 1_800)
 
