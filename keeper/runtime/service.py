@@ -6,8 +6,9 @@ signer. The Silverback handlers in keeper/runtime/bot.py call `catch_up()` at st
 processed block, so a missed or repeated block, a restart or an RPC error only delays work:
 
 1. reconcile in-flight transactions with the node (receipts, nonces) and replace stuck ones;
-2. reorg check: the hash of the last processed block must be unchanged, else the mirror is
-   rebuilt from the deployment block (the depth `confirmations` keeps this rare);
+2. reorg check: the hash of the last processed block must be unchanged, else the mirror rolls
+   back to the newest of the last `reorg_snapshots` checkpoints (kept in memory) still on the
+   canonical chain, or is rebuilt from the deployment block when none is;
 3. read the engine and liquidator logs up to `head - confirmations` (chunks while behind) and
    apply them; a chunk is fetched completely before any of it is applied, so a failed read
    applies nothing;
@@ -32,7 +33,7 @@ import os
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -162,6 +163,9 @@ class Keeper:
         self.txm = TxManager(replace(policy, dry_run=self.dry_run))
         self.lock = threading.Lock()
         self.mirror = self._load_mirror()
+        # (last block, its hash, the checkpoint's JSON) of the last `reorg_snapshots` checkpoints:
+        # a reorg rolls back to the newest one still on the canonical chain.
+        self._snapshots: deque[tuple[int, str, str]] = deque(maxlen=settings.reorg_snapshots)
         # Hedging venues: (pool, fee bps, the underlying is token0).
         underlying = str(self.engine.underlying_token()).lower()
         self.pools = [(p, fee, str(p.token0()).lower() == underlying) for p, fee in pools or []]
@@ -238,9 +242,15 @@ class Keeper:
         path = self.checkpoint_file
         path.parent.mkdir(parents=True, exist_ok=True)
         data = self.mirror.to_checkpoint(self._meta())
+        text = json.dumps(data)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data))
+        tmp.write_text(text)
         os.replace(tmp, path)
+        m = self.mirror
+        if self._snapshots.maxlen and m.last_block_hash is not None:
+            if self._snapshots and self._snapshots[-1][0] >= m.last_block:
+                self._snapshots.clear()  # a mirror that went back (a rebuild) starts afresh
+            self._snapshots.append((m.last_block, m.last_block_hash, text))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -285,16 +295,37 @@ class Keeper:
         head = self.events.head()
         current = self.events.block_hash(m.last_block) if m.last_block <= head else None
         if current != m.last_block_hash:
+            restored = self._canonical_snapshot(head)
             self.log(
                 "reorg",
                 block=m.last_block,
                 stored=m.last_block_hash,
                 now=current,
-                action="rebuild from the deployment block",
+                rolled_back_to=None if restored is None else restored.last_block,
+                action="rebuild from the deployment block"
+                if restored is None
+                else "roll back to the newest canonical checkpoint, replay from there",
             )
             self.metrics.inc("reorgs")
-            self.mirror = self._fresh_mirror()
+            self.mirror = restored if restored is not None else self._fresh_mirror()
             self._market_key = None
+
+    def _canonical_snapshot(self, head: int) -> Mirror | None:
+        """The newest in-memory checkpoint whose block is still on the canonical chain (its
+        hash unchanged: every block below it is then canonical too), as a mirror; the newer,
+        abandoned ones are dropped. None when none is left."""
+        from web3.exceptions import BlockNotFound
+
+        while self._snapshots:
+            block, block_hash, text = self._snapshots[-1]
+            try:
+                canonical = block <= head and self.events.block_hash(block) == block_hash
+            except BlockNotFound:
+                canonical = False
+            if canonical:
+                return Mirror.from_checkpoint(json.loads(text), shard_size=self.s.shard_size)
+            self._snapshots.pop()
+        return None
 
     def catch_up(self) -> None:
         """Backfill from the checkpoint (or the deployment block) to head - confirmations."""

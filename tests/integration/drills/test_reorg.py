@@ -3,13 +3,14 @@ rolled back (anvil_rollback) after the bot processed them: once by 2 blocks (the
 and the block of the starts, which are not final yet: `confirmations: 1`), once by 5 (the
 starts final, with three more blocks on top).
 
-Each time the bot sees the hash of its last processed block change, rolls its mirror back and
-replays the canonical log (a rebuild from the deployment block), and its mirror equals the
-contracts' views afterwards. Its reorged-out transactions that were still tracked (the node
-forgot them) are released (`reorged_out`) and planned again from the rolled-back state, where
-the accounts are healthy, so nothing is resent; when the crash happens again every auction
-starts once. Recovery: seconds from the rollback to the first block processed after the
-rebuild (the slower of the two).
+Each time the bot sees the hash of its last processed block change, rolls its mirror back to
+the newest in-memory checkpoint still on the canonical chain (not the deployment block) and
+replays the log from there, and its mirror equals the contracts' views afterwards. Its
+reorged-out transactions that were still tracked (the node forgot them) are released
+(`reorged_out`) and planned again from the rolled-back state, where the accounts are healthy,
+so nothing is resent; when the crash happens again every auction starts once. Recovery:
+seconds from the rollback to the first block processed after the roll back (the slower of the
+two).
 """
 
 from __future__ import annotations
@@ -100,20 +101,27 @@ def test_reorg(drill):
     time.sleep(3)
     result = outcome(node, turned, since, [SIGNER_ADDRESSES["TEST::3"]])
     resent = first["resent"] + second["resent"]
+    rolled_back_to = [x["rolled_back_to"] for x in bot.events("reorg")]
     record_result(
         "reorg",
         missed=len(result["missed"]),
         duplicates=result["duplicates"] + len(resent),
         recovery_seconds=round(max(first["recovery"], second["recovery"]), 2),
-        recovery="rollback -> first block processed after the mirror's rebuild (slower of two)",
+        recovery="rollback -> first block processed after the mirror's roll back (slower of two)",
         depths=[2, 5],
         reorged_out=len(reorged_out),
         rolled_back_transactions=[len(first["sent"]), len(second["sent"])],
         resent_after_reorg=len(resent),
+        rolled_back_to=rolled_back_to,
+        deployment_block=node.start_block,
         accounts_turned_liquidatable=len(turned),
     )
     assert turned and sorted(first["turned"]) == sorted(second["turned"]) == sorted(turned)
     assert {x["nonce"] for x in reorged_out} == {x["nonce"] for x in first["sent"]}, reorged_out
     assert resent == [], resent
+    # Both reorgs rolled back to a checkpoint above the deployment block, below the fork.
+    assert len(rolled_back_to) == 2 and all(
+        b is not None and node.start_block < b < since + 10 for b in rolled_back_to
+    ), rolled_back_to
     assert result["missed"] == [] and result["duplicates"] == 0, result
     assert sum(result["auctions"].values()) == len(turned), result["auctions"]

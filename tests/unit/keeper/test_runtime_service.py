@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 
 import pytest
@@ -81,6 +82,8 @@ def _keeper(chain: _Chain, lines: list) -> Keeper:
     k.log = lambda event, **f: lines.append({"event": event, **f})
     k.health = HealthState(roles=["monitor"], started=True, last_block=10)
     k.backoff, k._lag = Backoff(1.0, 30.0), 0
+    k._snapshots = deque(maxlen=k.s.reorg_snapshots)
+    k._market_key = None
     return k
 
 
@@ -211,3 +214,53 @@ def test_block_timestamps_are_cached_by_hash_so_a_reorged_number_reads_its_new_b
     assert reader.timestamp("0xbb") == 1003  # the other branch's block at the same height
     assert reader.timestamp("0xaa") == 1000
     assert reader.w3.eth.reads == ["0xaa", "0xbb"]  # each block fetched once
+
+
+def test_a_reorg_rolls_back_to_the_newest_canonical_checkpoint(tmp_path):
+    """Checkpoints at blocks 8, 9 and 10 are kept in memory; a reorg that replaces block 10
+    restores block 9's mirror (and replays from there), one that also replaces 9 and 8 finds
+    none and rebuilds from the deployment block."""
+    chain = _Chain({8: "0x08", 9: "0x09", 10: "0xaa"})
+    lines: list = []
+    k = _keeper(chain, lines)
+    k.checkpoint_file = tmp_path / "keeper.json"
+    k._meta = lambda: {"chain_id": 1}  # type: ignore[method-assign]
+    rebuilt = Mirror("0xc", "0xu", 10**6, 10**18)
+    k._fresh_mirror = lambda: rebuilt  # type: ignore[method-assign]
+    for block in (8, 9, 10):
+        k.mirror.last_block, k.mirror.last_block_hash = block, chain.hashes[block]
+        k.mirror.events_applied = block * 100  # what the mirror held at that block
+        k.write_checkpoint()
+    assert [b for b, _, _ in k._snapshots] == [8, 9, 10]
+    k._check_reorg()  # nothing changed
+    assert k.mirror.last_block == 10 and lines == []
+
+    chain.hashes[10] = "0xee"
+    k._check_reorg()
+    assert (k.mirror.last_block, k.mirror.last_block_hash, k.mirror.events_applied) == (
+        9, "0x09", 900,
+    )  # fmt: skip
+    assert lines[-1]["event"] == "reorg" and lines[-1]["rolled_back_to"] == 9
+    assert [b for b, _, _ in k._snapshots] == [8, 9]  # block 10's is gone with its branch
+
+    chain.hashes.update({8: "0x88", 9: "0x99"})
+    k._check_reorg()
+    assert k.mirror is rebuilt and lines[-1]["rolled_back_to"] is None
+    assert not k._snapshots
+
+
+def test_no_reorg_snapshots_means_a_rebuild(tmp_path):
+    chain = _Chain({9: "0x09", 10: "0xaa"})
+    lines: list = []
+    k = _keeper(chain, lines)
+    k.s = parse_keeper({"reorg_snapshots": 0})
+    k._snapshots = deque(maxlen=0)
+    k.checkpoint_file = tmp_path / "keeper.json"
+    k._meta = lambda: {"chain_id": 1}  # type: ignore[method-assign]
+    rebuilt = Mirror("0xc", "0xu", 10**6, 10**18)
+    k._fresh_mirror = lambda: rebuilt  # type: ignore[method-assign]
+    k.write_checkpoint()
+    assert k.checkpoint_file.is_file() and not k._snapshots
+    chain.hashes[10] = "0xee"
+    k._check_reorg()
+    assert k.mirror is rebuilt and lines[-1]["rolled_back_to"] is None
