@@ -13,8 +13,9 @@ without a `keeper:` key runs the monitor, liquidator and settler with conservati
       reprice_seconds: 60         # re-evaluate every account at least this often (time decay)
       checkpoint: null            # default .keeper/<ecosystem>-<network>.json
       checkpoint_blocks: 1        # write the checkpoint every N processed blocks
-      reorg_snapshots: 64         # recent checkpoints kept in memory: a reorg rolls back to the
-                                  # newest still canonical (0: rebuild from the deployment block)
+      reorg_snapshots: 8          # recent checkpoints kept in memory (each the checkpoint file's
+                                  # size): a reorg rolls back to the newest still canonical
+                                  # (0: rebuild from the deployment block)
       drift: {every_blocks: 20, sample: 8}
       tx: {max_fee_gwei: 5, max_priority_fee_gwei: 0.1, gas_limit: 3000000,
            replace_after_blocks: 3, bump_percent: 12.5, hourly_spend_cap_eth: 0.05}
@@ -156,7 +157,7 @@ class KeeperSettings(_Model):
     reprice_seconds: int = Field(60, ge=0)
     checkpoint: str | None = None
     checkpoint_blocks: int = Field(1, ge=1)
-    reorg_snapshots: int = Field(64, ge=0, le=4096)
+    reorg_snapshots: int = Field(8, ge=0, le=1024)
     shard_size: int = Field(1024, ge=1)
     drift: Drift = Drift()
     tx: TxSettings = TxSettings()
