@@ -53,6 +53,7 @@ GOALS: dict[str, int | None] = {
     # read (the engine does not call it yet: docs/perps.md).
     "perp_book_trade": None,
     "perp_book_settle": None,
+    "perp_book_settle_flat": None,
     "perp_book_move": None,
     "perp_book_margin_terms": None,
 }

@@ -1,7 +1,8 @@
 """Gas of contracts/margin/PerpBook.vy's calls, the perp's share of a future perp fill (the
 engine's order checks, cash and margin check come on top): `trade` between two accounts that
 both hold a position (funding accrued, the mark moved, both settled and resized: six storage
-words), `settle` of one account, `move` of half a position to an account without one (a
+words), `settle` of one account (and of one without a position, which the engine will do for every
+account it touches), `move` of half a position to an account without one (a
 liquidation's bidder: its two words go from zero to nonzero), and the margin view
 `margin_terms`. The market is warmed up first, so that the measured words are already nonzero.
 
@@ -37,6 +38,7 @@ def measure() -> dict[str, int]:
             out = {"perp_book_trade": execution_gas(book, "trade", a, b, WAD, S + WAD, S)}
             boa.env.time_travel(seconds=600)
             out["perp_book_settle"] = execution_gas(book, "settle", a, S)
+            out["perp_book_settle_flat"] = execution_gas(book, "settle", c, S)
             boa.env.time_travel(seconds=600)
             out["perp_book_move"] = execution_gas(book, "move", a, c, WAD // 2, S)
         boa.env.time_travel(seconds=600)

@@ -341,6 +341,8 @@ class PerpBook:
 
     def _trade(self, account: str, delta: int, spot: int) -> int:
         old = self.positions.get(account, Position())
+        if old.size == 0 and delta == 0:
+            return 0  # a flat position that does not trade is not rewritten (PerpBook.vy)
         position, amount = trade(old, delta, spot, self.market.index)
         self.positions[account] = position
         self.cash[account] = self.cash.get(account, 0) + amount
@@ -374,7 +376,10 @@ class PerpBook:
         return buyer_cash, seller_cash
 
     def settle(self, account: str, spot: int, now: int) -> int:
-        """Settle one account: the cash credited."""
+        """Settle one account: the cash credited. An account without a position changes
+        nothing (PerpBook.vy: no accrual, no event)."""
+        if self.positions.get(account, Position()).size == 0:
+            return 0
         self.market = accrue(self.market, spot, now)
         return self._trade(account, 0, spot)
 

@@ -170,11 +170,16 @@ def settle(account: address, spot: int256) -> int256:
     """
     @notice Settle an account's position into cash (the engine, for settle_perp and before
             every margin-changing touch): funding accrues, the position settles at the index.
+            An account without a position settles to 0 and changes nothing (no accrual, no
+            event), so the engine can settle every account it touches for two reads.
     @param account The account.
     @param spot The index price the engine read, a wad.
     @return The cash to credit: negative means the account pays.
     """
     self._only_engine()
+    assert self.listed, "perp: not listed"
+    if perp.unpack_position(self.position_words[account]).size == 0:
+        return 0
     m: perp.Market = self._accrued(spot)
     cash: int256 = self._trade(account, 0, spot, m.index)
     log PerpSettled(account=account, spot=spot, time=block.timestamp, cash=cash)
@@ -309,9 +314,14 @@ def _accrued(spot: int256) -> perp.Market:
 def _trade(account: address, delta: int256, spot: int256, index: int256) -> int256:
     """
     @notice Settle an account's position, change its size by `delta`, keep open_interest.
+    @dev A flat position that does not trade is left as it is: it settles to 0 whatever its
+         stored price and index, so the engine can settle every account it touches for one
+         read, and the next trade settles it at that trade's price and index first.
     @return The settlement cash.
     """
     old: perp.Position = perp.unpack_position(self.position_words[account])
+    if old.size == 0 and delta == 0:
+        return 0
     p: perp.Position = empty(perp.Position)
     cash: int256 = 0
     p, cash = perp.trade(old, delta, spot, index)

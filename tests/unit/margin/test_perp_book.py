@@ -138,7 +138,12 @@ def test_perp_book_fill_settle_and_margin_terms_fixed_values(book, engine):
     assert as_engine(book, engine, "settle", b, 2_100 * WAD) == -2_937 * WAD // 10
     assert book.market()[3] == 21 * WAD // 10
     assert book.margin_terms(a, 2_100 * WAD) == (3 * WAD, 2_100 * WAD, 0)
-    assert book.margin_terms(boa.env.generate_address("perp flat"), S) == (0, 0, 0)
+    flat = boa.env.generate_address("perp flat")
+    assert book.margin_terms(flat, S) == (0, 0, 0)
+    # Settling an account without a position writes nothing (the engine settles every account
+    # it touches).
+    assert as_engine(book, engine, "settle", flat, S) == 0
+    assert (book.position_words(flat, 0), book.position_words(flat, 1)) == (0, 0)
     with boa.reverts("engine: perp price outside band"):
         as_engine(book, engine, "trade", a, b, WAD, 2_100 * WAD + 1, S)
     with boa.reverts("engine: perp size too large"):
