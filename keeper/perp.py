@@ -18,7 +18,9 @@ zero, `>>` on a signed value floors), so the EMA weight matches to the wei.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -46,6 +48,7 @@ __all__ = [
     "pack_market",
     "pack_position",
     "premium_of",
+    "replay",
     "set_params",
     "settle",
     "trade",
@@ -408,7 +411,7 @@ class PerpBook:
         """The book as PerpListed(params, time) leaves it."""
         return cls(new_market(PerpParams.unpack(params_lane), now))
 
-    def apply(self, name: str, args: dict[str, int | str]) -> None:
+    def apply(self, name: str, args: Mapping[str, Any]) -> None:
         """Replay one PerpBook event (after PerpListed: `listed`); the cash amounts the event
         carries must be the ones the rules give, else PerpError (the mirror has drifted)."""
         a = {k: v if isinstance(v, str) else int(v) for k, v in args.items()}
@@ -440,6 +443,23 @@ class PerpBook:
             raise PerpError(f"not a PerpBook event: {name}")
         if got != want:
             raise PerpError(f"{name}: the rules give {got}, the event says {want}")
+
+
+def replay(
+    events: Iterable[tuple[str, Mapping[str, Any]]], book: PerpBook | None = None
+) -> PerpBook:
+    """PerpBook.vy's events, (name, fields) in log order, applied to `book` (None: the first
+    event must be PerpListed); see `PerpBook.apply`."""
+    for name, args in events:
+        if name == "PerpListed":
+            book = PerpBook.listed(int(args["params"]), int(args["time"]))
+        elif book is None:
+            raise PerpError(f"{name} before PerpListed")
+        else:
+            book.apply(name, dict(args))
+    if book is None:
+        raise PerpError("no PerpListed event")
+    return book
 
 
 # ---------------------------------------------------------------------------------------------

@@ -248,8 +248,9 @@ class Keeper:
         os.replace(tmp, path)
         m = self.mirror
         if self._snapshots.maxlen and m.last_block_hash is not None:
-            if self._snapshots and self._snapshots[-1][0] >= m.last_block:
-                self._snapshots.clear()  # a mirror that went back (a rebuild) starts afresh
+            # Snapshots stay in block order: a rewrite of the same block replaces its own.
+            while self._snapshots and self._snapshots[-1][0] >= m.last_block:
+                self._snapshots.pop()
             self._snapshots.append((m.last_block, m.last_block_hash, text))
 
     # -- reading -----------------------------------------------------------------------------

@@ -291,18 +291,8 @@ step = st.tuples(
 def _replay_logs(logs: list[tuple[str, dict[str, Any]]], names: list[str]) -> kp.PerpBook:
     """A mirror of the book from its events alone (accounts by their index in `names`)."""
     index = {n.lower(): str(i) for i, n in enumerate(names)}
-    mirror: kp.PerpBook | None = None
-    for name, fields in logs:
-        args = {
-            k: index.get(str(v).lower(), v) if isinstance(v, str) else v for k, v in fields.items()
-        }
-        if name == "PerpListed":
-            mirror = kp.PerpBook.listed(int(args["params"]), int(args["time"]))
-        else:
-            assert mirror is not None
-            mirror.apply(name, args)
-    assert mirror is not None
-    return mirror
+    return kp.replay((name, {k: index.get(str(v).lower(), v) for k, v in fields.items()})
+                     for name, fields in logs)  # fmt: skip
 
 
 @given(
