@@ -49,8 +49,13 @@ GOALS: dict[str, int | None] = {
     "bid_16_full": 2_000_000,
     # The first cash touch of a block: the interest accrual (issue #23).
     "accrue": 10_000,
+    # Perps through the engine (issue #25): 16 options and a perp, full check; a perp fill
+    # between two 16-position accounts passed by the health floor; one settlement.
+    "health_full_16x21_perp": 1_000_000,
+    "perp_fill_16": 450_000,
+    "settle_perp": None,
     # contracts/margin/PerpBook.vy's share of a perp fill, settlement, liquidation move, margin
-    # read (the engine does not call it yet: docs/perps.md).
+    # read.
     "perp_book_trade": None,
     "perp_book_settle": None,
     "perp_book_settle_flat": None,

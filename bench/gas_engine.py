@@ -15,7 +15,11 @@ as the first call of a new transaction (bench.common.execution_gas):
 - engine_swap_3: MarginEngine.swap of cash into WETH split over three pools by the Router, for
   the 16-position account (the margin rule included);
 - accrue: MarginEngine.accrue, the first cash touch of a block (the pool has supply and borrows,
-  so the full accrual runs and logs the indices).
+  so the full accrual runs and logs the indices);
+- with a perp added to both 16-position accounts (each has traded it before, and funding has
+  accrued since): health_full_16x21_perp, the full MM grid of 16 options and a perp;
+  perp_fill_16, a perp fill between the two (PerpBook's trade, both sides' cash, the margin
+  rule passed by the health floor); settle_perp, one account's funding and price PnL into cash.
 Cash bears interest at tests/deployment.py's INTEREST, a borrower holds debt, and every measured
 call is the first of a new block (12 s later), so each pays the accrual a real first touch does.
 """
@@ -159,7 +163,40 @@ def measure() -> dict[str, int]:
             )  # fmt: skip
             new_block()
             figures["accrue"] = execution_gas(p.engine, "accrue")
+        figures |= _perp_figures(p, dealer, trader)
         return figures
+
+
+def _perp_figures(p, dealer, trader: str) -> dict[str, int]:
+    """The perp on the 16-position accounts in a live market's steady state: the first fill
+    sets the mark's premium, the second, an hour later, accrues funding from it and settles
+    both positions at a nonzero funding index (so no measured write turns a zero word
+    nonzero); another hour of funding accrues; then each figure is the first call of a block."""
+    from keeper.series import PERP_ID
+    from tests import protocol as P  # noqa: N812
+
+    spot = 3000 * WAD
+    for nonce in (300, 301):
+        new_block()
+        order = dealer.order(PERP_ID, False, 3 * WAD, spot + 15 * WAD, nonce=nonce)
+        with boa.env.prank(trader):
+            p.engine.fill(P.as_tuple(order), dealer.sign(p, order), 3 * WAD, trader)
+        boa.env.time_travel(seconds=3600)
+        p.set_spot(3000)
+    order = dealer.order(PERP_ID, False, WAD, spot + 10 * WAD, nonce=302)
+    signature = dealer.sign(p, order)
+    assert p.perp_book.margin_terms(trader, spot)[2] != 0, "funding must have accrued"
+    figures: dict[str, int] = {}
+    with boa.env.prank(trader):
+        new_block()
+        figures["health_full_16x21_perp"] = execution_gas(p.engine, "health", trader, False)
+        new_block()
+        figures["perp_fill_16"] = execution_gas(
+            p.engine, "fill", P.as_tuple(order), signature, WAD, trader
+        )
+        new_block()
+        figures["settle_perp"] = execution_gas(p.engine, "settle_perp", dealer.address)
+    return figures
 
 
 if __name__ == "__main__":

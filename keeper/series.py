@@ -18,6 +18,8 @@ STRIKE_BITS = 120
 SIZE_BITS = 108
 _STRIKE_MASK = (1 << STRIKE_BITS) - 1
 _SIZE_MASK = (1 << SIZE_BITS) - 1
+# The perp's id in orders: above every option series id (contracts/margin/positions.vy).
+PERP_ID = 1 << 148
 
 
 def series_id(expiry: int, strike_wad: int, is_call: bool) -> int:

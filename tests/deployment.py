@@ -38,11 +38,15 @@ DAY = 86_400
 YEAR = 365 * DAY  # the margin model's year (docs/margin_model.md), as the contracts count it
 START = 1_800_000_000 - (1_800_000_000 % DAY) + 8 * 3600  # 08:00 UTC on a day
 
-# Risk parameters: (k, v, a, conf, haircut) per mode; grid (n, horizon, u_min, u_max, tau_ref,
-# tau_floor, v_max).
-MM = (3 * WAD, WAD // 4, WAD // 100, WAD // 10, WAD // 10)
-IM = (4 * WAD, WAD * 3 // 10, WAD * 2 // 100, WAD // 5, WAD * 15 // 100)
+# Risk parameters: (k, v, a, conf, haircut, a_perp) per mode; grid (n, horizon, u_min, u_max,
+# tau_ref, tau_floor, v_max).
+MM = (3 * WAD, WAD // 4, WAD // 100, WAD // 10, WAD // 10, WAD // 100)
+IM = (4 * WAD, WAD * 3 // 10, WAD * 2 // 100, WAD // 5, WAD * 15 // 100, WAD * 25 // 1000)
 GRID = (3, DAY, WAD // 20, WAD // 2, WAD // 12, WAD // 365, WAD)
+# The perp (PerpBook.list_perp): band 2%, mark half-life 30 minutes, funding converges over 8
+# hours, at most 0.05% an hour. Over the one-day margin horizon the cap charges at most 1.2% of
+# the notional, below IM's perp contingency minus MM's (2.5% - 1%).
+PERP = (WAD // 50, 1800, 8, WAD // 2000)
 # The floor of every account's sigma_ref (below the ATM vols the tests list, so those decide).
 REF_VOL = WAD // 2
 # Liquidator: discount 2% -> 10% over 30 minutes, half the discount to the insurance fund, capped
@@ -128,6 +132,11 @@ def deploy_contracts(chain: Deployer, spot: float = 3000.0, usd: Any = None) -> 
     )
     liquidator = chain.deploy("contracts/liquidation/Liquidator.vy", engine.address, *LIQUIDATION)
     engine.set_role("liquidator", liquidator.address)
+    order_book = chain.deploy("contracts/margin/OrderBook.vy", engine.address)
+    engine.set_role("orders", order_book.address)
+    perp_book = chain.deploy("contracts/margin/PerpBook.vy", engine.address)
+    engine.set_role("perps", perp_book.address)
+    perp_book.list_perp(*PERP)
     return {
         "usd": usd,
         "weth": weth,
@@ -138,6 +147,8 @@ def deploy_contracts(chain: Deployer, spot: float = 3000.0, usd: Any = None) -> 
         "calculator": calculator,
         "engine": engine,
         "liquidator": liquidator,
+        "order_book": order_book,
+        "perp_book": perp_book,
     }
 
 
@@ -215,6 +226,8 @@ class Protocol:
     calculator: Any
     engine: Any
     liquidator: Any
+    order_book: Any
+    perp_book: Any
     admin: str
     chain_id: int
     router: Any = None
@@ -271,7 +284,7 @@ class Protocol:
 def deploy_protocol(chain: Deployer, spot: float = 3000.0, usd: Any = None) -> Protocol:
     """`deploy_contracts` as a `Protocol` (the deployer holds every role)."""
     contracts = deploy_contracts(chain, spot, usd)
-    chain_id = int(contracts["engine"].eip712Domain()[3])
+    chain_id = int(contracts["order_book"].eip712Domain()[3])
     return Protocol(admin=chain.deployer, chain_id=chain_id, **contracts)
 
 
@@ -360,25 +373,25 @@ class Maker:
         }
 
     def _separator(self, p: Protocol) -> bytes:
-        key = (p.chain_id, str(p.engine.address))
+        key = (p.chain_id, str(p.order_book.address))
         separator = self._separators.get(key)
         if separator is None:
             separator = self._separators[key] = orders.domain_separator(*key)
         return separator
 
     def digest(self, p: Protocol, order: dict[str, Any]) -> bytes:
-        """The order hash the engine of `p` tracks fills and cancels by (computed off chain)."""
+        """The order hash the order book of `p` tracks fills and cancels by (computed off chain)."""
         return orders.order_digest(self._separator(p), order)
 
     def message(self, p: Protocol, order: dict[str, Any]) -> SignableMessage:
-        """The EIP-712 message of `order` for the engine of `p` (eth_account)."""
-        return orders.typed_message(p.chain_id, str(p.engine.address), order)
+        """The EIP-712 message of `order` for the order book of `p` (eth_account)."""
+        return orders.typed_message(p.chain_id, str(p.order_book.address), order)
 
     def sign(self, p: Protocol, order: dict[str, Any]) -> bytes:
-        """A 65-byte r || s || v signature of `order` for the engine of `p`."""
+        """A 65-byte r || s || v signature of `order` for the order book of `p`."""
         if self.fast:
             return self.sign_digest(self.digest(p, order))
-        return orders.sign(self.key.to_bytes(32, "big"), p.chain_id, str(p.engine.address), order)
+        return orders.sign(self.key.to_bytes(32, "big"), p.chain_id, str(p.order_book.address), order)
 
     def sign_digest(self, digest: bytes) -> bytes:
         """The fast signer's r || s || v signature of `digest`, with s <= n/2 (EIP-2)."""

@@ -13,7 +13,8 @@
         discount to MtM then grows linearly from `d_start` to `d_max` over `duration` seconds.
 
         Bids. `bid(account, fraction, price_limit)` moves `fraction` of every position, of the
-        underlying and of the cash balance (shares or debt) to the bidder's engine account,
+        perp (settled into cash first, so it moves at the index), of the underlying and of the
+        cash balance (shares or debt) to the bidder's engine account,
         which pays fraction * MtM * (1 - d) to the account plus `fund_share` of the discount
         fraction * MtM * d to the insurance fund. The fraction is capped so the account's H_MM
         comes back to `buffer`, not beyond. Derivation: every scenario value and the
@@ -261,13 +262,18 @@ def bid(account: address, fraction: uint256, price_limit: int256) -> (uint256, i
     portfolio: risk.Portfolio = empty(risk.Portfolio)
     market: risk.Market = empty(risk.Market)
     portfolio, market = staticcall engine.risk_inputs(account)
-    # Positions in settled expiries turn into cash first, so the cash moved with the fraction
-    # is the cash the MtM counts.
+    # Positions in settled expiries and the perp's value turn into cash first, so the cash
+    # moved with the fraction is the cash the MtM counts (the perp then moves at the index,
+    # with nothing unsettled).
     settled: bool = False
     for p: risk.Position in portfolio.positions:
         settled = settled or risk.settlement(p, market.now) != 0
     if settled:
         extcall engine.settle_positions(account)
+    if portfolio.perp.size != 0:
+        extcall engine.settle_perp(account)
+        settled = True
+    if settled:
         portfolio, market = staticcall engine.risk_inputs(account)
     mtm: int256 = 0
     health: int256 = 0

@@ -53,12 +53,13 @@ from contracts.margin import params
 from contracts.margin import orders
 from contracts.margin import interest
 import contracts.margin.RiskCalculator as RiskCalculator
+import contracts.margin.OrderBook as OrderBook
+import contracts.margin.PerpBook as PerpBook
 from contracts.interfaces import IOracleAggregator
 from contracts.interfaces import IRouter
 from contracts.interfaces import ISequencerGuard
 from contracts.interfaces import IVolOracle
 
-initializes: orders
 initializes: ownable
 
 exports: (
@@ -66,10 +67,6 @@ exports: (
     ownable.pending_owner,
     ownable.transfer_ownership,
     ownable.accept_ownership,
-    orders.filled,
-    orders.cancelled,
-    orders.min_nonce,
-    orders.eip712Domain,
 )
 
 WAD: constant(uint256) = wad.UWAD
@@ -216,6 +213,9 @@ risk_admin: public(address)
 guardian: public(address)
 liquidator: public(address)
 router: public(IRouter)
+# The signed orders' book and the perp's book: contracts of their own, each set once (set_role).
+order_book: public(OrderBook.__interface__)
+perp_book: public(PerpBook.__interface__)
 is_venue: public(HashMap[address, bool])
 paused: public(bool)
 
@@ -228,10 +228,9 @@ cash_scale: public(uint256)
 underlying_scale: public(uint256)
 
 # Risk parameters.
-# The margin parameters in six words, checked and packed by RiskCalculator.pack_params in the
-# layout of contracts/margin/params.vy: a maintenance check reads the first four, an
-# initial-margin check all six.
-_params: uint256[6]
+# The margin parameters in seven words, checked and packed by RiskCalculator.pack_params in the
+# layout of contracts/margin/params.vy.
+_params: uint256[7]
 cash_cap: public(uint256)
 underlying_cap: public(uint256)
 
@@ -290,7 +289,6 @@ def __init__(
     @param grid_ Scenario grid parameters.
     @param ref_vol_ Reference vol when no expiry is live, a wad.
     """
-    orders.__init__()
     ownable.__init__()
     self.risk_admin = msg.sender
     self.guardian = msg.sender
@@ -370,7 +368,7 @@ def withdraw(token: address, amount: uint256, receiver: address):
         self._add_underlying(account, -convert(amount_wad, int256))
     else:
         raise "engine: unknown token"
-    if len(self._positions[account]) > 0:
+    if self._holds_risk(account):
         self._require_sequencer_up()
     self._require_initial_margin(account)
     log Withdraw(account=account, token=token, receiver=receiver, amount=amount, amount_wad=amount_wad)
@@ -502,6 +500,19 @@ def settle_positions(account: address):
     self._settle_expired(account)
 
 
+@external
+def settle_perp(account: address):
+    """
+    @notice Settle an account's perp into its cash (anyone): funding accrues and the position
+            settles at the index, q (S - P) - q (F - F0) rounded down (PerpBook.settle).
+    @dev Never lowers the account's margin: the model already counts the unsettled value,
+         with the funding rounded against the account. A no-op without a position. Reverts
+         "engine: spot out of range" and PerpBook's reasons.
+    @param account The account.
+    """
+    self._add_cash(account, extcall self.perp_book.settle(account, convert(self._spot()[0], int256)), True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Trading
 # ---------------------------------------------------------------------------------------------
@@ -530,63 +541,76 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
     """
     self._only_owner_or_operator(taker)
     self._require_new_risk_allowed()
-    s: Series = self._load_series(order.series_id)
-    assert s.listed, "engine: unknown series"
-    assert block.timestamp < s.expiry, "engine: series expired"
+    is_perp: bool = order.series_id == positions.PERP_ID
+    s: Series = empty(Series)
+    if not is_perp:
+        s = self._load_series(order.series_id)
+        assert s.listed, "engine: unknown series"
+        assert block.timestamp < s.expiry, "engine: series expired"
     assert order.maker != taker, "engine: self trade"
     assert amount <= MAX_SIZE and order.price <= MAX_SPOT, "engine: size too large"
-    digest: bytes32 = orders.order_hash(order)
-    orders.fill(order, signature, amount)
+    digest: bytes32 = extcall self.order_book.fill(order, signature, amount)
     # Interest first: the margin checks below read cash accrued to now.
     self._accrue()
     # Expired, settled positions turn into cash first, so they never hold a position slot.
     self._settle_expired(order.maker)
     self._settle_expired(taker)
 
-    premium: uint256 = (amount * order.price + WAD - 1) // WAD
-    delta: int256 = convert(amount, int256)
-    cash: int256 = convert(premium, int256)
-    if not order.is_buy:
-        delta = -delta
-        cash = -cash
-    # Maker: +delta options, -cash; taker the opposite.
     market: risk.Market = self._market()
-    maker_before: risk.Portfolio = self._portfolio(order.maker)
-    taker_before: risk.Portfolio = self._portfolio(taker)
-    self._add_position(order.maker, order.series_id, delta)
-    self._add_position(taker, order.series_id, -delta)
-    self._add_cash(order.maker, -cash, False)
-    self._add_cash(taker, cash, False)
+    maker_before: risk.Portfolio = empty(risk.Portfolio)
+    taker_before: risk.Portfolio = empty(risk.Portfolio)
+    premium: uint256 = 0
+    if is_perp:
+        # A perp fill changes only cash and the perp terms: those are read before it, the rest
+        # of each portfolio once, after it.
+        maker_before.cash = self._cash(order.maker)
+        maker_before.perp = self._perp_terms(order.maker, market.spot)
+        taker_before.cash = self._cash(taker)
+        taker_before.perp = self._perp_terms(taker, market.spot)
+        # PerpBook settles both positions at the index, checks the price against its band and
+        # returns each side's cash (the settlements and the fill's payment).
+        buyer: address = order.maker
+        seller: address = taker
+        if not order.is_buy:
+            buyer = taker
+            seller = order.maker
+        buyer_cash: int256 = 0
+        seller_cash: int256 = 0
+        buyer_cash, seller_cash = extcall self.perp_book.trade(
+            buyer, seller, convert(amount, int256), convert(order.price, int256), market.spot
+        )
+        self._add_cash(buyer, buyer_cash, True)
+        self._add_cash(seller, seller_cash, True)
+    else:
+        maker_before = self._portfolio(order.maker, market.spot)
+        taker_before = self._portfolio(taker, market.spot)
+        premium = (amount * order.price + WAD - 1) // WAD
+        delta: int256 = convert(amount, int256)
+        cash: int256 = convert(premium, int256)
+        if not order.is_buy:
+            delta = -delta
+            cash = -cash
+        # Maker: +delta options, -cash; taker the opposite.
+        self._add_position(order.maker, order.series_id, delta)
+        self._add_position(taker, order.series_id, -delta)
+        self._add_cash(order.maker, -cash, False)
+        self._add_cash(taker, cash, False)
     log Fill(
         order_hash=digest, maker=order.maker, taker=taker, series_id=order.series_id,
         maker_is_buy=order.is_buy, amount=amount, price=order.price, premium=premium,
     )
-    maker_below: bool = self._require_margin_rule(maker_before, self._portfolio(order.maker), market)
-    taker_below: bool = self._require_margin_rule(taker_before, self._portfolio(taker), market)
+    maker_after: risk.Portfolio = self._portfolio(order.maker, market.spot)
+    taker_after: risk.Portfolio = self._portfolio(taker, market.spot)
+    if is_perp:
+        maker_before = self._with_perp(maker_after, maker_before)
+        taker_before = self._with_perp(taker_after, taker_before)
+    maker_below: bool = self._require_margin_rule(maker_before, maker_after, market)
+    taker_below: bool = self._require_margin_rule(taker_before, taker_after, market)
     # Value leaves an account below initial margin only through liquidation, and an operator
-    # cannot hand its account's value away: such fills are held to the fair-price band.
-    if maker_below or taker_below or msg.sender != taker:
+    # cannot hand its account's value away: such fills are held to the fair-price band (a
+    # perp's fills always are, to PerpBook's band around the index).
+    if not is_perp and (maker_below or taker_below or msg.sender != taker):
         self._require_fair_price(order.series_id, s.expiry, order.price, market)
-
-
-@external
-def cancel(order: orders.Order):
-    """
-    @notice Cancel one of the caller's orders (by its EIP-712 hash).
-    @dev Reverts "orders: not maker" unless the caller is the order's maker.
-    @param order The order.
-    """
-    orders.cancel(order, msg.sender)
-
-
-@external
-def cancel_all_below(nonce: uint256):
-    """
-    @notice Cancel every order of the caller with a nonce below `nonce`.
-    @dev The bound must increase ("orders: nonce not increasing").
-    @param nonce The new minimum valid nonce.
-    """
-    orders.cancel_all_below(msg.sender, nonce)
 
 
 @external
@@ -627,7 +651,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
         assert self.is_venue[pool], "engine: unknown venue"
     self._accrue()
     market: risk.Market = self._market()
-    before: risk.Portfolio = self._portfolio(account)
+    before: risk.Portfolio = self._portfolio(account, market.spot)
     # Effects on the input side first, then the swap, then the credit of what arrived.
     wad_in: uint256 = total_in * self.underlying_scale
     if to_underlying:
@@ -667,7 +691,7 @@ def swap(account: address, token_in: address, pools: DynArray[address, 8], amoun
         assert used <= self.hedge_budget[account], "engine: hedge budget exceeded"
         self._hedge_loss[account] = (day << 192) | used
     log Swap(account=account, token_in=token_in, amount_in=total_in, amount_out=out, loss=loss)
-    self._require_margin_rule(before, self._portfolio(account), market)
+    self._require_margin_rule(before, self._portfolio(account, market.spot), market)
     return out
 
 
@@ -690,7 +714,7 @@ def risk_inputs(account: address) -> (risk.Portfolio, risk.Market):
     @return (portfolio, market).
     """
     market: risk.Market = self._market()
-    return self._portfolio(account), market
+    return self._portfolio(account, market.spot), market
 
 
 @external
@@ -723,6 +747,13 @@ def move_portfolio(account: address, receiver: address, fraction: uint256):
     underlying: uint256 = self.underlying_balance[account] * fraction // WAD
     self.underlying_balance[account] -= underlying
     self.underlying_balance[receiver] += underlying
+    if self.perp_book.address != empty(address):
+        # Both perps settle at the index, then q * fraction (toward zero) moves.
+        source_cash: int256 = 0
+        receiver_cash: int256 = 0
+        source_cash, receiver_cash = extcall self.perp_book.move(account, receiver, fraction, convert(self._spot()[0], int256))
+        self._add_cash(account, source_cash, True)
+        self._add_cash(receiver, receiver_cash, True)
     log PortfolioMoved(account=account, receiver=receiver, fraction=fraction)
 
 
@@ -834,8 +865,8 @@ def margin(account: address) -> (int256, int256, int256):
     @return mtm, health_im, health_mm.
     """
     market: risk.Market = self._market()
-    portfolio: risk.Portfolio = self._portfolio(account)
-    return staticcall calculator.margin(portfolio, market, params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]))
+    portfolio: risk.Portfolio = self._portfolio(account, market.spot)
+    return staticcall calculator.margin(portfolio, market, self._im(), self._mm(), self._grid())
 
 
 @external
@@ -848,7 +879,7 @@ def health(account: address, is_im: bool) -> (int256, uint256):
     @return health (USD wad), witness (w = s * (2n + 1) + (j + n); s: 0 down, 1 flat, 2 up).
     """
     market: risk.Market = self._market()
-    return self._health(self._portfolio(account), market, is_im)
+    return self._health(self._portfolio(account, market.spot), market, is_im)
 
 
 @external
@@ -864,16 +895,16 @@ def scenario_health(account: address, scenario: uint256, is_im: bool) -> int256:
     @param is_im True for initial margin, False for maintenance.
     @return V_w - A, a USD wad.
     """
-    grid: risk.Grid = params.grid(self._params[1], self._params[2], self._params[3])
+    grid: risk.Grid = self._grid()
     w: uint256 = scenario
-    mode: risk.Mode = params.mode(self._params[0], self._params[1])
+    mode: risk.Mode = self._mm()
     mm_offset: uint256 = 3 * (2 * grid.n + 1)
     if is_im and w >= mm_offset:
         w -= mm_offset
     elif is_im:
-        mode = params.mode(self._params[4], self._params[5])
+        mode = self._im()
     market: risk.Market = self._market()
-    portfolio: risk.Portfolio = self._portfolio(account)
+    portfolio: risk.Portfolio = self._portfolio(account, market.spot)
     return staticcall calculator.scenario_health(portfolio, market, mode, grid, w)
 
 
@@ -887,7 +918,7 @@ def account_greeks(account: address) -> (int256, int256, int256, int256):
     @return delta, gamma, vega, theta.
     """
     market: risk.Market = self._market()
-    return staticcall calculator.greeks(self._portfolio(account), market)
+    return staticcall calculator.greeks(self._portfolio(account, market.spot), market)
 
 
 
@@ -993,7 +1024,7 @@ def risk_params() -> (risk.Mode, risk.Mode, risk.Grid, uint256, uint256):
     @notice The margin parameters, as `set_risk_params` takes them and `RiskParams` logs them.
     @return im, mm, grid, ref_vol (a wad), max_positions.
     """
-    return params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]), params.ref_vol(self._params[3]), params.max_positions(self._params[3])
+    return self._im(), self._mm(), self._grid(), params.ref_vol(self._params[3]), params.max_positions(self._params[3])
 
 
 @external
@@ -1067,8 +1098,10 @@ def set_paused(paused_: bool):
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Give "risk_admin", "guardian", "liquidator" or "router" to an address (owner).
-            Reverts "ownable: not owner", "engine: unknown role".
+    @notice Give "risk_admin", "guardian", "liquidator" or "router" to an address, or set the
+            "orders" book (OrderBook) or the "perps" book (PerpBook), each once (owner).
+            Reverts "ownable: not owner", "engine: unknown role" (also for a book already set:
+            replacing one would orphan its fills or positions).
     @param role The role's name.
     @param account The new holder.
     """
@@ -1082,6 +1115,10 @@ def set_role(role: String[16], account: address):
         self.liquidator = account
     elif h == keccak256("router"):
         self.router = IRouter(account)
+    elif h == keccak256("orders") and self.order_book.address == empty(address):
+        self.order_book = OrderBook.__interface__(account)
+    elif h == keccak256("perps") and self.perp_book.address == empty(address):
+        self.perp_book = PerpBook.__interface__(account)
     else:
         raise "engine: unknown role"
     log RoleSet(role=role, account=account)
@@ -1304,11 +1341,12 @@ def _settle_expired(account: address):
 
 @internal
 @view
-def _portfolio(account: address) -> risk.Portfolio:
+def _portfolio(account: address, spot: int256) -> risk.Portfolio:
     """
     @dev The account as the risk module sees it: cash, underlying and each position word as
          stored with its expiry word: the expiry's packed vol entry while live (one batched VolOracle
-         read; the RiskCalculator evaluates the smile), the settlement price once expired.
+         read; the RiskCalculator evaluates the smile), the settlement price once expired; and
+         its perp's terms at index price `spot` (PerpBook.margin_terms, funding accrued to now).
     """
     words: DynArray[uint256, MAX_POSITIONS] = self._positions[account]
     expiries: DynArray[uint256, MAX_POSITIONS] = []
@@ -1325,7 +1363,34 @@ def _portfolio(account: address) -> risk.Portfolio:
         held.append(risk.Position(word=words[i], expiry_word=expiry_word))
     return risk.Portfolio(
         cash=self._cash(account), underlying=convert(self.underlying_balance[account], int256), positions=held,
+        perp=self._perp_terms(account, spot),
     )
+
+
+@internal
+@view
+def _perp_terms(account: address, spot: int256) -> risk.PerpTerms:
+    """
+    @dev The account's perp as the margin model sees it at index price `spot` (zero without a
+         perp book).
+    """
+    perp: risk.PerpTerms = empty(risk.PerpTerms)
+    if self.perp_book.address != empty(address):
+        perp.size, perp.price, perp.owed = staticcall self.perp_book.margin_terms(account, spot)
+    return perp
+
+
+@internal
+@pure
+def _with_perp(after: risk.Portfolio, before: risk.Portfolio) -> risk.Portfolio:
+    """
+    @dev `after` with the cash and perp terms of `before`: the portfolio before a perp fill,
+         which changed nothing else.
+    """
+    out: risk.Portfolio = after
+    out.cash = before.cash
+    out.perp = before.perp
+    return out
 
 
 @internal
@@ -1361,12 +1426,23 @@ def _spot() -> (uint256, uint256):
 @internal
 @view
 def _require_initial_margin(account: address):
-    if len(self._positions[account]) == 0 and self._cash(account) >= 0:
+    if not self._holds_risk(account) and self._cash(account) >= 0:
         return
     market: risk.Market = self._market()
-    portfolio: risk.Portfolio = self._portfolio(account)
+    portfolio: risk.Portfolio = self._portfolio(account, market.spot)
     assert not self._holds_stale(portfolio, market.vol_limits), "engine: stale vol"
     assert self._meets_initial_margin(portfolio, market), "engine: below initial margin"
+
+
+@internal
+@view
+def _holds_risk(account: address) -> bool:
+    """
+    @dev Whether the account holds an option position or a perp.
+    """
+    if len(self._positions[account]) > 0:
+        return True
+    return self.perp_book.address != empty(address) and (staticcall self.perp_book.position(account)).size != 0
 
 
 @internal
@@ -1377,14 +1453,14 @@ def _require_margin_rule(before: risk.Portfolio, after: risk.Portfolio, market: 
          (RiskCalculator.risk_reduced: H_IM no lower, H_MM not pushed below zero). Returns
          whether the account is below initial margin (its fill is then held to the price band).
     """
-    if len(after.positions) == 0 and after.cash >= 0:
+    if len(after.positions) == 0 and after.perp.size == 0 and after.cash >= 0:
         return False
     # A stale vol entry is not conservative for every side of a book (it marks longs up as
     # well): while an expiry the account holds is stale, it may only reduce its risk.
     stale: bool = self._holds_stale(after, market.vol_limits)
     if not stale and self._meets_initial_margin(after, market):
         return False
-    assert staticcall calculator.risk_reduced(before, after, market, params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3])), "engine: below initial margin"
+    assert staticcall calculator.risk_reduced(before, after, market, self._im(), self._mm(), self._grid()), "engine: below initial margin"
     return True
 
 
@@ -1413,7 +1489,7 @@ def _require_fair_price(series_id: uint256, expiry: uint256, price: uint256, mar
     low: int256 = 0
     high: int256 = 0
     low, high = staticcall calculator.price_band(
-        risk.Position(word=positions.pack(series_id, IWAD), expiry_word=entries[0]), market, params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3])
+        risk.Position(word=positions.pack(series_id, IWAD), expiry_word=entries[0]), market, self._mm(), self._grid()
     )
     assert convert(price, int256) >= low and convert(price, int256) <= high, "engine: price outside band"
 
@@ -1424,7 +1500,7 @@ def _meets_initial_margin(portfolio: risk.Portfolio, market: risk.Market) -> boo
     """
     @dev H_IM >= 0 (H_IM = min(IM's grid, H_MM)), by the health floor when it suffices.
     """
-    return staticcall calculator.meets_initial_margin(portfolio, market, params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]))
+    return staticcall calculator.meets_initial_margin(portfolio, market, self._im(), self._mm(), self._grid())
 
 
 @internal
@@ -1437,9 +1513,27 @@ def _health(portfolio: risk.Portfolio, market: risk.Market, is_im: bool) -> (int
         h: int256 = 0
         w: uint256 = 0
         mm_h: int256 = 0
-        h, w, mm_h = staticcall calculator.initial_health(portfolio, market, params.mode(self._params[4], self._params[5]), params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]))
+        h, w, mm_h = staticcall calculator.initial_health(portfolio, market, self._im(), self._mm(), self._grid())
         return h, w
-    return staticcall calculator.health(portfolio, market, params.mode(self._params[0], self._params[1]), params.grid(self._params[1], self._params[2], self._params[3]))
+    return staticcall calculator.health(portfolio, market, self._mm(), self._grid())
+
+
+@internal
+@view
+def _mm() -> risk.Mode:
+    return params.mode(self._params[0], self._params[1], self._params[6], 0)
+
+
+@internal
+@view
+def _im() -> risk.Mode:
+    return params.mode(self._params[4], self._params[5], self._params[6], params.LANE)
+
+
+@internal
+@view
+def _grid() -> risk.Grid:
+    return params.grid(self._params[1], self._params[2], self._params[3])
 
 
 @internal

@@ -193,7 +193,9 @@ def move(source: address, target: address, fraction: uint256, spot: int256) -> (
             for a liquidation): funding accrues, both positions settle, then
             q_source * fraction (rounded toward zero) passes from source to target with no
             payment, since both settled at the index just before.
-    @dev Rounding toward zero leaves any sub-wei remainder with the source.
+    @dev Rounding toward zero leaves any sub-wei remainder with the source. A source without
+         a position moves nothing and changes nothing, so the engine calls this on every
+         liquidation move.
     @param source The liquidated account.
     @param target The bidder.
     @param fraction The share of the position that moves, a wad in (0, 1e18].
@@ -203,8 +205,11 @@ def move(source: address, target: address, fraction: uint256, spot: int256) -> (
     self._only_engine()
     assert source != target, "perp: self trade"
     assert fraction > 0 and fraction <= 10**18, "perp: fraction"
-    m: perp.Market = self._accrued(spot)
     size: int256 = perp.unpack_position(self.position_words[source]).size
+    if size == 0:
+        # Nothing to move (also before the perp is listed): no accrual, no write, no event.
+        return 0, 0
+    m: perp.Market = self._accrued(spot)
     # |q| <= 2**96 and fraction <= 1e18: the product is below 2**157.
     moved: int256 = unsafe_div(unsafe_mul(size, convert(fraction, int256)), wad.WAD)
     source_cash: int256 = self._trade(source, -moved, spot, m.index)

@@ -274,12 +274,13 @@ def vol_shock(v_mode: int256, grid: risk.Grid, tau: int256) -> int256:
 def greeks(portfolio: risk.Portfolio, market: risk.Market) -> (int256, int256, int256, int256):
     """
     @notice Net delta (units), gamma, vega (per 1.0 vol) and theta (per year) of the options
-            plus the underlying held; expired positions count for nothing.
-    @param portfolio Cash, underlying and positions.
+            plus the underlying held and the perp (delta q_f); expired positions count for
+            nothing.
+    @param portfolio Cash, underlying, positions and the perp.
     @param market Spot and time.
     @return delta, gamma, vega, theta (wads).
     """
-    delta: int256 = portfolio.underlying
+    delta: int256 = portfolio.underlying + portfolio.perp.size
     gamma: int256 = 0
     vega: int256 = 0
     theta: int256 = 0
@@ -325,7 +326,7 @@ def check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256
 
 @external
 @pure
-def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[6]:
+def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[7]:
     """
     @notice Check the margin parameters as `check_params` does and pack them in the six words
             MarginEngine stores (the layout is contracts/margin/params.vy's).
@@ -335,7 +336,7 @@ def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256,
     @param grid Grid parameters.
     @param ref_vol Reference vol, a wad.
     @param max_positions Positions per account.
-    @return The six words.
+    @return The seven words.
     """
     return params.pack(im, mm, grid, ref_vol, max_positions)
 

@@ -3,10 +3,11 @@
 """
 @title orders: EIP-712 signed orders, partial fills and cancellation for the margin engine
 @license MIT
-@notice Stateful module: the engine declares `initializes: orders`, calls `orders.__init__()` in
-        its constructor, and may `exports:` the getters `filled`, `cancelled`, `min_nonce` and
-        the EIP-5267 view `eip712Domain`. Every other function is @internal: the engine decides
-        who the taker is and who may cancel (it passes msg.sender as `caller` / `maker`).
+@notice Stateful module: OrderBook declares `initializes: orders`, calls `orders.__init__()` in
+        its constructor, and `exports:` the getters `filled`, `cancelled`, `min_nonce` and
+        the EIP-5267 view `eip712Domain`. Every other function is @internal: the book decides
+        who may fill (its engine) and who may cancel (it passes msg.sender as `caller` /
+        `maker`).
 
         A maker signs the EIP-712 typed data
 
@@ -14,13 +15,13 @@
                   uint256 nonce,uint256 deadline)
 
         (one line in the type string) under the domain {name: "Kappa", version: "1", chainId:
-        chain.id, verifyingContract: the engine}. `size` is in wad units of the underlying and
+        chain.id, verifyingContract: the contract that initializes this module (OrderBook)}. `size` is in wad units of the underlying and
         `price` is the premium per unit (wad); this module does not interpret them beyond
         `size` bounding the total fill.
 
         Chain id: the separator is cached (immutables) with the chain id and address it was
         built for, and rebuilt at call time whenever chain.id (a fork) or self (a delegatecall
-        proxy) differs, so a signature never replays across chains or engines.
+        proxy) differs, so a signature never replays across chains or books.
 
         Fills are tracked per order digest: filled[hash] never exceeds the order's size. A
         maker cancels one order (cancelled[hash]) or every nonce below a value (min_nonce).
@@ -33,7 +34,7 @@
 struct Order:
     # The signer, whose account takes the other side of the taker.
     maker: address
-    # The engine's option series id.
+    # The engine's series id: an option series, or positions.PERP_ID for the perp.
     series_id: uint256
     # True if the maker buys the option (the taker sells).
     is_buy: bool
@@ -91,7 +92,7 @@ _CACHED_SELF: immutable(address)
 def __init__():
     """
     @notice Cache the domain separator for the deploying chain and this contract's address.
-    @dev The engine must call `orders.__init__()` in its own constructor.
+    @dev The initializing contract must call `orders.__init__()` in its own constructor.
     """
     _CACHED_CHAIN_ID = chain.id
     _CACHED_SELF = self
@@ -158,21 +159,21 @@ def order_hash(order: Order) -> bytes32:
 
 
 @internal
-def fill(order: Order, signature: Bytes[65], amount: uint256) -> uint256:
+def fill(order: Order, signature: Bytes[65], amount: uint256) -> (bytes32, uint256):
     """
-    @notice Record a fill of `amount` against a signed order and return the order's new total.
+    @notice Record a fill of `amount` against a signed order; return its digest and new total.
     @dev Checks in this order: "orders: zero amount"; "orders: expired" if block.timestamp >
          deadline; "orders: nonce cancelled" if nonce < min_nonce[maker]; "orders: cancelled";
          "orders: overfill" if filled + amount > size; then the signature (see
          `_recover`): "orders: bad signature length", "orders: malleable signature",
          "orders: bad v", "orders: bad signature" unless it recovers to a non-zero maker.
          The signature is verified on every fill, not only the first.
-         The caller (the engine) applies the trade itself; this only bounds and records it.
+         The engine applies the trade itself; this only bounds and records it.
          Emits OrderFilled.
     @param order The order as signed.
     @param signature 65 bytes r || s || v by order.maker over order_hash(order).
     @param amount Amount to fill, wad units of underlying (> 0).
-    @return The order's total filled amount after this fill.
+    @return (the order's EIP-712 digest, its total filled amount after this fill).
     """
     assert amount != 0, "orders: zero amount"
     assert block.timestamp <= order.deadline, "orders: expired"
@@ -188,7 +189,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256) -> uint256:
     total = unsafe_add(total, amount)
     self.filled[digest] = total
     log OrderFilled(order_hash=digest, maker=order.maker, amount=amount, filled_total=total)
-    return total
+    return digest, total
 
 
 @internal
@@ -198,7 +199,7 @@ def cancel(order: Order, caller: address) -> bytes32:
     @dev Reverts "orders: not maker" unless caller == order.maker. Idempotent (cancelling a
          cancelled or fully filled order is allowed and logs again). Emits OrderCancelled.
     @param order The order as signed.
-    @param caller Who asks (the engine passes msg.sender).
+    @param caller Who asks (the book passes msg.sender).
     @return The order's digest.
     """
     assert caller == order.maker, "orders: not maker"
@@ -213,7 +214,7 @@ def cancel_all_below(maker: address, nonce: uint256):
     """
     @notice Cancel every order of `maker` whose nonce is below `nonce`.
     @dev Reverts "orders: nonce not increasing" unless nonce > min_nonce[maker]; the floor never
-         goes down, so a cancelled order can never be revived. The engine passes msg.sender as
+         goes down, so a cancelled order can never be revived. The book passes msg.sender as
          maker. Emits NoncesCancelled.
     @param maker The maker whose orders are cancelled.
     @param nonce The new lowest valid nonce.

@@ -9,7 +9,7 @@
         RiskCalculator checks and packs (`check`, `pack`); the engine only reads, so its
         bytecode carries the readers alone.
 
-        Layout: six words of three 85-bit lanes (every bounded value is below 2**65, so lanes
+        Layout: seven words of three 85-bit lanes (every bounded value is below 2**65, so lanes
         never overlap):
             0: [MM k, MM v, MM a]
             1: [MM conf, MM haircut, u_max]
@@ -17,10 +17,12 @@
             3: [v_max, ref_vol, n | horizon << 8 | max_positions << 64]
             4: [IM k, IM v, IM a]
             5: [IM conf, IM haircut, 0]
-        A maintenance check reads words 0-3, an initial-margin check all six.
+            6: [MM a_perp, IM a_perp, 0]
+        A maintenance check reads words 0-3 and 6, an initial-margin check all seven.
 
         Hard bounds (all wads but n, horizon and max_positions):
-            MM k in [1, 20], v in [0, 1], a in [0, 0.2], conf in [0, 1], haircut in [0, 0.5];
+            MM k in [1, 20], v in [0, 1], a in [0, 0.2], conf in [0, 1], haircut in [0, 0.5],
+            a_perp in [0, 0.2];
             every IM parameter at least its MM counterpart and within the same upper bound;
             n in [1, 10]; horizon in [1 hour, 30 days]; 0 <= u_min <= u_max <= 0.9;
             0 < tau_floor <= tau_ref <= 1; v_max in [0, 1]; ref_vol in [0.01, 10];
@@ -62,7 +64,7 @@ def check(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_p
     assert (
         mm.k >= WAD and mm.k <= MAX_K and mm.v >= 0 and mm.v <= MAX_V
         and mm.a >= 0 and mm.a <= MAX_A and mm.conf >= 0 and mm.conf <= MAX_CONF
-        and mm.haircut >= 0 and mm.haircut <= MAX_HAIRCUT
+        and mm.haircut >= 0 and mm.haircut <= MAX_HAIRCUT and mm.a_perp >= 0 and mm.a_perp <= MAX_A
         and grid.n >= 1 and grid.n <= MAX_N and grid.horizon >= MIN_HORIZON and grid.horizon <= MAX_HORIZON
         and grid.u_min >= 0 and grid.u_min <= grid.u_max and grid.u_max <= MAX_U
         and grid.tau_floor > 0 and grid.tau_floor <= grid.tau_ref and grid.tau_ref <= MAX_TAU_REF
@@ -74,14 +76,15 @@ def check(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_p
         im.k >= mm.k and im.k <= MAX_K and im.v >= mm.v and im.v <= MAX_V
         and im.a >= mm.a and im.a <= MAX_A and im.conf >= mm.conf and im.conf <= MAX_CONF
         and im.haircut >= mm.haircut and im.haircut <= MAX_HAIRCUT
+        and im.a_perp >= mm.a_perp and im.a_perp <= MAX_A
     ), "engine: IM weaker than MM"
 
 
 @internal
 @pure
-def pack(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[6]:
+def pack(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[7]:
     """
-    @dev The six storage words of the layout above, after `check` (which makes every lane fit).
+    @dev The seven storage words of the layout above, after `check` (which makes every lane fit).
     """
     self.check(im, mm, grid, ref_vol, max_positions)
     return [
@@ -91,18 +94,20 @@ def pack(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_po
         self._lanes(grid.v_max, convert(ref_vol, int256), convert(grid.n | (grid.horizon << 8) | (max_positions << 64), int256)),
         self._lanes(im.k, im.v, im.a),
         self._lanes(im.conf, im.haircut, 0),
+        self._lanes(mm.a_perp, im.a_perp, 0),
     ]
 
 
 @internal
 @pure
-def mode(first: uint256, second: uint256) -> risk.Mode:
+def mode(first: uint256, second: uint256, perps: uint256, lane: uint256) -> risk.Mode:
     """
-    @dev A mode's parameters from its two words (0-1 for MM, 4-5 for IM).
+    @dev A mode's parameters from its two words (0-1 for MM, 4-5 for IM) and its lane of
+         word 6 (0 for MM, LANE for IM).
     """
     return risk.Mode(
         k=self._lane(first, 0), v=self._lane(first, LANE), a=self._lane(first, 2 * LANE),
-        conf=self._lane(second, 0), haircut=self._lane(second, LANE),
+        conf=self._lane(second, 0), haircut=self._lane(second, LANE), a_perp=self._lane(perps, lane),
     )
 
 

@@ -11,6 +11,8 @@
         Position word: series_id << 108 | size, the signed size (wad, |size| <= 2**96) in
         108-bit two's complement. The engine stores one word per position and hands the words
         to the RiskCalculator as they are, which decodes them here.
+        The perp's id, PERP_ID = 2**148, is above every option series id: orders name it to
+        trade the perp (contracts/margin/PerpBook.vy), which never takes a position word.
 """
 
 EXPIRY_GRID: constant(uint256) = 3600
@@ -18,6 +20,7 @@ STRIKE_BITS: constant(uint256) = 120
 SIZE_BITS: constant(uint256) = 108
 MASK_STRIKE: constant(uint256) = 2**120 - 1
 MASK_SIZE: constant(uint256) = 2**108 - 1
+PERP_ID: constant(uint256) = 2**148
 
 
 @internal

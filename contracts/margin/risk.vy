@@ -42,12 +42,23 @@ struct Position:
     expiry_word: uint256
 
 
+struct PerpTerms:
+    # The account's perpetual future as the margin model sees it (PerpBook.margin_terms): the
+    # signed size q (wad units of the underlying, |q| <= 2**96), the index price P of its last
+    # settlement (wad, <= 1e36) and the funding it owes since, Phi (USD wad, rounded up; < 0
+    # when it receives), so that its value at spot X is q (X - P) - Phi. All zero without one.
+    size: int256
+    price: int256
+    owed: int256
+
+
 struct Portfolio:
     # Cash balance in USD (wad), signed.
     cash: int256
     # Underlying collateral in units (wad), >= 0.
     underlying: int256
     positions: DynArray[Position, MAX_POSITIONS]
+    perp: PerpTerms
 
 
 struct Market:
@@ -64,12 +75,13 @@ struct Market:
 
 struct Mode:
     # Spot-shock multiplier k, vol-shock size v, short-option contingency a, confidence
-    # contingency conf, underlying haircut h. All wads.
+    # contingency conf, underlying haircut h, perp contingency a_perp. All wads.
     k: int256
     v: int256
     a: int256
     conf: int256
     haircut: int256
+    a_perp: int256
 
 
 struct Grid:
@@ -181,45 +193,54 @@ def settlement(p: Position, now: uint256) -> int256:
 @pure
 def contingency(portfolio: Portfolio, market: Market, mode: Mode) -> int256:
     """
-    @notice A_M = a_M * sum_{q<0} |q| * S + (1 - c) * conf_M * sum |q| * S, rounded up.
+    @notice A_M = a_M * sum_{q<0} |q| * S + a_M^perp * |q_f| * S
+            + (1 - c) * conf_M * (sum |q| + |q_f|) * S, rounded up.
     @param portfolio The account's portfolio.
     @param market Spot and confidence.
     @param mode The IM or MM parameters.
     @return The contingency, a wad (>= 0).
     """
+    # |q_f| <= 2**96 (PerpBook's bound).
+    perp_size: int256 = abs(portfolio.perp.size)
     short: int256 = 0
-    gross: int256 = 0
+    gross: int256 = perp_size
     for p: Position in portfolio.positions:
-        # |size| <= 2**96 by the engine's bounds: the sums stay below 2**101.
+        # |size| <= 2**96 by the engine's bounds: the sums stay below 2**102.
         size: int256 = positions.size(p.word)
         if size < 0:
             short = unsafe_sub(short, size)
             gross = unsafe_sub(gross, size)
         else:
             gross = unsafe_add(gross, size)
-    # Notionals: sums (< 2**101) times S (<= 1e36 < 2**120), rounded up, below 2**162; times a
-    # parameter or (1 - c) (<= 1e18 < 2**60) below 2**222. Every step rounds up.
+    # Notionals: sums (< 2**102) times S (<= 1e36 < 2**120), rounded up, below 2**163; times a
+    # parameter or (1 - c) (<= 1e18 < 2**60) below 2**223. Every step rounds up.
     short_notional: int256 = wad.ceil_div(unsafe_mul(short, market.spot), WAD)
+    perp_notional: int256 = wad.ceil_div(unsafe_mul(perp_size, market.spot), WAD)
     gross_notional: int256 = wad.ceil_div(unsafe_mul(gross, market.spot), WAD)
     short_term: int256 = wad.ceil_div(unsafe_mul(short_notional, mode.a), WAD)
+    perp_term: int256 = wad.ceil_div(unsafe_mul(perp_notional, mode.a_perp), WAD)
     conf_term: int256 = wad.ceil_div(
         unsafe_mul(wad.ceil_div(unsafe_mul(gross_notional, mode.conf), WAD), unsafe_sub(WAD, market.confidence)),
         WAD,
     )
-    return unsafe_add(short_term, conf_term)
+    return unsafe_add(unsafe_add(short_term, perp_term), conf_term)
 
 
 @internal
 @pure
 def mtm(portfolio: Portfolio, market: Market) -> int256:
     """
-    @notice MtM = C + b * S + sum_p q_p * BS(S, K_p, tau_p, sigma_p), rounded for the protocol.
+    @notice MtM = C + b * S + sum_p q_p * BS(S, K_p, tau_p, sigma_p) + q_f (S - P_f) - Phi_f,
+            rounded for the protocol.
     @param portfolio The account's portfolio.
     @param market Spot, confidence, time.
     @return The mark-to-market value in USD, a wad (signed).
     """
     # b <= 2**100 and S <= 1e36: the product is below 2**220.
-    total: int256 = unsafe_add(portfolio.cash, unsafe_div(unsafe_mul(portfolio.underlying, market.spot), WAD))
+    total: int256 = unsafe_add(
+        unsafe_add(portfolio.cash, unsafe_div(unsafe_mul(portfolio.underlying, market.spot), WAD)),
+        self._perp_value(portfolio.perp, market.spot),
+    )
     for p: Position in portfolio.positions:
         expiry: uint256 = 0
         strike: int256 = 0
@@ -345,17 +366,19 @@ def health(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> (int
 @pure
 def health_floor(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -> int256:
     """
-    @notice A lower bound of H_M that needs no vols: C + b S_lo (1 - h) - sum_{q<0} |q| UB - A_M,
-            with S_lo = S (1 - u_max) and UB an upper bound of the option's price in every
-            scenario: S_hi = S (1 + u_max) (or the settlement price if higher) for a call, the
-            strike for a put.
+    @notice A lower bound of H_M that needs no vols: C + b S_lo (1 - h) - sum_{q<0} |q| UB
+            + min(V_f(S_lo), V_f(S_hi)) - A_M, with S_lo = S (1 - u_max), UB an upper bound
+            of the option's price in every scenario: S_hi = S (1 + u_max) (or the settlement
+            price if higher) for a call, the strike for a put; V_f(X) = q_f (X - P_f) - Phi_f
+            the perp's value.
     @dev Sound term by term against `health`: every scenario spot S_j = S (1 + m_j) has
          |m_j| <= u <= u_max, and S_lo, S_hi use the same rounding as S_j, so
          S_lo <= S_j <= S_hi; the collateral term grows with S_j; a long option's term is
          >= 0 (prices are clamped to >= intrinsic >= 0); Black-76 prices are clamped to <= F
          (call) and <= K (put), an expired call's intrinsic value is below its price (the
-         settlement or S_j), and the short term floor(q P) only falls as P rises. So
-         health_floor <= H_M, and health_floor >= 0 proves H_M >= 0 without the grid.
+         settlement or S_j), the short term floor(q P) only falls as P rises, and the
+         perp's value is linear in S_j (so its minimum over [S_lo, S_hi] is at an end), with
+         the collateral term's rounding. So health_floor <= H_M, and health_floor >= 0 proves H_M >= 0 without the grid.
     @param portfolio The account's portfolio (smiles are not read).
     @param market Spot and confidence (sigma_ref is not read).
     @param mode The IM or MM parameters.
@@ -363,7 +386,15 @@ def health_floor(portfolio: Portfolio, market: Market, mode: Mode, grid: Grid) -
     @return The lower bound, a wad (signed).
     """
     spot_hi: int256 = self._shocked_spot(market.spot, grid.u_max, 2, 1)
-    total: int256 = self._collateral_value(portfolio, self._shocked_spot(market.spot, grid.u_max, 0, 1), mode.haircut)
+    spot_lo: int256 = self._shocked_spot(market.spot, grid.u_max, 0, 1)
+    # The collateral term at S_lo includes the perp's value there; at S_hi a long perp is worth
+    # more, a short one less.
+    total: int256 = self._collateral_value(portfolio, spot_lo, mode.haircut)
+    if portfolio.perp.size < 0:
+        total = unsafe_add(
+            total,
+            unsafe_sub(self._perp_value(portfolio.perp, spot_hi), self._perp_value(portfolio.perp, spot_lo)),
+        )
     for p: Position in portfolio.positions:
         size: int256 = positions.size(p.word)
         if size >= 0:
@@ -543,13 +574,29 @@ def _shocked_spot(spot: int256, u: int256, j: uint256, n: uint256) -> int256:
 @pure
 def _collateral_value(portfolio: Portfolio, spot_j: int256, haircut: int256) -> int256:
     """
-    @dev C + b * S_j * (1 - h), the collateral term rounded down.
+    @dev C + b * S_j * (1 - h) + q_f (S_j - P_f) - Phi_f: the part of a scenario's value that
+         needs no option price, each term rounded down.
     """
     # b <= 2**100, S_j <= 2**121, (1 - h) <= 1e18: below 2**255 after the first division.
     return unsafe_add(
-        portfolio.cash,
-        unsafe_div(unsafe_mul(unsafe_div(unsafe_mul(portfolio.underlying, spot_j), WAD), unsafe_sub(WAD, haircut)), WAD),
+        unsafe_add(
+            portfolio.cash,
+            unsafe_div(unsafe_mul(unsafe_div(unsafe_mul(portfolio.underlying, spot_j), WAD), unsafe_sub(WAD, haircut)), WAD),
+        ),
+        self._perp_value(portfolio.perp, spot_j),
     )
+
+
+@internal
+@pure
+def _perp_value(perp: PerpTerms, spot_j: int256) -> int256:
+    """
+    @dev q_f (S_j - P_f) - Phi_f, the product rounded down (a gain rounds down, a loss up in
+         magnitude); 0 without a perp.
+    """
+    # |q| <= 2**96 and |S_j - P| < 2**122 (both <= 1.9e36): the product is below 2**218;
+    # |Phi| is below 2**240 (contracts/margin/perp.vy), so the sum does not wrap either.
+    return unsafe_sub(self._term(perp.size, unsafe_sub(spot_j, perp.price)), perp.owed)
 
 
 @internal

@@ -30,7 +30,7 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256) -> uint256:
     @param amount Amount to fill.
     @return The order's filled total.
     """
-    return orders.fill(order, signature, amount)
+    return orders.fill(order, signature, amount)[1]
 
 
 @external

@@ -53,9 +53,9 @@ def test_engine_accepts_the_orders(w: World) -> None:
         order = maker.order(sid, True, WAD, 50 * WAD, 7, chain.timestamp + DAY)
         p.engine.fill(as_tuple(order), maker.sign(p, order), WAD // 2, taker, sender=taker)
         (fill,) = [e for e in p.engine.get_logs() if e.name == "Fill"]
-        separator = domain_separator(p.chain_id, p.engine.address)
+        separator = domain_separator(p.chain_id, p.order_book.address)
         assert fill.order_hash == order_digest(separator, order)
-        assert p.engine.filled(fill.order_hash) == WAD // 2
+        assert p.order_book.filled(fill.order_hash) == WAD // 2
         assert position_ids(p.engine, maker.address) == ([sid], [WAD // 2])
 
 

@@ -403,7 +403,7 @@ class OrderRules(TradingRules):
         if not self.orders:
             return
         order, _ = self.orders[pick % len(self.orders)]
-        ok, _ = self.attempt("cancel", self.engine.cancel, as_tuple(order), sender=order["maker"])
+        ok, _ = self.attempt("cancel", self.p.order_book.cancel, as_tuple(order), sender=order["maker"])
         assert ok
 
     @step(who=trader, allowed=st.booleans())

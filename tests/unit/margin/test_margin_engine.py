@@ -319,7 +319,7 @@ def test_fill_moves_options_and_premium(proto, call_3200):
     assert P.position_ids(proto.engine, taker) == ([call_3200], [-2 * WAD])
     assert proto.engine.cash(maker.address) == (100_000 - 202) * WAD
     assert proto.engine.cash(taker) == (50_000 + 202) * WAD
-    assert proto.engine.filled(maker.digest(proto, order)) == 2 * WAD
+    assert proto.order_book.filled(maker.digest(proto, order)) == 2 * WAD
 
 
 def test_fill_by_operator(proto, call_3200):
@@ -424,14 +424,14 @@ def test_orders_module_reasons_surface_through_the_engine(proto, call_3200):
         fill(proto, maker, taker, call_3200, True, WAD, WAD, order=order)
     order = maker.order(call_3200, True, WAD, WAD, nonce=3)
     with boa.env.prank(maker.address):
-        proto.engine.cancel_all_below(4)
+        proto.order_book.cancel_all_below(4)
     with boa.reverts("orders: nonce cancelled"):
         fill(proto, maker, taker, call_3200, True, WAD, WAD, order=order)
     order = maker.order(call_3200, True, WAD, WAD, nonce=5)
     with boa.env.prank(taker), boa.reverts("orders: not maker"):
-        proto.engine.cancel(P.as_tuple(order))
+        proto.order_book.cancel(P.as_tuple(order))
     with boa.env.prank(maker.address):
-        proto.engine.cancel(P.as_tuple(order))
+        proto.order_book.cancel(P.as_tuple(order))
     with boa.reverts("orders: cancelled"):
         fill(proto, maker, taker, call_3200, True, WAD, WAD, order=order)
 
@@ -507,6 +507,13 @@ def test_risk_params_bounds(proto):
         proto.engine.set_risk_params(tuple([*mm[:1], 0, *mm[2:]]), P.MM, P.GRID, P.REF_VOL, 16)
     with boa.reverts("engine: bad params"):
         proto.engine.set_risk_params(P.IM, tuple([WAD // 2, *mm[1:]]), P.GRID, P.REF_VOL, 16)
+    # The perp contingency: IM's at least MM's, both within [0, 0.2].
+    with boa.reverts("engine: IM weaker than MM"):
+        proto.engine.set_risk_params(tuple([*im[:5], mm[5] - 1]), P.MM, P.GRID, P.REF_VOL, 16)
+    with boa.reverts("engine: bad params"):
+        proto.engine.set_risk_params(P.IM, tuple([*mm[:5], WAD // 5 + 1]), P.GRID, P.REF_VOL, 16)
+    with boa.reverts("engine: IM weaker than MM"):
+        proto.engine.set_risk_params(tuple([*im[:5], WAD // 5 + 1]), P.MM, P.GRID, P.REF_VOL, 16)
     with boa.reverts("engine: bad params"):
         proto.engine.set_risk_params(P.IM, P.MM, tuple([11, *grid[1:]]), P.REF_VOL, 16)
     with boa.reverts("engine: bad params"):
@@ -522,16 +529,16 @@ def test_risk_params_bounds(proto):
     [
         # Every value at its upper bound: the packed lanes (85 bits) must not bleed into each other.
         (
-            (20 * WAD, WAD, WAD // 5, WAD, WAD // 2),
-            (20 * WAD, WAD, WAD // 5, WAD, WAD // 2),
+            (20 * WAD, WAD, WAD // 5, WAD, WAD // 2, WAD // 5),
+            (20 * WAD, WAD, WAD // 5, WAD, WAD // 2, WAD // 5),
             (10, 30 * DAY, WAD * 9 // 10, WAD * 9 // 10, WAD, WAD, WAD),
             10 * WAD,
             32,
         ),
         # Lower bounds and odd values in every field.
         (
-            (WAD + 3, 5, 7, 11, 13),
-            (WAD + 1, 1, 0, 0, 0),
+            (WAD + 3, 5, 7, 11, 13, 23),
+            (WAD + 1, 1, 0, 0, 0, 17),
             (1, 3600, 0, 17, 19, 1, 0),
             10**16,
             1,
