@@ -388,15 +388,19 @@ class PerpBook:
 
     def move(self, source: str, target: str, fraction: int, spot: int, now: int) -> tuple[int, int]:
         """A liquidation's move of `fraction` (a wad) of the source's position to the target
-        at the index, after both settle: (the source's cash, the target's cash)."""
+        at the index, after both settle: (the source's cash, the target's cash). A source
+        without a position moves nothing and changes nothing."""
         if source == target:
             raise PerpError("perp: self trade")
         if not 0 < fraction <= WAD:
             raise PerpError("perp: fraction")
+        size = self.positions.get(source, Position()).size
+        if size == 0:
+            return 0, 0  # nothing to move: no accrual, no event (PerpBook.vy)
         before = self._atomic()
         try:
             self.market = accrue(self.market, spot, now)
-            moved = _tdiv(self.positions.get(source, Position()).size * fraction, WAD)
+            moved = _tdiv(size * fraction, WAD)
             return self._trade(source, -moved, spot), self._trade(target, moved, spot)
         except PerpError:
             self.market, self.positions, self.cash, self.open_interest = before

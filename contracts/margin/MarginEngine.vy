@@ -506,11 +506,15 @@ def settle_perp(account: address):
     @notice Settle an account's perp into its cash (anyone): funding accrues and the position
             settles at the index, q (S - P) - q (F - F0) rounded down (PerpBook.settle).
     @dev Never lowers the account's margin: the model already counts the unsettled value,
-         with the funding rounded against the account. A no-op without a position. Reverts
+         with the funding rounded against the account. A no-op without a position (and a
+         settlement of exactly 0 touches no cash). Reverts
          "engine: spot out of range" and PerpBook's reasons.
     @param account The account.
     """
-    self._add_cash(account, extcall self.perp_book.settle(account, convert(self._spot()[0], int256)), True)
+    cash: int256 = extcall self.perp_book.settle(account, convert(self._spot()[0], int256))
+    # Nothing to credit (no position): no cash touch, so no interest accrual either.
+    if cash != 0:
+        self._add_cash(account, cash, True)
 
 
 # ---------------------------------------------------------------------------------------------

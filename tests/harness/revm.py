@@ -643,6 +643,21 @@ class Chain:
                 out.append(event.decode(topics, log.data[1], log.address))
         return out
 
+    def decode_logs_of(self, *contracts: Contract) -> list[Event]:
+        """The last call's logs emitted by any of `contracts`, each decoded by its emitter's
+        ABI, in the order they were emitted."""
+        abis = {c.address.lower(): c.compiled for c in contracts}
+        out = []
+        for log in self.last.logs:
+            compiled = abis.get(log.address.lower())
+            topics = log.topics
+            if compiled is None or not topics:
+                continue
+            event = compiled.events.get(bytes.fromhex(topics[0][2:]))
+            if event is not None:
+                out.append(event.decode(topics, log.data[1], log.address))
+        return out
+
 
 class ContractFunction:
     """One ABI function (or a set of overloads, told apart by argument count)."""

@@ -12,7 +12,8 @@
              borrow index, utilization, reserve (the indices, utilization and reserve accrued
              to now: MarginEngine.cash_pool),
              then per account: cash_shares, cash_debt (supply and borrow shares),
-             underlying_balance, n, n packed positions]
+             underlying_balance, n, n packed positions, the two words of its perp position
+             (PerpBook.position_words)]
 """
 
 interface Engine:
@@ -23,7 +24,10 @@ interface Engine:
     def cash_pool() -> (uint256, uint256, uint256, uint256, uint256, uint256, uint256): view
     def cash_totals() -> (uint256, uint256, uint256, uint256): view
     def total_underlying() -> uint256: view
+    def perp_book() -> PerpBook: view
 
+interface PerpBook:
+    def position_words(account: address, i: uint256) -> uint256: view
 interface Token:
     def balanceOf(account: address) -> uint256: view
 
@@ -32,7 +36,7 @@ interface Liquidator:
     def insurance_fund() -> int256: view
 
 MAX_ACCOUNTS: constant(uint256) = 16
-MAX_WORDS: constant(uint256) = 11 + MAX_ACCOUNTS * 36
+MAX_WORDS: constant(uint256) = 11 + MAX_ACCOUNTS * 38
 
 
 @external
@@ -79,6 +83,7 @@ def state(
         u,
         reserve,
     ]
+    book: PerpBook = staticcall engine.perp_book()
     for account: address in accounts:
         out.append(staticcall engine.cash_shares(account))
         out.append(staticcall engine.cash_debt(account))
@@ -87,4 +92,6 @@ def state(
         out.append(len(positions))
         for packed: uint256 in positions:
             out.append(packed)
+        out.append(staticcall book.position_words(account, 0))
+        out.append(staticcall book.position_words(account, 1))
     return out

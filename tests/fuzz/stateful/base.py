@@ -30,6 +30,7 @@ from hypothesis import event
 from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from keeper import perp as kp
 from keeper.interest import BP, BPS, Pool, RateParams, debt_value, supply_value
 from keeper.series import unpack_position
 from tests.deployment import WAD
@@ -192,7 +193,11 @@ class KappaMachine(RuleBasedStateMachine):
             clock=lambda: self.chain.timestamp,
             usd_ledger=self.now.usd_balance * USD_SCALE,
             weth_ledger=self.now.weth_balance,
+            perps=kp.PerpBook(
+                kp.unpack_market(tuple(self.p.perp_book.market_words(i) for i in (0, 1)))
+            ),
         )
+        self.account_of = {a.lower(): a for a in self.accounts}
         self._indices_seen = (self.now.share_price, self.now.borrow_index, 0)
         STATS["examples"] += 1
         self.setup_accounts()
@@ -236,8 +241,11 @@ class KappaMachine(RuleBasedStateMachine):
             positions = []
             for packed in words[i + 4 : i + 4 + n]:
                 positions.append(list(unpack_position(packed)))
-            accounts[a] = Holdings(shares, debt, underlying, positions)
-            i += 4 + n
+            perp = kp.unpack_position((words[i + 4 + n], words[i + 5 + n]))
+            accounts[a] = Holdings(
+                shares, debt, underlying, positions, (perp.size, perp.price, perp.index)
+            )
+            i += 6 + n
         self.dirty = False
         self._read_time = self.chain.timestamp
         fund = words[7] - 2**256 if words[7] >= 2**255 else words[7]
@@ -384,7 +392,18 @@ class KappaMachine(RuleBasedStateMachine):
             (s.strike, s.expiry, s.is_call, size)
             for s, size in ((self.series[sid], size) for sid, size in h.positions)
         )
-        return mirror.Book(cash, h.underlying, positions)
+        return mirror.Book(cash, h.underlying, positions, self.perp_terms(h))
+
+    def perp_terms(self, h: Holdings) -> tuple[int, int, int]:
+        """(q, P, Phi) of the account's perp now, by the twin: funding accrued to the block
+        time at the oracle spot, rounded up (PerpBook.margin_terms)."""
+        size, price, index = h.perp
+        g = self.ghost.perps
+        market = self.market()
+        if size == 0 or g is None or market is None:
+            return 0, 0, 0
+        now_index = kp.index_at(g.market, market.spot, self.chain.timestamp)
+        return size, price, kp.funding_owed(kp.Position(size, price, index), now_index)
 
     def holds_stale_vol(self, account: str) -> bool:
         """Whether the account holds a live position whose expiry's vol entry is stale (as
@@ -400,7 +419,9 @@ class KappaMachine(RuleBasedStateMachine):
         return False
 
     def has_positions(self, account: str) -> bool:
-        return bool(self.current().accounts[account].positions)
+        """Whether the account holds an option position or a perp (MarginEngine._holds_risk)."""
+        h = self.current().accounts[account]
+        return bool(h.positions) or h.perp[0] != 0
 
     def cash(self, account: str) -> int:
         s = self.current()
@@ -431,14 +452,17 @@ class KappaMachine(RuleBasedStateMachine):
     @always
     def engine_is_solvent(self) -> None:
         """The engine holds at least what it owes: its USD balance covers the cash pool
-        (positive balances) net of debts and of the payoffs of settled expiries not yet
-        collected (a long's is owed by the engine, a short's is owed to it), less the recorded
-        deficit, and its WETH balance covers every underlying balance."""
+        (positive balances) net of debts, of the payoffs of settled expiries not yet
+        collected (a long's is owed by the engine, a short's is owed to it) and of the perps'
+        unsettled value, less the recorded deficit, and its WETH balance covers every
+        underlying balance."""
         s = self.now
         owed = (
             supply_value(s.total_shares, s.share_price)
             - debt_value(s.total_debt, s.borrow_index)
             + self.pending_payoffs()
+            # The perps' value not yet settled: owed to (or by) their holders, in cash.
+            + self.ghost.perp_unsettled()
         )
         # A loss beyond the whole cash pool is credited unbacked and recorded as the deficit.
         owed -= self.ghost.deficit
@@ -490,6 +514,37 @@ class KappaMachine(RuleBasedStateMachine):
                 want.underlying,
             ), (a, got, want)
             assert got.sizes() == want.sizes(), (a, got.positions, want.positions)
+            assert got.perp == want.perp, (a, got.perp, want.perp)
+
+    @always
+    def perp_market_matches_ghost(self) -> None:
+        """PerpBook's market (mark premium, times, funding index, parameters) and open interest
+        are exactly the twin's, which replayed every perp event the machine saw."""
+        g = self.ghost.perps
+        if g is None:
+            return
+        book = self.p.perp_book
+        assert (book.market_words(0), book.market_words(1)) == kp.pack_market(g.market)
+        assert book.open_interest() == g.open_interest
+
+    @always
+    def perp_pnl_is_zero_sum(self) -> None:
+        """Funding and price PnL are zero-sum up to rounding in the protocol's favour: the cash
+        every perp settlement paid out plus the perps' value still unsettled (exactly,
+        sum q (F0 - P), while longs and shorts net to zero) is at most zero and loses less
+        than one wei per settlement."""
+        g = self.ghost.perps
+        if g is None:
+            return
+        sizes = [p.size for p in g.positions.values()]
+        assert sum(sizes) == 0, sizes
+        total = self.ghost.perp_cash * WAD + sum(
+            p.size * (p.index - p.price) for p in g.positions.values()
+        )
+        assert -self.ghost.perp_settlements * WAD <= total <= 0, (
+            total,
+            self.ghost.perp_settlements,
+        )
 
     @always
     def debts_add_up_to_total_borrows(self) -> None:
@@ -558,11 +613,12 @@ class KappaMachine(RuleBasedStateMachine):
         rounding budget (premiums and settlements move cash between accounts, zero-sum)."""
         s, g = self.now, self.ghost
         claims = sum(s.cash(h) for h in s.accounts.values())
-        # Positions in settled expiries not yet moved into cash are claims (or debts) already.
-        claims += self.pending_payoffs()
+        # Positions in settled expiries not yet moved into cash are claims (or debts) already,
+        # and so is the perps' unsettled value (rounded down once over all accounts).
+        claims += self.pending_payoffs() + self.ghost.perp_unsettled()
         # The interest reserve not yet paid to the fund is kept too (interest_is_conserved).
         kept = g.usd_ledger - claims + g.deficit - s.reserve
-        budget = g.dust_budget + 2 * len(self.accounts) * (1 + len(self.series))
+        budget = g.dust_budget + 2 * len(self.accounts) * (1 + len(self.series)) + 1
         assert 0 <= kept <= budget, (kept, budget)
 
     @always

@@ -6,8 +6,10 @@ the engine's twin: credits repay debt then mint supply shares rounded down, debi
 shares rounded up and borrow the rest, rounded up; the indices accrue at each action's block
 time, read from `clock`), options are signed sizes per series, fills move a
 premium rounded up for its payer, expired series settle at their intrinsic value (longs rounded
-down, shorts rounded up). The machines apply each action that went through to the ghost and
-compare it with the chain after every step, exactly.
+down, shorts rounded up), and the perp's fills, settlements and moves settle into cash by
+keeper/perp.py's rules (the PerpBook's twin, fed the index price and time the book used). The
+machines apply each action that went through to the ghost and compare it with the chain after
+every step, exactly.
 
 Besides balances it keeps the books the invariants need: the ledger of USD and WETH that entered
 and left the engine, the sizes and payoffs of settled positions per series, and a budget for the
@@ -21,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from keeper import perp as kp
 from keeper.interest import Pool
 from tests.deployment import WAD
 from tests.fuzz.protocol_revm import USD_SCALE
@@ -29,19 +32,23 @@ from tests.fuzz.stateful.world import SeriesInfo
 
 @dataclass
 class Holdings:
-    """One engine account: supply shares, borrow shares, underlying (wad) and positions as
-    [series id, signed size] in the engine's storage order (append; removal swaps in the last)."""
+    """One engine account: supply shares, borrow shares, underlying (wad), positions as
+    [series id, signed size] in the engine's storage order (append; removal swaps in the last)
+    and its perp position (size, settled price, funding index then) as PerpBook stores it."""
 
     shares: int = 0
     debt: int = 0
     underlying: int = 0
     positions: list[list[int]] = field(default_factory=list)
+    perp: tuple[int, int, int] = (0, 0, 0)
 
     def sizes(self) -> dict[int, int]:
         return {sid: size for sid, size in self.positions}
 
     def copy(self) -> Holdings:
-        return Holdings(self.shares, self.debt, self.underlying, [p[:] for p in self.positions])
+        return Holdings(
+            self.shares, self.debt, self.underlying, [p[:] for p in self.positions], self.perp
+        )
 
 
 @dataclass
@@ -65,6 +72,11 @@ class Ghost:
     # every other positive balance (MarginEngine.deficit: credited cash nothing backs).
     socialized: int = 0
     deficit: int = 0
+    # The perp book's twin (None: no perp), the sum of every perp cash amount settled into
+    # accounts, and the number of settlements (each rounds down once).
+    perps: kp.PerpBook | None = None
+    perp_cash: int = 0
+    perp_settlements: int = 0
 
     def holdings(self, account: str) -> Holdings:
         return self.accounts.setdefault(account, Holdings())
@@ -198,6 +210,44 @@ class Ghost:
         underlying = src.underlying * fraction // WAD
         src.underlying -= underlying
         dst.underlying += underlying
+
+    # -- the perp (PerpBook's events, as the engine applies their cash) ---------------------
+
+    def perp_event(self, name: str, args: dict[str, object], account_of: dict[str, str]) -> None:
+        """Apply one PerpBook event: the twin replays it (raising if the event's cash is not
+        the rules'), and the engine credits each side's cash in the order it does (buyer then
+        seller, source then target) as a flow (the other side settles at another time)."""
+        assert self.perps is not None
+        self.perps.apply(name, args)
+        if name == "PerpFill":
+            sides = (("buyer", "buyer_cash"), ("seller", "seller_cash"))
+        elif name == "PerpSettled":
+            sides = (("account", "cash"),)
+        elif name == "PerpMoved":
+            sides = (("source", "source_cash"), ("target", "target_cash"))
+        else:
+            return
+        for who, amount in sides:
+            account = account_of[str(args[who]).lower()]
+            cash = int(args[amount])  # type: ignore[call-overload]
+            # settle_perp credits nothing (and accrues nothing) for a zero settlement; fills
+            # and moves touch both sides' cash whatever the amount.
+            if cash != 0 or name != "PerpSettled":
+                self.add_cash(account, cash)
+            self.perp_cash += cash
+            self.perp_settlements += 1
+            self.dust_budget += 1
+            p = self.perps.positions.get(str(args[who]), kp.Position())
+            self.holdings(account).perp = (p.size, p.price, p.index)
+
+    def perp_unsettled(self) -> int:
+        """The perps' value not yet settled into cash, summed over accounts, exactly as a
+        fraction's floor: sum q (S - P) - q (F - F0) = sum q (F0 - P) while longs and shorts
+        net to zero, whatever S and F are now."""
+        if self.perps is None:
+            return 0
+        total = sum(p.size * (p.index - p.price) for p in self.perps.positions.values())
+        return total // WAD
 
     def move_cash(self, sender: str, receiver: str, amount: int) -> None:
         self.add_cash(sender, -amount, False)

@@ -17,6 +17,7 @@ from tests.fuzz.stateful.rules import (
     LiquidationRules,
     MarketRules,
     OrderRules,
+    PerpRules,
     SettlementRules,
     StressRules,
     TimeRules,
@@ -27,6 +28,7 @@ from tests.fuzz.stateful.rules import (
 class ProtocolMachine(
     CollateralRules,
     OrderRules,
+    PerpRules,
     HedgeRules,
     MarketRules,
     SettlementRules,
@@ -35,7 +37,7 @@ class ProtocolMachine(
 ):
     """The main machine: every action on the whole protocol (engine, liquidator, oracle and vol
     oracle, pools and router), four traders, an operator, an outsider and a backstop bidder;
-    portfolios up to 8 positions over several expiries, calls and puts."""
+    portfolios up to 8 positions over several expiries, calls and puts, and the perp."""
 
 
 class CollateralMachine(CollateralRules, HedgeRules, MarketRules, AdminRules):
@@ -43,27 +45,32 @@ class CollateralMachine(CollateralRules, HedgeRules, MarketRules, AdminRules):
     under price moves, stale sources, pauses and sequencer outages."""
 
 
-class TradingMachine(CollateralRules, OrderRules, TimeRules, SettlementRules, AdminRules):
-    """Orders, fills, cancels, operators and intruders, through expiry and settlement, with the
-    oracle fixed (only time moves)."""
+class TradingMachine(
+    CollateralRules, OrderRules, PerpRules, TimeRules, SettlementRules, AdminRules
+):
+    """Orders, fills (options and the perp), cancels, operators and intruders, through expiry
+    and settlement, with the oracle fixed (only time moves: funding accrues)."""
 
 
-class MirrorMachine(TradingRules, MarketRules, SettlementRules):
+class MirrorMachine(TradingRules, PerpRules, MarketRules, SettlementRules):
     """keeper/margin.py against the contract on every visited state: every account's health is
     read (and mirrored) after every step, through fills, price and vol moves and expiries."""
 
     health_every_step = True
 
 
-class LiquidationMachine(TradingRules, MarketRules, StressRules, SettlementRules, LiquidationRules):
+class LiquidationMachine(
+    TradingRules, PerpRules, MarketRules, StressRules, SettlementRules, LiquidationRules
+):
     """Trading into crashes, then auctions, bids (partial, whole, insolvent), their end and the
     insurance fund; loss socialization when the fund runs dry."""
 
 
-class CoalitionMachine(CoalitionRules, OrderRules, CollateralRules):
+class CoalitionMachine(CoalitionRules, OrderRules, PerpRules, CollateralRules):
     """One party controls every trader (and their operator) on a market that never moves: it
-    trades with itself at any price, levers up, sells back, auctions and bids for its own
-    accounts. Its value must not grow; the insurance fund and the saver must not lose."""
+    trades options at any price and the perp at any price the band allows, levers up, sells
+    back, settles, auctions and bids for its own accounts. Its value must not grow; the
+    insurance fund and the saver must not lose."""
 
 
 ALL_MACHINES: list[type] = [

@@ -69,12 +69,14 @@ class MarketData:
 
 @dataclass(frozen=True)
 class Book:
-    """One account as the model sees it: cash (wad, signed), underlying (wad) and positions
-    (strike wad, expiry, is_call, signed size wad)."""
+    """One account as the model sees it: cash (wad, signed), underlying (wad), positions
+    (strike wad, expiry, is_call, signed size wad) and the perp's margin terms (size, last
+    settled price, funding owed: wads, PerpBook.margin_terms)."""
 
     cash: int
     underlying: int
     positions: tuple[tuple[int, int, bool, int], ...]
+    perp: tuple[int, int, int] = (0, 0, 0)
 
 
 def evaluate(books: list[Book], market: MarketData) -> km.MarginResult:
@@ -97,6 +99,9 @@ def evaluate(books: list[Book], market: MarketData) -> km.MarginResult:
         expiry=expiry,
         is_call=is_call,
         size=size,
+        perp_size=np.array([b.perp[0] / WAD for b in books]),
+        perp_price=np.array([b.perp[1] / WAD for b in books]),
+        perp_owed=np.array([b.perp[2] / WAD for b in books]),
     )
     return km.evaluate(pf, market.to_mirror(held), PARAMS)
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from keeper.liquidation import NO_WITNESS
 from keeper.orders import as_tuple
+from keeper.series import PERP_ID
 from tests import deployment
 from tests.deployment import DAY, GRID, WAD, expiry_at
 from tests.fuzz.protocol_revm import USD_SCALE
@@ -193,15 +194,16 @@ class CollateralRules(KappaMachine):
 
     @postcondition
     def exit_always_possible(self, account: str) -> None:
-        """A user can always leave: with no positions and no debt, withdrawing every unit of
-        cash and underlying succeeds (paused, oracle down or sequencer down alike); with
+        """A user can always leave: with no positions (options or perp) and no debt,
+        withdrawing every unit of cash and underlying succeeds (paused, oracle down or
+        sequencer down alike); with
         positions, withdrawing cash up to H_IM succeeds while the oracle and sequencer allow
         and the vol entries of the expiries it holds are fresh."""
-        s = self.current().accounts[account]
         cash = self.cash(account)
         snap = self.chain.snapshot()
         try:
-            if not s.positions:
+            if not self.has_positions(account):
+                s = self.current().accounts[account]
                 if cash < 0:
                     mark("exit: debt without positions")
                     return
@@ -394,6 +396,122 @@ class TradingRules(KappaMachine):
         return ok
 
 
+PERP_BAND = frozenset({"engine: perp price outside band"})
+AUTH = frozenset({"engine: not authorised"})
+
+
+class PerpRules(KappaMachine):
+    """The perp through the engine: fills of signed perp orders at prices inside and outside
+    the band (by the taker or its operator), and `settle_perp` of any account by anyone."""
+
+    @step(
+        maker=trader,
+        taker=st.integers(1, TRADERS - 1),
+        buy=st.booleans(),
+        size=st.integers(1, 400),
+        offset_bp=st.sampled_from([-250, -200, -120, -30, 0, 0, 15, 90, 200, 201, 300]),
+        via_operator=st.booleans(),
+    )
+    def perp_fill(
+        self, maker: int, taker: int, buy: bool, size: int, offset_bp: int, via_operator: bool
+    ) -> None:
+        """A taker fills a maker's new perp order of size/10 units at the index plus
+        `offset_bp` basis points (the band is 200: beyond it the fill must revert)."""
+        taker = (maker + taker) % TRADERS
+        market = self.market()
+        if market is None:
+            mark("perp fill: oracle down")
+            return
+        self.nonce += 1
+        m = self.traders[maker]
+        price = market.spot * (10_000 + offset_bp) // 10_000
+        order = m.order(
+            PERP_ID, buy, size * WAD // 10, price, self.nonce, self.chain.timestamp + DAY
+        )
+        signature = m.sign(self.p, order)
+        taker_address = self.traders[taker].address
+        sender = self.w.operator if via_operator else taker_address
+        if sender != taker_address and not self.operator_of[taker_address]:
+            ok, _ = self.attempt_perp_fill(order, signature, taker_address, sender, AUTH)
+            assert not ok
+            return
+        before = self.health_before(m.address, taker_address)
+        self.allow(m.address, taker_address)
+        reasons = MARGIN | GRACE | PAUSED | PERP_BAND
+        ok, reason = self.attempt_perp_fill(order, signature, taker_address, sender, reasons)
+        if abs(offset_bp) > 200:
+            assert not ok, "a perp fill outside the band went through"
+        if not ok:
+            assert abs(offset_bp) > 200 or reason != "engine: perp price outside band", reason
+            return
+        self.apply_perp_tx((m.address, taker_address))
+        STATS["perp_fills"] = STATS.get("perp_fills", 0) + 1
+        self.margin_rule_holds(m.address, before[m.address])
+        self.margin_rule_holds(taker_address, before[taker_address])
+        self.healthy_stays_healthy(before)
+
+    def attempt_perp_fill(
+        self,
+        order: dict[str, Any],
+        signature: bytes,
+        taker: str,
+        sender: str,
+        allowed: frozenset[str] | set[str],
+    ) -> tuple[bool, Any]:
+        return self.attempt(
+            "perp fill",
+            self.engine.fill,
+            as_tuple(order),
+            signature,
+            order["size"],
+            taker,
+            sender=sender,
+            allowed=allowed,
+        )
+
+    def apply_perp_tx(self, touched: tuple[str, ...]) -> None:
+        """Apply the last transaction to the ghost: expired positions of the touched accounts
+        settle first, then the perp book's events in their order."""
+        logs = self.chain.decode_logs_of(self.engine, self.p.perp_book)
+        for account in touched:
+            self.ghost.settle_expired(account)
+        for e in logs:
+            if e.name.startswith("Perp"):
+                self.ghost.perp_event(e.name, e.args, self.account_of)
+
+    @step(who=st.integers(0, TRADERS), caller=st.integers(0, TRADERS))
+    def settle_perp(self, who: int, caller: int) -> None:
+        """Anyone settles any account's perp into its cash: its margin never falls."""
+        account = self.accounts[who]
+        sender = self.accounts[caller]
+        before = self.health_before(account)
+        self.allow(account)
+        ok, _ = self.attempt(
+            "settle perp", self.engine.settle_perp, account, sender=sender, allowed=ORACLE_DOWN
+        )
+        if not ok:
+            return
+        events = [e for e in self.chain.decode_logs_of(self.p.perp_book) if e.name == "PerpSettled"]
+        mark(f"settle perp: {'settled' if events else 'no position'}")
+        for e in events:
+            self.ghost.perp_event(e.name, e.args, self.account_of)
+        self.settling_keeps_margin(account, before[account])
+
+    @postcondition
+    def settling_keeps_margin(self, account: str, before: Any) -> None:
+        """Settling a perp moves its value into cash and changes the account's MtM and health
+        only by rounding: the model counts the price PnL rounded down and the funding rounded
+        up (the settlement gains up to two wei on them), and the credit or debit converts to
+        cash shares rounded for the pool."""
+        after = self.health(account)
+        if before is None or after is None:
+            return
+        s = self.current()
+        shares = 2 * (s.share_price // WAD + s.borrow_index // WAD + 2)
+        assert -shares <= after.mtm - before.mtm <= 2, (account, before, after)
+        assert after.mm >= before.mm - shares, (account, before, after)
+
+
 class OrderRules(TradingRules):
     """Fills plus cancels, operator changes and intruders."""
 
@@ -403,7 +521,9 @@ class OrderRules(TradingRules):
         if not self.orders:
             return
         order, _ = self.orders[pick % len(self.orders)]
-        ok, _ = self.attempt("cancel", self.p.order_book.cancel, as_tuple(order), sender=order["maker"])
+        ok, _ = self.attempt(
+            "cancel", self.p.order_book.cancel, as_tuple(order), sender=order["maker"]
+        )
         assert ok
 
     @step(who=trader, allowed=st.booleans())
@@ -793,8 +913,11 @@ class LiquidationRules(KappaMachine):
         # The logs are the last call's: read both contracts' before any view call.
         liq = self.p.liquidator
         liquidator_logs = self.chain.decode_logs(liq.compiled, liq.address)
-        for e in self.chain.decode_logs(self.engine.compiled, self.engine.address):
-            if e.name == "PositionSettled" and e.account not in settled:
+        for e in self.chain.decode_logs_of(self.engine, self.p.perp_book):
+            if e.name.startswith("Perp"):
+                g.perp_event(e.name, e.args, self.account_of)
+                mark(f"liquidation: {e.name}")
+            elif e.name == "PositionSettled" and e.account not in settled:
                 g.settle_expired(e.account)
                 settled.add(e.account)
             elif e.name == "PortfolioMoved":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import boa
 import pytest
 
-from keeper import perp as K
+from keeper import perp as kp
 from keeper.series import PERP_ID
 from tests import protocol as P  # noqa: N812
 from tests.conftest import events
@@ -47,9 +47,9 @@ def position(proto, account):
     return tuple(proto.perp_book.position(account))
 
 
-def twin_market(proto) -> K.Market:
+def twin_market(proto) -> kp.Market:
     """The book's stored market through the twin's decoder."""
-    return K.unpack_market((proto.perp_book.market_words(0), proto.perp_book.market_words(1)))
+    return kp.unpack_market((proto.perp_book.market_words(0), proto.perp_book.market_words(1)))
 
 
 def test_perp_fill_settles_the_payment_into_both_cash_balances(proto, pair):
@@ -67,8 +67,14 @@ def test_perp_fill_settles_the_payment_into_both_cash_balances(proto, pair):
     assert proto.engine.cash(taker) == (50_000 + 20) * WAD
     assert proto.perp_book.open_interest() == 2 * WAD
     assert book_fill[1] == {
-        "buyer": maker.address, "seller": taker, "size": 2 * WAD, "price": 3010 * WAD,
-        "spot": SPOT, "time": now, "buyer_cash": -20 * WAD, "seller_cash": 20 * WAD,
+        "buyer": maker.address,
+        "seller": taker,
+        "size": 2 * WAD,
+        "price": 3010 * WAD,
+        "spot": SPOT,
+        "time": now,
+        "buyer_cash": -20 * WAD,
+        "seller_cash": 20 * WAD,
     }
 
 
@@ -100,8 +106,8 @@ def test_perp_margin_counts_price_pnl_and_funding(proto, pair):
     boa.env.time_travel(seconds=3600)
     proto.set_spot(3100)
     spot = 3100 * WAD
-    index = K.index_at(market, spot, boa.env.timestamp)
-    owed = K.funding_owed(K.Position(2 * WAD, SPOT, market.index), index)
+    index = kp.index_at(market, spot, boa.env.timestamp)
+    owed = kp.funding_owed(kp.Position(2 * WAD, SPOT, market.index), index)
     assert owed > 0
     assert tuple(proto.perp_book.margin_terms(maker.address, spot)) == (2 * WAD, SPOT, owed)
     portfolio, _ = proto.engine.risk_inputs(maker.address)
@@ -124,8 +130,8 @@ def test_settle_perp_moves_the_unsettled_value_into_cash(proto, pair):
     q, price, owed = proto.perp_book.margin_terms(taker, spot)
     before = proto.engine.cash(taker)
     mtm_before = proto.engine.margin(taker)[0]
-    index = K.index_at(twin_market(proto), spot, boa.env.timestamp)
-    expected = K.settle(K.Position(*proto.perp_book.position(taker)), spot, index)[1]
+    index = kp.index_at(twin_market(proto), spot, boa.env.timestamp)
+    expected = kp.settle(kp.Position(*proto.perp_book.position(taker)), spot, index)[1]
     with boa.env.prank(addr("anyone")):
         proto.engine.settle_perp(taker)
     assert proto.engine.cash(taker) == before + expected
@@ -185,8 +191,10 @@ def test_perp_liquidation_moves_the_fraction_after_settling(proto):
     # Value is conserved among the victim, the bidder and the fund, up to the bid's roundings.
     total_after = (
         proto.engine.margin(victim)[0]
-        + proto.engine.margin(bidder)[0] - bidder_before
-        + proto.engine.cash(proto.liquidator.address) - fund_before
+        + proto.engine.margin(bidder)[0]
+        - bidder_before
+        + proto.engine.cash(proto.liquidator.address)
+        - fund_before
     )
     assert 0 <= mtm - total_after <= 4
     # And split as a bid promises: the victim keeps 1 - f of its value plus the price (the
