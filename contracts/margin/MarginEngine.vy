@@ -506,13 +506,15 @@ def settle_perp(account: address):
     @notice Settle an account's perp into its cash (anyone): funding accrues and the position
             settles at the index, q (S - P) - q (F - F0) rounded down (PerpBook.settle).
     @dev Never lowers the account's margin: the model already counts the unsettled value,
-         with the funding rounded against the account. A no-op without a position (and a
-         settlement of exactly 0 touches no cash). Reverts
+         with the funding rounded against the account. Without a position only interest
+         accrues. Reverts
          "engine: spot out of range" and PerpBook's reasons.
     @param account The account.
     """
+    # Interest first, so that the accrual is logged before PerpBook's event (a mirror applies
+    # the settlement at the accrued indices).
+    self._accrue()
     cash: int256 = extcall self.perp_book.settle(account, convert(self._spot()[0], int256))
-    # Nothing to credit (no position): no cash touch, so no interest accrual either.
     if cash != 0:
         self._add_cash(account, cash, True)
 
@@ -752,7 +754,9 @@ def move_portfolio(account: address, receiver: address, fraction: uint256):
     self.underlying_balance[account] -= underlying
     self.underlying_balance[receiver] += underlying
     if self.perp_book.address != empty(address):
-        # Both perps settle at the index, then q * fraction (toward zero) moves.
+        # Both perps settle at the index, then q * fraction (toward zero) moves; interest
+        # accrues first, logged before PerpBook's event.
+        self._accrue()
         source_cash: int256 = 0
         receiver_cash: int256 = 0
         source_cash, receiver_cash = extcall self.perp_book.move(account, receiver, fraction, convert(self._spot()[0], int256))

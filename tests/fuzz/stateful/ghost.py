@@ -201,6 +201,9 @@ class Ghost:
         a separate move_cash."""
         self.settle_expired(account)
         self.settle_expired(receiver)
+        # The engine accrues interest before the perp's move (logged before PerpMoved).
+        if self.perps is not None:
+            self.pool.accrue(self.clock())
         for sid, size in [p[:] for p in self.holdings(account).positions]:
             moved = abs(size) * fraction // WAD * (1 if size > 0 else -1)
             if moved:
@@ -230,8 +233,8 @@ class Ghost:
         for who, amount in sides:
             account = account_of[str(args[who]).lower()]
             cash = int(args[amount])  # type: ignore[call-overload]
-            # settle_perp credits nothing (and accrues nothing) for a zero settlement; fills
-            # and moves touch both sides' cash whatever the amount.
+            # settle_perp credits nothing for a zero settlement; fills and moves touch both
+            # sides' cash whatever the amount.
             if cash != 0 or name != "PerpSettled":
                 self.add_cash(account, cash)
             self.perp_cash += cash

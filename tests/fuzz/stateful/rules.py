@@ -492,6 +492,8 @@ class PerpRules(KappaMachine):
         if not ok:
             return
         events = [e for e in self.chain.decode_logs_of(self.p.perp_book) if e.name == "PerpSettled"]
+        # The engine accrues interest first, position or not.
+        self.ghost.pool.accrue(self.chain.timestamp)
         mark(f"settle perp: {'settled' if events else 'no position'}")
         for e in events:
             self.ghost.perp_event(e.name, e.args, self.account_of)
