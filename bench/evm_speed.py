@@ -65,7 +65,7 @@ def health_args() -> list[tuple[Any, ...]]:
             size = (1 + (j + k) % 5) * WAD * (1 if j % 3 else -1)
             sigma = WAD * (6 + j % 4) // 10
             positions.append(risk_inputs.position(strike, expiry, j % 2 == 0, size, sigma, 0, now))
-        portfolio = (200_000 * WAD, (k % 3) * WAD, positions)
+        portfolio = risk_inputs.portfolio(200_000 * WAD, (k % 3) * WAD, positions)
         market = risk_inputs.market((3000 + k) * WAD, WAD, now, WAD * 8 // 10)
         out.append((portfolio, market, p.MM, p.GRID))
     return out

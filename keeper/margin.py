@@ -14,15 +14,22 @@ The model, for mode M in {IM, MM} (docs/margin_model.md is normative; this resta
     m_j       = j * u_M / n, S_j = S * (1 + m_j)                           (j = -n .. n)
     v_M(tau)  = min(v_M * sqrt(tau_ref / max(tau, tau_floor)), v_max)
     sigma'    = sigma / (1 + v_M(tau)) down, sigma flat, sigma * (1 + v_M(tau)) up
-    V_{j,s}   = C + b * S_j * (1 - h_M) + sum_p q_p * BS(S_j, K_p, tau_p, sigma'_{p,s})
-    MtM       = C + b * S + sum_p q_p * BS(S, K_p, tau_p, sigma_p)
-    A_M       = a_M * sum_{q_p < 0} |q_p| * S + (1 - c) * conf_M * sum_p |q_p| * S
+    V_f(x)    = q_f * (x - P_f) - Phi_f                                 (the perp at spot x)
+    V_{j,s}   = C + b * S_j * (1 - h_M) + sum_p q_p * BS(S_j, K_p, tau_p, sigma'_{p,s}) + V_f(S_j)
+    MtM       = C + b * S + sum_p q_p * BS(S, K_p, tau_p, sigma_p) + V_f(S)
+    A_M       = a_M * sum_{q_p < 0} |q_p| * S + a_perp_M * |q_f| * S
+                + (1 - c) * conf_M * (sum_p |q_p| + |q_f|) * S
     H_M       = min_{j,s} V_{j,s} - A_M;  liquidatable iff H_MM < 0
     H_IM      = min(H_IM as above, H_MM)   (the IM check covers MM's scenarios: H_IM <= H_MM)
 
 A position at or past expiry (expiry <= now, tau = 0) is worth its intrinsic value at the
 recorded settlement price of its expiry if there is one (constant across scenarios), else at the
 (shocked) spot S_j (S for MtM).
+
+The perp (PerpBook.margin_terms, as the engine hands it to the calculator): size q_f (signed,
+long > 0), the index price P_f of its last settlement and the funding Phi_f owed since (< 0 when
+it receives). Its value is linear in the spot and the same in every vol state; an account
+without a perp has q_f = P_f = Phi_f = 0.
 
 Scenario index (the witness): w = s * (2n + 1) + (j + n), s = 0 down, 1 flat, 2 up; w runs over
 0 .. 3(2n + 1) - 1 and w = n + (2n + 1) is the unshocked flat scenario. The witness of an
@@ -57,6 +64,7 @@ then the exact model for the accounts the bound cannot clear, so no account is e
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -115,6 +123,7 @@ MODE_BOUNDS = {
     "a": (0, WAD // 5),
     "conf": (0, WAD),
     "haircut": (0, WAD // 2),
+    "a_perp": (0, WAD // 5),
 }
 N_BOUNDS = (1, MAX_N)
 HORIZON_BOUNDS = (3600, 30 * 86_400)  # seconds
@@ -178,7 +187,8 @@ class ModeParams:
 
     k: spot-shock multiplier of sigma_ref * sqrt(horizon); v: relative vol shock at tau_ref;
     a: short-option contingency per unit of spot; conf: confidence contingency multiplier;
-    haircut: haircut of the underlying collateral in [0, 1].
+    haircut: haircut of the underlying collateral in [0, 1]; a_perp: the perp's contingency
+    per unit of spot.
     """
 
     k: float
@@ -186,26 +196,25 @@ class ModeParams:
     a: float
     conf: float
     haircut: float
+    a_perp: float
 
     def __post_init__(self) -> None:
         for name, (low, high) in MODE_BOUNDS.items():
             if not low / WAD <= getattr(self, name) <= high / WAD:
                 raise ValueError(f"{name} must lie in [{low / WAD:g}, {high / WAD:g}]")
 
-    def values(self) -> tuple[float, float, float, float, float]:
-        """(k, v, a, conf, haircut), the order of risk.Mode."""
-        return self.k, self.v, self.a, self.conf, self.haircut
+    def values(self) -> tuple[float, float, float, float, float, float]:
+        """(k, v, a, conf, haircut, a_perp), the order of risk.Mode."""
+        return self.k, self.v, self.a, self.conf, self.haircut, self.a_perp
 
     @classmethod
-    def from_wads(cls, k: int, v: int, a: int, conf: int, haircut: int) -> ModeParams:
-        """The mode as the engine stores it (risk.Mode: five wads, in this order)."""
-        return cls(*(int(x) / WAD for x in (k, v, a, conf, haircut)))
+    def from_wads(cls, k: int, v: int, a: int, conf: int, haircut: int, a_perp: int) -> ModeParams:
+        """The mode as the engine stores it (risk.Mode: six wads, in this order)."""
+        return cls(*(int(x) / WAD for x in (k, v, a, conf, haircut, a_perp)))
 
     def at_least_as_strict_as(self, other: ModeParams) -> bool:
         """Every parameter >= other's (the contract enforces this for IM against MM)."""
-        return all(
-            getattr(self, f) >= getattr(other, f) for f in ("k", "v", "a", "conf", "haircut")
-        )
+        return all(getattr(self, f) >= getattr(other, f) for f in MODE_BOUNDS)
 
 
 @dataclass(frozen=True)
@@ -343,6 +352,24 @@ class Market:
         object.__setattr__(self, "confidence", float(self.confidence))
 
 
+class _Perp(NamedTuple):
+    """The perps of some accounts (one entry each): size q_f, price P_f, owed Phi_f."""
+
+    size: FloatArray
+    price: FloatArray
+    owed: FloatArray
+
+    def take(self, rows: IntArray) -> _Perp:
+        return _Perp(self.size[rows], self.price[rows], self.owed[rows])
+
+    def value(self, spots: FloatArray) -> FloatArray:
+        """V_f(x) = q_f (x - P_f) - Phi_f at each account's spots, [rows, k] ([rows] spots
+        for one spot per account): linear in x, the same in every vol state."""
+        if spots.ndim == 1:
+            return self.size * (spots - self.price) - self.owed
+        return self.size[:, None] * (spots - self.price[:, None]) - self.owed[:, None]
+
+
 class _Book(NamedTuple):
     """Portfolio-only index (no market data): the distinct series and the sparse size matrix."""
 
@@ -358,8 +385,12 @@ class _Book(NamedTuple):
 @dataclass(frozen=True)
 class Portfolios:
     """Accounts as arrays: cash [A] (signed, with interest accrued to the market's `now`:
-    keeper.interest.cash_values), underlying [A] (>= 0), and positions padded to
-    [A, P]: strike, expiry (int seconds), is_call, size (signed, long > 0; 0 = empty slot).
+    keeper.interest.cash_values), underlying [A] (>= 0), positions padded to [A, P]: strike,
+    expiry (int seconds), is_call, size (signed, long > 0; 0 = empty slot), and the perp [A]
+    as PerpBook.margin_terms gives it at the market's `now`: perp_size q_f (signed, long > 0),
+    perp_price P_f (its last settlement's index price, >= 0) and perp_owed Phi_f (funding owed
+    since, signed: < 0 receives). The perp arrays may be omitted (left empty): no account then
+    holds a perp, all three are 0.
 
     The arrays are copied and made read-only, so the cached `book` stays valid: build a new
     Portfolios when accounts change.
@@ -371,11 +402,25 @@ class Portfolios:
     expiry: IntArray
     is_call: BoolArray
     size: FloatArray
+    perp_size: FloatArray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    perp_price: FloatArray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    perp_owed: FloatArray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         cash = _frozen_array(self.cash, np.float64, "cash", 1)
         object.__setattr__(self, "cash", cash)
         object.__setattr__(self, "underlying", _frozen_array(self.underlying, np.float64, "b", 1))
+        for name in ("perp_size", "perp_price", "perp_owed"):
+            raw = np.asarray(getattr(self, name), dtype=np.float64)
+            value = np.zeros(cash.size) if raw.size == 0 else raw
+            array = _frozen_array(value, np.float64, name, 1)
+            if array.shape != cash.shape:
+                raise ValueError(f"{name} must have one entry per account")
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"{name} must be finite")
+            object.__setattr__(self, name, array)
+        if np.any(self.perp_price < 0):
+            raise ValueError("perp_price must be >= 0")
         for name, dtype in (
             ("strike", np.float64),
             ("expiry", np.int64),
@@ -411,7 +456,15 @@ class Portfolios:
             self.expiry[idx],
             self.is_call[idx],
             self.size[idx],
+            self.perp_size[idx],
+            self.perp_price[idx],
+            self.perp_owed[idx],
         )
+
+    @property
+    def perp(self) -> _Perp:
+        """The perp's terms of every account, (q_f, P_f, Phi_f)."""
+        return _Perp(self.perp_size, self.perp_price, self.perp_owed)
 
     @cached_property
     def book(self) -> _Book:
@@ -632,14 +685,24 @@ class MarginResult(NamedTuple):
 def contingency(
     portfolios: Portfolios, market: Market, params: MarginParams, is_im: bool
 ) -> FloatArray:
-    """A_M = a_M sum_{q<0} |q| S + (1 - c) conf_M sum |q| S, per account."""
+    """A_M = a_M sum_{q<0} |q| S + a_perp_M |q_f| S + (1 - c) conf_M (sum |q| + |q_f|) S, per
+    account."""
     book = portfolios.book
-    return _contingency(book.short, book.gross, market, params.mode(is_im))
+    return _contingency(
+        book.short, book.gross, np.abs(portfolios.perp_size), market, params.mode(is_im)
+    )
 
 
-def _contingency(short: FloatArray, gross: FloatArray, market: Market, mode: ModeParams):
+def _contingency(
+    short: FloatArray, gross: FloatArray, perp: FloatArray, market: Market, mode: ModeParams
+) -> FloatArray:
+    """A_M from the options' short and gross sizes and the perp's |q_f|."""
     s = market.spot
-    return mode.a * short * s + (1.0 - market.confidence) * mode.conf * gross * s
+    return (
+        mode.a * short * s
+        + mode.a_perp * perp * s
+        + (1.0 - market.confidence) * mode.conf * (gross + perp) * s
+    )
 
 
 def _values(
@@ -648,10 +711,11 @@ def _values(
     underlying: FloatArray,
     haircut: float,
     spots: FloatArray,
+    perp: _Perp,
 ) -> FloatArray:
-    """V_{j,s} = C + b S_j (1 - h) + options[:, w], in place in `options` ([rows, 3(2n+1)]);
-    spots [rows, 2n + 1], each account's own grid."""
-    base = cash[:, None] + underlying[:, None] * spots * (1.0 - haircut)
+    """V_{j,s} = C + b S_j (1 - h) + V_f(S_j) + options[:, w], in place in `options`
+    ([rows, 3(2n+1)]); spots [rows, 2n + 1], each account's own grid."""
+    base = cash[:, None] + underlying[:, None] * spots * (1.0 - haircut) + perp.value(spots)
     values = options.reshape(-1, VOL_STATES, spots.shape[1])
     values += base[:, None, :]
     return options
@@ -687,13 +751,11 @@ def _mode_options(
     return options, spots
 
 
-def _health(
-    values: FloatArray, short: FloatArray, gross: FloatArray, market: Market, mode: ModeParams
-) -> tuple[FloatArray, IntArray]:
+def _health(values: FloatArray, contingency: FloatArray) -> tuple[FloatArray, IntArray]:
     """H_M = min_w V_w - A_M and the witness (lowest index of the minimum)."""
     witness = np.argmin(values, axis=1).astype(np.int64)
     lowest = np.take_along_axis(values, witness[:, None], axis=1)[:, 0]
-    return lowest - _contingency(short, gross, market, mode), witness
+    return lowest - contingency, witness
 
 
 def evaluate(
@@ -709,7 +771,7 @@ def evaluate(
     """
     book = portfolios.book
     state = _series_state(book, market)
-    cash, underlying = portfolios.cash, portfolios.underlying
+    cash, underlying, perp = portfolios.cash, portfolios.underlying, portfolios.perp
     refs = _account_refs(book, state, params)
     out: dict[str, FloatArray | IntArray | None] = {}
     mtm = np.zeros(0)
@@ -718,10 +780,16 @@ def evaluate(
         options, spots = _mode_options(book, market, params, state, is_im, refs)
         if not is_im:
             # MtM: the option part of the unshocked flat scenario (S_j = S, flat vol).
-            mtm = cash + underlying * market.spot + options[:, params.flat_index]
-        values = _values(options, cash, underlying, mode.haircut, spots)
+            at_spot = np.full(cash.size, market.spot)
+            mtm = (
+                cash
+                + underlying * market.spot
+                + perp.value(at_spot)
+                + options[:, params.flat_index]
+            )
+        values = _values(options, cash, underlying, mode.haircut, spots, perp)
         out[f"health_{tag}"], out[f"witness_{tag}"] = _health(
-            values, book.short, book.gross, market, mode
+            values, contingency(portfolios, market, params, is_im)
         )
         out[f"scenarios_{tag}"] = values if with_scenarios else None
     # H_IM covers MM's scenarios too: H_IM = min(IM's grid, H_MM), MM's witness offset.
@@ -743,7 +811,9 @@ def scenario_values(
     refs = _account_refs(book, state, params)
     options, spots = _mode_options(book, market, params, state, is_im, refs)
     mode = params.mode(is_im)
-    return _values(options, portfolios.cash, portfolios.underlying, mode.haircut, spots)
+    return _values(
+        options, portfolios.cash, portfolios.underlying, mode.haircut, spots, portfolios.perp
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -760,11 +830,13 @@ def mm_health_lower_bound(
     n = 3) and an A x 2U sparse product with 5 columns.
 
     Why L <= min_{j,s} V_{j,s} - A_MM. Write x_j = S_j, T_p(x, s) for the value of series p at
-    spot x in vol state s (the table entry) and T0_p = T_p(S, flat). For ANY numbers Delta_p,
-    exactly
+    spot x in vol state s (the table entry) and T0_p = T_p(S, flat). The perp's value is linear
+    in the spot and the same in every vol state, V_f(x) = V_f(S) + q_f (x - S). For ANY numbers
+    Delta_p, exactly
 
-        V_{j,s} = C + sum_p q_p T0_p + [b (1 - h) x_j + D (x_j - S)] + sum_p q_p d_p(j, s),
-        D = sum_p q_p Delta_p,   d_p(j, s) = T_p(x_j, s) - T0_p - Delta_p (x_j - S).
+        V_{j,s} = C + V_f(S) + sum_p q_p T0_p + [b (1 - h) x_j + D (x_j - S)]
+                  + sum_p q_p d_p(j, s),
+        D = q_f + sum_p q_p Delta_p,   d_p(j, s) = T_p(x_j, s) - T0_p - Delta_p (x_j - S).
 
     Two facts about every position value, true for the model's functions: (i) for a fixed
     vol state, T_p(x, s) is convex in x (sigma'_{p,s} does not depend on the shocked spot: the
@@ -780,16 +852,17 @@ def mm_health_lower_bound(
       T_p(S_-n, up) - T0_p - Delta_p (S_-n - S)); r_p^R likewise on the right half (j >= 0).
     The bracket is linear in x_j, so its minimum over a half grid is at one of its two ends.
     Hence for each half H in {L, R}: min over the scenarios of H of V_{j,s} >=
-    C + sum q T0 + min_{x in ends(H)} [b (1 - h) x + D (x - S)] + sum_{q>0} q l + sum_{q<0} q r^H,
-    and L = min over the two halves minus A_MM. (Each position's bound is attained at a grid
-    point, so L is tight for one-sided books; it loses only where positions' worst scenarios
-    differ.)
+    C + V_f(S) + sum q T0 + min_{x in ends(H)} [b (1 - h) x + D (x - S)] + sum_{q>0} q l
+    + sum_{q<0} q r^H, and L = min over the two halves minus A_MM (the perp's contingency
+    included). (Each position's bound is attained at a grid point, so L is tight for one-sided
+    books, a lone perp among them; it loses only where positions' worst scenarios differ.)
 
     Rounding: L and `evaluate`'s H_MM are float64 sums of at most a few dozen terms, each
-    bounded by `scale` = |C| + b S_n + |D| S_n + sum_p |q_p| (K_p + F_p + |T0_p| + |Delta_p| S_n
-    + |bounds_p|) (F_p the largest forward used); the table values carry Black-76's error, a
-    few ulps of F + K. Both are below 1e-13 * scale, far below tol = 1e-9 * scale, so L >= tol
-    implies the computed H_MM >= 0. A NaN bound never clears an account.
+    bounded by `scale` = |C| + b S_n + |D| S_n + |q_f| (S_n + P_f) + |Phi_f| + sum_p |q_p| (K_p
+    + F_p + |T0_p| + |Delta_p| S_n + |bounds_p|) + A_MM (F_p the largest forward used); the
+    table values carry Black-76's error, a few ulps of F + K. Both are below 1e-13 * scale, far
+    below tol = 1e-9 * scale, so L >= tol implies the computed H_MM >= 0. A NaN bound never
+    clears an account.
     """
     book = portfolios.book
     state = _series_state(book, market)
@@ -842,17 +915,27 @@ def _lower_bound(
     widest = float(_account_refs(book, state, params).max(initial=params.ref_vol))
     grid = scenario_grid(market, params, False, widest)
     agg = book.signed @ _screen_table(book, state, grid, params)
-    cash, b = portfolios.cash, portfolios.underlying
+    cash, b, perp = portfolios.cash, portfolios.underlying, portfolios.perp
     spot = market.spot
     slope = b * (1.0 - params.mm.haircut)
-    net = agg[:, 1]
+    # D: the options' slopes plus the perp's q_f; the perp's value at S joins the constant.
+    net = agg[:, 1] + perp.size
     lin = [slope * x + net * (x - spot) for x in grid.spots[[0, params.n, -1]]]
     left = np.minimum(lin[0], lin[1]) + agg[:, 2]
     right = np.minimum(lin[1], lin[2]) + agg[:, 3]
-    a_mm = _contingency(book.short, book.gross, market, params.mm)
-    bound = cash + agg[:, 0] + np.minimum(left, right) - a_mm
+    a_mm = contingency(portfolios, market, params, False)
+    at_spot = perp.value(np.full(cash.size, spot))
+    bound = cash + at_spot + agg[:, 0] + np.minimum(left, right) - a_mm
     top = grid.spots[-1]
-    scale = np.abs(cash) + b * top + np.abs(net) * top + agg[:, 4] + a_mm
+    perp_scale = np.abs(perp.size) * (top + perp.price) + np.abs(perp.owed)
+    scale = (
+        np.abs(cash)
+        + b * top
+        + (np.abs(agg[:, 1]) + np.abs(perp.size)) * top
+        + perp_scale
+        + agg[:, 4]
+        + a_mm
+    )
     return bound, SCREEN_REL_TOL * scale
 
 
@@ -874,9 +957,10 @@ def liquidatable(portfolios: Portfolios, market: Market, params: MarginParams) -
     refs = _account_refs(book, state, params)[near]
     options, spots = _mode_options(book, market, params, state, False, refs, accounts=near)
     mm = params.mm
-    cash, b = portfolios.cash[near], portfolios.underlying[near]
-    values = _values(options, cash, b, mm.haircut, spots)
-    health, _ = _health(values, book.short[near], book.gross[near], market, mm)
+    cash, b, perp = portfolios.cash[near], portfolios.underlying[near], portfolios.perp.take(near)
+    values = _values(options, cash, b, mm.haircut, spots, perp)
+    a_mm = _contingency(book.short[near], book.gross[near], np.abs(perp.size), market, mm)
+    health, _ = _health(values, a_mm)
     return near[health < 0].astype(np.int64)
 
 
@@ -885,8 +969,9 @@ def liquidatable(portfolios: Portfolios, market: Market, params: MarginParams) -
 
 
 class AccountGreeks(NamedTuple):
-    """Per account: options plus the underlying collateral (delta per unit of spot, gamma,
-    vega per 1.0 of vol, theta per year); cash has no Greeks."""
+    """Per account: options plus the underlying collateral and the perp (delta per unit of
+    spot, gamma, vega per 1.0 of vol, theta per year); cash has no Greeks, and the perp only
+    a delta, q_f (funding is cash owed, not a Greek)."""
 
     delta: FloatArray
     gamma: FloatArray
@@ -895,7 +980,8 @@ class AccountGreeks(NamedTuple):
 
 
 def account_greeks(portfolios: Portfolios, market: Market) -> AccountGreeks:
-    """Black-76 Greeks at the current spot and surface, size-weighted, plus b in delta.
+    """Black-76 Greeks at the current spot and surface, size-weighted, plus b + q_f in delta
+    (RiskCalculator.greeks).
 
     Expired positions follow keeper.black76 at tau = 0: an unsettled one has the payoff's delta
     (1 or 0, one half at the money) and no other Greek; a settled one has none at all.
@@ -909,7 +995,7 @@ def account_greeks(portfolios: Portfolios, market: Market) -> AccountGreeks:
     per_series = np.stack([delta, g.gamma, g.vega, g.theta], axis=1)
     total = book.sizes @ per_series
     return AccountGreeks(
-        delta=total[:, 0] + portfolios.underlying,
+        delta=total[:, 0] + portfolios.underlying + portfolios.perp_size,
         gamma=total[:, 1],
         vega=total[:, 2],
         theta=total[:, 3],

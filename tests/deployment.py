@@ -391,7 +391,8 @@ class Maker:
         """A 65-byte r || s || v signature of `order` for the order book of `p`."""
         if self.fast:
             return self.sign_digest(self.digest(p, order))
-        return orders.sign(self.key.to_bytes(32, "big"), p.chain_id, str(p.order_book.address), order)
+        key = self.key.to_bytes(32, "big")
+        return orders.sign(key, p.chain_id, str(p.order_book.address), order)
 
     def sign_digest(self, digest: bytes) -> bytes:
         """The fast signer's r || s || v signature of `digest`, with s <= n/2 (EIP-2)."""

@@ -68,10 +68,17 @@ def reference(pf: Portfolios, a: int, m: Market, p: MarginParams) -> dict:
     def value(x, k, tau, c, sigma, settle):
         return ref_black76(settle if settle is not None else x, k, tau, sigma, c)
 
+    # The perp: q_f (x - P_f) - Phi_f at spot x, in every vol state.
+    q_f, p_f, phi_f = (mp.mpf(v[a]) for v in (pf.perp_size, pf.perp_price, pf.perp_owed))
+
+    def perp(x):
+        return q_f * (x - p_f) - phi_f
+
     out = {
         "mtm": cash
         + b * spot
         + sum(q * value(spot, k, t, c, s, st) for k, t, c, q, s, st in positions)
+        + perp(spot)
     }
     gross = sum(abs(q) for _, _, _, q, _, _ in positions)
     short = sum(-q for _, _, _, q, _, _ in positions if q < 0)
@@ -85,7 +92,7 @@ def reference(pf: Portfolios, a: int, m: Market, p: MarginParams) -> dict:
         for s in (0, 1, 2):
             for j in range(-p.n, p.n + 1):
                 x = spot * (1 + j * u / p.n)
-                total = cash + b * x * (1 - mp.mpf(mode.haircut))
+                total = cash + b * x * (1 - mp.mpf(mode.haircut)) + perp(x)
                 for k, t, c, q, sigma, settle in positions:
                     if t > 0:
                         shock = min(
@@ -99,7 +106,8 @@ def reference(pf: Portfolios, a: int, m: Market, p: MarginParams) -> dict:
         lowest = min(values)
         conting = (
             mp.mpf(mode.a) * short * spot
-            + (1 - mp.mpf(m.confidence)) * mp.mpf(mode.conf) * gross * spot
+            + mp.mpf(mode.a_perp) * abs(q_f) * spot
+            + (1 - mp.mpf(m.confidence)) * mp.mpf(mode.conf) * (gross + abs(q_f)) * spot
         )
         out[tag] = {
             "values": values,

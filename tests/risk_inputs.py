@@ -1,5 +1,5 @@
 """Calculator inputs built by hand: packed vol entries and limits (contracts/math/smile.vy) and
-the Market and Position tuples of contracts/margin/risk.vy.
+the Market, Portfolio and Position tuples of contracts/margin/risk.vy.
 
 A position is (word, mark): the engine's position word (keeper/series.py) and, while live, its
 expiry's packed vol entry, once expired its settlement price. Tests that price a portfolio at a
@@ -30,6 +30,9 @@ def pack_limits(vol_min: int, vol_max: int, heartbeat: int, stale_markup: int) -
 
 OPEN_LIMITS = pack_limits(*OPEN_BOUNDS)
 
+# risk.PerpTerms (size, price, owed) of an account without a perp.
+NO_PERP = (0, 0, 0)
+
 
 def flat_smile(sigma: int, now: int) -> int:
     """An entry fresh at `now` that answers `sigma` at every strike (0 for no entry)."""
@@ -46,6 +49,16 @@ def market(
     """risk.Market: ref_vol is the floor of each account's sigma_ref (the ATM vols of the live
     expiries it holds raise it)."""
     return (spot, confidence, now, ref_vol, limits)
+
+
+def portfolio(
+    cash: int,
+    underlying: int,
+    positions: list[tuple[int, int]],
+    perp: tuple[int, int, int] = NO_PERP,
+) -> tuple[int, int, list[tuple[int, int]], tuple[int, int, int]]:
+    """risk.Portfolio: cash, underlying, positions and the perp's (size, price, owed)."""
+    return (cash, underlying, positions, perp)
 
 
 def position(

@@ -5,9 +5,12 @@ scenarios tie within it. On the same portfolios the contract's health floor stay
 below both healths (the soundness of the initial-margin checks' fast path).
 
 Portfolios: 1..16 positions over up to four expiries (one possibly expired, settled or not),
-calls and puts, strikes around the spot, long and short sizes, cash positive or negative, and
-underlying collateral. Vols come from a deployed VolOracle (skewed surfaces, fresh entries), the
-same numbers the engine reads.
+calls and puts, strikes around the spot, long and short sizes, cash positive or negative,
+underlying collateral, and usually a perp (either sign, settled at an index price near the spot,
+funding owed or received). The portfolio is built and its vol entries pushed, then time passes
+(none, within the vol heartbeat, or past it): live expiries shorten, some expire unsettled, and
+past the heartbeat every entry is stale (the oracle's markup). Vols come from a deployed
+VolOracle (skewed surfaces), the same numbers the engine reads.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import boa
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keeper import margin as km
 from keeper import series
@@ -30,6 +34,24 @@ from tests.strategies import mirror_case
 WAD = 10**18
 NOW = P.START
 DAY = 86_400
+# The fixture's VolOracle: entries older than a day are stale and marked up by half.
+HEARTBEAT, STALE_MARKUP = DAY, 0.5
+
+# The perp (q_f, P_f / S, Phi_f) or None; and the seconds that pass after the portfolio is built.
+perp_terms = st.one_of(
+    st.none(),
+    st.tuples(
+        st.floats(0.01, 100) | st.floats(-100, -0.01),
+        st.floats(0.9, 1.1),
+        st.floats(-2_000, 2_000),
+    ),
+)
+elapsed_time = st.one_of(st.just(0), st.integers(1, HEARTBEAT), st.integers(HEARTBEAT + 1, 3 * DAY))
+
+
+def wad6(x: float) -> int:
+    """x as a wad on a 1e-6 grid (what the engine would hold, in the inputs' precision)."""
+    return round(x * 10**6) * 10**12
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +59,23 @@ def chain():
     with boa.env.anchor():
         boa.env.time_travel(seconds=max(NOW - boa.env.timestamp, 0))
         vol = load(
-            "contracts/oracle/VolOracle.vy", WAD // 20, 5 * WAD, 10 * WAD, 2 * WAD, DAY, WAD // 2
+            "contracts/oracle/VolOracle.vy",
+            WAD // 20,
+            5 * WAD,
+            10 * WAD,
+            2 * WAD,
+            HEARTBEAT,
+            int(STALE_MARKUP * WAD),
         )
         vol.add_feeder(boa.env.eoa)
         yield vol, load("contracts/margin/RiskCalculator.vy")
 
 
 @settings(max_examples=scaled(60))
-@given(c=mirror_case)
-def test_mirror_agrees_with_contract(chain, c):
+@given(c=mirror_case, perp=perp_terms, elapsed=elapsed_time)
+def test_mirror_agrees_with_contract(chain, c, perp, elapsed):
     vol, calculator = chain
+    now = NOW + elapsed
     with boa.env.anchor():
         spot = round(c["spot"], 6)
         expiries = sorted(NOW + d * DAY for d in c["days"])
@@ -55,10 +84,14 @@ def test_mirror_agrees_with_contract(chain, c):
         for e, atm, skew in zip(expiries, c["atm"], c["skew"], strict=True):
             if e > NOW:
                 vol.update(e, int(atm * WAD), int(skew * WAD))
+        boa.env.time_travel(seconds=elapsed)
         settlement = [math.nan] * 4
         if c["expired"] == "settled":
             settlement[0] = round(spot * 1.05, 6)
         spot_wad = int(spot * 10**6) * 10**12
+        perp_wad = R.NO_PERP
+        if perp is not None:
+            perp_wad = (wad6(perp[0]), wad6(spot * perp[1]), wad6(perp[2]))
         held: dict[tuple[int, int, bool], float] = {}
         for ei, lm, is_call, size, long in c["positions"]:
             strike = round(spot * math.exp(lm), 2)
@@ -73,18 +106,18 @@ def test_mirror_agrees_with_contract(chain, c):
             e = expiries[ei]
             # What the engine passes: the expiry's packed entry (the calculator evaluates the
             # smile); and the VolOracle's own answer, for the same portfolio priced at it.
-            smile = vol.packed_entries([e])[1][0] if e > NOW else 0
-            sigma = vol.sigma(e, strike_wad, spot_wad) if e > NOW else 0
+            smile = vol.packed_entries([e])[1][0] if e > now else 0
+            sigma = vol.sigma(e, strike_wad, spot_wad) if e > now else 0
             settle = 0 if math.isnan(settlement[ei]) else int(settlement[ei] * 10**6) * 10**12
             word = series.pack_position(series.series_id(e, strike_wad, is_call), size_wad)
-            rows.append((word, smile if e > NOW else settle))
-            priced.append(R.position(strike_wad, e, is_call, size_wad, sigma, settle, NOW))
+            rows.append((word, smile if e > now else settle))
+            priced.append(R.position(strike_wad, e, is_call, size_wad, sigma, settle, now))
         cash_wad = int(c["cash"] * 10**6) * 10**12
         b_wad = int(c["underlying"] * 10**6) * 10**12
         conf_wad = int(c["confidence"] * 10**6) * 10**12
         limits = vol.packed_entries([])[0]
-        portfolio = (cash_wad, b_wad, rows)
-        market = R.market(spot_wad, conf_wad, NOW, P.REF_VOL, limits)
+        portfolio = R.portfolio(cash_wad, b_wad, rows, perp_wad)
+        market = R.market(spot_wad, conf_wad, now, P.REF_VOL, limits)
         initial = calculator.initial_health(portfolio, market, P.IM, P.MM, P.GRID)
         on_chain = {
             "mtm": calculator.mtm(portfolio, market),
@@ -100,8 +133,11 @@ def test_mirror_agrees_with_contract(chain, c):
         )
         # The calculator's smile is the VolOracle's sigma to the wei: the same portfolio with
         # every vol given as the oracle's answer has the same MtM exactly.
-        answered = R.market(spot_wad, conf_wad, NOW, P.REF_VOL)
-        assert calculator.mtm((cash_wad, b_wad, priced), answered) == on_chain["mtm"]
+        answered = R.market(spot_wad, conf_wad, now, P.REF_VOL)
+        assert (
+            calculator.mtm(R.portfolio(cash_wad, b_wad, priced, perp_wad), answered)
+            == (on_chain["mtm"])
+        )
         # The health floor (no vols, no grid) never exceeds the health it stands in for.
         for tag, mode in (("im", P.IM), ("mm", P.MM)):
             assert calculator.health_floor(portfolio, market, mode, P.GRID) <= on_chain[tag][0]
@@ -123,20 +159,21 @@ def test_mirror_agrees_with_contract(chain, c):
                 for s in range(3)
             ]
 
-    atm = [math.nan if e <= NOW else a for e, a in zip(expiries, c["atm"], strict=True)]
+    atm = [math.nan if e <= now else a for e, a in zip(expiries, c["atm"], strict=True)]
     mkt = km.Market(
         spot=spot_wad / WAD,
         confidence=conf_wad / WAD,
-        now=NOW,
+        now=now,
         expiries=np.array(expiries),
         atm=np.array(atm),
         skew=np.array(c["skew"]),
         settlement=np.array(settlement),
         vol_min=0.05,
         vol_max=5.0,
+        stale_markup=STALE_MARKUP if elapsed > HEARTBEAT else 0.0,
     )
     width = max(len(rows), 1)
-    terms = [R.unpack(r, NOW) for r in rows]
+    terms = [R.unpack(r, now) for r in rows]
     pf = km.Portfolios(
         cash=np.array([cash_wad / WAD]),
         underlying=np.array([b_wad / WAD]),
@@ -144,6 +181,9 @@ def test_mirror_agrees_with_contract(chain, c):
         expiry=np.array([[t[1] for t in terms] or [NOW]]).reshape(1, width),
         is_call=np.array([[t[2] for t in terms] or [True]]).reshape(1, width),
         size=np.array([[t[3] / WAD for t in terms] or [0.0]]).reshape(1, width),
+        perp_size=np.array([perp_wad[0] / WAD]),
+        perp_price=np.array([perp_wad[1] / WAD]),
+        perp_owed=np.array([perp_wad[2] / WAD]),
     )
     mirror = km.evaluate(pf, mkt, MARGIN_PARAMS, with_scenarios=True)
 
@@ -179,7 +219,7 @@ _GRID_EDGES = {0: [0, 1, 10, 11], 1: [3599, 3600, 30 * DAY, 30 * DAY + 1]}
 
 def _variants():
     base = [list(P.IM), list(P.MM), list(P.GRID), P.REF_VOL]
-    for part, size in ((0, 5), (1, 5), (2, 7)):
+    for part, size in ((0, len(P.IM)), (1, len(P.MM)), (2, len(P.GRID))):
         for i in range(size):
             values = _GRID_EDGES.get(i, _WAD_EDGES) if part == 2 else _WAD_EDGES
             for value in values:

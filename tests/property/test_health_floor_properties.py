@@ -4,8 +4,9 @@ The differential test checks `health_floor <= H` on market-like portfolios, wher
 far below H. Here the portfolios are drawn to press the bound: strikes down to a tenth and up
 to ten times spot, vols up to 10 and tenors up to two years (so a call's price nears its
 forward), reference vols that clamp the spot shock to u_max (so the grid reaches the floor's
-spots), expired positions with settlement prices above the shocked spot, odd wei everywhere,
-and both modes. A floor above H would let a fill or a bid through below initial margin.
+spots, where a perp's bound is attained), expired positions with settlement prices above the
+shocked spot, perps of either sign, odd wei everywhere, and both modes. A floor above H would
+let a fill or a bid through below initial margin.
 """
 
 from __future__ import annotations
@@ -45,7 +46,15 @@ def edge_case(draw):
     underlying = draw(st.integers(0, 1_000 * WAD))
     confidence = draw(st.integers(WAD // 2, WAD))
     sigma_ref = draw(st.sampled_from([5 * WAD, draw(st.integers(WAD // 100, 10 * WAD))]))
-    return (cash, underlying, positions), R.market(spot, confidence, NOW, sigma_ref)
+    perp = R.NO_PERP
+    if draw(st.booleans()):
+        perp = (
+            draw(st.integers(1, 100 * WAD)) * draw(st.sampled_from([-1, 1])),
+            spot * draw(st.integers(500, 2_000)) // 1_000 + draw(st.integers(0, 999)),
+            draw(st.integers(-(10**4) * WAD, 10**4 * WAD)),
+        )
+    portfolio = R.portfolio(cash, underlying, positions, perp)
+    return portfolio, R.market(spot, confidence, NOW, sigma_ref)
 
 
 @settings(max_examples=scaled(40), deadline=None)
@@ -65,7 +74,7 @@ def test_floor_is_tight_for_a_deep_short_call_at_the_clamped_shock(calc):
     # charges, so floor and health agree to 1e-12 of the notional (measured: 2.7e-14).
     spot = 3_000 * WAD
     positions = [R.position(spot // 10, NOW + 730 * DAY, True, -5 * WAD, 10 * WAD, 0, NOW)]
-    portfolio = (100_000 * WAD, 0, positions)
+    portfolio = R.portfolio(100_000 * WAD, 0, positions)
     market = R.market(spot, WAD, NOW, 5 * WAD)
     floor = calc.health_floor(portfolio, market, P.MM, P.GRID)
     health = calc.health(portfolio, market, P.MM, P.GRID)[0]

@@ -22,6 +22,7 @@ from keeper.margin import (
     DOWN,
     FLAT,
     UP,
+    FloatArray,
     MarginParams,
     Market,
     ModeParams,
@@ -48,8 +49,8 @@ E30 = NOW + 30 * DAY
 REL, ABS = 1e-9, 1e-6
 
 PARAMS = MarginParams(
-    im=ModeParams(k=4.0, v=0.30, a=0.02, conf=1.0, haircut=0.15),
-    mm=ModeParams(k=3.0, v=0.20, a=0.01, conf=1.0, haircut=0.10),
+    im=ModeParams(k=4.0, v=0.30, a=0.02, conf=1.0, haircut=0.15, a_perp=0.025),
+    mm=ModeParams(k=3.0, v=0.20, a=0.01, conf=1.0, haircut=0.10, a_perp=0.01),
     n=3,
     horizon_s=DAY,
     u_min=0.05,
@@ -78,8 +79,12 @@ def market(**overrides) -> Market:
     return Market(**fields)
 
 
-def book(accounts: list[tuple[float, float, list[tuple[float, int, bool, float]]]]) -> Portfolios:
-    """Portfolios from [(cash, underlying, [(strike, expiry, is_call, size), ...]), ...]."""
+def book(
+    accounts: list[tuple[float, float, list[tuple[float, int, bool, float]]]],
+    perps: list[tuple[float, float, float]] | None = None,
+) -> Portfolios:
+    """Portfolios from [(cash, underlying, [(strike, expiry, is_call, size), ...]), ...] and
+    optionally one perp (size, price, owed) per account."""
     slots = max(1, *(len(a[2]) for a in accounts))
     shape = (len(accounts), slots)
     strike, expiry = np.ones(shape), np.full(shape, E30, dtype=np.int64)
@@ -88,8 +93,17 @@ def book(accounts: list[tuple[float, float, list[tuple[float, int, bool, float]]
         for j, (k, e, c, q) in enumerate(positions):
             strike[i, j], expiry[i, j], is_call[i, j], size[i, j] = k, e, c, q
     cash = np.array([a[0] for a in accounts], dtype=float)
+    q_f, p_f, phi_f = np.array(perps or [(0.0, 0.0, 0.0)] * len(accounts), dtype=float).T
     return Portfolios(
-        cash, np.array([a[1] for a in accounts], float), strike, expiry, is_call, size
+        cash,
+        np.array([a[1] for a in accounts], float),
+        strike,
+        expiry,
+        is_call,
+        size,
+        q_f,
+        p_f,
+        phi_f,
     )
 
 
@@ -348,7 +362,8 @@ def random_case(
 ) -> tuple[Portfolios, Market, MarginParams]:
     """Random portfolios over expired (settled, unsettled, expiring now) and live expiries from
     10 minutes to 200 days, strikes on a shared grid or anywhere, both signs, the underlying,
-    positive and negative cash; random params (IM at least as strict as MM)."""
+    positive and negative cash, a perp in about half the accounts (either sign, settled near
+    the spot, funding owed or received); random params (IM at least as strict as MM)."""
     rng = np.random.default_rng(seed)
     expiries = np.array([NOW - 7200, NOW - 60, NOW, NOW + 600, NOW + DAY, E30, NOW + 200 * DAY])
     live = expiries > NOW
@@ -386,14 +401,16 @@ def random_case(
         a=float(rng.uniform(0, 0.05)),
         conf=float(rng.uniform(0, 0.6)),
         haircut=float(rng.uniform(0, 0.3)),
+        a_perp=float(rng.uniform(0, 0.05)),
     )
-    grow = rng.uniform(1.0, 1.5, 5)
+    grow = rng.uniform(1.0, 1.5, 6)
     im = ModeParams(
         mm.k * grow[0],
         mm.v * grow[1],
         mm.a * grow[2],
         mm.conf * grow[3],
-        min(mm.haircut * grow[4], 1.0),
+        min(mm.haircut * grow[4], 0.5),
+        mm.a_perp * grow[5],
     )
     params = MarginParams(
         im=im,
@@ -407,15 +424,25 @@ def random_case(
         v_max=float(rng.uniform(0.3, 1.0)),
         ref_vol=1.0,
     )
+    has_perp = rng.random(accounts) < 0.5
+    pf = replace(
+        pf,
+        perp_size=np.where(has_perp, np.round(rng.normal(0, 5, accounts), 1), 0.0),
+        perp_price=np.where(has_perp, SPOT * np.exp(rng.normal(0, 0.05, accounts)), 0.0),
+        perp_owed=np.where(has_perp, rng.normal(0, 20, accounts), 0.0),
+    )
     return pf, m, params
+
+
+def notional(pf: Portfolios) -> FloatArray:
+    """(sum |q_p| + b + |q_f|) S per account: the scale of every term of its values."""
+    return (np.abs(pf.size).sum(axis=1) + pf.underlying + np.abs(pf.perp_size)) * SPOT
 
 
 def with_cash_for_health(pf: Portfolios, m: Market, p: MarginParams, target) -> Portfolios:
     """The same positions with cash set so that H_MM = target (H is C plus a C-free part)."""
     h = evaluate(pf, m, p).health_mm
-    return Portfolios(
-        pf.cash - h + target, pf.underlying, pf.strike, pf.expiry, pf.is_call, pf.size
-    )
+    return replace(pf, cash=pf.cash - h + target)
 
 
 def moved(m: Market, spot: float, vol: float, dt: int, conf: float) -> Market:
@@ -478,12 +505,13 @@ def test_im_at_most_mm_on_a_shared_grid(seed):
 @given(seed=st.integers(0, 2**32 - 1))
 def test_im_at_most_mm_for_short_option_books(seed):
     """With only short options (plus underlying b >= 0 and any cash), V is concave in the spot
-    and non-increasing in vol for each vol state, so the wider, more shocked IM grid finds a
-    value at most MM's minimum: H_IM <= H_MM (here up to float rounding)."""
+    and non-increasing in vol for each vol state (a perp adds a linear term), so the wider,
+    more shocked IM grid finds a value at most MM's minimum: H_IM <= H_MM (here up to float
+    rounding)."""
     pf, m, p = random_case(seed, accounts=20)
-    pf = Portfolios(pf.cash, pf.underlying, pf.strike, pf.expiry, pf.is_call, -np.abs(pf.size))
+    pf = replace(pf, size=-np.abs(pf.size))
     r = evaluate(pf, m, p)
-    scale = np.abs(pf.cash) + (pf.underlying + np.abs(pf.size).sum(axis=1)) * SPOT * 3
+    scale = np.abs(pf.cash) + np.abs(pf.perp_owed) + notional(pf) * 3
     assert np.all(r.health_im <= r.health_mm + 1e-12 * scale)
 
 
@@ -518,9 +546,8 @@ def test_im_covers_mm_off_the_shared_grid():
 )
 def test_liquidatable_equals_full_computation(seed, spot, vol, dt, conf, buffer):
     pf, m, p = random_case(seed)
-    notional = (np.abs(pf.size).sum(axis=1) + pf.underlying) * SPOT
     rng = np.random.default_rng(seed)
-    pf = with_cash_for_health(pf, m, p, notional * buffer * rng.uniform(0, 2, pf.n_accounts))
+    pf = with_cash_for_health(pf, m, p, notional(pf) * buffer * rng.uniform(0, 2, pf.n_accounts))
     after = moved(m, spot, vol, dt, conf)
     truth = np.flatnonzero(evaluate(pf, after, p).health_mm < 0)
     assert np.array_equal(liquidatable(pf, after, p), truth)
@@ -535,15 +562,14 @@ def test_liquidatable_at_the_boundary():
         pf = with_cash_for_health(pf, m, p, 0.0)
         h = evaluate(pf, m, p).health_mm
         assert np.array_equal(liquidatable(pf, m, p), np.flatnonzero(h < 0))
-        scale = np.abs(pf.cash) + (pf.underlying + np.abs(pf.size).sum(axis=1)) * SPOT * 3
+        scale = np.abs(pf.cash) + np.abs(pf.perp_owed) + notional(pf) * 3
         assert np.all(np.abs(h) <= 1e-12 * scale)
 
 
 def test_screen_clears_healthy_books():
     """The bound is tight enough to clear comfortably healthy accounts without the exact model."""
     pf, m, p = random_case(3, accounts=200)
-    notional = (np.abs(pf.size).sum(axis=1) + pf.underlying) * SPOT
-    pf = with_cash_for_health(pf, m, p, 0.2 * notional + 1.0)
+    pf = with_cash_for_health(pf, m, p, 0.2 * notional(pf) + 1.0)
     bound, tol = mm_health_lower_bound(pf, m, p)
     assert np.all(bound >= tol)
     assert liquidatable(pf, m, p).size == 0
@@ -587,7 +613,9 @@ def test_input_validation():
     with pytest.raises(ValueError):
         replace(PARAMS, n=11)
     with pytest.raises(ValueError):
-        ModeParams(k=1.0, v=0.1, a=0.0, conf=0.0, haircut=1.5)
+        ModeParams(k=1.0, v=0.1, a=0.0, conf=0.0, haircut=1.5, a_perp=0.0)
+    with pytest.raises(ValueError):
+        ModeParams(k=1.0, v=0.1, a=0.0, conf=0.0, haircut=0.1, a_perp=0.21)
     with pytest.raises(ValueError):
         market(expiries=[E30, E30 - 1], atm=[0.5, 0.5], skew=[0, 0], settlement=[np.nan] * 2)
     with pytest.raises(ValueError):
@@ -613,3 +641,113 @@ def test_screen_bound_is_attained_for_a_single_short_option():
     health = evaluate(pf, market(), PARAMS).health_mm
     assert np.all(bound <= health + tol)
     assert np.allclose(bound, health, rtol=1e-12, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# The perp
+
+
+def test_lone_perps_by_hand():
+    """A perp alone: V_{j,s} = C + q_f (S_j - P_f) - Phi_f in every vol state, linear in the
+    spot, so H_M is its value at the grid's lowest spot (long) or highest (short) minus
+    A_M = a_perp_M |q_f| S + (1 - c) conf_M |q_f| S; MtM is its value at S."""
+    m = market()
+    pf = book(
+        [(1000.0, 0.0, []), (1000.0, 0.0, [])], perps=[(2.0, 2950.0, 12.5), (-2.0, 3050.0, -7.25)]
+    )
+    r = evaluate(pf, m, PARAMS, with_scenarios=True)
+    assert list(r.mtm) == [1000.0 + 2.0 * 50.0 - 12.5, 1000.0 - 2.0 * -50.0 + 7.25]
+    h = math.sqrt(DAY / YEAR)
+    n = PARAMS.n
+    for is_im, tag, k, a_perp in ((False, "mm", 3.0, 0.01), (True, "im", 4.0, 0.025)):
+        u = k * PARAMS.ref_vol * h  # no option: sigma_ref is the floor
+        a = a_perp * 2.0 * SPOT + 0.01 * 1.0 * 2.0 * SPOT
+        assert list(contingency(pf, m, PARAMS, is_im)) == pytest.approx([a, a], rel=1e-15)
+        spots = SPOT * (1 + np.arange(-n, n + 1) * u / n)
+        long = 1000.0 + 2.0 * (spots - 2950.0) - 12.5
+        short = 1000.0 - 2.0 * (spots - 3050.0) + 7.25
+        scenarios = getattr(r, f"scenarios_{tag}")
+        assert np.allclose(scenarios[0], np.tile(long, 3), rtol=1e-15, atol=1e-12)
+        assert np.allclose(scenarios[1], np.tile(short, 3), rtol=1e-15, atol=1e-12)
+        # IM's wider grid and larger contingency give the lower health: H_IM is IM's own.
+        health = getattr(r, f"health_{tag}")
+        assert health[0] == pytest.approx(long[0] - a, rel=1e-14)
+        assert health[1] == pytest.approx(short[-1] - a, rel=1e-14)
+        witness = getattr(r, f"witness_{tag}")
+        assert list(witness) == [scenario_index(-n, DOWN, n), scenario_index(n, DOWN, n)]
+    assert r.health_im[0] < r.health_mm[0] < r.mtm[0]
+    assert_matches_reference(pf, m)
+
+
+def test_perp_lower_bound_is_exact_and_screens():
+    """The perp is linear in the spot: alone, the screen's bound is the health itself (up to
+    rounding); set just below zero the account is liquidatable, just above it is not."""
+    m = market()
+    perps = [(2.0, 2950.0, 12.5), (-2.0, 3050.0, -7.25), (0.5, 3100.0, 0.0)]
+    pf = book([(1000.0, 1.0, [])] * 3, perps=perps)
+    bound, tol = mm_health_lower_bound(pf, m, PARAMS)
+    health = evaluate(pf, m, PARAMS).health_mm
+    assert np.all(bound <= health + tol)
+    assert np.allclose(bound, health, rtol=1e-12, atol=1e-9)
+    edge = with_cash_for_health(pf, m, PARAMS, np.array([-1e-3, 1e-3, -1e-3]))
+    assert list(liquidatable(edge, m, PARAMS)) == [0, 2]
+
+
+def test_short_calls_hedged_with_a_long_perp():
+    """Short calls delta-hedged with a long perp: the perp adds to every scenario value and to
+    both contingency terms; the mirror matches the reference, and at the same cash the hedge
+    leaves more MM health than the naked calls (a spot move costs only the calls' convexity)."""
+    m = market()
+    calls = [(3000.0, E30, True, -2.0)]
+    hedge = float(-account_greeks(book([(0.0, 0.0, calls)]), m).delta[0])
+    pf = book([(2000.0, 0.0, calls), (2000.0, 0.0, calls)], perps=[(hedge, 2990.0, 1.5), (0, 0, 0)])
+    assert account_greeks(pf, m).delta[0] == pytest.approx(0.0, abs=1e-12)
+    a = 0.01 * 2.0 * SPOT + 0.01 * hedge * SPOT + 0.01 * 1.0 * (2.0 + hedge) * SPOT
+    assert contingency(pf, m, PARAMS, False)[0] == pytest.approx(a, rel=1e-15)
+    r = evaluate(pf, m, PARAMS)
+    assert r.mtm[0] - r.mtm[1] == pytest.approx(hedge * 10.0 - 1.5, rel=1e-12)
+    assert r.health_mm[0] > r.health_mm[1]
+    assert_matches_reference(pf, m)
+
+
+def test_perp_greeks_are_its_size_in_delta():
+    pf = book(
+        [(0.0, 1.5, []), (0.0, 0.0, [(3300.0, E30, True, -1.0)])],
+        perps=[(2.0, 2950.0, 3.0), (-0.75, 3000.0, 0.0)],
+    )
+    g = account_greeks(pf, market())
+    alone = account_greeks(book([(0.0, 0.0, [(3300.0, E30, True, -1.0)])]), market())
+    assert g.delta[0] == 3.5 and g.gamma[0] == g.vega[0] == g.theta[0] == 0.0
+    assert g.delta[1] == alone.delta[0] - 0.75
+    assert (g.gamma[1], g.vega[1], g.theta[1]) == (alone.gamma[0], alone.vega[0], alone.theta[0])
+
+
+def test_perp_inputs():
+    pf = book([(0.0, 0.0, []), (0.0, 0.0, [])])
+    assert pf.perp_size.tolist() == pf.perp_price.tolist() == pf.perp_owed.tolist() == [0.0] * 2
+    perps = book([(0.0, 0.0, []), (5.0, 0.0, [])], perps=[(1.0, 2900.0, 2.0), (-3.0, 3100.0, -1.0)])
+    sub = perps.take([1])
+    assert (sub.cash[0], sub.perp_size[0], sub.perp_price[0], sub.perp_owed[0]) == (
+        5.0,
+        -3.0,
+        3100.0,
+        -1.0,
+    )
+    base = (
+        np.zeros(2),
+        np.zeros(2),
+        np.ones((2, 1)),
+        np.full((2, 1), E30),
+        np.zeros((2, 1), bool),
+        np.zeros((2, 1)),
+    )
+    for bad in (
+        {"perp_size": np.ones(3)},  # one per account
+        {"perp_owed": np.array([0.0, np.nan])},
+        {"perp_price": np.array([-1.0, 0.0])},
+        {"perp_size": np.ones((2, 1))},
+    ):
+        with pytest.raises(ValueError):
+            Portfolios(*base, **bad)
+    with pytest.raises(ValueError):
+        perps.perp_size[0] = 2.0  # read-only as the other arrays

@@ -1,7 +1,8 @@
 """Worked portfolios (tests/cases/portfolios/*.json) on the engine, the mirror and the reference.
 
-Each case is data: vol entries, a deposit, trades with a dealer, and optionally a move past an
-expiry (a new spot, the expiry settled or not). The test plays it on the contract (the test
+Each case is data: vol entries, a deposit, trades with a dealer (options, or the perp), and
+optionally a move past an expiry (a new spot, the expiry settled or not; the perp's funding
+accrues meanwhile). The test plays it on the contract (the test
 protocol of tests/protocol.py, spot 3,000 from three agreeing feeds), builds the same account
 and market as plain inputs for keeper/margin.py and for the scalar mpmath reference of
 docs/margin_model.md (tests/margin_reference.py), and checks MtM, H_IM, H_MM and the witnesses
@@ -24,6 +25,7 @@ import numpy as np
 import pytest
 
 from keeper import margin as km
+from keeper.series import PERP_ID
 from tests import protocol as P  # noqa: N812
 from tests.conftest import ROOT
 from tests.deployment import MARGIN_PARAMS, VOL_PARAMS
@@ -58,6 +60,16 @@ def play(p: P.Protocol, dealer: P.Maker, name: str, case: dict) -> tuple[str, km
     listed: dict[tuple[int, int, bool], int] = {}
     cash = wad(case["deposit"]["usd"])
     for t in case["trades"]:
+        boa.env.time_travel(seconds=t.get("wait", 0))
+        if t.get("perp"):
+            # The buyer pays the seller |size| (price - index), the magnitude rounded up
+            # (PerpBook.trade); a new position settles for nothing.
+            size, price, index = wad(abs(t["size"])), wad(t["price"]), wad(3000)
+            order = dealer.order(PERP_ID, t["size"] < 0, size, price)
+            p.engine.fill(P.as_tuple(order), dealer.sign(p, order), size, account, sender=account)
+            payment = -(-size * abs(price - index) // WAD) * (1 if price >= index else -1)
+            cash += -payment if t["size"] > 0 else payment
+            continue
         key = (expiries[t["expiry"]], wad(t["strike"]), bool(t["call"]))
         if key not in listed:
             listed[key] = p.engine.list_series(*key)
@@ -65,7 +77,7 @@ def play(p: P.Protocol, dealer: P.Maker, name: str, case: dict) -> tuple[str, km
         order = dealer.order(listed[key], t["size"] < 0, size, price)
         p.engine.fill(P.as_tuple(order), dealer.sign(p, order), size, account, sender=account)
         cash -= size * price // WAD if t["size"] > 0 else -(size * price // WAD)
-    assert p.engine.cash(account) == cash  # fills move exactly size x price
+    assert p.engine.cash(account) == cash  # fills move exactly size x price (the perp's payment)
     spot, settlement = 3000.0, [math.nan] * len(expiries)
     then = case.get("then")
     if then:
@@ -76,7 +88,9 @@ def play(p: P.Protocol, dealer: P.Maker, name: str, case: dict) -> tuple[str, km
         if then["settle"]:
             p.settle_expiry(expiry)
             settlement[then["past_expiry"]] = p.engine.settlement_price(expiry) / WAD
-    trades = case["trades"]
+    trades = [t for t in case["trades"] if not t.get("perp")]
+    # The perp as the engine reads it at the end: (q_f, P_f, Phi_f), funding accrued to now.
+    perp = [x / WAD for x in p.perp_book.margin_terms(account, wad(spot))]
     vol_min, vol_max = VOL_PARAMS[0] / WAD, VOL_PARAMS[1] / WAD
     market = km.Market(
         spot=spot,
@@ -97,6 +111,7 @@ def play(p: P.Protocol, dealer: P.Maker, name: str, case: dict) -> tuple[str, km
         np.array([[expiries[t["expiry"]] for t in trades] + [expiries[0]] * (slots - len(trades))]),
         np.array([[bool(t["call"]) for t in trades] + [False] * (slots - len(trades))]),
         np.array([[float(t["size"]) for t in trades] + [0.0] * (slots - len(trades))]),
+        *(np.array([x]) for x in perp),
     )
     return account, market, portfolio
 

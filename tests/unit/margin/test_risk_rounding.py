@@ -33,7 +33,7 @@ def test_mtm_of_expired_positions_is_exact_and_floored(calc):
     underlying = 1_500000000000000001
     settled_call = position(2_900 * WAD, True, -2_333333333333333333, 3_100_000000000000000007)
     live_put = position(3_200 * WAD, False, 1_777777777777777777, 0)  # expired, not settled
-    portfolio = (cash, underlying, [settled_call, live_put])
+    portfolio = R.portfolio(cash, underlying, [settled_call, live_put])
     expected = (
         cash
         + underlying * spot // WAD
@@ -43,16 +43,16 @@ def test_mtm_of_expired_positions_is_exact_and_floored(calc):
     assert calc.mtm(portfolio, market) == expected
     # Each term on its own: -466.666...6166 floors to ...617; the put's positive product rounds
     # down.
-    settled = calc.mtm((0, 0, [settled_call]), market)
+    settled = calc.mtm(R.portfolio(0, 0, [settled_call]), market)
     assert settled == -466_666666666666666617
-    put = calc.mtm((0, 0, [live_put]), market)
+    put = calc.mtm(R.portfolio(0, 0, [live_put]), market)
     assert put == (1_777777777777777777 * (3_200 * WAD - spot)) // WAD
 
 
 def test_mtm_of_whole_units_has_no_rounding(calc):
     market = R.market(2_000 * WAD, WAD, NOW, 6 * WAD // 10)
     short_call = position(1_500 * WAD, True, -3 * WAD, 0)  # worth 500 each at the spot
-    assert calc.mtm((10 * WAD, 0, [short_call]), market) == 10 * WAD - 1_500 * WAD
+    assert calc.mtm(R.portfolio(10 * WAD, 0, [short_call]), market) == 10 * WAD - 1_500 * WAD
 
 
 def _ceil(x: int, d: int = WAD) -> int:
@@ -69,7 +69,7 @@ def test_contingency_is_exact_and_rounded_up(calc):
     gross = sum(abs(q) for q in sizes)
     short_term = _ceil(_ceil(short * spot) * mode[2])
     conf_term = _ceil(_ceil(_ceil(gross * spot) * mode[3]) * (WAD - market[1]))
-    assert calc.contingency((0, 0, positions), market, mode) == short_term + conf_term
+    assert calc.contingency(R.portfolio(0, 0, positions), market, mode) == short_term + conf_term
 
 
 @pytest.mark.parametrize("size", [-2 * WAD, 3 * WAD])
@@ -79,7 +79,7 @@ def test_health_is_its_witness_value_minus_contingency_for_whole_units(calc, siz
     # loop's rounding must leave them alone, as the single-scenario path does.
     market = R.market(3_000 * WAD, WAD, NOW, 6 * WAD // 10)
     call = position(WAD, True, size, 0, expiry=NOW + 7 * DAY, sigma=WAD // 10)
-    portfolio = (0, 0, [call])
+    portfolio = R.portfolio(0, 0, [call])
     for mode in (P.IM, P.MM):
         h, w = calc.health(portfolio, market, mode, P.GRID)
         a = calc.contingency(portfolio, market, mode)
@@ -94,7 +94,14 @@ def test_health_is_its_witness_value_minus_contingency_for_whole_units(calc, siz
 
 
 # check_params: every bound accepted at its edge and refused one wei past it.
-MM_BOUNDS = [(0, WAD, 20 * WAD), (1, 0, WAD), (2, 0, WAD // 5), (3, 0, WAD), (4, 0, WAD // 2)]
+MM_BOUNDS = [
+    (0, WAD, 20 * WAD),
+    (1, 0, WAD),
+    (2, 0, WAD // 5),
+    (3, 0, WAD),
+    (4, 0, WAD // 2),
+    (5, 0, WAD // 5),
+]
 GRID_BOUNDS = [(0, 1, 10), (1, 3600, 30 * DAY), (4, None, WAD), (6, 0, WAD)]
 
 
@@ -158,7 +165,7 @@ def test_check_params_other_bounds(calc):
 
 def test_check_params_im_at_least_mm(calc):
     assert _check(calc, P.MM, im=P.MM) is True  # equal is allowed
-    for field in range(5):
+    for field in range(len(P.MM)):
         im = list(P.MM)
         im[field] -= 1
         with pytest.raises(boa.BoaError, match="engine: IM weaker than MM"):
@@ -169,9 +176,9 @@ def test_greeks_skip_expired_positions_wherever_they_are(calc):
     market = R.market(3_000 * WAD, WAD, NOW, 6 * WAD // 10)
     expired = position(2_900 * WAD, True, 5 * WAD, 0)
     live = position(3_100 * WAD, False, -2 * WAD, 0, expiry=NOW + 30 * DAY)
-    alone = calc.greeks((0, WAD, [live]), market)
-    assert calc.greeks((0, WAD, [expired, live]), market) == alone
-    assert calc.greeks((0, WAD, [live, expired]), market) == alone
+    alone = calc.greeks(R.portfolio(0, WAD, [live]), market)
+    assert calc.greeks(R.portfolio(0, WAD, [expired, live]), market) == alone
+    assert calc.greeks(R.portfolio(0, WAD, [live, expired]), market) == alone
     assert alone[0] != WAD  # the live put moves delta off the underlying's 1.0
 
 
@@ -213,7 +220,7 @@ def test_health_can_be_set_by_the_flat_vol_state(calc):
         position(3_000 * WAD, True, -8 * WAD, 0, expiry=far),
         position(3_000 * WAD, False, -8 * WAD, 0, expiry=far),
     ]
-    portfolio = (1_000_000 * WAD, 0, positions)
+    portfolio = R.portfolio(1_000_000 * WAD, 0, positions)
     points = 2 * P.GRID[0] + 1
     values = [calc.scenario_health(portfolio, market, P.MM, P.GRID, w) for w in range(3 * points)]
     worst = min(values)
@@ -226,7 +233,7 @@ def test_health_of_an_expired_short_is_its_lowest_scenario(calc):
     # An expired, unsettled short put: its intrinsic value at each shocked spot, the same in
     # every vol state, enters exactly the 2n + 1 scenarios of each state and no others.
     market = R.market(3_000 * WAD, WAD, NOW, 6 * WAD // 10)
-    portfolio = (10_000 * WAD, 0, [position(3_200 * WAD, False, -WAD, 0)])
+    portfolio = R.portfolio(10_000 * WAD, 0, [position(3_200 * WAD, False, -WAD, 0)])
     points = 2 * P.GRID[0] + 1
     values = [calc.scenario_health(portfolio, market, P.MM, P.GRID, w) for w in range(3 * points)]
     assert values[:points] == values[points : 2 * points] == values[2 * points :]
@@ -248,10 +255,77 @@ def test_reference_vol_is_the_max_atm_vol_in_any_position_order(calc):
     b = at(far, 9 * WAD // 10)
     expired = position(2_900 * WAD, True, WAD, 3_100 * WAD)
     for held in ([a, a2, b, a], [b, a, a2], [a, b, b, a2, expired, a], [expired, a2, a, b]):
-        assert calc.reference_vol((0, 0, held), market) == 9 * WAD // 10
-    assert calc.reference_vol((0, 0, [a, expired, a2]), market) == 5 * WAD // 10
+        assert calc.reference_vol(R.portfolio(0, 0, held), market) == 9 * WAD // 10
+    assert calc.reference_vol(R.portfolio(0, 0, [a, expired, a2]), market) == 5 * WAD // 10
     # A live position handed to the calculator with an empty (zero) entry is still evaluated:
     # the smile clamps its 0 ATM up to vol_min (a stale entry, no markup).
     blank = (a[0], 0)
-    assert calc.reference_vol((0, 0, [blank]), R.market(3_000 * WAD, WAD, NOW, 0)) == 10**15
-    assert calc.reference_vol((0, 0, [blank, blank, a]), market) == 5 * WAD // 10
+    assert (
+        calc.reference_vol(R.portfolio(0, 0, [blank]), R.market(3_000 * WAD, WAD, NOW, 0)) == 10**15
+    )
+    assert calc.reference_vol(R.portfolio(0, 0, [blank, blank, a]), market) == 5 * WAD // 10
+
+
+# The perp: V_f(x) = floor(q_f (x - P_f) / 1e18) - Phi_f in MtM and in every scenario.
+PERPS = [
+    (1_777777777777777777, 2_950_000000000000000001, 3_141592653589793239),  # long, owes
+    (-2_333333333333333333, 3_050_5 * WAD // 10 + 3, -1_000000000000000007),  # short, receives
+    (-WAD // 3, 2_999 * WAD, 0),  # short below its price: a gain, floored
+]
+
+
+def _shocked(spot: int, u: int, j: int, n: int) -> int:
+    # risk._shocked_spot: m = (j - n) u / n truncated toward zero, S_j = floor(S (1 + m)).
+    m = abs(j - n) * u // n * (1 if j >= n else -1)
+    return spot * (WAD + m) // WAD
+
+
+@pytest.mark.parametrize("perp", PERPS)
+def test_perp_value_is_floored_in_mtm_and_every_scenario(calc, perp):
+    spot = 3_000_123456789012345678
+    market = R.market(spot, WAD, NOW, 6 * WAD // 10)
+    size, price, owed = perp
+    cash = -1_234_567890123456789
+    assert calc.mtm(R.portfolio(cash, 0, [], perp), market) == (
+        cash + size * (spot - price) // WAD - owed
+    )
+    # Every scenario (each vol state alike) values the perp at its own spot; H is the lowest
+    # minus the contingency, the witness its lowest index.
+    n, points = P.GRID[0], 2 * P.GRID[0] + 1
+    for mode in (P.IM, P.MM):
+        u = calc.spot_shock(mode, P.GRID, 6 * WAD // 10)
+        values = []
+        for w in range(3 * points):
+            x = _shocked(spot, u, w % points, n)
+            values.append(cash + size * (x - price) // WAD - owed)
+        portfolio = R.portfolio(cash, 0, [], perp)
+        got = [calc.scenario_value(portfolio, market, mode, P.GRID, w) for w in range(3 * points)]
+        assert got == values
+        a = calc.contingency(portfolio, market, mode)
+        worst = min(values)
+        assert calc.health(portfolio, market, mode, P.GRID) == (worst - a, values.index(worst))
+
+
+def test_contingency_with_a_perp_is_exact_and_rounded_up(calc):
+    spot = 3_000_123456789012345678
+    market = R.market(spot, 95 * WAD // 100, NOW, 6 * WAD // 10)
+    sizes = (-2_333333333333333333, 1_777777777777777777)
+    positions = [position(3_000 * WAD, True, q, 0, expiry=NOW + 7 * DAY) for q in sizes]
+    for perp_size in (3_333333333333333333, -3_333333333333333333):
+        portfolio = R.portfolio(0, 0, positions, (perp_size, 2_900 * WAD, 5))
+        for mode in (P.IM, P.MM):
+            short_term = _ceil(_ceil(2_333333333333333333 * spot) * mode[2])
+            perp_term = _ceil(_ceil(3_333333333333333333 * spot) * mode[5])
+            gross = sum(abs(q) for q in sizes) + abs(perp_size)
+            conf_term = _ceil(_ceil(_ceil(gross * spot) * mode[3]) * (WAD - market[1]))
+            expected = short_term + perp_term + conf_term
+            assert calc.contingency(portfolio, market, mode) == expected
+
+
+def test_greeks_count_the_perp_in_delta_only(calc):
+    market = R.market(3_000 * WAD, WAD, NOW, 6 * WAD // 10)
+    live = position(3_100 * WAD, False, -2 * WAD, 0, expiry=NOW + 30 * DAY)
+    alone = calc.greeks(R.portfolio(0, WAD, [live]), market)
+    perp = (-1_234567890123456789, 2_900 * WAD, 7 * WAD)
+    with_perp = calc.greeks(R.portfolio(0, WAD, [live], perp), market)
+    assert with_perp == (alone[0] + perp[0], *alone[1:])
