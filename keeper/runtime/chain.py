@@ -26,7 +26,13 @@ from typing import Any
 from eth_utils import encode_hex, to_checksum_address
 
 from keeper import margin as km
-from keeper.runtime.mirror import CASH_TOUCHES, ENGINE_EVENTS, LIQUIDATOR_EVENTS, Event
+from keeper.runtime.mirror import (
+    CASH_TOUCHES,
+    ENGINE_EVENTS,
+    LIQUIDATOR_EVENTS,
+    PERP_EVENTS,
+    Event,
+)
 from keeper.runtime.planner import LiquidatorTerms
 
 # Events whose block timestamp the mirror needs.
@@ -160,13 +166,18 @@ def _plain(value: Any) -> Any:
 class EventReader:
     """Decoded engine and liquidator logs for block ranges (see the module)."""
 
-    def __init__(self, provider: Any, engine: Any, liquidator: Any) -> None:
+    def __init__(
+        self, provider: Any, engine: Any, liquidator: Any, perp_book: Any | None = None
+    ) -> None:
         self.provider = provider
         self.w3 = provider.web3
         self.ecosystem = provider.network.ecosystem
-        self.addresses = [str(engine.address), str(liquidator.address)]
+        sources = [(engine, ENGINE_EVENTS), (liquidator, LIQUIDATOR_EVENTS)]
+        if perp_book is not None:
+            sources.append((perp_book, PERP_EVENTS))
+        self.addresses = [str(c.address) for c, _ in sources]
         self.abis: dict[str, list[Any]] = {}
-        for contract, names in ((engine, ENGINE_EVENTS), (liquidator, LIQUIDATOR_EVENTS)):
+        for contract, names in sources:
             events = {e.name: e for e in contract.contract_type.events}
             missing = [n for n in names if n not in events]
             if missing:
@@ -295,23 +306,29 @@ class ChainAccount:
     underlying: int
     words: tuple[int, ...]
     auction_start: int
+    perp: tuple[int, int, int] = (0, 0, 0)
 
 
 class AccountReader:
     """The drift check's reads: each account's storage-level state at one block."""
 
-    def __init__(self, engine: Any, liquidator: Any) -> None:
-        self.engine, self.liquidator = engine, liquidator
+    def __init__(self, engine: Any, liquidator: Any, perp_book: Any | None = None) -> None:
+        self.engine, self.liquidator, self.perp_book = engine, liquidator, perp_book
 
     def read(self, address: str, block: int) -> ChainAccount:
         e, liq = self.engine, self.liquidator
         kw = {"block_id": block}
+        perp = (0, 0, 0)
+        if self.perp_book is not None:
+            q, price, index = self.perp_book.position(address, **kw)
+            perp = (int(q), int(price), int(index))
         return ChainAccount(
             shares=int(e.cash_shares(address, **kw)),
             debt=int(e.cash_debt(address, **kw)),
             underlying=int(e.underlying_balance(address, **kw)),
             words=tuple(int(w) for w in e.packed_positions(address, **kw)),
             auction_start=int(liq.auction_start(address, **kw)),
+            perp=perp,
         )
 
     def margin(self, address: str, block: int) -> tuple[int, int, int]:

@@ -1,9 +1,9 @@
 """The account mirror: every engine account rebuilt from decoded events (pure, no chain I/O).
 
-`Mirror.apply(event)` replays one MarginEngine or Liquidator event with the engine's own integer
-arithmetic (contracts/margin/MarginEngine.vy: `_add_cash`, `_add_position`, `move_portfolio`,
-`socialize_loss`; the cash pool's rules are keeper/interest.py's), so supply shares, borrow
-shares, the underlying balance, the position words (in
+`Mirror.apply(event)` replays one MarginEngine, Liquidator or PerpBook event with the engine's
+own integer arithmetic (contracts/margin/MarginEngine.vy: `_add_cash`, `_add_position`,
+`move_portfolio`, `socialize_loss`; the cash pool's rules are keeper/interest.py's), so supply
+shares, borrow shares, the underlying balance, the position words (in
 storage order) and the open auction of every account equal the contract's storage after the
 same logs, exactly. Events are applied in log order (block, log index); within a transaction the
 engine logs each effect after performing it and before the next one depends on it, so applying
@@ -19,6 +19,12 @@ its `keeper.margin.Portfolios` (and so its cached series book) until one of its 
 `evaluate(market, params)` re-prices every shard from the cached books (a market-wide change:
 spot, vol, time); `evaluate(market, params, rows)` evaluates only the given rows (the accounts
 an event touched). Neither reads the chain.
+
+The perp: PerpBook's events are replayed by its integer twin (keeper.perp.PerpBook.apply, which
+raises when an event's cash disagrees with the rules: the mirror drifted), and each settlement's
+cash is credited as the engine does. Each row keeps its stored perp position (q, P, F0); the
+margin model's funding owed, q (F - F0), is valued with the twin's funding index accrued to the
+market's time at its spot, rewritten for every row (vectorized) when that index moves.
 
 Interest: the indices come from the engine's `Accrued` events (and `LossSocialized`'s supply
 index); between touches `evaluate` values cash with the indices accrued to the market's time
@@ -40,10 +46,11 @@ from numpy.typing import NDArray
 
 from keeper import interest as ki
 from keeper import margin as km
-from keeper.series import pack_position, series_terms
+from keeper import perp as kp
+from keeper.series import PERP_ID, pack_position, series_terms
 
 WAD = 10**18
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -68,6 +75,7 @@ ENGINE_EVENTS = (
     "OperatorSet",
 )
 LIQUIDATOR_EVENTS = ("AuctionStarted", "Bid", "AuctionEnded")
+PERP_EVENTS = ("PerpListed", "PerpParamsSet", "PerpFill", "PerpSettled", "PerpMoved")
 
 
 # Events whose effect the engine applied after accruing interest at their block.
@@ -83,6 +91,11 @@ CASH_TOUCHES = frozenset(
         "ReserveCollected",
         "InterestParams",
         "Accrued",
+        # The engine accrues interest before it calls PerpBook (fill, settle_perp, a
+        # liquidation's move).
+        "PerpFill",
+        "PerpSettled",
+        "PerpMoved",
     }
 )
 
@@ -113,6 +126,7 @@ class Account:
     underlying: int = 0
     positions: list[list[int]] = field(default_factory=list)  # [series id, size wad], storage order
     auction_start: int = 0  # 0: no open auction
+    perp: tuple[int, int, int] = (0, 0, 0)  # PerpBook's position: size, settled price, F0
 
     def cash(self, supply_index: int, borrow_index: int) -> int:
         """MarginEngine._cash: supply shares at the supply index (rounded down), or minus the
@@ -195,6 +209,10 @@ class Mirror:
     auction_s: NDArray[np.int64]
     shares_f: NDArray[np.float64]
     debt_f: NDArray[np.float64]
+    perp_size_f: NDArray[np.float64]
+    perp_price_f: NDArray[np.float64]
+    perp_index_f: NDArray[np.float64]
+    perp_owed_f: NDArray[np.float64]
 
     def __init__(
         self,
@@ -228,6 +246,10 @@ class Mirror:
         # MarginEngine.deficit: socialized losses beyond every other positive balance.
         self.deficit = 0
         self.listed: set[int] = set()
+        # PerpBook's twin once the perp is listed, and the funding index the perp rows were
+        # last valued at (owed = q (F - F0)).
+        self.perp: kp.PerpBook | None = None
+        self._perp_valued_at: float = 0.0
         self.expiries: list[int] = []
         self.settlement: dict[int, int] = {}
         # Operators per account (MarginEngine.set_operator): the hedger's accounts.
@@ -374,6 +396,8 @@ class Mirror:
     def _on_Fill(self, a: Mapping[str, Any], _: Event) -> None:
         maker, taker = self.row(a["maker"]), self.row(a["taker"])
         sid = int(a["series_id"])
+        if sid == PERP_ID:
+            return  # a perp fill: PerpBook's PerpFill carries its cash
         delta, cash = int(a["amount"]), int(a["premium"])
         if not a["maker_is_buy"]:
             delta, cash = -delta, -cash
@@ -484,6 +508,44 @@ class Mirror:
         op = operator.lower()
         return sorted(self.index[acct] for acct, ops in self.operators.items() if op in ops)
 
+    def _on_PerpListed(self, a: Mapping[str, Any], _: Event) -> None:
+        self.perp = kp.PerpBook.listed(int(a["params"]), int(a["time"]))
+        self.market_epoch += 1
+
+    def _on_PerpParamsSet(self, a: Mapping[str, Any], event: Event) -> None:
+        self._perp_apply(event)
+        self.market_epoch += 1
+
+    def _on_PerpFill(self, a: Mapping[str, Any], event: Event) -> None:
+        self._perp_apply(event, (("buyer", "buyer_cash"), ("seller", "seller_cash")))
+
+    def _on_PerpSettled(self, a: Mapping[str, Any], event: Event) -> None:
+        self._perp_apply(event, (("account", "cash"),))
+
+    def _on_PerpMoved(self, a: Mapping[str, Any], event: Event) -> None:
+        self._perp_apply(event, (("source", "source_cash"), ("target", "target_cash")))
+
+    def _perp_apply(self, event: Event, sides: tuple[tuple[str, str], ...] = ()) -> None:
+        """Replay a PerpBook event on the twin (addresses lower-cased, as rows are keyed),
+        then credit each side's cash in the engine's order (settle_perp credits nothing for a
+        zero settlement) and store its new position."""
+        if self.perp is None:
+            raise MirrorError(f"{event.name} at block {event.block} before PerpListed")
+        args = {k: v.lower() if isinstance(v, str) else v for k, v in event.args.items()}
+        try:
+            self.perp.apply(event.name, args)
+        except kp.PerpError as exc:
+            raise MirrorError(f"{event.name} at block {event.block}: {exc}") from None
+        for who, amount in sides:
+            address = str(args[who])
+            i = self.row(str(event.args[who]))
+            cash = int(args[amount])
+            if cash != 0 or event.name != "PerpSettled":
+                self._add_cash(i, cash)
+            p = self.perp.positions.get(address, kp.Position())
+            self.accounts[i].perp = (p.size, p.price, p.index)
+            self._touch(i)
+
     def _on_AuctionStarted(self, a: Mapping[str, Any], event: Event) -> None:
         i = self.row(a["account"])
         if event.timestamp <= 0:
@@ -526,6 +588,10 @@ class Mirror:
         grow("auction_s", (capacity,), np.int64, 0)
         grow("shares_f", (capacity,), np.float64, 0.0)  # cash shares / 1e18
         grow("debt_f", (capacity,), np.float64, 0.0)  # cash debt / 1e18
+        grow("perp_size_f", (capacity,), np.float64, 0.0)  # q / 1e18
+        grow("perp_price_f", (capacity,), np.float64, 0.0)  # P / 1e18
+        grow("perp_index_f", (capacity,), np.float64, 0.0)  # F0 / 1e18
+        grow("perp_owed_f", (capacity,), np.float64, 0.0)  # q (F - F0), USD
         self._capacity = capacity
 
     def _widen(self, width: int) -> None:
@@ -558,10 +624,19 @@ class Mirror:
         )
         return is_, ib
 
-    def sync(self, now: int | None = None) -> None:
+    def perp_index_at(self, spot: float, now: int) -> float:
+        """The perp's funding index (USD per unit) accrued to `now` at index price `spot`, as
+        PerpBook.margin_terms accrues it (0 before the perp is listed)."""
+        if self.perp is None:
+            return 0.0
+        market = self.perp.market
+        return kp.index_at(market, round(spot * WAD), max(now, market.funding_time)) / WAD
+
+    def sync(self, now: int | None = None, spot: float | None = None) -> None:
         """Rewrite the float rows of every account whose exact state changed (only those), and
         every row's cash when the indices it is valued at change (one vectorized expression):
-        the last accrual's, or those accrued to `now`."""
+        the last accrual's, or those accrued to `now`; with `spot`, every perp row's funding
+        owed when the funding index accrued to `now` moves."""
         if now is not None:
             self._value_time = now
         priced = self.indices_at(self._value_time)
@@ -571,6 +646,13 @@ class Mirror:
             n = self.n_accounts
             self.cash_f[:n] = ki.cash_values(self.shares_f[:n], self.debt_f[:n], *priced)
             self._shards = [None] * len(self._shards)
+        if spot is not None and self.perp is not None:
+            index = self.perp_index_at(spot, self._value_time)
+            if index != self._perp_valued_at:
+                self._perp_valued_at = index
+                n = self.n_accounts
+                self.perp_owed_f[:n] = self.perp_size_f[:n] * (index - self.perp_index_f[:n])
+                self._shards = [None] * len(self._shards)
         if not self._stale:
             return
         rows = sorted(self._stale)
@@ -596,6 +678,11 @@ class Mirror:
                 self.strike_f[i, j] = strike / WAD
                 self.expiry_i[i, j] = expiry
                 self.call_b[i, j] = is_call
+            q, price, index = a.perp
+            self.perp_size_f[i] = q / WAD
+            self.perp_price_f[i] = price / WAD
+            self.perp_index_f[i] = index / WAD
+            self.perp_owed_f[i] = self.perp_size_f[i] * (self._perp_valued_at - index / WAD)
         n_shards = -(-self.n_accounts // self.shard_size)
         self._shards.extend([None] * (n_shards - len(self._shards)))
         for k in {i // self.shard_size for i in rows}:
@@ -612,6 +699,9 @@ class Mirror:
             self.expiry_i[idx],
             self.call_b[idx],
             self.size_f[idx],
+            self.perp_size_f[idx],
+            self.perp_price_f[idx],
+            self.perp_owed_f[idx],
         )
 
     def _shard(self, k: int) -> km.Portfolios:
@@ -625,6 +715,9 @@ class Mirror:
                 self.expiry_i[lo:hi],
                 self.call_b[lo:hi],
                 self.size_f[lo:hi],
+                self.perp_size_f[lo:hi],
+                self.perp_price_f[lo:hi],
+                self.perp_owed_f[lo:hi],
             )
             self._shards[k] = pf
         return pf
@@ -646,8 +739,9 @@ class Mirror:
         """keeper.margin.evaluate for every row (rows=None: shard by shard from the cached
         books, only the listed `books` when given) or for the given rows only, and
         keeper.margin.account_greeks too when `greeks`; results land in `self.evaluation`.
-        Cash is valued with interest accrued to `market.now`. Returns the rows evaluated."""
-        self.sync(int(market.now))
+        Cash is valued with interest accrued to `market.now`, the perp's funding owed at the
+        index accrued to it at `market.spot`. Returns the rows evaluated."""
+        self.sync(int(market.now), float(market.spot))
         ev = self.evaluation
         if rows is None:
             done = []
@@ -721,6 +815,8 @@ class Mirror:
             "expiries": list(self.expiries),
             "settlement": {str(k): v for k, v in sorted(self.settlement.items())},
             "operators": {k: sorted(v) for k, v in sorted(self.operators.items()) if v},
+            "perp_market": None if self.perp is None else list(kp.pack_market(self.perp.market)),
+            "perp_open_interest": 0 if self.perp is None else self.perp.open_interest,
             "events_applied": self.events_applied,
             "accounts": [
                 {
@@ -730,6 +826,7 @@ class Mirror:
                     "underlying": a.underlying,
                     "positions": [list(p) for p in a.positions],
                     "auction_start": a.auction_start,
+                    "perp": list(a.perp),
                 }
                 for addr, a in zip(self.addresses, self.accounts, strict=True)
             ],
@@ -763,13 +860,22 @@ class Mirror:
             m.operators = {
                 str(k): {str(o) for o in v} for k, v in data.get("operators", {}).items()
             }
+            words = data["perp_market"]
+            if words is not None:
+                m.perp = kp.PerpBook(kp.unpack_market((int(words[0]), int(words[1]))))
+                m.perp.open_interest = int(data["perp_open_interest"])
             for entry in data["accounts"]:
-                i = m.row(str(entry["address"]))
+                address = str(entry["address"])
+                i = m.row(address)
                 a = m.accounts[i]
                 a.shares, a.debt = int(entry["shares"]), int(entry["debt"])
                 a.underlying = int(entry["underlying"])
                 a.positions = [[int(s), int(q)] for s, q in entry["positions"]]
                 a.auction_start = int(entry["auction_start"])
+                q, price, index = (int(x) for x in entry["perp"])
+                a.perp = (q, price, index)
+                if m.perp is not None and (q, price, index) != (0, 0, 0):
+                    m.perp.positions[address.lower()] = kp.Position(q, price, index)
         except (KeyError, TypeError, ValueError) as exc:
             raise MirrorError(f"checkpoint: malformed ({type(exc).__name__}: {exc})") from None
         return m
@@ -783,6 +889,7 @@ def repair_account(
     underlying: int,
     words: Sequence[int],
     auction_start: int,
+    perp: tuple[int, int, int] = (0, 0, 0),
 ) -> None:
     """Overwrite one account with what the chain holds (the drift check's repair)."""
     from keeper.series import unpack_position
@@ -792,4 +899,7 @@ def repair_account(
     a.shares, a.debt, a.underlying = int(shares), int(debt), int(underlying)
     a.positions = [list(unpack_position(int(w))) for w in words]
     a.auction_start = int(auction_start)
+    a.perp = perp
+    if m.perp is not None:
+        m.perp.positions[address.lower()] = kp.Position(*perp)
     m._touch(i)

@@ -8,7 +8,9 @@ actions in the order they should be sent:
   settlement price (the service adds each source's first round at or after the expiry as the
   hints and simulates first: it reverts until every source published such a round or the
   aggregator's settlement timeout passed), then
-  `settle_positions(account)` for holders of settled expiries (bounded per block);
+  `settle_positions(account)` for holders of settled expiries (bounded per block), and
+  `settle_perp(account)` for the accounts whose unsettled perp funding is largest, at least
+  `settlement.perp_funding_usd` either way (bounded per block);
 - liquidator: `start_auction(account, witness)` for H_MM < -start_margin with no auction open
   (keeper.liquidation.plan_liquidations), `bid(account, 1e18, price_limit)` on open auctions still
   under water, best expected profit first, with price_limit from keeper.liquidation.price_limit at
@@ -66,8 +68,8 @@ class Action:
     """One transaction to send: `kind` names the contract function, `key` identifies it for
     in-flight tracking (one action per key at a time)."""
 
-    kind: str  # start_auction | bid | end_auction | settle_expiry | settle_positions | swap
-    # | vol_update
+    kind: str  # start_auction | bid | end_auction | settle_expiry | settle_positions | settle_perp
+    # | swap | vol_update
     target: str  # "liquidator", "engine" or "vol_oracle"
     args: tuple[Any, ...]
     account: str | None = None
@@ -148,6 +150,8 @@ class BlockInputs:
     settlement: Mapping[int, int] | None = None
     holders_of_settled: NDArray[np.int64] | None = None
     gas_usd: float = 0.0
+    # Funding each account's perp owes since its last settlement (USD, < 0: it receives).
+    perp_owed: FloatArray | None = None
 
 
 def plan_block(x: BlockInputs, settings: KeeperSettings) -> list[Action]:
@@ -177,6 +181,26 @@ def _settlement(x: BlockInputs, s: KeeperSettings, busy: set[tuple[str, str]]) -
                 "settle_positions", "engine", (addr,), account=addr, reason="holds settled expiries"
             )
         )
+    out += _perp_settlements(x, s, busy)
+    return out
+
+
+def _perp_settlements(
+    x: BlockInputs, s: KeeperSettings, busy: set[tuple[str, str]]
+) -> list[Action]:
+    """settle_perp for the largest unsettled funding at or above the threshold, largest first."""
+    if x.perp_owed is None or not len(x.perp_owed):
+        return []
+    owed = np.abs(np.nan_to_num(np.asarray(x.perp_owed, dtype=np.float64)))
+    rows = np.flatnonzero(owed >= max(s.settlement.perp_funding_usd, 1e-12))
+    rows = rows[np.argsort(-owed[rows], kind="stable")]
+    out: list[Action] = []
+    for i in rows[: s.settlement.max_accounts_per_block]:
+        addr = x.addresses[int(i)]
+        if ("settle_perp", addr.lower()) in busy:
+            continue
+        reason = f"perp funding owed {float(x.perp_owed[int(i)]):.2f} USD"
+        out.append(Action("settle_perp", "engine", (addr,), account=addr, reason=reason))
     return out
 
 

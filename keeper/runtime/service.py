@@ -73,6 +73,7 @@ GAS_ESTIMATE = {
     "end_auction": 400_000,
     "settle_expiry": 200_000,
     "settle_positions": 600_000,
+    "settle_perp": 150_000,
     "swap": 1_500_000,
     "vol_update": 120_000,
 }
@@ -151,11 +152,13 @@ class Keeper:
         self.chain_id = chain_id
         self.start_block = start_block
         self.checkpoint_file = checkpoint
-        self.events = EventReader(provider, self.engine, self.liquidator)
+        # The perp book, when the deployment has one: its events and positions are mirrored.
+        self.perp_book = contracts.get("perp_book")
+        self.events = EventReader(provider, self.engine, self.liquidator, self.perp_book)
         self.market_reader = MarketReader(
             self.engine, contracts["oracle"], contracts["vol_oracle"], self.liquidator
         )
-        self.accounts = AccountReader(self.engine, self.liquidator)
+        self.accounts = AccountReader(self.engine, self.liquidator, self.perp_book)
         self.metrics = Metrics(settings.metrics_port)
         self.dry_run = settings.dry_run or signer is None
         self.sender = Sender(signer, provider) if signer is not None else None
@@ -591,6 +594,7 @@ class Keeper:
             settlement=m.settlement,
             holders_of_settled=holders,
             gas_usd=self._gas_usd("bid", spot),
+            perp_owed=m.perp_owed_f[: m.n_accounts],
         )
         return plan_block(x, self.s)
 
@@ -856,16 +860,19 @@ class Keeper:
         for i, got in zip(rows, reads, strict=True):
             addr = m.addresses[i]
             a = m.accounts[i]
-            mine = (a.shares, a.debt, a.underlying, tuple(a.words()), a.auction_start)
-            theirs = (got.shares, got.debt, got.underlying, got.words, got.auction_start)
+            mine = (a.shares, a.debt, a.underlying, tuple(a.words()), a.auction_start, a.perp)
+            theirs = (
+                got.shares, got.debt, got.underlying, got.words, got.auction_start, got.perp
+            )  # fmt: skip
             if mine != theirs:
                 mismatched += 1
-                fields = ("shares", "debt", "underlying", "positions", "auction_start")
+                fields = ("shares", "debt", "underlying", "positions", "auction_start", "perp")
                 diff = [f for f, x, y in zip(fields, mine, theirs, strict=True) if x != y]
                 self.log("drift", account=addr, block=block, fields=diff, action="repaired")
                 repair_account(
-                    m, addr, got.shares, got.debt, got.underlying, got.words, got.auction_start
-                )
+                    m, addr, got.shares, got.debt, got.underlying, got.words, got.auction_start,
+                    got.perp,
+                )  # fmt: skip
         self.metrics.inc("drift_checked", len(rows))
         self.metrics.inc("drift_mismatch", mismatched)
         if mismatched:
@@ -887,6 +894,8 @@ def build_keeper(bot: Any, settings: KeeperSettings, root: Path, info: Deploymen
     contracts = {
         name: getattr(project, kind).at(info.addresses[name]) for name, kind in types.items()
     }
+    if "perp_book" in info.addresses:
+        contracts["perp_book"] = project.PerpBook.at(info.addresses["perp_book"])
     network = provider.network
     checkpoint = settings.checkpoint_path(network.ecosystem.name, network.name, root)
     # The deployer names pools pool_<fee bps> (kappa_ops.config.PoolSpec).

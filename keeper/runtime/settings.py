@@ -21,7 +21,7 @@ without a `keeper:` key runs the monitor, liquidator and settler with conservati
            replace_after_blocks: 3, bump_percent: 12.5, hourly_spend_cap_eth: 0.05}
       liquidation: {start_margin_usd: 0.001, min_profit_usd: 0, price_tolerance: 0.01,
                     max_bids_per_block: 8, end_at: im}
-      settlement: {max_accounts_per_block: 16}
+      settlement: {max_accounts_per_block: 16, perp_funding_usd: 500}
       hedge: {band: 0.02, slippage: 0.005, deadline_seconds: 600, min_gross: 0}   # roles.hedger
       shard: {index: 0, count: 1, takeover_blocks: null}   # keeper/runtime/sharding.py
       rpc: {backoff_initial_seconds: 1, backoff_max_seconds: 30}   # after RPC failures
@@ -97,6 +97,9 @@ class HedgeSettings(_Model):
 
 class SettlementSettings(_Model):
     max_accounts_per_block: int = Field(16, ge=0)
+    # settle_perp for accounts whose unsettled funding is at least this many USD (either way):
+    # the funding then sits in interest-bearing cash, and the payer's debt is visible as such.
+    perp_funding_usd: float = Field(500.0, ge=0)
 
 
 class ShardSettings(_Model):

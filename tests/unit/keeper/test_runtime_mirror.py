@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from keeper import margin as km
+from keeper import perp as kp
 from keeper.runtime.mirror import WAD, Event, Mirror, MirrorError
-from keeper.series import pack_position, series_id
+from keeper.series import PERP_ID, pack_position, series_id
 from tests.deployment import MARGIN_PARAMS
 
 USD = "0x" + "11" * 20
@@ -266,3 +267,84 @@ def test_widens_beyond_the_initial_width():
     m.sync()
     assert m.width == 2
     np.testing.assert_array_equal(m.size_f[0], [1.0, 1.0])
+
+
+# --- the perp -----------------------------------------------------------------------------------
+
+PERP_PARAMS = kp.PerpParams(WAD // 50, 1800, 8, WAD // 2000)
+T0 = MARKET.now - 7200
+S0 = 3000 * WAD
+
+
+def _perp_book() -> tuple[Mirror, kp.PerpBook]:
+    """A mirror fed the events a PerpBook emits, made by its twin (the contract's rules): a
+    listing, A buying 2 from B at 3,030 an hour later (a premium), and an hour of funding
+    settled into A's cash at 3,100."""
+    m = mirror()
+    for who, usd in ((A, 5000), (B, 8000)):
+        m.apply(ev("Deposit", account=who, payer=who, token=USD, amount=usd, amount_wad=usd * WAD))
+    book = kp.PerpBook.listed(PERP_PARAMS.pack(), T0)
+    m.apply(ev("PerpListed", params=PERP_PARAMS.pack(), time=T0))
+    t1, price = T0 + 3600, 3030 * WAD
+    buyer_cash, seller_cash = book.fill(A.lower(), B.lower(), 2 * WAD, price, S0, t1)
+    m.apply(fill(A, B, PERP_ID, True, 2 * WAD, 0))
+    m.apply(
+        ev(
+            "PerpFill", ts=t1, buyer=A, seller=B, size=2 * WAD, price=price, spot=S0, time=t1,
+            buyer_cash=buyer_cash, seller_cash=seller_cash,
+        )
+    )  # fmt: skip
+    t2, s2 = t1 + 3600, 3100 * WAD
+    cash = book.settle(A.lower(), s2, t2)
+    m.apply(ev("PerpSettled", ts=t2, account=A, spot=s2, time=t2, cash=cash))
+    return m, book
+
+
+def test_perp_events_settle_into_cash_and_store_positions():
+    m, book = _perp_book()
+    a, b = m.account(A), m.account(B)
+    # The perp takes no option slot: the engine's Fill of the perp id is PerpBook's to apply.
+    assert a.positions == [] and b.positions == []
+    assert b.perp == (-2 * WAD, S0, 0)
+    pa = book.positions[A.lower()]
+    assert a.perp == (pa.size, pa.price, pa.index) and pa.price == 3100 * WAD and pa.index > 0
+    # A paid 2 x 30 at the fill, then settled 2 x 100 less an hour of funding (the twin's sum
+    # of both); the share price is 1.
+    settled = book.cash[A.lower()] + 60 * WAD
+    assert settled == (2 * WAD * 100 * WAD - 2 * WAD * pa.index) // WAD
+    assert a.shares == 5000 * WAD - 60 * WAD + settled
+    assert b.shares == 8000 * WAD + 60 * WAD
+    assert m.perp is not None and m.perp.open_interest == 2 * WAD
+
+
+def test_perp_margin_terms_follow_the_funding_index_to_the_market_time():
+    m, book = _perp_book()
+    market = replace(MARKET, spot=3100.0, now=T0 + 3 * 3600)
+    m.evaluate(market, PARAMS)
+    index = kp.index_at(book.market, 3100 * WAD, market.now) / WAD
+    owed_b = book.positions[B.lower()].size / WAD * index  # B's F0 is 0: it never settled
+    row_b = m.row(B)
+    assert m.perp_owed_f[row_b] == pytest.approx(owed_b, rel=1e-12)
+    pf = m.portfolios([row_b])
+    expected = km.evaluate(pf, market, PARAMS)
+    assert m.evaluation.mtm[row_b] == expected.mtm[0]
+    # B is short 2 from 3,000: MtM = cash - 2 x 100 - owed (owed < 0: B receives funding).
+    assert owed_b < 0
+    assert expected.mtm[0] == pytest.approx(8060.0 - 200.0 - owed_b, abs=1e-9)
+
+
+def test_perp_event_whose_cash_disagrees_is_drift():
+    m, book = _perp_book()
+    t3 = T0 + 3 * 3600
+    cash = book.settle(B.lower(), S0, t3)
+    with pytest.raises(MirrorError, match="PerpSettled"):
+        m.apply(ev("PerpSettled", ts=t3, account=B, spot=S0, time=t3, cash=cash + 1))
+
+
+def test_perp_checkpoint_round_trip_is_exact():
+    m, _ = _perp_book()
+    data = json.loads(json.dumps(m.to_checkpoint()))
+    again = Mirror.from_checkpoint(data)
+    assert again.to_checkpoint() == data
+    assert again.perp is not None and m.perp is not None
+    assert again.perp.market == m.perp.market and again.perp.positions == m.perp.positions

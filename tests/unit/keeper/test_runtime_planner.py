@@ -106,6 +106,23 @@ def test_plan_settles_expiries_then_holders():
     ]
 
 
+def test_plan_settles_the_largest_perp_funding_first():
+    owed = np.array([120.0, -900.0, np.nan, 499.99, 2500.0, -500.0])
+    x = inputs(perp_owed=owed, in_flight=[("settle_perp", ADDR[5])])
+    s = KeeperSettings.model_validate(
+        {"roles": {"liquidator": False}, "settlement": {"max_accounts_per_block": 3}}
+    )
+    actions = plan_block(x, s)
+    # At least 500 USD either way, largest first; the one in flight is skipped within the cap.
+    assert [(a.kind, a.args) for a in actions] == [
+        ("settle_perp", (ADDR[4],)),
+        ("settle_perp", (ADDR[1],)),
+    ]
+    assert actions[1].reason == "perp funding owed -900.00 USD"
+    off = KeeperSettings.model_validate({"roles": {"liquidator": False, "settler": False}})
+    assert plan_block(x, off) == []
+
+
 def test_settings_errors_are_one_line():
     assert parse_keeper(None) == KeeperSettings()
     with pytest.raises(KeeperConfigError, match=r"^f\.yaml: keeper\.tx\.bogus: Extra inputs"):
