@@ -64,6 +64,23 @@ def _wad(value: Any) -> int:
     return int(_fraction(value) * WAD)
 
 
+def _bounded_wad(low: str, high: str, step: str | None = None, unit: str = "") -> Any:
+    """A wad in [low, high] (human units) and, with `step`, a whole multiple of it; the error
+    names the bounds in the config's units."""
+    lo, hi = Fraction(low), Fraction(high)
+    grain = Fraction(step) if step is not None else None
+
+    def check(value: Any) -> int:
+        number = _fraction(value)
+        if not lo <= number <= hi:
+            raise ValueError(f"must be in [{low}, {high}]{unit}, got {value!r}")
+        if grain is not None and number % grain:
+            raise ValueError(f"must be a whole multiple of {step}, got {value!r}")
+        return int(number * WAD)
+
+    return BeforeValidator(check)
+
+
 def _integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"expected an integer, got {value!r}")
@@ -96,7 +113,8 @@ class Spec(BaseModel):
 
     def args(self) -> tuple[Any, ...]:
         """The fields in declaration order: a contract's constructor or setter arguments
-        (VolSpec, ModeSpec, GridSpec and LiquidatorSpec declare them in the contracts' order)."""
+        (VolSpec, ModeSpec, GridSpec, PerpSpec and LiquidatorSpec declare them in the
+        contracts' order)."""
         return tuple(getattr(self, name) for name in type(self).model_fields)
 
 
@@ -163,11 +181,16 @@ class VolSpec(Spec):
 
 
 class ModeSpec(Spec):
+    """A margin mode (risk.Mode, in the contract's order): spot-shock multiplier k, vol shock v,
+    short-option contingency a, confidence contingency conf, underlying haircut, and the perp
+    contingency a_perp (in [0, 0.2]; docs/margin_model.md)."""
+
     k: Wad
     v: Wad
     a: Wad
     conf: Wad
     haircut: Wad
+    a_perp: Annotated[int, _bounded_wad("0", "0.2")]
 
 
 class GridSpec(Spec):
@@ -219,6 +242,18 @@ class RiskSpec(Spec):
     interest: InterestSpec = InterestSpec()
 
 
+class PerpSpec(Spec):
+    """The perpetual future (PerpBook.list_perp, and set_params to change it; docs/perps.md):
+    the fill band around the index (whole basis points), the mark EMA's half-life in seconds,
+    the hours over which funding closes the premium, and the largest funding rate an hour
+    (whole millionths). The bounds are the contract's."""
+
+    band: Annotated[int, _bounded_wad("0.001", "0.2", "0.0001")]
+    half_life: Annotated[Int, Field(ge=60, le=86_400)]
+    convergence_hours: Annotated[Int, Field(ge=1, le=168)]
+    max_rate: Annotated[int, _bounded_wad("0", "0.01", "0.000001", " an hour")]
+
+
 class LiquidatorSpec(Spec):
     d_start: Wad
     d_max: Wad
@@ -249,6 +284,7 @@ class DeployConfig(Spec):
     oracle: OracleSpec
     vol: VolSpec
     risk: RiskSpec
+    perp: PerpSpec
     liquidator: LiquidatorSpec
     pools: tuple[PoolSpec, ...] = ()
     # The keeper's settings: validated by keeper/runtime when the bot starts, opaque here.
@@ -408,7 +444,7 @@ def _cross_checks(c: DeployConfig, source: str) -> None:
         raise fail("oracle.min_sources", f"must be in 1..{n_sources}, got {o.min_sources}")
     if not 0 < c.vol.vol_min <= c.vol.vol_max:
         raise fail("vol.vol_min", "need 0 < vol_min <= vol_max")
-    for name in ("k", "v", "a", "conf", "haircut"):
+    for name in type(c.risk.im).model_fields:
         if getattr(c.risk.im, name) < getattr(c.risk.mm, name):
             raise fail(f"risk.im.{name}", "must be at least mm's (IM is the stricter mode)")
     if c.liquidator.d_start > c.liquidator.d_max:

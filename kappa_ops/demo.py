@@ -183,7 +183,9 @@ class CrashDemo:
         return self.sender.timestamp()
 
     def sign(self, trader: Trader, order: dict[str, Any]) -> bytes:
-        return sign_order(trader.key, int(self.chain.chain_id), str(self.engine.address), order)
+        # The order book verifies signatures: its address is the EIP-712 domain's contract.
+        chain_id = int(self.chain.chain_id)
+        return sign_order(trader.key, chain_id, str(self.order_book.address), order)
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -196,6 +198,7 @@ class CrashDemo:
         self.dep: Deployment = deploy(config, records_dir=self.records_dir, log=self.log)
         d = self.dep
         self.engine, self.oracle, self.vol = d["engine"], d["oracle"], d["vol_oracle"]
+        self.order_book = d["order_book"]
         self.usd, self.weth = d["usd"], d["weth"]
         self.liquidator = d.contracts.get("liquidator")
         self.pools = [d[p.name] for p in config.pools]

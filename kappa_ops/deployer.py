@@ -21,7 +21,9 @@ Modes (`deploy(..., mode=...)`):
   free port) with the deployer impersonated; per-step gas and the total cost at the current fee.
 
 Every configured external address (tokens, price feeds, sequencer feed) is checked before
-anything is sent: code present and the interface answering (decimals(), latestRoundData()).
+anything is sent: code present and the interface answering (decimals(), latestRoundData()). So
+is every role a kept contract sets once (the engine's order and perp books, `Call.only_if`): a
+run that would need to replace one stops with one line before it deploys or sends anything.
 Progress goes through ape's logger (levels, `-v`), or through `log` when the caller gives one.
 """
 
@@ -42,6 +44,7 @@ from kappa_ops.config import ROOT, WAD, DeployConfig, config_path, load_config
 from kappa_ops.plan import (
     ZERO_ADDRESS,
     Call,
+    Check,
     Deploy,
     Fix,
     Network,
@@ -51,9 +54,11 @@ from kappa_ops.plan import (
     Setting,
     describe,
     make_plan,
+    refs,
     settings,
     source_fixes,
 )
+from keeper.perp import PerpParams
 
 DEPLOYMENTS_DIR = ROOT / "deployments"
 MODES = ("deploy", "check", "apply", "dry-run")
@@ -350,16 +355,59 @@ def _normal(value: Any) -> Any:
     return str(value).lower()
 
 
+def _holds(check: Check, target: Any, addresses: dict[str, str]) -> bool:
+    got = getattr(target, check.view)(*_resolve(check.args, addresses, 0))
+    if check.op == "nonzero":
+        return bool(got)
+    return _same(got, _resolve(check.expect, addresses, 0))
+
+
 def _check_holds(call: Call, contracts: dict[str, Any], addresses: dict[str, str]) -> bool:
     assert call.check is not None
-    target = contracts[call.check_target]
-    got = getattr(target, call.check.view)(*_resolve(call.check.args, addresses, 0))
-    if call.check.op == "nonzero":
-        return bool(got)
-    return _same(got, _resolve(call.check.expect, addresses, 0))
+    return _holds(call.check, contracts[call.check_target], addresses)
+
+
+def _blocked(
+    plan: Plan, contracts: dict[str, Any], addresses: dict[str, str], record: Path
+) -> list[str]:
+    """One line per wiring call that can no longer succeed: its `only_if` fails on a kept
+    target (a role the contract sets once is set) and its check does not hold, or refers to a
+    contract this run would deploy (which the target can no longer take)."""
+    out: list[str] = []
+    for call in plan.calls:
+        guard, check = call.only_if, call.check
+        if guard is None or call.target not in contracts:
+            continue
+        target = contracts[call.target]
+        if _holds(guard, target, addresses):
+            continue
+        wanted = (
+            [n for n in refs((check.args, check.expect)) if n not in addresses] if check else []
+        )
+        if (
+            check is not None
+            and not wanted
+            and call.check_target in contracts
+            and _holds(check, contracts[call.check_target], addresses)
+        ):
+            continue
+        current = getattr(target, guard.view)(*_resolve(guard.args, addresses, 0))
+        new = f"a new {wanted[0]}" if wanted else describe(check.expect if check else call.args)
+        out.append(
+            f"{call.label}: {call.target} {target.address} already has {guard.view}() = "
+            f"{current}, which it sets once, so it cannot take {new}; restore that contract's "
+            f"entry in {record}, or remove {call.target}'s to redeploy it and what is built on it"
+        )
+    return out
 
 
 def _render(value: Any, unit: str) -> str:
+    if unit == "perp" and isinstance(value, int):
+        p = PerpParams.unpack(value)
+        return (
+            f"band {_render(p.band, 'wad')}, half_life {p.half_life}, "
+            f"convergence_hours {p.convergence_hours}, max_rate {_render(p.max_rate, 'wad')}"
+        )
     if unit == "wad" and isinstance(value, int):
         if value >= 2**255:
             return "unlimited"
@@ -538,6 +586,8 @@ def drift(result: Deployment, config: DeployConfig) -> list[Drift]:
             if result_notes not in result.notes:
                 result.notes.append(result_notes)
             continue
+        if s.requires is not None and not getattr(contracts[s.target], s.requires)():
+            continue  # nothing to compare yet (the wiring call that sets it is due)
         got: Any = view(*s.args)
         got = _normal(got)
         for i in s.pick:
@@ -574,6 +624,15 @@ def _execute(
             container = _container(run.project, d.contract)
             addresses[d.name] = recorded[d.name]
             result.contracts[d.name] = container.at(recorded[d.name])
+    blocked = _blocked(plan, result.contracts, addresses, run.path)
+    if blocked:
+        if mode != "check":
+            more = f" (and {len(blocked) - 1} more)" if len(blocked) > 1 else ""
+            raise DeployError(blocked[0] + more)
+        for line in blocked:
+            run.log(f"blocked  {line}")
+    for d in plan.deploys:
+        if d.keep:
             continue
         if mode == "check":
             run.log(f"missing  {d.name} ({d.contract}): would deploy")
@@ -589,8 +648,11 @@ def _execute(
             else:
                 due = not run.once_done(_once_key(call, addresses))
         elif call.check is not None:
-            missing = call.target not in result.contracts or (
-                call.check_target not in result.contracts
+            # A check on a contract not deployed, or naming one (--check), cannot hold yet.
+            missing = (
+                call.target not in result.contracts
+                or call.check_target not in result.contracts
+                or any(n not in addresses for n in refs((call.check.args, call.check.expect)))
             )
             due = True if missing else not _check_holds(call, result.contracts, addresses)
         else:
@@ -799,6 +861,9 @@ def next_steps(result: Deployment, log: Callable[[str], None]) -> None:
     log("next steps (docs/runbook-testnet.md):")
     log(f"  1. feed the vol oracle: VolOracle({vol}).update(expiry, atm, skew) from a feeder")
     log(f"  2. list series: MarginEngine({engine}).list_series(expiry, strike, is_call)")
+    if "order_book" in result.contracts:
+        book = result.address("order_book")
+        log(f"     makers sign orders for OrderBook({book}) (the EIP-712 verifyingContract)")
     log(
         "  3. hand over roles: engine.set_role('risk_admin'|'guardian', ...), "
         "vol_oracle.add_feeder(<keeper>), transfer_ownership to a multisig"

@@ -16,9 +16,13 @@ Arguments refer to other contracts of the plan with `Ref(name)` and to the chain
 `Now(offset)`; the executor (`kappa_ops.deployer`) resolves them.
 
 Names: usd, weth (local tokens), feed_<decimals> (mock price feeds), sequencer_feed, oracle,
-vol_oracle, calculator, engine, router, pool_<fee_bps>, liquidator. The deployer holds every
-role afterwards (owner, risk admin, guardian, VolOracle feeder); hand them over with the
-contracts' own role functions.
+vol_oracle, calculator, engine, router, pool_<fee_bps>, liquidator, order_book (OrderBook: the
+signed orders, the engine's "orders" role) and perp_book (PerpBook: the perp, the engine's
+"perps" role). The engine takes each book once: a call with `only_if` (the engine's view still
+zero) that can no longer succeed stops the executor before it sends anything. The perp is
+listed while the deployer is still the engine's risk admin: the plan hands over no role, so the
+deployer holds every one afterwards (owner, risk admin, guardian, VolOracle feeder); hand them
+over with the contracts' own role functions once the deployment is complete.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 from kappa_ops.config import DeployConfig
 from keeper.interest import RateParams
+from keeper.perp import PerpParams
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -98,6 +103,9 @@ class Call:
     check: Check | None = None  # skip when the check holds
     once: bool = False  # or: a one-shot call, sent once per address of `target` (recorded)
     check_on: str | None = None  # the contract the check reads (default: target)
+    # The call can succeed only while this holds on `target` (a role set once): when it no
+    # longer does and `check` fails, the deployment cannot be completed as planned.
+    only_if: Check | None = None
 
     @property
     def check_target(self) -> str:
@@ -125,6 +133,11 @@ class Plan:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(d.name for d in self.deploys)
+
+
+def refs(value: Any) -> tuple[str, ...]:
+    """The names of the plan's contracts that `value` (an argument, a check) refers to."""
+    return tuple(_refs(value))
 
 
 def _refs(value: Any) -> Iterable[str]:
@@ -262,6 +275,8 @@ def make_plan(
             )
         )
     deploys.append(Deploy("liquidator", "Liquidator", (Ref("engine"), *config.liquidator.args())))
+    deploys.append(Deploy("order_book", "OrderBook", (Ref("engine"),)))
+    deploys.append(Deploy("perp_book", "PerpBook", (Ref("engine"),)))
 
     # Wiring: each call is skipped when its check already holds.
     for feeder in (deployer, *config.feeders):
@@ -302,6 +317,29 @@ def make_plan(
             Check("liquidator", (), Ref("liquidator")),
         )
     )
+    for role, name, view in (
+        ("orders", "order_book", "order_book"),
+        ("perps", "perp_book", "perp_book"),
+    ):
+        calls.append(
+            Call(
+                f"engine {role} book",
+                "engine",
+                "set_role",
+                (role, Ref(name)),
+                Check(view, (), Ref(name)),
+                only_if=Check(view, (), ZERO_ADDRESS),
+            )
+        )
+    # While the deployer is the engine's risk admin (it is from the engine's constructor on).
+    calls.append(Call("perp listed", "perp_book", "list_perp", config.perp.args(), Check("listed")))
+    funding = config.perp.max_rate * config.risk.grid.horizon // 3600
+    gap = config.risk.im.a_perp - config.risk.mm.a_perp
+    if funding > gap:
+        notes.append(
+            f"perp.max_rate: funding over the margin horizon (up to {funding / 1e18:.4g} of the "
+            f"notional) exceeds im.a_perp - mm.a_perp ({gap / 1e18:.4g})"
+        )
     if mocks is not None:
         for pool in config.pools:
             if not pool.depth:
@@ -362,7 +400,9 @@ class Fix:
 @dataclass(frozen=True)
 class Setting:
     """`target.view(*args)` (its item `pick` for a struct or tuple answer) should equal
-    `expect`; `fix` makes it so. `unit` renders values: "wad", "int" or "address"."""
+    `expect`; `fix` makes it so. `unit` renders values: "wad", "int", "address" or "perp" (a
+    PerpBook params lane). With `requires` (a bool view of `target`) the setting is compared
+    only while that view is true (a market not listed yet has no parameters to read)."""
 
     key: str  # the config key path, e.g. "oracle.min_sources"
     target: str
@@ -372,6 +412,7 @@ class Setting:
     args: tuple[Any, ...] = ()
     pick: tuple[int, ...] = ()
     unit: str = "int"
+    requires: str | None = None
 
 
 def settings(config: DeployConfig) -> tuple[Setting, ...]:
@@ -446,7 +487,7 @@ def settings(config: DeployConfig) -> tuple[Setting, ...]:
     )
     for i, mode in ((0, "im"), (1, "mm")):
         spec = r.im if mode == "im" else r.mm
-        for j, name in enumerate(("k", "v", "a", "conf", "haircut")):
+        for j, name in enumerate(("k", "v", "a", "conf", "haircut", "a_perp")):
             out.append(
                 Setting(
                     f"risk.{mode}.{name}",
@@ -524,6 +565,19 @@ def settings(config: DeployConfig) -> tuple[Setting, ...]:
                 unit="address",
             ),
         ]
+    perp = config.perp
+    out.append(
+        Setting(
+            "perp",
+            "perp_book",
+            "market",
+            PerpParams(*perp.args()).pack(),
+            Fix("perp_book", "set_params", perp.args()),
+            pick=(4,),  # perp.Market.params
+            unit="perp",
+            requires="listed",
+        )
+    )
     q = config.liquidator
     liq_fix = Fix("liquidator", "set_params", q.args())
     for name in ("d_start", "d_max", "duration", "fund_share", "buffer", "dust"):

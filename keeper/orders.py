@@ -2,8 +2,10 @@
 
 An order is `{maker, series_id, is_buy, size, price, nonce, deadline}` (DESIGN.md, "Margin
 engine"), a dict keyed by `ORDER_FIELDS`, signed under the domain `{name "Kappa", version "1",
-chainId, verifyingContract = the MarginEngine}`. The engine tracks partial fills and cancels by
-the order's digest, so `digest` is also how a maker finds its order's state on chain.
+chainId, verifyingContract = the OrderBook}` (contracts/margin/OrderBook.vy, the engine's
+"orders" book: it verifies the signature and tracks partial fills and cancels by the order's
+digest), so `digest` is also how a maker finds its order's state on chain (`filled`,
+`cancelled` on the book).
 
 `digest` computes the EIP-712 hash directly (two keccaks over fixed-width words, fast enough for
 a fuzzer signing thousands of orders); `typed_message` builds the same message with
@@ -47,24 +49,24 @@ def _word(value: int | bool | str) -> bytes:
     return int(value).to_bytes(32, "big")
 
 
-def domain(chain_id: int, engine: str) -> dict[str, Any]:
-    """The EIP-712 domain of the engine at `engine` on chain `chain_id`."""
+def domain(chain_id: int, order_book: str) -> dict[str, Any]:
+    """The EIP-712 domain of the order book at `order_book` on chain `chain_id`."""
     return {
         "name": DOMAIN_NAME,
         "version": DOMAIN_VERSION,
         "chainId": int(chain_id),
-        "verifyingContract": str(engine),
+        "verifyingContract": str(order_book),
     }
 
 
-def domain_separator(chain_id: int, engine: str) -> bytes:
-    """keccak256(abi_encode(DOMAIN_TYPEHASH, keccak("Kappa"), keccak("1"), chainId, engine))."""
+def domain_separator(chain_id: int, order_book: str) -> bytes:
+    """keccak256(abi_encode(DOMAIN_TYPEHASH, keccak("Kappa"), keccak("1"), chainId, order_book))."""
     return keccak(
         _DOMAIN_TYPEHASH
         + keccak(text=DOMAIN_NAME)
         + keccak(text=DOMAIN_VERSION)
         + _word(int(chain_id))
-        + _word(str(engine))
+        + _word(str(order_book))
     )
 
 
@@ -74,22 +76,24 @@ def order_digest(separator: bytes, order: dict[str, Any]) -> bytes:
     return keccak(b"\x19\x01" + separator + struct)
 
 
-def digest(chain_id: int, engine: str, order: dict[str, Any]) -> bytes:
-    """The order's digest for the engine at `engine` on chain `chain_id`."""
-    return order_digest(domain_separator(chain_id, engine), order)
+def digest(chain_id: int, order_book: str, order: dict[str, Any]) -> bytes:
+    """The order's digest for the order book at `order_book` on chain `chain_id`."""
+    return order_digest(domain_separator(chain_id, order_book), order)
 
 
-def typed_message(chain_id: int, engine: str, order: dict[str, Any]) -> SignableMessage:
-    """The order as an EIP-712 message (eth_account), ready for `Account.sign_message`."""
-    return encode_typed_data(domain(chain_id, engine), ORDER_TYPES, order)
+def typed_message(chain_id: int, order_book: str, order: dict[str, Any]) -> SignableMessage:
+    """The order as an EIP-712 message (eth_account) for the order book at `order_book`, ready
+    for `Account.sign_message`."""
+    return encode_typed_data(domain(chain_id, order_book), ORDER_TYPES, order)
 
 
-def sign(key: bytes, chain_id: int, engine: str, order: dict[str, Any]) -> bytes:
-    """The maker's 65-byte r || s || v signature (v in {27, 28}, low s) of `order`."""
-    message = typed_message(chain_id, engine, order)
+def sign(key: bytes, chain_id: int, order_book: str, order: dict[str, Any]) -> bytes:
+    """The maker's 65-byte r || s || v signature (v in {27, 28}, low s) of `order` for the
+    order book at `order_book`."""
+    message = typed_message(chain_id, order_book, order)
     return bytes(Account.sign_message(message, key).signature)
 
 
 def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
-    """The order as the engine's ABI struct (`fill`, `cancel`)."""
+    """The order as the contracts' ABI struct (the engine's `fill`, the book's `cancel`)."""
     return tuple(order[f] for f in ORDER_FIELDS)

@@ -130,6 +130,7 @@ def attach(records_dir: Path, log: Any = print) -> Any:
     d.config = config
     d.dep = deploy(config, records_dir=records_dir, log=lambda _line: None)
     d.engine, d.oracle, d.vol = d.dep["engine"], d.dep["oracle"], d.dep["vol_oracle"]
+    d.order_book = d.dep["order_book"]  # orders are signed for it (EIP-712 domain)
     d.usd, d.weth, d.liquidator = d.dep["usd"], d.dep["weth"], d.dep["liquidator"]
     d.pools = [d.dep[p.name] for p in config.pools]
     d.fees = [p.fee_bps for p in config.pools]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from keeper.perp import WAD, PerpParams
 from tests.integration.conftest import require_anvil, run_driver
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,7 @@ DRIVER = textwrap.dedent(
         lines = []
         dry = deploy_from_files(records_dir=records, dry_run=True, log=lines.append)
         engine = first["engine"]
+        order_book, perp_book = first["order_book"], first["perp_book"]
         out = {
             "chain_id": first.chain_id,
             "first_deployed": first.deployed,
@@ -46,6 +48,13 @@ DRIVER = textwrap.dedent(
             "addresses_equal": {n: first.address(n) == second.address(n) for n in first.contracts},
             "router_wired": engine.router() == first.address("router"),
             "liquidator_wired": engine.liquidator() == first.address("liquidator"),
+            "order_book_wired": engine.order_book() == first.address("order_book"),
+            "perp_book_wired": engine.perp_book() == first.address("perp_book"),
+            "books_engine": [b.ENGINE() == engine.address for b in (order_book, perp_book)],
+            # Orders are signed for the order book: it is the EIP-712 domain's contract.
+            "domain_contract": order_book.eip712Domain()[4] == first.address("order_book"),
+            "perp_listed": bool(perp_book.listed()),
+            "perp_params": int(perp_book.market().params),
             "venues": [bool(engine.is_venue(first.address(p))) for p in POOLS],
             "pool_supply": [int(first[p].totalSupply()) for p in POOLS],
             "oracle_price": int(first["oracle"].price()[0]),
@@ -61,7 +70,8 @@ def _run(network: str, records: Path, timeout: int) -> dict:
 
 
 def _check(result: dict, records: Path) -> None:
-    assert len(result["first_deployed"]) == 15
+    assert len(result["first_deployed"]) == 17
+    assert {"order_book", "perp_book"} <= set(result["first_deployed"])
     assert result["first_calls"] > 0
     # The second run finds everything recorded and on chain, and every wiring check holding.
     assert result["second_deployed"] == []
@@ -69,12 +79,29 @@ def _check(result: dict, records: Path) -> None:
     assert result["dry_lines"] == []
     assert all(result["addresses_equal"].values())
     assert result["router_wired"] and result["liquidator_wired"]
+    assert result["order_book_wired"] and result["perp_book_wired"]
+    assert result["books_engine"] == [True, True]
+    assert result["domain_contract"]
+    assert result["perp_listed"]
+    assert result["perp_params"] == PerpParams(WAD // 50, 1800, 8, WAD // 2000).pack()
     assert result["venues"] == [True, True, True]
     assert all(s > 0 for s in result["pool_supply"])
     assert result["oracle_price"] == 3000 * 10**18
     assert result["risk_increase_allowed"]
     record = json.loads(next(records.glob("*.json")).read_text())
-    assert set(record["contracts"]) >= {"engine", "liquidator", "router", "pool_5"}
+    assert set(record["contracts"]) >= {
+        "engine",
+        "liquidator",
+        "router",
+        "pool_5",
+        "order_book",
+        "perp_book",
+    }
+    assert record["contracts"]["order_book"]["contract"] == "OrderBook"
+    assert record["contracts"]["perp_book"]["contract"] == "PerpBook"
+    assert record["contracts"]["perp_book"]["args"] == [record["contracts"]["engine"]["address"]]
+    labels = {c["label"] for c in record["calls"]}
+    assert {"engine orders book", "engine perps book", "perp listed"} <= labels
 
 
 def test_deploy_twice_on_anvil(tmp_path: Path):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from keeper.perp import PerpParams
 from tests.integration.conftest import ROOT, child_env, run_driver, start_anvil
 
 pytestmark = pytest.mark.integration
@@ -101,10 +102,11 @@ def test_keystore_account_deploys_with_closed_stdin_and_no_prompt(tmp_path: Path
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
     assert "Sign:" not in output
-    assert "15 deployed" in output
+    assert "17 deployed" in output
     record = json.loads((records / "base-local-31337.json").read_text())
     assert record["network"] == "base:local"
-    assert len(record["contracts"]) == 15
+    assert len(record["contracts"]) == 17
+    assert {"order_book", "perp_book"} <= set(record["contracts"])
     assert record["calls"] and all(c["tx"] and c["block"] for c in record["calls"])
     # The keystore account signed everything: it is the deployer the plan made a feeder.
     feeder = [c for c in record["calls"] if c["method"] == "add_feeder"]
@@ -216,6 +218,27 @@ with networks.parse_network_choice("base:local:foundry", provider_settings={"hos
     out["after"] = [d.key for d in after.drift]
     out["min_sources"] = int(applied["oracle"].min_sources())
     out["duration"] = int(applied["liquidator"].duration())
+    out["perp_params"] = int(applied["perp_book"].market().params)
+
+    # The record loses the order book: the engine has one and takes a book once, so the run
+    # stops before it deploys or sends anything (and --check reports it).
+    path = next(records.glob("*.json"))
+    data = json.loads(path.read_text())
+    del data["contracts"]["order_book"]
+    path.write_text(json.dumps(data))
+    nonce = applied.deployer.nonce
+    try:
+        deploy(load_config(changed), records_dir=records, log=quiet)
+        out["blocked"] = None
+    except DeployError as exc:
+        out["blocked"] = str(exc)
+    out["blocked_nonce"] = applied.deployer.nonce == nonce
+    out["blocked_record"] = sorted(json.loads(path.read_text())["contracts"]) == sorted(
+        data["contracts"]
+    )
+    lines = []
+    deploy(load_config(changed), mode="check", records_dir=records, log=lines.append)
+    out["blocked_check"] = [l for l in lines if l.startswith("blocked")]
 """
 
 
@@ -223,7 +246,9 @@ def test_interrupted_deploy_resumes_and_drift_is_reported_and_applied(tmp_path: 
     url, _ = anvil
     first = _local_copy(tmp_path, "first.yaml", "")
     changed = _local_copy(
-        tmp_path, "changed.yaml", "oracle: {min_sources: 2}\nliquidator: {duration: 900}\n"
+        tmp_path,
+        "changed.yaml",
+        "oracle: {min_sources: 2}\nliquidator: {duration: 900}\nperp: {band: 0.03}\n",
     )
     records = tmp_path / "records"
     r = _driver(DRIFT_DRIVER, url, str(first), str(changed), str(records), timeout=600)
@@ -234,16 +259,31 @@ def test_interrupted_deploy_resumes_and_drift_is_reported_and_applied(tmp_path: 
     assert r["once_recorded"] == ["sequencer up since before the grace period"]
     assert r["again"] == [[], []]
     # Drift: listed with its fixes, warned about on a plain run, sent with --apply.
-    assert r["check_keys"] == ["liquidator.duration", "oracle.min_sources"]
+    assert r["check_keys"] == ["liquidator.duration", "oracle.min_sources", "perp"]
     text = "\n".join(r["check_lines"])
     assert "oracle.min_sources: chain 3, config 2" in text
     assert "oracle.set_min_sources(2)" in text
     assert "liquidator.set_params(" in text
+    assert (
+        "perp: chain band 0.02, half_life 1800, convergence_hours 8, max_rate 0.0005, "
+        "config band 0.03, half_life 1800, convergence_hours 8, max_rate 0.0005"
+    ) in text
+    band = 3 * 10**16
+    assert f"perp_book.set_params({band}, 1800, 8, {5 * 10**14})" in text
     assert r["plain"][:2] == [[], []] and r["plain_warned"]
-    assert r["applied"] == ["oracle.set_min_sources(2)", r["applied"][1]]
-    assert r["applied"][1].startswith("liquidator.set_params(")
+    assert r["applied"][0] == "oracle.set_min_sources(2)"
+    assert r["applied"][1] == f"perp_book.set_params({band}, 1800, 8, {5 * 10**14})"
+    assert r["applied"][2].startswith("liquidator.set_params(") and len(r["applied"]) == 3
     assert r["after"] == []
     assert (r["min_sources"], r["duration"]) == (2, 900)
+    assert r["perp_params"] == PerpParams(band, 1800, 8, 5 * 10**14).pack()
+    # A book the engine already has cannot be replaced: one line, nothing sent or recorded.
+    blocked = r["blocked"]
+    assert blocked is not None and "\n" not in blocked
+    assert blocked.startswith("engine orders book: engine 0x")
+    assert "already has order_book() = 0x" in blocked and "a new order_book" in blocked
+    assert r["blocked_nonce"] and r["blocked_record"]
+    assert len(r["blocked_check"]) == 1 and "engine orders book" in r["blocked_check"][0]
 
 
 def test_cli_check_exits_3_on_drift_and_apply_reconciles(tmp_path: Path, anvil):

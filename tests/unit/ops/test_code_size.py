@@ -21,7 +21,8 @@ def deployed(proto):
         "VolOracle": proto.vol,
         "Router": router,
         "ConstantProductPool": pools[0],
-        "PerpBook": boa.load_partial("contracts/margin/PerpBook.vy").deploy(proto.engine.address),
+        "OrderBook": proto.order_book,
+        "PerpBook": proto.perp_book,
     }
 
 
@@ -35,6 +36,7 @@ def deployed(proto):
         "VolOracle",
         "Router",
         "ConstantProductPool",
+        "OrderBook",
         "PerpBook",
     ],
 )
