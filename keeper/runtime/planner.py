@@ -34,9 +34,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from keeper.hedging import delta_ratio, needs_hedge, plan_hedge
+from keeper.hedging import VENUE_PERP, delta_ratio, hedge_venue, needs_hedge, plan_hedge
 from keeper.liquidation import plan_liquidations, price_limit
+from keeper.orders import as_tuple
 from keeper.routing import amount_out_exact
+from keeper.runtime.perp_quotes import SignedQuote, quote_arrays
 from keeper.runtime.settings import KeeperSettings
 
 WAD = 10**18
@@ -69,7 +71,7 @@ class Action:
     in-flight tracking (one action per key at a time)."""
 
     kind: str  # start_auction | bid | end_auction | settle_expiry | settle_positions | settle_perp
-    # | swap | vol_update
+    # | swap | fill (a perp hedge) | vol_update
     target: str  # "liquidator", "engine" or "vol_oracle"
     args: tuple[Any, ...]
     account: str | None = None
@@ -293,6 +295,17 @@ class Pools:
     reserves_cash: Sequence[int]
 
 
+@dataclass(frozen=True)
+class PerpVenue:
+    """The perp as a hedge venue this block: the live signed quotes, the index price and the
+    funding rate per hour (PerpBook.funding_rate) as floats, and the band (a fraction)."""
+
+    quotes: Sequence[SignedQuote]
+    spot: float
+    funding_rate: float
+    band: float
+
+
 def plan_hedges(
     addresses: Sequence[str],
     rows: Sequence[int],
@@ -306,13 +319,17 @@ def plan_hedges(
     settings: KeeperSettings,
     in_flight: Collection[tuple[str, str]] = (),
     underlying_decimals: int = 18,
+    perp: PerpVenue | None = None,
 ) -> list[Action]:
     """`MarginEngine.swap` for every operated account whose |net delta| / gross left the band:
-    back to zero delta, split across the pools (keeper.hedging.plan_hedge). The delta test is
-    vectorized; only the accounts due get an order. The swaps are mined in sending order in
-    the same block, so each hedge is planned on the reserves the earlier ones leave (their
-    exact integer outputs): a second hedge quoted on the block's reserves would miss its
-    `min_out` after the first moved the pools."""
+    back to zero delta, split across the pools (keeper.hedging.plan_hedge), or, with `perp`,
+    a fill of the perp quote that costs less (keeper.hedging.hedge_venue: the pools' impact
+    and fees against the quote's premium plus the funding expected over
+    `hedge.perp_holding_hours`). The delta test is vectorized; only the accounts due get an
+    order. The hedges are mined in sending order in the same block, so each is planned on the
+    reserves and quote sizes the earlier ones leave (their exact integer outputs): a second
+    hedge quoted on the block's reserves would miss its `min_out` after the first moved the
+    pools."""
     h = settings.hedge
     idx = np.asarray(rows, dtype=np.int64)
     if idx.size == 0:
@@ -323,11 +340,20 @@ def plan_hedges(
     out: list[Action] = []
     ratios = delta_ratio(np.nan_to_num(d), g)
     ru, rc = list(pools.reserves_underlying), list(pools.reserves_cash)
+    remaining = [int(q.order["size"]) for q in perp.quotes] if perp is not None else []
     for k in np.flatnonzero(due):
         i = int(idx[k])
         addr = addresses[i]
-        if ("swap", addr.lower()) in busy:
+        if ("swap", addr.lower()) in busy or ("fill", addr.lower()) in busy:
             continue
+        if perp is not None and perp.quotes:
+            taken = _perp_hedge(
+                addr, float(d[k]), float(underlying[i]), ru, rc, pools, perp, remaining,
+                underlying_decimals, settings,
+            )  # fmt: skip
+            if taken is not None:
+                out.append(taken)
+                continue
         order = plan_hedge(
             float(d[k]),
             float(underlying[i]),
@@ -371,3 +397,48 @@ def plan_hedges(
             )
         )
     return out
+
+
+def _perp_hedge(
+    addr: str,
+    delta: float,
+    held: float,
+    ru: list[int],
+    rc: list[int],
+    pools: Pools,
+    perp: PerpVenue,
+    remaining: list[int],
+    underlying_decimals: int,
+    settings: KeeperSettings,
+) -> Action | None:
+    """The fill of a perp quote for one account's hedge, if the perp is the cheaper venue
+    (`remaining` loses the size taken); None to hedge through the pools."""
+    choice = hedge_venue(
+        delta,
+        perp.spot,
+        ru,
+        rc,
+        list(pools.fees_bps),
+        quote_arrays(perp.quotes, remaining),
+        perp.funding_rate,
+        settings.hedge.perp_holding_hours,
+        perp.band,
+        underlying_held=held,
+        underlying_decimals=underlying_decimals,
+    )
+    if int(choice.venue) != VENUE_PERP:
+        return None
+    j = int(choice.perp_quote)
+    quote = perp.quotes[j]
+    amount = min(round(abs(delta) * WAD), remaining[j])
+    if amount <= 0:
+        return None
+    remaining[j] -= amount
+    side = "sell" if delta > 0 else "buy"
+    reason = (
+        f"delta {delta:+.4f}: {side} {amount / WAD:.6g} perp at "
+        f"{quote.order['price'] / WAD:.2f} (cost {float(choice.perp_cost):.2f} USD "
+        f"vs pools {float(choice.pool_cost):.2f})"
+    )
+    args = (as_tuple(quote.order), quote.signature, amount, addr)
+    return Action("fill", "engine", args, account=addr, reason=reason)

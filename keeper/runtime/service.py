@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from keeper import margin as km
+from keeper import perp as kp
 from keeper.hedging import needs_hedge
 from keeper.runtime import volfeed
 from keeper.runtime.chain import (
@@ -54,7 +55,16 @@ from keeper.runtime.chain import (
 )
 from keeper.runtime.health import HealthState, health_report, rpc_head, serve
 from keeper.runtime.mirror import WAD, Mirror, MirrorError, repair_account
-from keeper.runtime.planner import Action, BlockInputs, Pools, bid_profit, plan_block, plan_hedges
+from keeper.runtime.perp_quotes import live, load_quotes
+from keeper.runtime.planner import (
+    Action,
+    BlockInputs,
+    PerpVenue,
+    Pools,
+    bid_profit,
+    plan_block,
+    plan_hedges,
+)
 from keeper.runtime.settings import KeeperSettings
 from keeper.runtime.sharding import Takeover, key_owner, own_books, row_owner
 from keeper.runtime.txmanager import (
@@ -75,6 +85,7 @@ GAS_ESTIMATE = {
     "settle_positions": 600_000,
     "settle_perp": 150_000,
     "swap": 1_500_000,
+    "fill": 600_000,
     "vol_update": 120_000,
 }
 
@@ -623,6 +634,7 @@ class Keeper:
         venues = Pools(
             [str(p.address) for p, _, _ in self.pools], [f for _, f, _ in self.pools], ru, rc
         )
+        perp = self._perp_venue(float(market.spot), now, {m.addresses[i].lower() for i in rows})
         return plan_hedges(
             m.addresses,
             rows,
@@ -635,7 +647,22 @@ class Keeper:
             now,
             self.s,
             self.txm.in_flight(),
+            perp=perp,
         )
+
+    def _perp_venue(self, spot: float, now: int, hedged: set[str]) -> PerpVenue | None:
+        """The perp as a hedge venue, when the deployment has one and a quotes file is set:
+        the live quotes not made by a hedged account, the funding rate and the band."""
+        path = self.s.hedge.perp_quotes
+        if path is None or self.perp_book is None:
+            return None
+        quotes = live(load_quotes(self.root / path), now, hedged)
+        if not quotes:
+            return None
+        params = self.perp_book.market()
+        band = kp.PerpParams.unpack(int(params[4])).band / WAD
+        rate = int(self.perp_book.funding_rate()) / WAD
+        return PerpVenue(quotes, spot, rate, band)
 
     def _execute(self, action: Action, spot: float, block: int) -> None:
         contract = self.contracts[action.target]

@@ -93,6 +93,11 @@ class HedgeSettings(_Model):
     slippage: float = Field(0.005, ge=0, lt=0.05)  # min_out below the exact pool quote
     deadline_seconds: int = Field(600, ge=1)
     min_gross: float = Field(0.0, ge=0)  # ignore accounts with a smaller gross option size
+    # Signed perp quotes (keeper/runtime/perp_quotes.py), a JSON file relative to the project
+    # root; absent: hedge through the pools only. The perp's expected funding is priced over
+    # `perp_holding_hours`.
+    perp_quotes: str | None = None
+    perp_holding_hours: float = Field(8.0, gt=0, le=24 * 30)
 
 
 class SettlementSettings(_Model):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from keeper.orders import as_tuple
+from keeper.runtime.perp_quotes import SignedQuote
 from keeper.runtime.planner import (
     WAD,
     BlockInputs,
@@ -18,6 +21,7 @@ from keeper.runtime.planner import (
     taken_fraction,
 )
 from keeper.runtime.settings import KeeperConfigError, KeeperSettings, load_keeper, parse_keeper
+from keeper.series import PERP_ID
 
 TERMS = LiquidatorTerms(
     d_start=0.02, d_max=0.15, duration=600, fund_share=0.5, buffer=50.0, dust=100.0
@@ -238,3 +242,81 @@ def test_hedges_in_one_block_are_planned_on_the_reserves_the_earlier_ones_leave(
     assert b is not None and stale is not None
     assert second.args[3] == [x for x in b.legs if x > 0] and second.args[4] == b.min_out
     assert sum(b.legs) > sum(stale.legs)  # the second buys the same units at a higher price
+
+
+def _perp_quote(maker: str, is_buy: bool, size: float, price: float) -> SignedQuote:
+    order = {
+        "maker": maker,
+        "series_id": PERP_ID,
+        "is_buy": is_buy,
+        "size": int(size * WAD),
+        "price": int(price * WAD),
+        "nonce": 1,
+        "deadline": 2000,
+    }
+    return SignedQuote(order, b"\x01" * 65)
+
+
+def test_plan_hedges_takes_the_perp_quote_when_it_is_cheaper():
+    from keeper.hedging import pool_hedge_cost
+    from keeper.runtime.planner import PerpVenue, Pools, plan_hedges
+
+    # Shallow pools: buying 3 units costs tens of USD of impact and fees.
+    pools = Pools(["0xp30"], [30], [100 * WAD], [300_000 * 10**6])
+    net, gross, under = np.array([-3.0, -3.0]), np.array([10.0, 10.0]), np.array([0.0, 0.0])
+    s = KeeperSettings.model_validate({"roles": {"hedger": True}, "hedge": {"band": 0.02}})
+    pool_cost = float(pool_hedge_cost(-3.0, 3000.0, [100 * WAD], [300_000 * 10**6], [30]))
+    # An ask 1 USD over the index with no funding costs 3 USD: cheaper. The quote holds 4 units,
+    # so the second account's hedge (3 more) no longer fits and goes to the pools.
+    ask = _perp_quote("0xlp", False, 4.0, 3001.0)
+    venue = PerpVenue([ask], spot=3000.0, funding_rate=0.0, band=0.02)
+    first, second = plan_hedges(
+        ADDR[:2], [0, 1], net, gross, under, pools, "0xusd", "0xweth", 1000, s, perp=venue
+    )
+    assert pool_cost > 3.0
+    assert first.kind == "fill" and first.target == "engine" and first.account == ADDR[0]
+    assert first.args == (as_tuple(ask.order), ask.signature, 3 * WAD, ADDR[0])
+    assert "buy 3 perp at 3001.00 (cost 3.00 USD" in first.reason
+    assert second.kind == "swap" and second.account == ADDR[1]
+    # Funding paid by longs at 1% an hour over the 8 hours held (720 USD) makes the pools
+    # cheaper.
+    assert pool_cost < 720.0
+    costly = PerpVenue([ask], spot=3000.0, funding_rate=0.01, band=0.02)
+    kinds = [
+        a.kind
+        for a in plan_hedges(
+            ADDR[:1], [0], net, gross, under, pools, "0xusd", "0xweth", 1000, s, perp=costly
+        )
+    ]
+    assert kinds == ["swap"]
+
+
+def test_perp_quotes_parse_with_one_line_errors(tmp_path: Path):
+    from keeper.runtime.perp_quotes import QuoteError, live, load_quotes
+
+    good = {
+        "order": {
+            "maker": "0xAb", "series_id": str(PERP_ID), "is_buy": True, "size": 10**18,
+            "price": 3000 * 10**18, "nonce": 1, "deadline": 500,
+        },
+        "signature": "0x" + "11" * 65,
+    }  # fmt: skip
+    path = tmp_path / "q.json"
+    assert load_quotes(path) == []
+    path.write_text(json.dumps([good]))
+    (q,) = load_quotes(path)
+    assert q.order["series_id"] == PERP_ID and q.is_bid and len(q.signature) == 65
+    assert live([q], 500, set()) == [q] and live([q], 501, set()) == []
+    assert live([q], 100, {"0xab"}) == []
+    for bad, message in (
+        ({**good, "signature": "0x11"}, "expected 65 bytes"),
+        ({**good, "order": {**good["order"], "series_id": 7}}, "not the perp's id"),
+        ({**good, "order": {**good["order"], "size": -1}}, "must be >= 0"),
+        ({"order": {"maker": "0x1"}}, "missing series_id"),
+    ):
+        path.write_text(json.dumps([bad]))
+        with pytest.raises(QuoteError, match=message):
+            load_quotes(path)
+    path.write_text("{")
+    with pytest.raises(QuoteError, match="not JSON"):
+        load_quotes(path)
