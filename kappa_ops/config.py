@@ -183,14 +183,14 @@ class VolSpec(Spec):
 class ModeSpec(Spec):
     """A margin mode (risk.Mode, in the contract's order): spot-shock multiplier k, vol shock v,
     short-option contingency a, confidence contingency conf, underlying haircut, and the perp
-    contingency a_perp (in [0, 0.2]; docs/margin_model.md)."""
+    contingency a_perp (in [0, 0.2] in whole basis points; docs/margin_model.md)."""
 
     k: Wad
     v: Wad
     a: Wad
     conf: Wad
     haircut: Wad
-    a_perp: Annotated[int, _bounded_wad("0", "0.2")]
+    a_perp: Annotated[int, _bounded_wad("0", "0.2", "0.0001")]
 
 
 class GridSpec(Spec):

@@ -125,6 +125,7 @@ MODE_BOUNDS = {
     "haircut": (0, WAD // 2),
     "a_perp": (0, WAD // 5),
 }
+A_PERP_STEP = 10**14  # one basis point, as a wad
 N_BOUNDS = (1, MAX_N)
 HORIZON_BOUNDS = (3600, 30 * 86_400)  # seconds
 U_MAX_BOUND = 9 * WAD // 10  # 0 <= u_min <= u_max <= 0.9
@@ -146,6 +147,9 @@ def _bounds_error(
         for value, (field, (low, high)) in zip(mode, MODE_BOUNDS.items(), strict=True):
             if not b(low) <= value <= b(high):
                 return f"{name} {field} must lie in [{low / WAD:g}, {high / WAD:g}]"
+    # The engine stores a_perp in whole basis points (contracts/margin/params.vy).
+    if one == WAD and any(int(m[5]) % A_PERP_STEP for m in (mm, im)):
+        return "a_perp must be a whole number of basis points"
     if not all(i >= m for i, m in zip(im, mm, strict=True)):
         return "every IM parameter must be at least its MM counterpart"
     n, horizon, u_min, u_max, tau_ref, tau_floor, v_max = grid

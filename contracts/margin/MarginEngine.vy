@@ -83,6 +83,8 @@ EXPIRY_TIME_OF_DAY: constant(uint256) = 8 * 3600
 MAX_STRIKE_RATIO: constant(uint256) = 10
 # Series ids and position words: contracts/margin/positions.vy.
 SIZE_BITS: constant(uint256) = positions.SIZE_BITS
+SHARES_MASK: constant(uint256) = 2**96 - 1
+PERP_HOLDER: constant(uint256) = 2**127
 # A hedge swap must return at least (1 - 5%) of its input's oracle value: an operator cannot
 # give an account's collateral away through a bad trade.
 MAX_SWAP_LOSS: constant(uint256) = WAD // 20
@@ -228,9 +230,9 @@ cash_scale: public(uint256)
 underlying_scale: public(uint256)
 
 # Risk parameters.
-# The margin parameters in seven words, checked and packed by RiskCalculator.pack_params in the
+# The margin parameters in six words, checked and packed by RiskCalculator.pack_params in the
 # layout of contracts/margin/params.vy.
-_params: uint256[7]
+_params: uint256[6]
 cash_cap: public(uint256)
 underlying_cap: public(uint256)
 
@@ -241,8 +243,11 @@ _indices: uint256
 _totals: uint256
 _reserve_offset: int256
 _utilization_cap: uint256
-# Per account, one slot: borrow shares << 128 | supply shares (each below 2**96, the totals'
-# bound; an account holds one or the other).
+# Per account, one slot: borrow shares << 128 | PERP_HOLDER | supply shares (each below
+# 2**96, the totals' bound; an account holds one or the other). PERP_HOLDER marks an account
+# that ever held the perp: only its margin reads call PerpBook, and the margin read loads this
+# slot anyway. Share arithmetic never reaches the flag: the lower lane's shares stay below
+# 2**96 and never go negative.
 _cash_word: HashMap[address, uint256]
 underlying_balance: public(HashMap[address, uint256])
 total_underlying: public(uint256)
@@ -587,6 +592,8 @@ def fill(order: orders.Order, signature: Bytes[65], amount: uint256, taker: addr
         )
         self._add_cash(buyer, buyer_cash, True)
         self._add_cash(seller, seller_cash, True)
+        self._cash_word[buyer] |= PERP_HOLDER
+        self._cash_word[seller] |= PERP_HOLDER
     else:
         maker_before = self._portfolio(order.maker, market.spot)
         taker_before = self._portfolio(taker, market.spot)
@@ -753,7 +760,7 @@ def move_portfolio(account: address, receiver: address, fraction: uint256):
     underlying: uint256 = self.underlying_balance[account] * fraction // WAD
     self.underlying_balance[account] -= underlying
     self.underlying_balance[receiver] += underlying
-    if self.perp_book.address != empty(address):
+    if self._cash_word[account] & PERP_HOLDER != 0:
         # Both perps settle at the index, then q * fraction (toward zero) moves; interest
         # accrues first, logged before PerpBook's event.
         self._accrue()
@@ -762,6 +769,7 @@ def move_portfolio(account: address, receiver: address, fraction: uint256):
         source_cash, receiver_cash = extcall self.perp_book.move(account, receiver, fraction, convert(self._spot()[0], int256))
         self._add_cash(account, source_cash, True)
         self._add_cash(receiver, receiver_cash, True)
+        self._cash_word[receiver] |= PERP_HOLDER
     log PortfolioMoved(account=account, receiver=receiver, fraction=fraction)
 
 
@@ -800,7 +808,7 @@ def socialize_loss(receiver: address, amount: uint256):
     indices: uint256 = self._accrue()
     si: uint256 = interest.supply_index(indices)
     totals: uint256 = self._totals
-    own: uint256 = self._cash_word[receiver] & (2**128 - 1)
+    own: uint256 = self._cash_word[receiver] & SHARES_MASK
     others: uint256 = interest.supply_shares(totals) - own
     # The supply-index cut that takes `amount` from the other balances, rounded up, keeping
     # the index at MIN_SUPPLY_INDEX or above (share counts stay within the totals' bits).
@@ -887,7 +895,8 @@ def health(account: address, is_im: bool) -> (int256, uint256):
     @return health (USD wad), witness (w = s * (2n + 1) + (j + n); s: 0 down, 1 flat, 2 up).
     """
     market: risk.Market = self._market()
-    return self._health(self._portfolio(account, market.spot), market, is_im)
+    portfolio: risk.Portfolio = self._portfolio(account, market.spot)
+    return self._health(portfolio, market, is_im)
 
 
 @external
@@ -926,7 +935,8 @@ def account_greeks(account: address) -> (int256, int256, int256, int256):
     @return delta, gamma, vega, theta.
     """
     market: risk.Market = self._market()
-    return staticcall calculator.greeks(self._portfolio(account, market.spot), market)
+    portfolio: risk.Portfolio = self._portfolio(account, market.spot)
+    return staticcall calculator.greeks(portfolio, market)
 
 
 
@@ -974,7 +984,7 @@ def cash_shares(account: address) -> uint256:
     @param account The account.
     @return Supply shares.
     """
-    return self._cash_word[account] & (2**128 - 1)
+    return self._cash_word[account] & SHARES_MASK
 
 
 @external
@@ -1227,7 +1237,7 @@ def _add_cash(account: address, amount: int256, flow: bool):
         ds = convert(credit * WAD // si, int256)
     else:
         debit: uint256 = convert(-amount, uint256)
-        shares: uint256 = word & (2**128 - 1)
+        shares: uint256 = word & SHARES_MASK
         # The debit in supply shares, rounded up.
         needed: uint256 = (debit * WAD + si - 1) // si
         if needed <= shares:
@@ -1287,8 +1297,8 @@ def _cash(account: address) -> int256:
     # Interest accrued to now.
     indices: uint256 = self._indices_now()
     word: uint256 = self._cash_word[account]
-    if word & (2**128 - 1) != 0:
-        return convert(interest.supply_value(word & (2**128 - 1), indices), int256)
+    if word & SHARES_MASK != 0:
+        return convert(interest.supply_value(word & SHARES_MASK, indices), int256)
     # debt_value < 2**96 * 2**112 / 1e18, so the negation cannot overflow.
     return unsafe_sub(0, convert(interest.debt_value(word >> 128, indices), int256))
 
@@ -1379,11 +1389,11 @@ def _portfolio(account: address, spot: int256) -> risk.Portfolio:
 @view
 def _perp_terms(account: address, spot: int256) -> risk.PerpTerms:
     """
-    @dev The account's perp as the margin model sees it at index price `spot` (zero without a
-         perp book).
+    @dev The account's perp as the margin model sees it at index price `spot` (zero for an
+         account that never held it).
     """
     perp: risk.PerpTerms = empty(risk.PerpTerms)
-    if self.perp_book.address != empty(address):
+    if self._cash_word[account] & PERP_HOLDER != 0:
         perp.size, perp.price, perp.owed = staticcall self.perp_book.margin_terms(account, spot)
     return perp
 
@@ -1450,7 +1460,7 @@ def _holds_risk(account: address) -> bool:
     """
     if len(self._positions[account]) > 0:
         return True
-    return self.perp_book.address != empty(address) and (staticcall self.perp_book.position(account)).size != 0
+    return self._cash_word[account] & PERP_HOLDER != 0 and (staticcall self.perp_book.position(account)).size != 0
 
 
 @internal
@@ -1529,13 +1539,13 @@ def _health(portfolio: risk.Portfolio, market: risk.Market, is_im: bool) -> (int
 @internal
 @view
 def _mm() -> risk.Mode:
-    return params.mode(self._params[0], self._params[1], self._params[6], 0)
+    return params.mode(self._params[0], self._params[1], params.mm_a_perp_bp(self._params[3]))
 
 
 @internal
 @view
 def _im() -> risk.Mode:
-    return params.mode(self._params[4], self._params[5], self._params[6], params.LANE)
+    return params.mode(self._params[4], self._params[5], params.im_a_perp_bp(self._params[5]))
 
 
 @internal

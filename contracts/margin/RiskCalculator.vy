@@ -326,7 +326,7 @@ def check_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256
 
 @external
 @pure
-def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[7]:
+def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[6]:
     """
     @notice Check the margin parameters as `check_params` does and pack them in the six words
             MarginEngine stores (the layout is contracts/margin/params.vy's).
@@ -336,7 +336,7 @@ def pack_params(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256,
     @param grid Grid parameters.
     @param ref_vol Reference vol, a wad.
     @param max_positions Positions per account.
-    @return The seven words.
+    @return The six words.
     """
     return params.pack(im, mm, grid, ref_vol, max_positions)
 

@@ -9,20 +9,21 @@
         RiskCalculator checks and packs (`check`, `pack`); the engine only reads, so its
         bytecode carries the readers alone.
 
-        Layout: seven words of three 85-bit lanes (every bounded value is below 2**65, so lanes
+        Layout: six words of three 85-bit lanes (every bounded value is below 2**65, so lanes
         never overlap):
             0: [MM k, MM v, MM a]
             1: [MM conf, MM haircut, u_max]
             2: [u_min, tau_ref, tau_floor]
-            3: [v_max, ref_vol, n | horizon << 8 | max_positions << 64]
+            3: [v_max, ref_vol, n | horizon << 8 | max_positions << 64 | MM a_perp_bp << 72]
             4: [IM k, IM v, IM a]
-            5: [IM conf, IM haircut, 0]
-            6: [MM a_perp, IM a_perp, 0]
-        A maintenance check reads words 0-3 and 6, an initial-margin check all seven.
+            5: [IM conf, IM haircut, IM a_perp_bp]
+        with a_perp_bp the perp contingency in basis points (at most 2,000: 11 bits, so the
+        third lane of word 3 ends below bit 83). A maintenance check reads words 0-3, an
+        initial-margin check all six.
 
         Hard bounds (all wads but n, horizon and max_positions):
             MM k in [1, 20], v in [0, 1], a in [0, 0.2], conf in [0, 1], haircut in [0, 0.5],
-            a_perp in [0, 0.2];
+            a_perp in [0, 0.2] in whole basis points;
             every IM parameter at least its MM counterpart and within the same upper bound;
             n in [1, 10]; horizon in [1 hour, 30 days]; 0 <= u_min <= u_max <= 0.9;
             0 < tau_floor <= tau_ref <= 1; v_max in [0, 1]; ref_vol in [0.01, 10];
@@ -37,6 +38,8 @@ LANE: constant(uint256) = 85
 LANE_MASK: constant(uint256) = 2**85 - 1
 
 WAD: constant(int256) = wad.WAD
+# One basis point as a wad: the unit a_perp is stored in.
+BP: constant(int256) = 10**14
 MAX_K: constant(int256) = 20 * WAD
 MAX_V: constant(int256) = WAD
 MAX_A: constant(int256) = WAD // 5
@@ -64,7 +67,8 @@ def check(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_p
     assert (
         mm.k >= WAD and mm.k <= MAX_K and mm.v >= 0 and mm.v <= MAX_V
         and mm.a >= 0 and mm.a <= MAX_A and mm.conf >= 0 and mm.conf <= MAX_CONF
-        and mm.haircut >= 0 and mm.haircut <= MAX_HAIRCUT and mm.a_perp >= 0 and mm.a_perp <= MAX_A
+        and mm.haircut >= 0 and mm.haircut <= MAX_HAIRCUT
+        and mm.a_perp >= 0 and mm.a_perp <= MAX_A and mm.a_perp % BP == 0 and im.a_perp % BP == 0
         and grid.n >= 1 and grid.n <= MAX_N and grid.horizon >= MIN_HORIZON and grid.horizon <= MAX_HORIZON
         and grid.u_min >= 0 and grid.u_min <= grid.u_max and grid.u_max <= MAX_U
         and grid.tau_floor > 0 and grid.tau_floor <= grid.tau_ref and grid.tau_ref <= MAX_TAU_REF
@@ -82,33 +86,54 @@ def check(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_p
 
 @internal
 @pure
-def pack(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[7]:
+def pack(im: risk.Mode, mm: risk.Mode, grid: risk.Grid, ref_vol: uint256, max_positions: uint256) -> uint256[6]:
     """
-    @dev The seven storage words of the layout above, after `check` (which makes every lane fit).
+    @dev The six storage words of the layout above, after `check` (which makes every lane fit).
     """
     self.check(im, mm, grid, ref_vol, max_positions)
     return [
         self._lanes(mm.k, mm.v, mm.a),
         self._lanes(mm.conf, mm.haircut, grid.u_max),
         self._lanes(grid.u_min, grid.tau_ref, grid.tau_floor),
-        self._lanes(grid.v_max, convert(ref_vol, int256), convert(grid.n | (grid.horizon << 8) | (max_positions << 64), int256)),
+        self._lanes(
+            grid.v_max, convert(ref_vol, int256),
+            convert(grid.n | (grid.horizon << 8) | (max_positions << 64) | (convert(mm.a_perp // BP, uint256) << 72), int256),
+        ),
         self._lanes(im.k, im.v, im.a),
-        self._lanes(im.conf, im.haircut, 0),
-        self._lanes(mm.a_perp, im.a_perp, 0),
+        self._lanes(im.conf, im.haircut, im.a_perp // BP),
     ]
 
 
 @internal
 @pure
-def mode(first: uint256, second: uint256, perps: uint256, lane: uint256) -> risk.Mode:
+def mode(first: uint256, second: uint256, a_perp_bp: uint256) -> risk.Mode:
     """
-    @dev A mode's parameters from its two words (0-1 for MM, 4-5 for IM) and its lane of
-         word 6 (0 for MM, LANE for IM).
+    @dev A mode's parameters from its two words (0-1 for MM, 4-5 for IM) and its perp
+         contingency in basis points (`mm_a_perp_bp` of word 3, or word 5's third lane).
     """
     return risk.Mode(
         k=self._lane(first, 0), v=self._lane(first, LANE), a=self._lane(first, 2 * LANE),
-        conf=self._lane(second, 0), haircut=self._lane(second, LANE), a_perp=self._lane(perps, lane),
+        conf=self._lane(second, 0), haircut=self._lane(second, LANE),
+        a_perp=convert(a_perp_bp, int256) * BP,
     )
+
+
+@internal
+@pure
+def mm_a_perp_bp(fourth: uint256) -> uint256:
+    """
+    @dev MM's perp contingency in basis points, from word 3.
+    """
+    return (fourth >> (2 * LANE + 72)) & 2047
+
+
+@internal
+@pure
+def im_a_perp_bp(sixth: uint256) -> uint256:
+    """
+    @dev IM's perp contingency in basis points, from word 5.
+    """
+    return (sixth >> (2 * LANE)) & LANE_MASK
 
 
 @internal
@@ -139,7 +164,7 @@ def max_positions(fourth: uint256) -> uint256:
     """
     @dev Positions per account from word 3.
     """
-    return fourth >> (2 * LANE + 64)
+    return (fourth >> (2 * LANE + 64)) & 255
 
 
 @internal

@@ -77,6 +77,9 @@ class Ghost:
     perps: kp.PerpBook | None = None
     perp_cash: int = 0
     perp_settlements: int = 0
+    # Accounts the engine marks as ever having held the perp (MarginEngine's PERP_HOLDER):
+    # both sides of a perp fill, and the receiver of a holder's liquidation move.
+    perp_holders: set[str] = field(default_factory=set)
 
     def holdings(self, account: str) -> Holdings:
         return self.accounts.setdefault(account, Holdings())
@@ -201,9 +204,11 @@ class Ghost:
         a separate move_cash."""
         self.settle_expired(account)
         self.settle_expired(receiver)
-        # The engine accrues interest before the perp's move (logged before PerpMoved).
-        if self.perps is not None:
+        # The engine accrues interest before the perp's move of an account that ever held the
+        # perp (logged before PerpMoved), and marks the receiver as a holder.
+        if account in self.perp_holders:
             self.pool.accrue(self.clock())
+            self.perp_holders.add(receiver)
         for sid, size in [p[:] for p in self.holdings(account).positions]:
             moved = abs(size) * fraction // WAD * (1 if size > 0 else -1)
             if moved:
@@ -232,6 +237,8 @@ class Ghost:
             return
         for who, amount in sides:
             account = account_of[str(args[who]).lower()]
+            if name == "PerpFill":
+                self.perp_holders.add(account)
             cash = int(args[amount])  # type: ignore[call-overload]
             # settle_perp credits nothing for a zero settlement; fills and moves touch both
             # sides' cash whatever the amount.

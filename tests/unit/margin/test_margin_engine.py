@@ -12,6 +12,7 @@ from tests import protocol as P  # noqa: N812
 from tests.conftest import events
 
 WAD = 10**18
+BP = 10**14  # a basis point as a wad: the unit of a_perp
 DAY = 86_400
 E7 = P.expiry_in(8)  # a weekly expiry one week after the deployment time
 
@@ -509,11 +510,16 @@ def test_risk_params_bounds(proto):
         proto.engine.set_risk_params(P.IM, tuple([WAD // 2, *mm[1:]]), P.GRID, P.REF_VOL, 16)
     # The perp contingency: IM's at least MM's, both within [0, 0.2].
     with boa.reverts("engine: IM weaker than MM"):
-        proto.engine.set_risk_params(tuple([*im[:5], mm[5] - 1]), P.MM, P.GRID, P.REF_VOL, 16)
+        proto.engine.set_risk_params((*im[:5], mm[5] - BP), P.MM, P.GRID, P.REF_VOL, 16)
     with boa.reverts("engine: bad params"):
-        proto.engine.set_risk_params(P.IM, tuple([*mm[:5], WAD // 5 + 1]), P.GRID, P.REF_VOL, 16)
+        proto.engine.set_risk_params(P.IM, (*mm[:5], WAD // 5 + BP), P.GRID, P.REF_VOL, 16)
     with boa.reverts("engine: IM weaker than MM"):
-        proto.engine.set_risk_params(tuple([*im[:5], WAD // 5 + 1]), P.MM, P.GRID, P.REF_VOL, 16)
+        proto.engine.set_risk_params((*im[:5], WAD // 5 + BP), P.MM, P.GRID, P.REF_VOL, 16)
+    # a_perp is stored in whole basis points.
+    with boa.reverts("engine: bad params"):
+        proto.engine.set_risk_params(tuple([*im[:5], im[5] + 1]), P.MM, P.GRID, P.REF_VOL, 16)
+    with boa.reverts("engine: bad params"):
+        proto.engine.set_risk_params(P.IM, tuple([*mm[:5], mm[5] + 10**13]), P.GRID, P.REF_VOL, 16)
     with boa.reverts("engine: bad params"):
         proto.engine.set_risk_params(P.IM, P.MM, tuple([11, *grid[1:]]), P.REF_VOL, 16)
     with boa.reverts("engine: bad params"):
@@ -537,8 +543,8 @@ def test_risk_params_bounds(proto):
         ),
         # Lower bounds and odd values in every field.
         (
-            (WAD + 3, 5, 7, 11, 13, 23),
-            (WAD + 1, 1, 0, 0, 0, 17),
+            (WAD + 3, 5, 7, 11, 13, 23 * 10**14),
+            (WAD + 1, 1, 0, 0, 0, 17 * 10**14),
             (1, 3600, 0, 17, 19, 1, 0),
             10**16,
             1,

@@ -167,9 +167,18 @@ def test_check_params_im_at_least_mm(calc):
     assert _check(calc, P.MM, im=P.MM) is True  # equal is allowed
     for field in range(len(P.MM)):
         im = list(P.MM)
-        im[field] -= 1
+        # a_perp (the last field) is stored in whole basis points: one less is one bp less.
+        im[field] -= 10**14 if field == 5 else 1
         with pytest.raises(boa.BoaError, match="engine: IM weaker than MM"):
             _check(calc, P.MM, im=tuple(im))
+
+
+def test_check_params_a_perp_in_whole_basis_points(calc):
+    for mode in ("mm", "im"):
+        mm, im = list(P.MM), list(P.IM)
+        (mm if mode == "mm" else im)[5] += 1
+        with pytest.raises(boa.BoaError, match="engine: bad params"):
+            _check(calc, tuple(mm), im=tuple(im))
 
 
 def test_greeks_skip_expired_positions_wherever_they_are(calc):
