@@ -416,6 +416,20 @@ def test_fill_that_reduces_risk_is_allowed_below_initial_margin(proto, call_3200
     assert proto.engine.margin(taker)[2] >= h_mm
 
 
+def test_order_book_is_filled_by_its_engine_only(proto, call_3200):
+    maker, taker = P.Maker.new("mm"), addr("taker")
+    order = maker.order(call_3200, True, WAD, WAD)
+    sig = maker.sign(proto, order)
+    with boa.env.prank(taker), boa.reverts("orders: not engine"):
+        proto.order_book.fill(P.as_tuple(order), sig, WAD)
+    assert proto.order_book.ENGINE() == proto.engine.address
+    # The EIP-712 domain's verifying contract is the book, which verifies the signature.
+    assert proto.order_book.eip712Domain()[4] == proto.order_book.address
+    assert proto.order_book.order_hash(P.as_tuple(order)) == maker.digest(proto, order)
+    with boa.reverts("orders: no engine"):
+        boa.load_partial("contracts/margin/OrderBook.vy").deploy("0x" + "00" * 20)
+
+
 def test_orders_module_reasons_surface_through_the_engine(proto, call_3200):
     maker, taker = P.Maker.new("mm"), addr("taker")
     proto.fund(maker.address, usd=100_000)
