@@ -296,7 +296,8 @@ def _demo() -> list[str]:
             "insurance_fund_used", "hedges", "max_abs_delta_after_hedge",
             "keeper_reaction_blocks_max", "keeper_reaction_ms_p50", "transactions",
             "runtime_s", "chain_hours", "interest_paid_usd", "interest_earned_usd",
-            "max_utilization")  # fmt: skip
+            "max_utilization", "perp_fills", "perp_liquidation_moves", "perp_settle_txs",
+            "perp_open_interest", "funding_paid_usd", "funding_received_usd")  # fmt: skip
     interest = d.get("interest", {})
     data = {
         **d,
@@ -306,6 +307,8 @@ def _demo() -> list[str]:
         "interest_paid_usd": round(interest.get("paid_by_borrowers", 0.0), 2),
         "interest_earned_usd": round(interest.get("earned_by_suppliers", 0.0), 2),
         "max_utilization": round(interest.get("max_utilization", 0.0), 4),
+        "funding_paid_usd": round(d.get("funding_paid", 0.0), 2),
+        "funding_received_usd": round(d.get("funding_received", 0.0), 2),
     }
     return _row(
         f"Crash demo on {d.get('network', '?')}, from reports/demo.json as committed",

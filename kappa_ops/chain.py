@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from keeper import margin as km
+from keeper import perp as kp
 from keeper.series import unpack_position
 
 WAD = 10**18
@@ -31,6 +32,7 @@ class Snapshot:
     underlying_wad: tuple[int, ...]
     positions: tuple[tuple[tuple[int, int], ...], ...]  # per account: (series id, size wad)
     auction_open: np.ndarray  # bool per account
+    perp: tuple[tuple[int, int, int], ...]  # per account: PerpBook's (q, P, F0) wads
     portfolios: km.Portfolios
     market: km.Market
 
@@ -62,13 +64,22 @@ def _inject_multicall() -> Any | None:
 
 
 class ChainReader:
-    """Reads the engine, oracle, vol oracle (and liquidator, if given) for keeper.margin."""
+    """Reads the engine, oracle, vol oracle (and liquidator and perp book, if given) for
+    keeper.margin."""
 
-    def __init__(self, engine: Any, oracle: Any, vol_oracle: Any, liquidator: Any | None = None):
+    def __init__(
+        self,
+        engine: Any,
+        oracle: Any,
+        vol_oracle: Any,
+        liquidator: Any | None = None,
+        perp_book: Any | None = None,
+    ):
         self.engine = engine
         self.oracle = oracle
         self.vol = vol_oracle
         self.liquidator = liquidator
+        self.perp_book = perp_book
         self.multicall = _inject_multicall()
         self._series: dict[int, tuple[int, int, bool]] = {}
         # Live expiries to read even without positions (the engine's reference vol is the
@@ -116,29 +127,37 @@ class ChainReader:
 
     def snapshot(self, addresses: Sequence[str], now: int) -> Snapshot:
         """Every account and the market at the latest block (`now`: its timestamp), in one
-        batched call (the vol entries of tracked expiries included)."""
-        e = self.engine
-        per = 4 if self.liquidator is not None else 3
+        batched call (the vol entries of tracked expiries included; with a perp book, the
+        perp market and every account's position, its funding owed accrued to `now`)."""
+        e, liq, book = self.engine, self.liquidator, self.perp_book
+        per = 3 + (liq is not None) + (book is not None)
         live = list(self.expiries)
         calls: list[tuple[Any, tuple[Any, ...]]] = [(self.oracle.price, ())]
+        if book is not None:
+            calls.append((book.market, ()))
+        head = len(calls)
         calls += [(self.vol.entry, (x,)) for x in live]
         calls += [(e.settlement_price, (x,)) for x in live]
         for a in addresses:
             calls += [(e.cash, (a,)), (e.underlying_balance, (a,)), (e.packed_positions, (a,))]
-            if self.liquidator is not None:
-                calls.append((self.liquidator.auction_start, (a,)))
+            if liq is not None:
+                calls.append((liq.auction_start, (a,)))
+            if book is not None:
+                calls.append((book.position, (a,)))
         results = self.batch(calls)
         spot_wad, conf_wad, _ = (int(x) for x in _fields(results[0]))
         n = len(live)
-        entries, settle = results[1 : 1 + n], results[1 + n : 1 + 2 * n]
-        rows = results[1 + 2 * n :]
-        cash, under, positions, open_ = [], [], [], []
+        entries, settle = results[head : head + n], results[head + n : head + 2 * n]
+        rows = results[head + 2 * n :]
+        cash, under, positions, open_, perp = [], [], [], [], []
         for i in range(len(addresses)):
             row = rows[i * per : (i + 1) * per]
             cash.append(int(row[0]))
             under.append(int(row[1]))
             positions.append(tuple(unpack_position(int(p)) for p in row[2]))
-            open_.append(bool(int(row[3])) if per == 4 else False)
+            open_.append(bool(int(row[3])) if liq is not None else False)
+            q, price, f0 = (int(x) for x in _fields(row[-1])) if book is not None else (0, 0, 0)
+            perp.append((q, price, f0))
         ids = sorted({sid for pos in positions for sid, _ in pos})
         series = self.series(ids)
         held = sorted({series[i][0] for i in ids} - set(live))
@@ -146,13 +165,18 @@ class ChainReader:
             self.track_expiries(held)
             return self.snapshot(addresses, now)
         market = self.market(spot_wad, conf_wad, now, live, entries, settle)
+        index = 0
+        if book is not None and any(q for q, _, _ in perp):
+            m = perp_market(results[1])
+            index = kp.index_at(m, spot_wad, max(now, m.funding_time))
         return Snapshot(
             addresses=tuple(addresses),
             cash_wad=tuple(cash),
             underlying_wad=tuple(under),
             positions=tuple(positions),
             auction_open=np.array(open_, dtype=bool),
-            portfolios=self.portfolios(cash, under, positions),
+            perp=tuple(perp),
+            portfolios=self.portfolios(cash, under, positions, perp, index),
             market=market,
         )
 
@@ -195,7 +219,11 @@ class ChainReader:
         cash: Sequence[int],
         under: Sequence[int],
         positions: Sequence[Sequence[tuple[int, int]]],
+        perp: Sequence[tuple[int, int, int]] = (),
+        perp_index: int = 0,
     ) -> km.Portfolios:
+        """keeper.margin.Portfolios; the perp's funding owed is q (F - F0) at the funding
+        index `perp_index` (wads, as PerpBook.margin_terms; floats here)."""
         n = len(cash)
         width = max([len(p) for p in positions] + [1])
         strike = np.ones((n, width))
@@ -206,6 +234,10 @@ class ChainReader:
             for j, (sid, q) in enumerate(pos):
                 e, k, c = self._series[sid]
                 strike[i, j], expiry[i, j], is_call[i, j], size[i, j] = k / WAD, e, c, q / WAD
+        terms = np.array(perp, dtype=np.float64).reshape(-1, 3) / WAD
+        if not len(terms):
+            terms = np.zeros((n, 3))
+        q, price, f0 = terms.T
         return km.Portfolios(
             cash=np.array(cash, dtype=np.float64) / WAD,
             underlying=np.array(under, dtype=np.float64) / WAD,
@@ -213,7 +245,16 @@ class ChainReader:
             expiry=expiry,
             is_call=is_call,
             size=size,
+            perp_size=q,
+            perp_price=np.where(q != 0, price, 0.0),
+            perp_owed=q * (perp_index / WAD - f0),
         )
+
+
+def perp_market(value: Any) -> kp.Market:
+    """PerpBook.market()'s struct as a keeper.perp.Market."""
+    premium, mark_time, funding_time, index, params = (int(x) for x in _fields(value))
+    return kp.Market(premium, mark_time, funding_time, index, kp.PerpParams.unpack(params))
 
 
 def _fields(value: Any) -> tuple[Any, ...]:

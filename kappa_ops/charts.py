@@ -1,4 +1,4 @@
-"""PNG charts of the crash demo (matplotlib, headless): one overview with four panels."""
+"""PNG charts of the crash demo (matplotlib, headless): one overview with six panels."""
 
 from __future__ import annotations
 
@@ -16,17 +16,19 @@ CHART = "demo.png"
 
 
 def write_charts(report: dict[str, Any], directory: Path) -> Path:
-    """Price and vol path, health distribution, liquidations, hedged vs unhedged delta."""
+    """Price and vol path, health distribution, liquidations, hedged vs unhedged delta, the
+    perp's mark premium and funding rate, its open interest and the funding it moved."""
     steps = report["step_log"]
     t = np.array([s["step"] for s in steps])
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), constrained_layout=True)
+    fig, axes = plt.subplots(3, 2, figsize=(13, 12.5), constrained_layout=True)
     fig.suptitle(
         f"Kappa crash demo on {report['network']}: {report['accounts']} accounts, "
         f"{report['liquidations']} liquidations, {report['hedges']} hedges, "
         f"bad debt {report['bad_debt']:.0f} USD\n"
         f"over {report['chain_seconds'] / 3600:.1f} h of chain time borrowers paid "
         f"{report['interest']['paid_by_borrowers']:,.0f} USD of interest at "
-        f"{report['interest']['max_utilization']:.0%} peak utilization"
+        f"{report['interest']['max_utilization']:.0%} peak utilization; perp funding paid "
+        f"{report['funding_paid']:,.2f} USD, received {report['funding_received']:,.2f} USD"
     )
 
     ax = axes[0, 0]
@@ -90,6 +92,42 @@ def write_charts(report: dict[str, Any], directory: Path) -> Path:
     ax.set_title("Market makers' net delta / gross option size")
     ax.set_xlabel("block")
     ax.legend(loc="lower left", fontsize=7, ncol=2)
+
+    ax = axes[2, 0]
+    band = report["perp_band"]
+    premium = np.array([s["perp_mark_premium"] for s in steps]) * 1e4
+    ax.plot(t, premium, color="tab:purple", lw=2, label="mark / index - 1")
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_title(f"Perp mark premium (band +/-{band * 1e4:.0f} bp) and funding rate")
+    ax.set_xlabel("block")
+    ax.set_ylabel("premium (bp)")
+    ax4 = ax.twinx()
+    rate = np.array([s["perp_funding_rate"] for s in steps]) * 1e4
+    ax4.plot(t, rate, "--", color="tab:brown", label="funding rate (bp / hour)")
+    ax4.set_ylabel("bp / hour (> 0: longs pay)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax4.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+
+    ax = axes[2, 1]
+    ax.plot(t, [s["perp_open_interest"] for s in steps], color="tab:blue", label="open interest")
+    ax.plot(
+        t,
+        [s["perp_lp_inventory"] for s in steps],
+        color="tab:orange",
+        label="liquidity account's position",
+    )
+    mm_perp = np.array([s.get("mm_perp", [0.0, 0.0]) for s in steps])
+    for j in range(mm_perp.shape[1]):
+        ax.plot(t, mm_perp[:, j], ":", color=f"C{j + 2}", label=f"MM{j + 1}'s perp hedge")
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_title(
+        f"Perp positions (ETH): {report['perp_fills']} fills, "
+        f"{report['perp_liquidation_moves']} liquidation moves, "
+        f"{report['perp_settlements']} settlements"
+    )
+    ax.set_xlabel("block")
+    ax.legend(loc="lower left", fontsize=8)
 
     path = directory / CHART
     fig.savefig(path, dpi=110)

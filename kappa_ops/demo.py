@@ -20,10 +20,11 @@ reads back from the chain's events and the bot's log what the bot did.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import numpy as np
 from eth_account import Account
 from eth_utils import keccak
 
-from kappa_ops.chain import ChainReader, Snapshot, _fields
+from kappa_ops.chain import ChainReader, Snapshot, _fields, perp_market
 from kappa_ops.config import ROOT, load_config
 from kappa_ops.deployer import DEPLOYMENTS_DIR, Deployment, current_network, deploy
 from kappa_ops.keeper_bot import KeeperBot, KeeperBotError
@@ -40,17 +41,23 @@ from kappa_ops.scenario import (
     ScenarioSettings,
     arbitrage_trade,
     expiries,
+    perp_hedge_trades,
+    perp_quote,
+    perp_trader_orders,
     price_path,
+    reserves_after,
     trader_orders,
     vol_path,
 )
 from kappa_ops.tx import Sender
+from keeper import hedging as kh
 from keeper import margin as km
+from keeper import perp as kp
 from keeper.black76 import black76
 from keeper.orders import as_tuple
 from keeper.orders import sign as sign_order
 from keeper.runtime.volfeed import write_source
-from keeper.series import series_id, unpack_position
+from keeper.series import PERP_ID, series_id, unpack_position
 
 WAD = 10**18
 REPORTS = ROOT / "reports"
@@ -108,13 +115,105 @@ class CashPath:
 
 @dataclass
 class Trader:
+    """A key pair (it signs orders; on anvil its transactions, if any, are impersonated)."""
+
     key: bytes
     address: str
 
     @classmethod
-    def derive(cls, i: int) -> Trader:
-        acct = Account.from_key(keccak(text=f"kappa demo trader {i}"))
+    def derive(cls, i: int, role: str = "trader") -> Trader:
+        acct = Account.from_key(keccak(text=f"kappa demo {role} {i}"))
         return cls(bytes(acct.key), str(acct.address))
+
+
+PERP_EVENTS = ("PerpListed", "PerpParamsSet", "PerpFill", "PerpSettled", "PerpMoved")
+# Each PerpBook event's settled sides: (account field, cash field).
+_PERP_SIDES: dict[str, tuple[tuple[str, str], ...]] = {
+    "PerpFill": (("buyer", "buyer_cash"), ("seller", "seller_cash")),
+    "PerpSettled": (("account", "cash"),),
+    "PerpMoved": (("source", "source_cash"), ("target", "target_cash")),
+}
+
+
+def funding_flows(
+    events: Iterable[tuple[str, Mapping[str, Any]]], spot: int, now: int
+) -> dict[str, Any]:
+    """The funding PerpBook's events moved, split from the price PnL with keeper.perp's twin.
+
+    Replays the events (log order) through `keeper.perp.PerpBook`. Each settled side of a
+    PerpFill, PerpSettled or PerpMoved has settlement cash C = floor(q ((S - P) - (F - F0)))
+    (a fill's cash net of its payment n (X - S), keeper.perp.fill_payment); its funding part is
+    C - q (S - P) with (q, P, F0) the position before the touch: the exact -q (F - F0) less the
+    floor's remainder (< 1 wei, checked). Positions still open at (`spot`, `now`) add their
+    unsettled funding as the margin model counts it, keeper.perp.funding_owed (rounded up).
+    Longs and shorts net to zero at all times, so the exact funding sums to zero, and the
+    protocol's roundings only take: paid - received is in [0, touches + open positions) wei.
+
+    Returns USD amounts (`paid`, `received`, the settled and unsettled parts, `by_account`),
+    the gap in wei, its bound (`touches`) and the replayed book (`book`).
+    """
+    book: kp.PerpBook | None = None
+    settled = defaultdict(int)  # per account, USD wad * 1e18 (received > 0)
+    paid = received = 0
+    touches = 0
+    for name, args in events:
+        if name == "PerpListed":
+            book = kp.PerpBook.listed(int(args["params"]), int(args["time"]))
+            continue
+        if book is None:
+            raise kp.PerpError(f"{name} before PerpListed")
+        sides = _PERP_SIDES.get(name, ())
+        before = {str(args[a]): book.positions.get(str(args[a]), kp.Position()) for a, _ in sides}
+        book.apply(name, dict(args))
+        s = int(args["spot"])
+        payment = 0
+        if name == "PerpFill":
+            payment = kp.fill_payment(int(args["size"]), int(args["price"]), s)
+        for who, cash_key in sides:
+            account, old = str(args[who]), before[str(args[who])]
+            if old.size == 0:
+                continue  # a new position settles nothing
+            cash = int(args[cash_key]) + {"buyer": payment, "seller": -payment}.get(who, 0)
+            funding = cash * WAD - old.size * (s - old.price)
+            exact = -old.size * (book.positions[account].index - old.index)
+            if not exact - WAD < funding <= exact:
+                raise kp.PerpError(f"{name}: funding {funding} is not the floor of {exact}")
+            settled[account] += funding
+            paid += max(-funding, 0)
+            received += max(funding, 0)
+            touches += 1
+    if book is None:
+        raise kp.PerpError("no PerpListed event")
+    index = kp.index_at(book.market, spot, max(now, book.market.funding_time))
+    unsettled: dict[str, int] = {}
+    for account, pos in book.positions.items():
+        if pos.size:
+            unsettled[account] = -kp.funding_owed(pos, index) * WAD
+    u_paid = sum(max(-x, 0) for x in unsettled.values())
+    u_received = sum(max(x, 0) for x in unsettled.values())
+    usd = float(WAD * WAD)
+    accounts = set(settled) | set(unsettled)
+    return {
+        "paid": (paid + u_paid) / usd,
+        "received": (received + u_received) / usd,
+        "settled_paid": paid / usd,
+        "settled_received": received / usd,
+        "unsettled_paid": u_paid / usd,
+        "unsettled_received": u_received / usd,
+        "gap_wei": (paid + u_paid - received - u_received) / WAD,
+        "touches": touches + len(unsettled),
+        "by_account": {
+            a: (settled.get(a, 0) + unsettled.get(a, 0)) / usd for a in sorted(accounts)
+        },
+        "book": book,
+    }
+
+
+@dataclass(frozen=True)
+class Impersonated:
+    """An address anvil sends from without its key (anvil_impersonateAccount)."""
+
+    address: str
 
 
 @dataclass
@@ -166,6 +265,12 @@ class CrashDemo:
         t = accounts.test_accounts
         self.keeper, self.mms, self.bidder, self.arb = t[0], [t[1], t[2]], t[3], t[4]
         self.traders = [Trader.derive(i) for i in range(settings.traders)]
+        self.perp_traders = [Trader.derive(i, "perp trader") for i in range(settings.perp_traders)]
+        self.lp = Trader.derive(0, "perp liquidity")
+        self.perp_nonce = 0
+        self.perp_hedge_log: list[dict[str, Any]] = []
+        self.perp_log: list[tuple[str, dict[str, Any]]] = []  # PerpBook's events so far
+        self.perp_logged = 0  # ... up to this block, exclusive
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -199,6 +304,9 @@ class CrashDemo:
         d = self.dep
         self.engine, self.oracle, self.vol = d["engine"], d["oracle"], d["vol_oracle"]
         self.order_book = d["order_book"]
+        self.perp_book = d["perp_book"]
+        self.perp_band = perp_market(self.perp_book.market()).params.band / WAD
+        self.perp_events(int(self.chain.provider.web3.eth.block_number))  # PerpListed
         self.usd, self.weth = d["usd"], d["weth"]
         self.liquidator = d.contracts.get("liquidator")
         self.pools = [d[p.name] for p in config.pools]
@@ -206,7 +314,9 @@ class CrashDemo:
         self.feeds = [d[f"feed_{x}"] for x in config.mocks.feed_decimals]  # type: ignore[union-attr]
         self.feed_decimals = list(config.mocks.feed_decimals)  # type: ignore[union-attr]
         self.usd_scale = 10**config.mocks.cash.decimals  # type: ignore[union-attr]
-        self.reader = ChainReader(self.engine, self.oracle, self.vol, self.liquidator)
+        self.reader = ChainReader(
+            self.engine, self.oracle, self.vol, self.liquidator, self.perp_book
+        )
         self.params = self.reader.params
 
         s = self.s
@@ -278,6 +388,8 @@ class CrashDemo:
             ]
         )
         self.seed_traders()
+        self.seed_perp()
+        self.perp_events(int(self.chain.provider.web3.eth.block_number))
         self.borrow()
 
     def borrow(self) -> None:
@@ -386,6 +498,171 @@ class CrashDemo:
             f"against {len(self.mms)} market makers"
         )
 
+    # -- the perp ---------------------------------------------------------------------------
+
+    def perp_order(
+        self, maker: Trader, is_buy: bool, size: float, price: float
+    ) -> tuple[tuple[Any, ...], bytes, int]:
+        """A signed perp order (the struct, its signature, its size in wads), the price in
+        whole micro-USD."""
+        size_wad = round(size * 100) * 10**16
+        order = {
+            "maker": maker.address,
+            "series_id": PERP_ID,
+            "is_buy": is_buy,
+            "size": size_wad,
+            "price": round(price * 1e6) * 10**12,
+            "nonce": self.perp_nonce,
+            "deadline": self.now() + 3600,
+        }
+        self.perp_nonce += 1
+        return as_tuple(order), self.sign(maker, order), size_wad
+
+    def seed_perp(self) -> None:
+        """The perp liquidity account (a key pair; anvil sends its transactions by
+        impersonation) is funded and takes the perp traders' signed orders at its own quotes;
+        then the market makers take its quotes for their perp leg."""
+        s, lp = self.s, Impersonated(self.lp.address)
+        self.rpc("anvil_impersonateAccount", [lp.address])
+        self.rpc("anvil_setBalance", [lp.address, hex(10**21)])
+        self.fund(lp.address, s.perp_lp_deposit)
+        orders = perp_trader_orders(s)
+        market = self.reader.snapshot([], self.now()).market
+        spot = market.spot
+        deposits: list[tuple[str, Any, tuple[Any, ...], Any]] = []
+        fills: list[tuple[str, Any, tuple[Any, ...], Any]] = []
+        inventory = 0.0
+        for o in orders:
+            trader = self.perp_traders[o.trader]
+            price = float(perp_quote(spot, inventory, not o.is_buy, s, self.perp_band))
+            q = o.size if o.is_buy else -o.size
+            pf = km.Portfolios(
+                cash=np.array([-q * (price - spot)]),  # the fill's payment
+                underlying=np.zeros(1),
+                strike=np.ones((1, 1)),
+                expiry=np.zeros((1, 1), dtype=np.int64),
+                is_call=np.zeros((1, 1), dtype=bool),
+                size=np.zeros((1, 1)),
+                perp_size=np.array([q]),
+                perp_price=np.array([spot]),
+                perp_owed=np.zeros(1),
+            )
+            need = max(-float(km.evaluate(pf, market, self.params).health_im[0]), 0.0)
+            deposit = need * (1.0 + o.cushion) + 1.0
+            deposits.append(
+                (
+                    "deposit",
+                    self.engine.deposit_for,
+                    (trader.address, self.usd.address, round(deposit * self.usd_scale)),
+                    self.keeper,
+                )
+            )
+            struct, sig, size_wad = self.perp_order(trader, o.is_buy, o.size, price)
+            fills.append(("perp_fill", self.engine.fill, (struct, sig, size_wad, lp.address), lp))
+            inventory -= q
+        self.send_batch(deposits)
+        self.send_batch(fills)
+        longs = sum(o.is_buy for o in orders)
+        self.log(
+            f"seeded {len(orders)} perp traders ({longs} long, {len(orders) - longs} short, "
+            f"{min(s.perp_near_limit, longs)} near their limit) against the perp liquidity "
+            f"account (inventory {inventory:+.1f} ETH)"
+        )
+        snap = self.reader.snapshot([*(m.address for m in self.mms), lp.address], self.now())
+        txs = self.perp_hedge_txs(snap, spot, 0)
+        self.send_batch(txs)
+
+    def perp_hedge_txs(
+        self, snap: Snapshot, spot: float, step: int
+    ) -> list[tuple[str, Any, tuple[Any, ...], Any]]:
+        """The market makers' perp leg at the coming block's index `spot`: each trades toward
+        `-perp_hedge_share` of its options delta (scenario.perp_hedge_trades), taking the
+        liquidity account's quote where keeper.hedging.hedge_venue prices the perp below the
+        pools (their reserves after this block's arbitrage); otherwise that part of the delta
+        is left to the keeper's pool hedge. Both market makers see the block's opening quotes."""
+        s = self.s
+        idx = [snap.index(m.address) for m in self.mms]
+        sub = snap.portfolios.take(idx)
+        market = dataclasses.replace(snap.market, spot=spot)
+        option_delta = km.account_greeks(sub, market).delta - sub.underlying - sub.perp_size
+        gross = np.abs(sub.size).sum(axis=1)
+        trades = perp_hedge_trades(option_delta, sub.perp_size, gross, s)
+        if not np.any(trades):
+            return []
+        inventory = snap.perp[snap.index(self.lp.address)][0] / WAD
+        target = spot * self.usd_scale / WAD
+        reserves = [
+            reserves_after(ru, rc, fee, arbitrage_trade(ru, rc, fee, target))
+            for (ru, rc), fee in zip(self.reserves(), self.fees, strict=True)
+        ]
+        bid, ask = perp_quote(spot, inventory, np.array([True, False]), s, self.perp_band)
+        rate = int(self.perp_book.funding_rate()) / WAD
+        choice = kh.hedge_venue(
+            -trades,
+            spot,
+            np.array([r[0] for r in reserves]),
+            np.array([r[1] for r in reserves]),
+            np.array(self.fees),
+            kh.PerpQuotes(
+                price=np.array([bid, ask]), size=np.full(2, 1e9), is_bid=np.array([True, False])
+            ),
+            rate,
+            s.perp_holding_hours,
+            self.perp_band,
+            underlying_held=sub.underlying,
+            cash_decimals=self.config.mocks.cash.decimals,  # type: ignore[union-attr]
+        )
+        txs: list[tuple[str, Any, tuple[Any, ...], Any]] = []
+        for j, mm in enumerate(self.mms):
+            t = float(trades[j])
+            if t == 0:
+                continue
+            venue = int(choice.venue[j])
+            price = float(ask if t > 0 else bid)
+            self.perp_hedge_log.append(
+                {
+                    "step": step,
+                    "account": mm.address,
+                    "option_delta": float(option_delta[j]),
+                    "trade": t,
+                    "venue": {kh.VENUE_PERP: "perp", kh.VENUE_POOLS: "pools"}.get(venue, "none"),
+                    "perp_cost": float(choice.perp_cost[j]),
+                    "pool_cost": float(choice.pool_cost[j]),
+                    "price": price,
+                    "spot": spot,
+                }
+            )
+            if venue != kh.VENUE_PERP:
+                continue
+            # The liquidity account sells when the market maker buys.
+            struct, sig, size_wad = self.perp_order(self.lp, t < 0, abs(t), price)
+            txs.append(("perp_hedge", self.engine.fill, (struct, sig, size_wad, mm.address), mm))
+        return txs
+
+    def perp_state(self) -> dict[str, Any]:
+        """The perp market now: mark premium M / S - 1 (the twin's mark of the stored market at
+        the oracle's index), the EMA premium, the funding rate per hour, open interest, and
+        the liquidity account's inventory."""
+        book = self.perp_book
+        price, market, oi, rate, lp = self.reader.batch(
+            [
+                (self.oracle.price, ()),
+                (book.market, ()),
+                (book.open_interest, ()),
+                (book.funding_rate, ()),
+                (book.position, (self.lp.address,)),
+            ]
+        )
+        spot = int(_fields(price)[0])
+        m = perp_market(market)
+        return {
+            "perp_mark_premium": kp.mark(m, spot) / spot - 1.0,
+            "perp_ema_premium": m.premium / WAD,
+            "perp_funding_rate": int(rate) / WAD,
+            "perp_open_interest": int(oi) / WAD,
+            "perp_lp_inventory": int(_fields(lp)[0]) / WAD,
+        }
+
     # -- each block ------------------------------------------------------------------------
 
     @property
@@ -394,6 +671,8 @@ class CrashDemo:
             *(m.address for m in self.mms),
             self.bidder.address,
             *(t.address for t in self.traders),
+            *(t.address for t in self.perp_traders),
+            self.lp.address,
         ]
 
     def market_txs(self, spot: float) -> list[tuple[str, Any, tuple[Any, ...], Any]]:
@@ -429,17 +708,19 @@ class CrashDemo:
         return txs
 
     def mm_delta_single(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        greeks = km.account_greeks(snap.portfolios, snap.market)
-        gross = np.abs(snap.portfolios.size).sum(axis=1)
-        return greeks.delta, greeks.delta - snap.portfolios.underlying, gross
+        pf = snap.portfolios
+        greeks = km.account_greeks(pf, snap.market)
+        gross = np.abs(pf.size).sum(axis=1)
+        return greeks.delta, greeks.delta - pf.underlying - pf.perp_size, gross
 
     def mm_delta(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(net delta, options-only delta, gross option size) of the market makers."""
+        """(net delta, options-only delta, gross option size) of the market makers (net: the
+        options, the underlying and the perp)."""
         idx = [snap.index(m.address) for m in self.mms]
         sub = snap.portfolios.take(idx)
         greeks = km.account_greeks(sub, snap.market)
         gross = np.abs(sub.size).sum(axis=1)
-        return greeks.delta, greeks.delta - sub.underlying, gross
+        return greeks.delta, greeks.delta - sub.underlying - sub.perp_size, gross
 
     # -- the keeper bot ---------------------------------------------------------------------
 
@@ -531,7 +812,11 @@ class CrashDemo:
         self.write_vol_source(np.array(s.atm_vol), s.skew)
         provider = self.chain.provider
         self.bot = KeeperBot(
-            str(provider.http_uri), self.records_dir, self.keeper_dir, self.vol_source
+            str(provider.http_uri),
+            self.records_dir,
+            self.keeper_dir,
+            self.vol_source,
+            perp_funding_usd=s.settle_perp_usd,
         )
         self.log(f"starting the keeper bot (log {self.bot.log_path})")
         self.rpc("evm_setAutomine", [False])
@@ -542,8 +827,10 @@ class CrashDemo:
             self.first_bot_block()
             self.react()  # the bot's first blocks: the market makers' initial hedge
             snap = self.reader.snapshot(accounts, self.now())
+            # What each market maker holds against its options once hedged: underlying + perp.
+            mm_rows = [snap.index(m.address) for m in self.mms]
             base_underlying = np.array(
-                [snap.underlying_wad[snap.index(m.address)] / WAD for m in self.mms]
+                [(snap.underlying_wad[i] + snap.perp[i][0]) / WAD for i in mm_rows]
             )
             self.log(
                 f"{len(accounts)} accounts; market makers hedged by the bot: "
@@ -555,7 +842,13 @@ class CrashDemo:
                 spot = float(prices[t])
                 self.write_vol_source(atm[t], float(skew[t]))
                 self.rpc("evm_increaseTime", [s.block_seconds])
-                b, wall = self.play(self.market_txs(spot) + self.arbitrage_txs(spot))
+                pre = self.reader.snapshot(
+                    [*(m.address for m in self.mms), self.lp.address], self.now()
+                )
+                n_hedges = len(self.perp_hedge_log)
+                perp_txs = self.perp_hedge_txs(pre, spot, t + 1)
+                # The feeds first: the perp fills settle at this block's index.
+                b, wall = self.play(self.market_txs(spot) + self.arbitrage_txs(spot) + perp_txs)
                 snap, result = self.observe(b, wall)
                 net_before, opt, gross = self.mm_delta(snap)
                 blocks = self.react()
@@ -580,12 +873,17 @@ class CrashDemo:
                     "mm_gross": [float(x) for x in gross],
                 }
                 rec.update(self.cash.step())
+                rec.update(self.perp_state())
+                self.perp_events(rec["last_block"])
+                rec["perp_hedges"] = self.perp_hedge_log[n_hedges:]
+                rec["mm_perp"] = [after.perp[after.index(m.address)][0] / WAD for m in self.mms]
                 steps.append(rec)
                 self.log(
                     f"block {t + 1:>3}/{s.steps}  ETH {spot:8.2f}  vol {atm[t][0]:.2f}  "
                     f"liquidatable {rec['liquidatable']:>2}  below IM {rec['below_im']:>2}  "
                     f"bot blocks {len(blocks)}  MM delta "
                     + " ".join(f"{d:+.3f}" for d in net_after)
+                    + f"  perp premium {rec['perp_mark_premium'] * 1e4:+.1f} bp"
                 )
             last_block = int(provider.web3.eth.block_number)
             keeper: dict[str, Any] = {"health": self.bot.health(), "metrics": self.bot.metrics()}
@@ -692,6 +990,7 @@ class CrashDemo:
                 for tx in by_block.get(b, [])
                 if tx["kind"] == "bid" and tx["final"]["status"] == "reverted"
             )
+        perp = self.perp_report(first_block, last_block, sent)
         fund_end = int(liq.insurance_fund(block_id=last_block))
         fees_total = sum(int(x.fund_fee) for x in bids)
         bad_debt = int(liq.bad_debt()) / WAD
@@ -735,6 +1034,7 @@ class CrashDemo:
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in self.s.__dict__.items()
             },
             "interest": self.cash.summary(),
+            **perp,
             "chain_seconds": int(self.chain.blocks[last_block].timestamp)
             - int(self.chain.blocks[first_block].timestamp),
             "reaction_log": reactions,
@@ -749,6 +1049,95 @@ class CrashDemo:
             write_charts(report, self.report_dir)
         self.final_table(report)
         return report
+
+    def perp_events(self, last_block: int) -> list[tuple[str, dict[str, Any]]]:
+        """Every PerpBook event from its deployment to `last_block`, in log order: collected
+        as the run goes (anvil keeps only the latest blocks' logs, kappa_ops.anvil), each
+        range with one eth_getLogs decoded with the book's ABI."""
+        if last_block >= self.perp_logged:
+            self.perp_log += self._perp_logs(self.perp_logged, last_block)
+            self.perp_logged = last_block + 1
+        return [(name, args) for name, args in self.perp_log if args["block"] <= last_block]
+
+    def _perp_logs(self, start: int, end: int) -> list[tuple[str, dict[str, Any]]]:
+        provider = self.chain.provider
+        raw = provider.web3.eth.get_logs(
+            {"fromBlock": start, "toBlock": end, "address": str(self.perp_book.address)}
+        )
+        entries = [
+            {
+                "address": str(x["address"]),
+                "topics": ["0x" + bytes(t).hex() for t in x["topics"]],
+                "data": "0x" + bytes(x["data"]).hex(),
+                "blockNumber": int(x["blockNumber"]),
+                "blockHash": "0x" + bytes(x["blockHash"]).hex(),
+                "transactionHash": "0x" + bytes(x["transactionHash"]).hex(),
+                "transactionIndex": int(x["transactionIndex"]),
+                "logIndex": int(x["logIndex"]),
+            }
+            for x in raw
+        ]
+        abis = [e for e in self.perp_book.contract_type.events if e.name in PERP_EVENTS]
+        out = []
+        for d in provider.network.ecosystem.decode_logs(entries, *abis):
+            fields = d.event_arguments.items()
+            args = {k: v if isinstance(v, str) else int(v) for k, v in fields}
+            out.append((int(d.block_number), int(d.log_index), d.event_name, args))
+        out.sort(key=lambda x: (x[0], x[1]))
+        return [(name, {**args, "block": b}) for b, _, name, args in out]
+
+    def perp_report(
+        self, first_block: int, last_block: int, sent: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The perp's figures: funding paid and received (funding_flows over every PerpBook
+        event, unsettled funding at the last block included), fills, settlements and
+        liquidation moves, open interest (the chain's, checked against the replay), the
+        market makers' perp hedges and the funding by role."""
+        events = self.perp_events(last_block)
+        block = self.chain.blocks[last_block]
+        spot = int(_fields(self.oracle.price(block_id=last_block))[0])
+        flows = funding_flows(events, spot, int(block.timestamp))
+        book: kp.PerpBook = flows.pop("book")
+        oi = int(self.perp_book.open_interest(block_id=last_block))
+        if book.open_interest != oi:
+            raise kp.PerpError(f"replayed open interest {book.open_interest} != chain {oi}")
+        names = Counter(n for n, _ in events)
+        during = Counter(n for n, a in events if a["block"] >= first_block)
+        roles = {m.address: "market_makers" for m in self.mms}
+        roles |= {t.address: "perp_traders" for t in self.perp_traders}
+        roles |= {self.lp.address: "liquidity", self.bidder.address: "bidder"}
+        by_role: dict[str, float] = defaultdict(float)
+        for a, usd in flows["by_account"].items():
+            by_role[roles.get(a, "other")] += usd
+        # Fills of the run settle at their block's index: the feeds' updates come first.
+        fills = [a for n, a in events if n == "PerpFill" and a["block"] >= first_block]
+        prices = [int(_fields(self.oracle.price(block_id=a["block"]))[0]) for a in fills]
+        at_index = sum(int(a["spot"]) == p for a, p in zip(fills, prices, strict=True))
+        hedges = self.perp_hedge_log
+        bot_settles = sum(
+            tx["kind"] == "settle_perp" and tx.get("final", {}).get("status") == "ok"
+            for tx in sent.values()
+        )
+        return {
+            "perp_band": self.perp_band,
+            "perp_max_rate": perp_market(self.perp_book.market()).params.max_rate / WAD,
+            "funding_paid": flows["paid"],
+            "funding_received": flows["received"],
+            "funding": {
+                **{k: v for k, v in flows.items() if k != "by_account"},
+                "by_role": dict(sorted(by_role.items())),
+            },
+            "perp_open_interest": oi / WAD,
+            "perp_fills": names["PerpFill"],
+            "perp_fills_during_run": during["PerpFill"],
+            "perp_fills_at_block_index": at_index,
+            "perp_settlements": during["PerpSettled"],
+            "perp_settle_txs": bot_settles,
+            "perp_liquidation_moves": during["PerpMoved"],
+            "perp_hedges": sum(h["venue"] == "perp" for h in hedges),
+            "perp_hedges_left_to_pools": sum(h["venue"] != "perp" for h in hedges),
+            "perp_hedge_log": hedges,
+        }
 
     def hedge_record(self, swap: Any, by_block: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
         """One of the bot's hedges: the market maker's delta / gross before and after its
@@ -797,6 +1186,20 @@ class CrashDemo:
             ("bad debt (USD)", f"{r['bad_debt']:.2f}"),
             ("insurance fund used (USD)", f"{r['insurance_fund_used']:.2f}"),
             ("hedges", r["hedges"]),
+            ("perp fills (during the crash)", f"{r['perp_fills']} ({r['perp_fills_during_run']})"),
+            (
+                "perp hedges (left to the pools)",
+                f"{r['perp_hedges']} ({r['perp_hedges_left_to_pools']})",
+            ),
+            (
+                "perp settlements, liquidation moves",
+                f"{r['perp_settlements']}, {r['perp_liquidation_moves']}",
+            ),
+            ("perp open interest (ETH)", f"{r['perp_open_interest']:.2f}"),
+            (
+                "funding paid / received (USD)",
+                f"{r['funding_paid']:.6f} / {r['funding_received']:.6f}",
+            ),
             ("max |delta| / gross after hedge", f"{r['max_abs_delta_after_hedge']:.2e}"),
             ("keeper reaction, max (blocks)", r["keeper_reaction_blocks_max"]),
             ("keeper reaction, median (ms)", r["keeper_reaction_ms_p50"]),

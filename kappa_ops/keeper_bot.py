@@ -58,6 +58,7 @@ class KeeperBot:
         account: str = "TEST::3",
         network: str = "base:local:foundry",
         base_config: Path = ROOT / "deploy" / "networks" / "base-local.yaml",
+        perp_funding_usd: float = 500.0,
     ) -> None:
         self.node_uri = node_uri
         self.records_dir = Path(records_dir)
@@ -76,6 +77,8 @@ class KeeperBot:
             f"  health: {{port: {self.health_port}, max_lag_blocks: 3}}\n"
             # A crash block can call for dozens of auction starts and bids at once.
             "  tx: {max_pending: 64}\n"
+            # settle_perp once an account's unsettled funding reaches this much (USD).
+            f"  settlement: {{max_accounts_per_block: 16, perp_funding_usd: {perp_funding_usd}}}\n"
             "  roles: {monitor: true, monitor_greeks: true, liquidator: true, settler: true,\n"
             "          hedger: true, vol_feeder: true}\n"
             "  vol_feed:\n"

@@ -9,6 +9,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+
+from keeper.routing import amount_out_exact
 
 DAY = 86_400
 EXPIRY_HOUR = 8 * 3600  # expiries at 08:00 UTC
@@ -40,11 +43,45 @@ class ScenarioSettings:
     # as a real one does, and the cash pool's interest over it is material.
     block_seconds: int = 300
     borrow_utilization: float = 0.6  # the borrower takes the cash pool to this utilization
+    # The perp (docs/demo.md "The perp"): directional perp traders, half long, half short, of
+    # `perp_size` ETH; the first `perp_near_limit` longs funded 2-10% above initial margin (the
+    # crash liquidates them), the others 50-300% above.
+    perp_traders: int = 16
+    perp_near_limit: int = 4
+    perp_size: tuple[float, float] = (2.0, 10.0)
+    # The perp liquidity account's quotes: half-spread around the index of `perp_spread`, plus
+    # `perp_spread_slope` per ETH of its inventory on the side that grows it, at most
+    # `perp_max_quote` of the band.
+    perp_spread: float = 0.0008
+    perp_spread_slope: float = 0.00002
+    perp_max_quote: float = 0.75
+    perp_lp_deposit: float = 5_000_000.0  # USD
+    # The market makers hold `perp_hedge_share` of their options delta (opposite) in perps,
+    # rebalanced when the perp leg is off by more than `perp_rebalance` of their gross option
+    # size, through the perp only where keeper.hedging.hedge_venue prices it cheaper than the
+    # pools for a `perp_holding_hours` hold.
+    perp_hedge_share: float = 0.5
+    perp_rebalance: float = 0.02
+    perp_holding_hours: float = 2.0
+    # The keeper's settler pokes settle_perp at this much unsettled funding (USD), lower than
+    # its default so that the demo's hours of funding reach it.
+    settle_perp_usd: float = 5.0
 
     @classmethod
     def short(cls) -> ScenarioSettings:
-        """A small version: a dozen accounts, 16 blocks (the integration test)."""
-        return cls(traders=8, near_limit=3, crash_steps=12, recovery_steps=4)
+        """A small version: a dozen accounts, 16 blocks (the integration test). Its market
+        makers keep a smaller perp share, so that a pool hedge is still large enough to split
+        across the pools."""
+        return cls(
+            traders=8,
+            near_limit=3,
+            crash_steps=12,
+            recovery_steps=4,
+            perp_traders=4,
+            perp_near_limit=2,
+            settle_perp_usd=0.2,
+            perp_hedge_share=0.2,
+        )
 
     @property
     def steps(self) -> int:
@@ -118,6 +155,79 @@ def trader_orders(s: ScenarioSettings, n_call_series: int, n_put_series: int) ->
             cushion = rng.uniform(0.01, 0.05) if near else rng.uniform(0.3, 2.0)
             orders.append(TraderOrder(i, series, False, size, float(cushion)))
     return orders
+
+
+@dataclass(frozen=True)
+class PerpTraderOrder:
+    """A directional perp trader's order: the trader signs, the perp liquidity account takes."""
+
+    trader: int  # index among the perp traders
+    is_buy: bool  # long (True) or short
+    size: float  # units of the underlying
+    cushion: float  # deposit above the initial margin need, as a fraction of it
+
+
+def perp_trader_orders(s: ScenarioSettings) -> list[PerpTraderOrder]:
+    """Alternately long and short; the first `perp_near_limit` longs are funded 2-10% above
+    their initial margin, every other trader 50-300% above."""
+    rng = np.random.default_rng(s.seed + 2)
+    lo, hi = s.perp_size
+    orders = []
+    for i in range(s.perp_traders):
+        is_buy = i % 2 == 0
+        size = float(np.round(rng.uniform(lo, hi), 1))
+        near = is_buy and i // 2 < s.perp_near_limit
+        cushion = rng.uniform(0.02, 0.1) if near else rng.uniform(0.5, 3.0)
+        orders.append(PerpTraderOrder(i, is_buy, size, float(cushion)))
+    return orders
+
+
+def perp_quote(
+    spot: npt.ArrayLike,
+    inventory: npt.ArrayLike,
+    lp_buys: npt.ArrayLike,
+    s: ScenarioSettings,
+    band: float,
+) -> npt.NDArray[np.float64]:
+    """The perp liquidity account's price (USD) for a trade in which it buys (`lp_buys`) or
+    sells, at its signed `inventory` (units, long > 0): the index times 1 -/+ the half-spread
+    `perp_spread`, widened by `perp_spread_slope` per unit of inventory on the side that grows
+    |inventory| (both sides when flat), capped at `perp_max_quote` of the band."""
+    x = np.asarray(spot, dtype=np.float64)
+    q = np.asarray(inventory, dtype=np.float64)
+    buys = np.asarray(lp_buys, dtype=np.bool_)
+    grows = (q == 0) | ((q > 0) == buys)
+    half = s.perp_spread + np.where(grows, s.perp_spread_slope * np.abs(q), 0.0)
+    half = np.minimum(half, s.perp_max_quote * band)
+    return np.asarray(x * np.where(buys, 1.0 - half, 1.0 + half), dtype=np.float64)
+
+
+def perp_hedge_trades(
+    option_delta: npt.ArrayLike,
+    perp_size: npt.ArrayLike,
+    gross: npt.ArrayLike,
+    s: ScenarioSettings,
+) -> npt.NDArray[np.float64]:
+    """Each market maker's perp trade (units, > 0 buys): to `-perp_hedge_share` of its options
+    delta, 0 where its perp leg is within `perp_rebalance` of its gross option size."""
+    target = -s.perp_hedge_share * np.asarray(option_delta, dtype=np.float64)
+    trade = np.round(target - np.asarray(perp_size, dtype=np.float64), 2)
+    small = np.abs(trade) < s.perp_rebalance * np.asarray(gross, dtype=np.float64)
+    return np.asarray(np.where(small | (np.abs(trade) < 0.01), 0.0, trade), dtype=np.float64)
+
+
+def reserves_after(
+    reserve_underlying: int, reserve_cash: int, fee_bps: int, trade: tuple[bool, int] | None
+) -> tuple[int, int]:
+    """A constant-product pool's reserves after `arbitrage_trade`'s trade (None: unchanged),
+    at the pool's exact integer output (keeper.routing.amount_out_exact)."""
+    x, y = reserve_underlying, reserve_cash
+    if trade is None:
+        return x, y
+    sell_underlying, amount = trade
+    if sell_underlying:
+        return x + amount, y - amount_out_exact(amount, x, y, fee_bps)
+    return x - amount_out_exact(amount, y, x, fee_bps), y + amount
 
 
 def arbitrage_trade(

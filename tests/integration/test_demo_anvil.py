@@ -1,7 +1,8 @@
 """`make demo` end to end, short version: ape starts anvil as a local Base node, the demo
-deploys with the deploy script's code, seeds a dozen accounts, starts the keeper bot as its own
-process and crashes the market over 16 steps; the bot keeps it safe (auctions, bids, hedges
-through the router, vol updates), then both stop."""
+deploys with the deploy script's code, seeds a dozen accounts (perp traders and a perp
+liquidity account among them), starts the keeper bot as its own process and crashes the market
+over 16 steps; the bot keeps it safe (auctions, bids, hedges through the router, perp
+settlements, vol updates), then both stop."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ REPORT_KEYS = {
     "keeper_reaction_blocks_max",
     "keeper_reaction_ms_p50",
     "keeper",
+    "funding_paid",
+    "funding_received",
+    "perp_open_interest",
+    "perp_fills",
 }
 
 
@@ -114,3 +119,33 @@ def test_short_crash_demo_on_anvil(tmp_path: Path):
     assert paid > 0
     assert interest["earned_by_suppliers"] == pytest.approx(0.9 * paid, rel=0.01)
     assert interest["reserve_uncollected"] == pytest.approx(0.1 * paid, rel=0.01)
+    # The perp: traders' fills against the liquidity account, the market makers' perp hedges,
+    # funding settled by the bot's settle_perp, perp holders liquidated by moves.
+    settings = report["settings"]
+    assert report["perp_fills"] == settings["perp_traders"] + report["perp_hedges"]
+    assert report["perp_hedges"] >= 1 and report["perp_open_interest"] > 0
+    # The market makers' perp fills of the run settle at their block's index (the feeds'
+    # updates are mined before them).
+    assert report["perp_fills_at_block_index"] == report["perp_fills_during_run"]
+    assert report["perp_liquidation_moves"] >= 1
+    assert report["perp_settle_txs"] >= 1
+    assert bot["by_kind"]["settle_perp"] == report["perp_settle_txs"]
+    assert report["perp_settlements"] >= report["perp_settle_txs"]
+    # Funding is zero-sum up to the protocol's roundings, which only take from accounts: each
+    # touch (a settled side of a fill, settlement or move) and each open position's funding
+    # owed (rounded up) keeps less than 1 wei, so paid - received is in [0, touches) wei.
+    funding = report["funding"]
+    assert report["funding_paid"] > 0 and report["funding_received"] > 0
+    assert report["funding_paid"] >= report["funding_received"]
+    assert 0 <= funding["gap_wei"] < funding["touches"]
+    assert funding["paid"] == pytest.approx(
+        funding["settled_paid"] + funding["unsettled_paid"], rel=1e-12
+    )
+    assert sum(funding["by_role"].values()) == pytest.approx(0.0, abs=1e-9)
+    # The premium path stays within the band, and the funding rate within its cap, every step.
+    band, cap = report["perp_band"], report["perp_max_rate"]
+    for step in report["step_log"]:
+        assert abs(step["perp_mark_premium"]) <= band + 1e-12
+        assert abs(step["perp_funding_rate"]) <= cap + 1e-12
+        assert step["perp_open_interest"] > 0
+    assert any(step["perp_mark_premium"] != 0 for step in report["step_log"])
