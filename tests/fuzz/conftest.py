@@ -12,6 +12,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             f"kappa fuzz: {STATS['steps']:,} steps in {STATS['examples']:,} examples, "
             f"{STATS['fills']:,} fills (largest portfolio {STATS['max_positions']} positions), "
+            f"{STATS['perp_fills']:,} perp fills, "
             f"{STATS['health_reads']:,} contract health reads, "
             f"{STATS['mirror_checks']:,} mirror checks"
         )

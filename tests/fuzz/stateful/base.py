@@ -48,6 +48,7 @@ STATS = {
     "steps": 0,
     "examples": 0,
     "fills": 0,
+    "perp_fills": 0,
     "max_positions": 0,
     "health_reads": 0,
     "mirror_checks": 0,

@@ -445,7 +445,7 @@ class PerpRules(KappaMachine):
             assert abs(offset_bp) > 200 or reason != "engine: perp price outside band", reason
             return
         self.apply_perp_tx((m.address, taker_address))
-        STATS["perp_fills"] = STATS.get("perp_fills", 0) + 1
+        STATS["perp_fills"] += 1
         self.margin_rule_holds(m.address, before[m.address])
         self.margin_rule_holds(taker_address, before[taker_address])
         self.healthy_stays_healthy(before)
