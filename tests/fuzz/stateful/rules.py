@@ -424,7 +424,10 @@ class PerpRules(KappaMachine):
             return
         self.nonce += 1
         m = self.traders[maker]
-        price = market.spot * (10_000 + offset_bp) // 10_000
+        # Rounded toward the index, so that |X - S| = floor(S |offset| / 1e4): at +-200 bp the
+        # price sits exactly on the band's edge, floor(band S), whatever S is.
+        move = market.spot * abs(offset_bp) // 10_000
+        price = market.spot + (move if offset_bp >= 0 else -move)
         order = m.order(
             PERP_ID, buy, size * WAD // 10, price, self.nonce, self.chain.timestamp + DAY
         )
