@@ -512,8 +512,7 @@ def settle_perp(account: address):
             settles at the index, q (S - P) - q (F - F0) rounded down (PerpBook.settle).
     @dev Never lowers the account's margin: the model already counts the unsettled value,
          with the funding rounded against the account. Without a position only interest
-         accrues. Reverts
-         "engine: spot out of range" and PerpBook's reasons.
+         accrues. Reverts "engine: spot out of range" and PerpBook's reasons.
     @param account The account.
     """
     # Interest first, so that the accrual is logged before PerpBook's event (a mirror applies

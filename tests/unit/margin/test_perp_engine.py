@@ -209,6 +209,8 @@ def test_perp_liquidation_moves_the_fraction_after_settling(proto):
     assert position(proto, victim)[:2] == (20 * WAD - moved, spot)
     assert position(proto, bidder)[:2] == (moved, spot)
     assert proto.perp_book.open_interest() == 20 * WAD
+    # The bidder is now a perp holder: its margin reads count the position it took.
+    assert tuple(proto.engine.risk_inputs(bidder)[0][3])[:2] == (moved, spot)
     # The victim's price loss went into its cash before the fraction of cash moved.
     assert proto.engine.margin(victim)[2] > health_mm
     assert outlay > 0
